@@ -22,9 +22,9 @@ COMMANDS = {
     "resolve": "resolve:resolve",
     "why": "resolve:why",
     "build": "build:build",
-    "verify": "build:verify",
-    "inspect": "build:inspect",
-    "split": "build:split",
+    "verify": "carry:verify",
+    "inspect": "carry:inspect",
+    "split": "carry:split",
     "plan": "plan:plan",
 }
 
