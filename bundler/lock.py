@@ -1,0 +1,128 @@
+"""The lock: the resolve result as JSON, the only input of fetch and pack.
+
+Format: docs/design.md section 3. NEVRA strings are name-epoch:version-release.arch
+with the epoch always written. Packages are sorted by name then arch, each once,
+shared by roles. `Lock.from_dict` checks the shape so that a hand-edited or
+truncated lock is an InputError, not a KeyError deep inside fetch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+LOCK_VERSION = 1
+
+
+@dataclass
+class Package:
+    name: str
+    epoch: int
+    version: str
+    release: str
+    arch: str
+    repo: str
+    location: str
+    url: str
+    checksum: str                 # "sha256:<hex>"
+    size: int
+    license: str = ""
+    vendor: str = ""
+    sourcerpm: str = ""
+    modularity_label: str | None = None
+    upgrade_of: str | None = None
+    roles: list[str] = field(default_factory=list)
+    why: list[str] = field(default_factory=list)
+
+    @property
+    def nevra(self) -> str:
+        return nevra(self.name, self.epoch, self.version, self.release, self.arch)
+
+    @property
+    def filename(self) -> str:
+        return self.location.rsplit("/", 1)[-1]
+
+
+@dataclass
+class RoleResult:
+    install: list[str] = field(default_factory=list)    # NEVRAs new to the baseline
+    upgrade: list[str] = field(default_factory=list)    # NEVRAs replacing a baseline package
+    requested: list[str] = field(default_factory=list)  # names asked for
+
+
+@dataclass
+class Lock:
+    el: int
+    arch: str
+    baseline: dict[str, Any]
+    manifest: dict[str, Any]
+    repos: dict[str, dict[str, Any]]
+    roles: dict[str, RoleResult]
+    packages: list[Package]
+    modules: dict[str, str] = field(default_factory=dict)
+    lock_version: int = LOCK_VERSION
+
+    def to_dict(self) -> dict:
+        return {
+            "lock_version": self.lock_version,
+            "el": self.el,
+            "arch": self.arch,
+            "baseline": self.baseline,
+            "manifest": self.manifest,
+            "repos": self.repos,
+            "roles": {name: asdict(r) for name, r in sorted(self.roles.items())},
+            "packages": [asdict(p) for p in sorted(self.packages, key=lambda p: (p.name, p.arch))],
+            "modules": self.modules,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Lock:
+        try:
+            if d.get("lock_version") != LOCK_VERSION:
+                raise InputError(f"unsupported lock_version {d.get('lock_version')!r} (this tool reads {LOCK_VERSION})")
+            pkgs = [Package(**p) for p in d["packages"]]
+            roles = {k: RoleResult(**v) for k, v in d["roles"].items()}
+            return cls(el=int(d["el"]), arch=d["arch"], baseline=d["baseline"], manifest=d["manifest"],
+                       repos=d["repos"], roles=roles, packages=pkgs, modules=d.get("modules", {}))
+        except InputError:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise InputError(f"the lock is malformed: {type(exc).__name__}: {exc}",
+                             hint="Regenerate it with `wcbundle resolve --json`.") from None
+
+    def package(self, nevra_str: str) -> Package | None:
+        return next((p for p in self.packages if p.nevra == nevra_str), None)
+
+    def total_size(self, role: str | None = None) -> int:
+        return sum(p.size for p in self.packages if role is None or role in p.roles)
+
+
+def nevra(name: str, epoch: int, version: str, release: str, arch: str) -> str:
+    return f"{name}-{epoch}:{version}-{release}.{arch}"
+
+
+def dump(lock: Lock, path: str | os.PathLike[str]) -> None:
+    """Write atomically (temp file + rename): a half-written lock never exists."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(lock.to_dict(), indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def load(path: str | os.PathLike[str]) -> Lock:
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise InputError(f"cannot read the lock: {exc.strerror}", path=str(path)) from None
+    except ValueError as exc:
+        raise InputError(f"the lock is not valid JSON: {exc}", path=str(path)) from None
+    if not isinstance(data, dict):
+        raise InputError("the lock is not a JSON object", path=str(path))
+    if "lock" in data and "packages" not in data:  # bundle.json carries the lock under "lock"
+        data = data["lock"]
+    return Lock.from_dict(data)

@@ -1,0 +1,235 @@
+"""The manifest model: repos, pins, roles and the RabbitMQ/Erlang table, per EL version.
+
+Plain dataclasses loaded through bundler.schema (unknown keys and wrong types
+name the file, line and key path). `load_manifest()` also checks what the
+schema cannot: references between sections, and that the pinned RabbitMQ and
+Erlang versions fit the compatibility table, so a bad manifest fails before
+anything is downloaded (CompatError, exit 4).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import paths
+from .errors import CompatError, ManifestError
+from .schema import load_yaml_as
+
+
+@dataclass
+class RepoConf:
+    id: str
+    baseurls: list[str]
+    name: str = ""
+    gpgkeys: list[str] = field(default_factory=list)
+    priority: int = 99  # dnf semantics: the lower number wins
+    module_hotfixes: bool = field(default=False, metadata={"key": "module-hotfixes"})
+    includepkgs: list[str] = field(default_factory=list)
+    excludepkgs: list[str] = field(default_factory=list)
+
+    def validate(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]+", self.id):
+            raise ValueError(f"invalid repo id {self.id!r} (letters, digits, '_.:-' only)")
+        if not self.baseurls:
+            raise ValueError(f"repo '{self.id}' has no baseurls")
+        for url in self.baseurls + self.gpgkeys:
+            if not re.match(r"(https?|file)://", url):
+                raise ValueError(f"repo '{self.id}': {url!r} is not an http(s):// or file:// URL")
+
+    def admits(self, name: str) -> bool:
+        """includepkgs/excludepkgs as yum/dnf apply them to this repo."""
+        if self.includepkgs and not any(fnmatch.fnmatchcase(name, g) for g in self.includepkgs):
+            return False
+        return not any(fnmatch.fnmatchcase(name, g) for g in self.excludepkgs)
+
+
+@dataclass
+class DirectRpm:
+    """A package a vendor publishes only as a release file (no repo)."""
+
+    url: str
+    sha256: str
+    roles: list[str]
+
+    def validate(self) -> None:
+        if not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+            raise ValueError(f"sha256 of {self.url} is not 64 lower-case hex digits")
+        if not self.url.endswith(".rpm"):
+            raise ValueError(f"{self.url} does not name an .rpm file")
+
+
+@dataclass
+class ModuleConf:
+    enable: list[str] = field(default_factory=list)   # "name:stream"
+    disable: list[str] = field(default_factory=list)  # module names
+
+    def validate(self) -> None:
+        for spec in self.enable:
+            if not re.fullmatch(r"[^:\s]+:[^:\s]+", spec):
+                raise ValueError(f"modules.enable entry {spec!r} must be NAME:STREAM")
+
+
+@dataclass
+class ElConf:
+    base_repo: str = field(metadata={"key": "base-repo"})
+    repos: list[RepoConf]
+    pins: dict[str, str] = field(default_factory=dict)
+    modules: ModuleConf = field(default_factory=ModuleConf)
+    extras: dict[str, list[str]] = field(default_factory=dict)  # role -> packages on this EL only
+    direct_rpms: list[DirectRpm] = field(default_factory=list, metadata={"key": "direct-rpms"})
+
+    def validate(self) -> None:
+        ids = [r.id for r in self.repos]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"duplicate repo id(s): {', '.join(sorted(dup))}")
+        if self.base_repo not in ids:
+            raise ValueError(f"base-repo '{self.base_repo}' is not one of the repos ({', '.join(ids)})")
+
+    def repo(self, repo_id: str) -> RepoConf | None:
+        return next((r for r in self.repos if r.id == repo_id), None)
+
+
+@dataclass
+class Role:
+    packages: list[str]
+    description: str = ""
+    extras: list[str] = field(default_factory=list)  # runtime needs the metadata does not state
+
+
+@dataclass
+class CompatRow:
+    rabbitmq_min: str = field(metadata={"key": "rabbitmq-min"})
+    rabbitmq_max: str = field(metadata={"key": "rabbitmq-max"})
+    erlang_min: str = field(metadata={"key": "erlang-min"})
+    erlang_max: str = field(metadata={"key": "erlang-max"})
+
+
+@dataclass
+class Manifest:
+    name: str
+    roles: dict[str, Role]
+    el: dict[str, ElConf]
+    weak_deps: bool = field(default=False, metadata={"key": "weak-deps"})
+    metadata_expire: int = field(default=21600, metadata={"key": "metadata-expire"})
+    pin_packages: dict[str, list[str]] = field(default_factory=dict, metadata={"key": "pin-packages"})
+    compat: list[CompatRow] = field(default_factory=list, metadata={"key": "rabbitmq-erlang-compat"})
+    path: str = field(default="", init=False)
+    sha256: str = field(default="", init=False)
+
+    def validate(self) -> None:
+        for ver, conf in self.el.items():
+            if ver not in ("7", "8", "9"):
+                raise ValueError(f"el: '{ver}' is not an EL version this tool knows (7, 8, 9)")
+            for pin in conf.pins:
+                if pin not in self.pin_packages:
+                    raise ValueError(f"el.{ver}.pins: '{pin}' has no entry in pin-packages")
+            for role in list(conf.extras) + [r for d in conf.direct_rpms for r in d.roles]:
+                if role not in self.roles:
+                    raise ValueError(f"el.{ver}: role '{role}' is not defined under roles")
+
+    def for_el(self, el: int) -> ElConf:
+        conf = self.el.get(str(el))
+        if conf is None:
+            raise ManifestError(f"the manifest has no section for EL{el}", path=self.path, key=f"el.{el}",
+                                hint=f"Known EL versions in it: {', '.join(sorted(self.el))}.")
+        return conf
+
+    def role_packages(self, role: str, el: int) -> list[str]:
+        """The names a role requests on an EL version: packages + extras (shared and per-EL)."""
+        spec = self.roles[role]
+        extra = self.for_el(el).extras.get(role, [])
+        out: list[str] = []
+        for name in spec.packages + spec.extras + extra:
+            if name not in out:
+                out.append(name)
+        return out
+
+    def pin_for(self, name: str, el: int) -> tuple[str, str] | None:
+        """(pin name, version prefix) constraining package `name` on `el`, if any."""
+        pins = self.for_el(el).pins
+        for pin, globs in self.pin_packages.items():
+            if pin in pins and any(fnmatch.fnmatchcase(name, g) for g in globs):
+                return pin, pins[pin]
+        return None
+
+
+def load_manifest(path: Path | None = None) -> Manifest:
+    """Load and check a manifest (default: the embedded workcenter.yaml)."""
+    path = Path(path) if path else paths.DEFAULT_MANIFEST
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ManifestError(f"cannot read the manifest: {exc.strerror}", path=str(path),
+                            hint="Check the --manifest path.") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"the manifest is not UTF-8 text (byte {exc.start})", path=str(path)) from None
+    man = load_yaml_as(Manifest, path, ManifestError, text=text)
+    man.path = str(path)
+    man.sha256 = hashlib.sha256(raw).hexdigest()
+    for ver in sorted(man.el):
+        check_compat(man, int(ver))
+    return man
+
+
+# -- versions and the RabbitMQ/Erlang table ---------------------------------
+
+def vparts(version: str) -> tuple[int, ...]:
+    """'23.3.4.18' -> (23, 3, 4, 18); a trailing '.x' and non-numeric tails are dropped."""
+    out = []
+    for part in version.split("."):
+        m = re.match(r"\d+", part)
+        if not m:
+            break
+        out.append(int(m.group()))
+    return tuple(out)
+
+
+def series_overlaps(pin: str, lo: str, hi: str) -> bool:
+    """Can some version starting with `pin` be >= lo and within series hi?"""
+    p, low, high = vparts(pin), vparts(lo), vparts(hi)
+    if p < low[:len(p)]:
+        return False  # every version of the pinned series is below lo
+    k = min(len(p), len(high))
+    return p[:k] <= high[:k]
+
+
+def version_in(version: str, lo: str, hi: str) -> bool:
+    """Exact check of a resolved version against a table row (hi is a series)."""
+    v, low, high = vparts(version), vparts(lo), vparts(hi)
+    return v >= low and v[:len(high)] <= high
+
+
+def check_compat(man: Manifest, el: int) -> None:
+    """The EL's rabbitmq and erlang pins must share a row of the table."""
+    pins = man.for_el(el).pins
+    rmq, erl = pins.get("rabbitmq"), pins.get("erlang")
+    if not (rmq and erl and man.compat):
+        return
+    for row in man.compat:
+        if series_overlaps(rmq, row.rabbitmq_min, row.rabbitmq_max) and \
+                series_overlaps(erl, row.erlang_min, row.erlang_max):
+            return
+    raise CompatError(
+        f"{man.path}: EL{el} pins RabbitMQ {rmq} with Erlang {erl}, which no row of "
+        "rabbitmq-erlang-compat allows (rabbitmq-website docs/which-erlang.md). Nothing was downloaded.",
+        hint=f"Change el.{el}.pins so both fit one row of the table.")
+
+
+def check_resolved_compat(man: Manifest, el: int, rabbitmq: str, erlang: str) -> None:
+    """After the solve: the exact versions picked must fit one row."""
+    if not man.compat:
+        return
+    if any(version_in(rabbitmq, r.rabbitmq_min, r.rabbitmq_max) and version_in(erlang, r.erlang_min, r.erlang_max)
+           for r in man.compat):
+        return
+    raise CompatError(
+        f"the solve for EL{el} picked rabbitmq-server {rabbitmq} with erlang {erlang}, which no row of "
+        "the manifest's rabbitmq-erlang-compat allows. Nothing was downloaded.",
+        hint=f"Tighten el.{el}.pins (rabbitmq/erlang) so the repos' newest builds fit.")

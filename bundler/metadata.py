@@ -1,0 +1,331 @@
+"""Repository metadata: repomd.xml and the files it lists, fetched, verified, cached.
+
+`open_repo()` reads repomd.xml from the first base URL that answers (http(s)
+through requests, imported only when a network fetch is really needed;
+file:// read in place, no round trip). Every data file (primary, filelists,
+modules, group) is checked against repomd's checksum before use; a mismatch
+is a FetchError naming the URL, the expected and the actual digest.
+
+Cache layout under <cache>/metadata/<repo id>-<hash of base URLs>/:
+  repomd.xml, repomd.json (etag, last-modified, fetch time, URL that answered),
+  <checksum>-<type>.<ext> for each data file (content-addressed, so a second
+  run downloads nothing that did not change).
+An http(s) repomd.xml younger than the manifest's metadata-expire is reused
+without asking the server (dnf's metadata_expire); older ones are revalidated
+with If-None-Match / If-Modified-Since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from .errors import FetchError
+
+log = logging.getLogger("wcbundle")
+
+REPO_NS = "{http://linux.duke.edu/metadata/repo}"
+ATTEMPTS = 3            # per URL, for transient errors
+TIMEOUT = (10, 60)      # connect, read (seconds)
+# comps comes in several flavours; the first present one is used
+GROUP_TYPES = ("group_gz", "group_xz", "group_zst", "group")
+
+
+@dataclass
+class DataFile:
+    type: str
+    location: str
+    checksum_type: str
+    checksum: str
+    size: int | None = None
+
+
+@dataclass
+class RepoMetadata:
+    """One repository's repomd, and on-demand access to its verified data files."""
+
+    id: str
+    baseurls: list[str]
+    baseurl: str                  # the one that answered
+    cache: Path
+    revision: str
+    files: dict[str, DataFile] = field(default_factory=dict)
+    session: object = None
+
+    def has(self, mdtype: str) -> bool:
+        return self._resolve_type(mdtype) is not None
+
+    def _resolve_type(self, mdtype: str) -> DataFile | None:
+        if mdtype == "group":
+            return next((self.files[t] for t in GROUP_TYPES if t in self.files), None)
+        return self.files.get(mdtype)
+
+    def checksum(self, mdtype: str) -> str:
+        df = self._resolve_type(mdtype)
+        return f"{df.checksum_type}:{df.checksum}" if df else "-"
+
+    def path(self, mdtype: str) -> Path:
+        """Local, verified copy of a data file (compressed as published)."""
+        df = self._resolve_type(mdtype)
+        if df is None:
+            raise FetchError(f"repo '{self.id}' ({self.baseurl}) publishes no '{mdtype}' metadata.")
+        url = join_url(self.baseurl, df.location)
+        if url.startswith("file://"):
+            local = file_url_path(url)
+            if not local.is_file():
+                raise FetchError(f"metadata file {url} listed in repomd.xml of repo '{self.id}' does not exist.",
+                                 hint="The repository copy is incomplete; re-sync it.")
+            verify_file(local, df, url)
+            return local
+        dest = self.cache / f"{df.checksum}-{df.type}{compression_suffix(df.location)}"
+        if dest.is_file():
+            try:
+                verify_file(dest, df, str(dest))
+                return dest
+            except FetchError:
+                log.info("cached %s of repo %s is corrupt; fetching it again", df.type, self.id)
+                dest.unlink()
+        download(self, df, dest)
+        return dest
+
+    def solv_path(self, mdtype: str) -> Path:
+        """A file libsolv's xfopen can read (it handles gz/xz/bz2, not zstd here)."""
+        path = self.path(mdtype)
+        if path.suffix != ".zst":
+            return path
+        plain = self.cache / (path.name[:-4])
+        if not plain.is_file():
+            from .run import run
+            tmp = plain.with_name(plain.name + ".part")
+            run(["zstd", "-q", "-d", "-f", "-o", str(tmp), str(path)])
+            os.replace(tmp, plain)
+        return plain
+
+    def read(self, mdtype: str) -> bytes:
+        """Decompressed contents of a data file (modules, comps)."""
+        return decompress(self.path(mdtype))
+
+
+def join_url(base: str, location: str) -> str:
+    return base.rstrip("/") + "/" + location.lstrip("/")
+
+
+def file_url_path(url: str) -> Path:
+    return Path(unquote(urlparse(url).path))
+
+
+def compression_suffix(location: str) -> str:
+    for ext in (".gz", ".xz", ".bz2", ".zst"):
+        if location.endswith(ext):
+            return Path(location[: -len(ext)]).suffix + ext
+    return Path(location).suffix
+
+
+def decompress(path: Path) -> bytes:
+    name = path.name
+    data = path.read_bytes()
+    try:
+        if name.endswith(".gz"):
+            import gzip
+            return gzip.decompress(data)
+        if name.endswith(".xz"):
+            import lzma
+            return lzma.decompress(data)
+        if name.endswith(".bz2"):
+            import bz2
+            return bz2.decompress(data)
+    except (OSError, EOFError, ValueError) as exc:
+        raise FetchError(f"cannot decompress {path}: {exc}") from None
+    if name.endswith(".zst"):
+        from .run import run
+        proc = run(["zstd", "-q", "-d", "-c", str(path)], capture=True)
+        return proc.stdout.encode("utf-8")
+    return data
+
+
+def digest(path: Path, algo: str) -> str:
+    algo = {"sha": "sha1"}.get(algo, algo)
+    try:
+        h = hashlib.new(algo)
+    except ValueError:
+        raise FetchError(f"unknown checksum type '{algo}' in repomd.xml for {path}") from None
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_file(path: Path, df: DataFile, where: str) -> None:
+    actual = digest(path, df.checksum_type)
+    if actual != df.checksum:
+        raise FetchError(
+            f"checksum mismatch for {df.type} metadata {where}: repomd.xml says "
+            f"{df.checksum_type}:{df.checksum}, the file has {df.checksum_type}:{actual}.",
+            hint="The mirror is inconsistent or the file was altered; try another mirror or re-sync it.")
+
+
+def parse_repomd(data: bytes, url: str) -> tuple[str, dict[str, DataFile]]:
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise FetchError(f"{url} is not a valid repomd.xml ({exc}).",
+                         hint="Check that the URL points at a yum/dnf repository root.") from None
+    if root.tag != REPO_NS + "repomd":
+        raise FetchError(f"{url} is not a repomd.xml (root element <{root.tag}>).",
+                         hint="Check that the URL points at a yum/dnf repository root.")
+    files = {}
+    for node in root.findall(REPO_NS + "data"):
+        mdtype = node.get("type", "")
+        cks = node.find(REPO_NS + "checksum")
+        loc = node.find(REPO_NS + "location")
+        size = node.find(REPO_NS + "size")
+        if cks is None or loc is None or not loc.get("href"):
+            raise FetchError(f"{url}: <data type='{mdtype}'> lacks a checksum or location.")
+        files[mdtype] = DataFile(mdtype, loc.get("href"), cks.get("type", "sha256"), (cks.text or "").strip(),
+                                 int(size.text) if size is not None and (size.text or "").isdigit() else None)
+    rev = root.find(REPO_NS + "revision")
+    if "primary" not in files:
+        raise FetchError(f"{url} lists no primary metadata.")
+    return (rev.text or "") if rev is not None else "", files
+
+
+def repo_cache_dir(cache_dir: Path, repo_id: str, baseurls: list[str]) -> Path:
+    key = hashlib.sha256("\n".join(baseurls).encode()).hexdigest()[:12]
+    return Path(cache_dir) / "metadata" / f"{repo_id}-{key}"
+
+
+def open_repo(repo_id: str, baseurls: list[str], cache_dir: Path, *, expire: int = 21600,
+              refresh: bool = False) -> RepoMetadata:
+    """Read (or revalidate) a repo's repomd.xml, trying each base URL in turn."""
+    cache = repo_cache_dir(cache_dir, repo_id, baseurls)
+    errors: list[str] = []
+    for base in baseurls:
+        url = join_url(base, "repodata/repomd.xml")
+        if url.startswith("file://"):
+            try:
+                data = file_url_path(url).read_bytes()
+            except OSError as exc:
+                errors.append(f"{url}: {exc.strerror}")
+                continue
+            cache.mkdir(parents=True, exist_ok=True)
+        else:
+            data = _http_repomd(url, cache, expire, refresh, errors)
+            if data is None:
+                continue
+        revision, files = parse_repomd(data, url)
+        return RepoMetadata(repo_id, list(baseurls), base, cache, revision, files)
+    raise FetchError(f"cannot read the metadata of repo '{repo_id}': " + "; ".join(errors) + ".",
+                     hint="Check the URL (--repo ID=URL) and that the mirror is reachable from this host.")
+
+
+def _http_repomd(url: str, cache: Path, expire: int, refresh: bool, errors: list[str]) -> bytes | None:
+    meta_path, xml_path = cache / "repomd.json", cache / "repomd.xml"
+    meta: dict = {}
+    if meta_path.is_file() and xml_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            meta = {}
+        if meta.get("url") == url and not refresh and time.time() - meta.get("fetched", 0) < expire:
+            return xml_path.read_bytes()
+    headers = {}
+    if meta.get("url") == url and xml_path.is_file():
+        if meta.get("etag"):
+            headers["If-None-Match"] = meta["etag"]
+        if meta.get("last_modified"):
+            headers["If-Modified-Since"] = meta["last_modified"]
+    resp = _get(url, errors, headers=headers, stream=False)
+    if resp is None:
+        return None
+    cache.mkdir(parents=True, exist_ok=True)
+    if resp.status_code == 304:
+        data = xml_path.read_bytes()
+    else:
+        data = resp.content
+        tmp = xml_path.with_name("repomd.xml.part")
+        tmp.write_bytes(data)
+        os.replace(tmp, xml_path)
+    meta = {"url": url, "fetched": time.time(), "etag": resp.headers.get("ETag"),
+            "last_modified": resp.headers.get("Last-Modified")}
+    meta_path.write_text(json.dumps(meta))
+    return data
+
+
+_SESSION = None
+
+
+def _session():
+    global _SESSION
+    if _SESSION is None:
+        import requests  # heavy (~0.1 s): only when something must come over the network
+        _SESSION = requests.Session()
+        _SESSION.headers["User-Agent"] = "wcbundle"
+    return _SESSION
+
+
+def _get(url: str, errors: list[str], headers: dict | None = None, stream: bool = True):
+    """GET with bounded retries; None (and a line in `errors`) when it fails for good."""
+    import requests
+    last = ""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            resp = _session().get(url, headers=headers or {}, timeout=TIMEOUT, stream=stream)
+        except requests.RequestException as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        else:
+            if resp.status_code in (200, 304):
+                return resp
+            last = f"HTTP {resp.status_code}"
+            resp.close()
+            if resp.status_code < 500 and resp.status_code != 429:
+                break  # 404 and friends will not get better
+        if attempt < ATTEMPTS:
+            time.sleep(0.2 * attempt)
+    errors.append(f"{url}: {last}")
+    return None
+
+
+def download(repo: RepoMetadata, df: DataFile, dest: Path) -> None:
+    """Fetch a data file into dest, hashing while streaming; fail over across base URLs."""
+    errors: list[str] = []
+    order = [repo.baseurl] + [b for b in repo.baseurls if b != repo.baseurl]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for base in order:
+        url = join_url(base, df.location)
+        if url.startswith("file://"):
+            errors.append(f"{url}: mixed file:// and http(s) mirrors are not supported")
+            continue
+        resp = _get(url, errors)
+        if resp is None:
+            continue
+        algo = {"sha": "sha1"}.get(df.checksum_type, df.checksum_type)
+        h = hashlib.new(algo)
+        tmp = dest.with_name(dest.name + ".part")
+        try:
+            with open(tmp, "wb") as out:
+                for chunk in resp.iter_content(1 << 20):
+                    h.update(chunk)
+                    out.write(chunk)
+        except Exception as exc:  # noqa: BLE001 - any transfer error: next mirror
+            errors.append(f"{url}: {type(exc).__name__}: {exc}")
+            tmp.unlink(missing_ok=True)
+            continue
+        finally:
+            resp.close()
+        if h.hexdigest() != df.checksum:
+            tmp.unlink(missing_ok=True)
+            errors.append(f"{url}: checksum mismatch: repomd.xml says {df.checksum_type}:{df.checksum}, "
+                          f"the file has {df.checksum_type}:{h.hexdigest()}")
+            continue
+        os.replace(tmp, dest)
+        log.debug("fetched %s", url)
+        return
+    raise FetchError(f"cannot fetch {df.type} metadata of repo '{repo.id}': " + "; ".join(errors) + ".",
+                     hint="The mirror is unreachable or inconsistent; retry later or point --repo at another mirror.")
