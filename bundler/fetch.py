@@ -1,0 +1,508 @@
+"""Parallel, verified, resumable package downloads into a content-addressed cache.
+
+Owns `<cache>/pkgs/sha256/<aa>/<hex>`: a file appears there only through
+`os.replace` after its sha256 matched the lock, so every cache entry is good.
+Reading the lock is all this module does with it (checksum, size, location,
+repo baseurls); nothing here knows about solving or packing.
+
+How one package is fetched (osbuild's `org.osbuild.curl` habits):
+- already cached -> re-hash it (a hard-linked bundle file may have been edited
+  since); good -> done, bad -> deleted and fetched again;
+- otherwise try each of the repo's baseurls in order, each a bounded number of
+  times with backoff for transient failures (connection errors, timeouts, 5xx);
+  a checksum mismatch or a 4xx moves straight on to the next mirror;
+- bytes stream into `<hex>.part` while being hashed. A `.part` is kept after a
+  *transient* failure only, as a resumable prefix: it is never a cache entry
+  (the name differs and nothing reads it but this module), and on resume its
+  prefix is re-hashed and continued with an HTTP Range request; a server that
+  ignores Range (200) restarts it from zero. After a checksum or size mismatch
+  the `.part` is deleted, so no bad bytes survive a finished attempt;
+- a stalled server (slow-loris) is cut off by the read timeout and by a
+  per-attempt deadline enforced by a watchdog that closes the connection, and
+  the next mirror is tried.
+On final failure a FetchError names the package, every URL tried with its
+outcome, and the expected vs actual checksum.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import random
+import shutil
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import requests
+import urllib3
+
+from .errors import EnvironmentProblem, FetchError
+
+log = logging.getLogger("wcbundle")
+
+CHUNK = 256 * 1024
+USER_AGENT = "wcbundle-fetch"
+
+
+@dataclass
+class FetchOptions:
+    """Knobs with production defaults; tests and the benchmark shrink them."""
+
+    jobs: int = 8
+    tries_per_url: int = 3          # per mirror, for transient failures only
+    backoff: float = 0.5            # seconds, doubled per try, plus jitter
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0      # no byte for this long -> give up on this attempt
+    min_rate: float = 32 * 1024     # bytes/s; below this on average the attempt is cut off
+    grace: float = 30.0             # seconds added to size/min_rate for the attempt deadline
+    lock_wait: float = 900.0        # bounded wait for another process fetching the same file
+
+
+@dataclass
+class FetchStats:
+    """What a fetch did, for the CLI summary and the benchmark."""
+
+    packages: int = 0
+    cached: int = 0
+    downloaded: int = 0
+    bytes_downloaded: int = 0
+    bytes_total: int = 0
+    seconds: float = 0.0
+    resumed: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **kw: int) -> None:
+        with self._lock:
+            for k, v in kw.items():
+                setattr(self, k, getattr(self, k) + v)
+
+
+class _Mismatch(Exception):
+    """The bytes were complete but wrong (size or sha256): never retried on the same URL."""
+
+    def __init__(self, outcome: str, actual: str | None):
+        super().__init__(outcome)
+        self.actual = actual
+
+
+class _Permanent(Exception):
+    """A 4xx or an unusable URL: the next mirror, not another try."""
+
+
+class _Transient(Exception):
+    """Connection trouble, timeouts, 5xx: worth another try after a pause."""
+
+
+def lock_as_dict(lock: Any) -> dict:
+    """The lock in its JSON shape (docs/design.md section 3), from a Lock or a dict."""
+    return lock.to_dict() if hasattr(lock, "to_dict") else lock
+
+
+def cache_path(cache_dir: Path, checksum: str) -> Path:
+    """Where the verified file of `sha256:<hex>` lives in the cache."""
+    algo, _, hexd = checksum.partition(":")
+    if algo != "sha256" or len(hexd) != 64:
+        raise FetchError(f"unsupported checksum '{checksum}' in the lock: only sha256:<64 hex> is accepted.",
+                         hint="Re-create the lock with `wcbundle resolve`.")
+    return Path(cache_dir) / "pkgs" / "sha256" / hexd[:2] / hexd
+
+
+def package_urls(pkg: dict, repos: dict) -> list[str]:
+    """Every URL of a package: each baseurl of its repo + location, then the lock's url."""
+    urls: list[str] = []
+    for base in (repos.get(pkg.get("repo"), {}) or {}).get("baseurls", []) or []:
+        url = base.rstrip("/") + "/" + pkg["location"].lstrip("/")
+        if url not in urls:
+            urls.append(url)
+    if pkg.get("url") and pkg["url"] not in urls:
+        urls.append(pkg["url"])
+    return urls
+
+
+def nevra_of(pkg: dict) -> str:
+    return f"{pkg['name']}-{pkg.get('epoch', 0)}:{pkg['version']}-{pkg['release']}.{pkg['arch']}"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _Progress:
+    """One tqdm byte bar on stderr (rate, ETA); a no-op when quiet or not a TTY."""
+
+    def __init__(self, total: int, quiet: bool):
+        self.bar = None
+        self.lock = threading.Lock()
+        if not quiet and total > 0 and sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                            desc="download", file=sys.stderr, leave=False, dynamic_ncols=True)
+
+    def update(self, n: int) -> None:
+        if self.bar is not None and n:
+            with self.lock:
+                self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Fetcher:
+    """Fetches the packages of one lock; `fetch_all` is the one-call front door."""
+
+    def __init__(self, cache_dir: Path, opts: FetchOptions | None = None, quiet: bool = False):
+        self.cache_dir = Path(cache_dir)
+        self.opts = opts or FetchOptions()
+        self.quiet = quiet
+        self.stats = FetchStats()
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._sessions_lock = threading.Lock()
+        self._progress: _Progress | None = None
+
+    # -- sessions: one per worker thread, so connections are reused -------------
+    def _session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = requests.Session()
+            s.headers["User-Agent"] = USER_AGENT
+            # Byte offsets must be the file's own for Range resumes: no transfer encoding.
+            s.headers["Accept-Encoding"] = "identity"
+            # Only 127.0.0.0/8 or the repos the user named: never a proxy from the environment.
+            s.trust_env = False
+            self._local.session = s
+            with self._sessions_lock:
+                self._sessions.append(s)
+        return s
+
+    def close(self) -> None:
+        with self._sessions_lock:
+            for s in self._sessions:
+                s.close()
+            self._sessions.clear()
+
+    # -- the whole lock ---------------------------------------------------------
+    def fetch(self, lock: Any) -> dict[str, Path]:
+        d = lock_as_dict(lock)
+        repos = d.get("repos", {}) or {}
+        unique: dict[str, dict] = {}
+        for pkg in d.get("packages", []):
+            unique.setdefault(pkg["checksum"], pkg)
+        start = time.monotonic()
+        self.stats.packages = len(unique)
+        self.stats.bytes_total = sum(int(p.get("size") or 0) for p in unique.values())
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EnvironmentProblem(f"cannot create the cache directory {self.cache_dir}: {exc.strerror}.",
+                                     hint="Pass a writable --cache DIR.") from exc
+        result: dict[str, Path] = {}
+        todo: list[dict] = []
+        # Cached files are checked first so the bar only counts what must be downloaded.
+        with ThreadPoolExecutor(max_workers=max(1, self.opts.jobs)) as pool:
+            for checksum, path in zip(unique, pool.map(self._cached, unique)):
+                if path is not None:
+                    result[checksum] = path
+                else:
+                    todo.append(unique[checksum])
+        self.stats.add(cached=len(result))
+        self._progress = _Progress(sum(int(p.get("size") or 0) for p in todo), self.quiet)
+        errors: list[FetchError] = []
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.opts.jobs)) as pool:
+                futures = {pool.submit(self._fetch_one, p, package_urls(p, repos)): p for p in todo}
+                for fut in as_completed(futures):
+                    try:
+                        result[futures[fut]["checksum"]] = fut.result()
+                    except FetchError as exc:
+                        errors.append(exc)
+        finally:
+            self._progress.close()
+            self.close()
+            self.stats.seconds = time.monotonic() - start
+        if errors:
+            if len(errors) == 1:
+                raise errors[0]
+            raise FetchError(f"{len(errors)} packages could not be downloaded:\n\n"
+                             + "\n\n".join(e.message for e in errors),
+                             hint=errors[0].hint)
+        return result
+
+    def _cached(self, checksum: str) -> Path | None:
+        path = cache_path(self.cache_dir, checksum)
+        if not path.is_file():
+            return None
+        if sha256_file(path) == checksum.split(":", 1)[1]:
+            return path
+        log.warning("cache entry %s does not match its name (edited or corrupted); fetching it again", path)
+        path.unlink()
+        return None
+
+    # -- one package ------------------------------------------------------------
+    def _fetch_one(self, pkg: dict, urls: list[str]) -> Path:
+        final = cache_path(self.cache_dir, pkg["checksum"])
+        final.parent.mkdir(parents=True, exist_ok=True)
+        part = final.with_name(final.name + ".part")
+        with _PartLock(part.with_name(final.name + ".lock"), self.opts.lock_wait, pkg):
+            if final.is_file():  # another process finished it while we waited
+                return final
+            return self._fetch_locked(pkg, urls, final, part)
+
+    def _fetch_locked(self, pkg: dict, urls: list[str], final: Path, part: Path) -> Path:
+        expected = pkg["checksum"].split(":", 1)[1]
+        size = int(pkg.get("size") or 0) or None
+        outcomes: list[str] = []
+        actual: str | None = None
+        if not urls:
+            outcomes.append("(no URL: the lock names no baseurl and no url for this package)")
+        for url in urls:
+            for attempt in range(1, self.opts.tries_per_url + 1):
+                try:
+                    got = self._attempt_counted(url, part, size)
+                    if got != expected:
+                        part.unlink(missing_ok=True)
+                        raise _Mismatch(f"checksum mismatch (got sha256:{got})", got)
+                    os.replace(part, final)
+                    self.stats.add(downloaded=1)
+                    return final
+                except _Mismatch as exc:
+                    actual = exc.actual or actual
+                    outcomes.append(f"{url}: {exc}")
+                    break
+                except _Permanent as exc:
+                    outcomes.append(f"{url}: {exc}")
+                    break
+                except _Transient as exc:
+                    outcomes.append(f"{url}: try {attempt}/{self.opts.tries_per_url}: {exc}")
+                    if attempt < self.opts.tries_per_url:
+                        time.sleep(self.opts.backoff * (2 ** (attempt - 1)) * (1 + random.random() / 2))  # noqa: S311
+                except OSError as exc:
+                    part.unlink(missing_ok=True)
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                        raise EnvironmentProblem(
+                            f"no space left in the cache {self.cache_dir} while downloading {nevra_of(pkg)}.",
+                            hint="Free some space or pass --cache DIR on a larger disk.") from exc
+                    raise EnvironmentProblem(f"cannot write {part}: {exc}.",
+                                             hint="Check the cache directory's permissions.") from exc
+        tried = "\n".join(f"  - {o}" for o in outcomes)
+        raise FetchError(
+            f"could not download {nevra_of(pkg)} (repo '{pkg.get('repo')}', {pkg['location']}).\n"
+            f"Expected sha256:{expected}" + (f", size {size}" if size else "")
+            + (f"; last bytes received hashed to sha256:{actual}" if actual else "") + ".\n"
+            f"Every URL tried:\n{tried}",
+            hint="Check the mirrors named above, or re-resolve if the repository changed since the lock "
+                 "was made. Nothing bad was kept in the cache.")
+
+    def _attempt_counted(self, url: str, part: Path, size: int | None) -> str:
+        """One attempt; the bar gets back what a failed attempt added, so retries do not overcount."""
+        self._local.counted = 0
+        try:
+            return self._attempt(url, part, size)
+        except BaseException:
+            self._progress.update(-self._local.counted)
+            raise
+
+    def _advance(self, n: int) -> None:
+        self._local.counted += n
+        self._progress.update(n)
+
+    def _attempt(self, url: str, part: Path, size: int | None) -> str:
+        """Download (or resume) url into part; return the sha256 hex of the whole file."""
+        scheme = urlparse(url).scheme
+        if scheme == "file":
+            return self._copy_file(unquote(urlparse(url).path), part, size)
+        if scheme not in ("http", "https"):
+            raise _Permanent(f"unsupported URL scheme '{scheme}'")
+        h = hashlib.sha256()
+        have = 0
+        if part.exists():
+            have = part.stat().st_size
+            if size is not None and have >= size:
+                part.unlink()  # complete-but-unverified or oversized: start over
+                have = 0
+            else:
+                with open(part, "rb") as f:  # the prefix is re-hashed, not trusted
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+        headers = {"Range": f"bytes={have}-"} if have else {}
+        o = self.opts
+        try:
+            resp = self._session().get(url, stream=True, headers=headers,
+                                       timeout=(o.connect_timeout, o.read_timeout))
+        except requests.RequestException as exc:
+            raise _Transient(_reason(exc)) from None
+        deadline = o.grace + (size or 0) / o.min_rate
+        watchdog = threading.Timer(deadline, resp.close)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            if resp.status_code == 206 and have:
+                crange = resp.headers.get("Content-Range", "")
+                if not crange.startswith(f"bytes {have}-"):
+                    part.unlink(missing_ok=True)
+                    raise _Transient(f"bad Content-Range '{crange}' for a resume at {have}")
+                mode = "ab"
+                self._advance(have)  # the verified-later prefix counts as done on the bar
+                self.stats.add(resumed=1)
+            elif resp.status_code == 200:
+                if have:  # the server ignored Range: start over
+                    h, have = hashlib.sha256(), 0
+                mode = "wb"
+            elif resp.status_code == 416:
+                part.unlink(missing_ok=True)
+                raise _Transient("HTTP 416 (range not satisfiable); restarting from zero")
+            elif resp.status_code >= 500 or resp.status_code in (408, 429):
+                raise _Transient(f"HTTP {resp.status_code}")
+            else:
+                raise _Permanent(f"HTTP {resp.status_code}")
+            written = have
+            t0 = time.monotonic()
+            with open(part, mode) as f:
+                try:
+                    for chunk in _chunks(resp):
+                        f.write(chunk)
+                        h.update(chunk)
+                        written += len(chunk)
+                        self.stats.add(bytes_downloaded=len(chunk))
+                        self._advance(len(chunk))
+                        if size is not None and written > size:
+                            break
+                except (requests.RequestException, urllib3.exceptions.HTTPError,
+                        AttributeError, ValueError) as exc:
+                    # AttributeError/ValueError: the watchdog closed the response under us.
+                    timed_out = time.monotonic() - t0 >= deadline - 0.5
+                    raise _Transient(f"transfer cut off after {written} bytes"
+                                     + (f" (slower than {int(o.min_rate)} B/s)" if timed_out
+                                        else f": {_reason(exc)}")) from None
+            if not watchdog.is_alive() and (size is None or written < size):
+                raise _Transient(f"transfer cut off after {written} bytes (deadline {deadline:.0f}s)")
+        finally:
+            watchdog.cancel()
+            resp.close()
+        if size is not None and written != size:
+            if written < size:
+                raise _Transient(f"short read: {written} of {size} bytes")
+            part.unlink(missing_ok=True)
+            raise _Mismatch(f"size mismatch: got more than the {size} bytes the lock says", None)
+        return h.hexdigest()
+
+    def _copy_file(self, src: str, part: Path, size: int | None) -> str:
+        h = hashlib.sha256()
+        try:
+            with open(src, "rb") as fin, open(part, "wb") as fout:
+                for block in iter(lambda: fin.read(CHUNK), b""):
+                    fout.write(block)
+                    h.update(block)
+                    self._advance(len(block))
+                    self.stats.add(bytes_downloaded=len(block))
+        except FileNotFoundError:
+            part.unlink(missing_ok=True)
+            raise _Permanent("no such file") from None
+        except IsADirectoryError:
+            part.unlink(missing_ok=True)
+            raise _Permanent("is a directory") from None
+        if size is not None and part.stat().st_size != size:
+            got = h.hexdigest()
+            part.unlink(missing_ok=True)
+            raise _Mismatch(f"size mismatch: {part.stat().st_size if part.exists() else '?'} bytes, "
+                            f"expected {size} (sha256:{got})", got)
+        return h.hexdigest()
+
+
+class _PartLock:
+    """An flock on `<hex>.lock`, so two builds sharing a cache never write the same .part."""
+
+    def __init__(self, path: Path, wait: float, pkg: dict):
+        self.path, self.wait, self.pkg = path, wait, pkg
+        self.fd: int | None = None
+
+    def __enter__(self) -> _PartLock:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        end = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() > end:
+                    os.close(self.fd)
+                    raise FetchError(
+                        f"another process has been downloading {nevra_of(self.pkg)} into {self.path.parent} "
+                        f"for more than {self.wait:.0f}s.",
+                        hint="Wait for the other wcbundle build to finish, or use a separate --cache.") from None
+                time.sleep(0.2)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the flock; the tiny lock file may stay
+
+
+def _chunks(resp: requests.Response):
+    """The body as it arrives. urllib3 2's read1 hands over what is there instead of waiting
+    for a full chunk, so a connection that drops mid-file still leaves its bytes in the .part
+    (iter_content would discard up to a chunk)."""
+    read1 = getattr(resp.raw, "read1", None)
+    if read1 is None:  # urllib3 1.x
+        yield from resp.iter_content(CHUNK)
+        return
+    while True:
+        chunk = read1(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _reason(exc: Exception) -> str:
+    """A short human reason for a requests exception (no 300-char urllib3 reprs)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(exc, requests.ReadTimeout):
+        return "read timeout (server stalled)"
+    if isinstance(exc, requests.ConnectionError):
+        text = str(exc)
+        for key in ("Connection refused", "Connection reset", "Name or service not known",
+                    "IncompleteRead", "Connection aborted"):
+            if key in text:
+                return key.lower()
+        return "connection error"
+    return type(exc).__name__
+
+
+def fetch_all(lock: Any, cache_dir: Path, jobs: int = 8, quiet: bool = False,
+              opts: FetchOptions | None = None, stats: FetchStats | None = None) -> dict[str, Path]:
+    """Make every package of `lock` present and verified in the cache; return checksum -> path.
+
+    A warm cache downloads nothing. `stats`, when given, is filled in (bytes, counts, time).
+    """
+    opts = dataclasses.replace(opts or FetchOptions(), jobs=jobs)
+    f = Fetcher(Path(cache_dir), opts, quiet)
+    try:
+        return f.fetch(lock)
+    finally:
+        if stats is not None:
+            for k in ("packages", "cached", "downloaded", "bytes_downloaded", "bytes_total", "seconds",
+                      "resumed"):
+                setattr(stats, k, getattr(f.stats, k))
+
+
+def copy_or_link(src: Path, dest: Path) -> None:
+    """Hard-link a cache file into a bundle tree, or copy it across filesystems."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
