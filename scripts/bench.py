@@ -1,0 +1,31 @@
+"""`make bench`: every benchmark of the project, run side by side with its reference.
+
+Speed is measured as ratios against a reference run on the same machine at the
+same time (dnf for resolving, the link model's floor for fetching, the cold
+build for a warm rebuild), never as timed unit tests.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    from scripts import bench_fetch, bench_resolve
+
+    results = {}
+    print("== resolve: wcbundle vs dnf on the real CentOS 7.5 metadata ==", flush=True)
+    results["resolve"] = bench_resolve.main()
+    print("\n== fetch and rebuild: wcbundle vs the link floor ==", flush=True)
+    results["fetch"] = bench_fetch.main()
+    out = Path("out") / "bench.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    print(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
