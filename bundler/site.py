@@ -1,0 +1,498 @@
+"""The site model: site.yaml -> validated Site -> site/site.env + site/secrets.env.
+
+site.yaml is written by the user (manifests/site.example.yaml is the commented
+reference). `load_site()` builds the dataclasses below through schema.py and
+checks the topology; every error names the file, line and key path.
+`write_site_files()` writes the files install.sh reads (docs/design.md section 6):
+site.env holds only primary facts, documented inline so an operator can correct
+an IP with vi; secrets.env (0600) holds generated per-site secrets, which are
+never printed or logged. `parse_site_env()` + `site_from_env()` read site.env
+back and re-run the same validation (the Python twin of `install.sh --check-site`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import re
+import secrets as _secrets
+import shutil
+import string
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal, Optional
+
+from . import flows
+from .errors import SiteError
+from .fetch import sha256_file
+from .flows import atomic_write
+from .schema import parse_yaml
+
+log = logging.getLogger("wcbundle")
+
+Role = Literal["db-node", "mq-node", "app-node", "arbitrator"]
+ROLES = ("db-node", "mq-node", "app-node", "arbitrator")
+REQUIRED_ROLES = ("db-node", "mq-node", "app-node")
+
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                       r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+SITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+SQL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+UNIX_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+VHOST_RE = re.compile(r"^/?[A-Za-z0-9_.-]*$")
+PASSWORD_RE = re.compile(r"^[A-Za-z0-9]{16,128}$")
+COOKIE_RE = re.compile(r"^[A-Z]{20,255}$")
+
+
+def _k(name: str, default=None, factory=None):
+    """A dataclass field whose YAML key is `name` (with dashes)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"key": name})
+    return field(default=default, metadata={"key": name})
+
+
+@dataclass
+class Vip:
+    address: str
+    http_port: int = _k("http-port", flows.APP_HTTP_PORT)
+    socket_port: int = _k("socket-port", flows.APP_SOCKET_PORT)
+
+
+@dataclass
+class Node:
+    name: str
+    ip: str
+    roles: list[Role]
+
+
+@dataclass
+class Galera:
+    sst_method: Literal["mariabackup", "rsync"] = _k("sst-method", "mariabackup")
+    cluster_name: Optional[str] = _k("cluster-name", None)  # noqa: UP045 - schema.py evaluates hints on 3.9
+
+
+@dataclass
+class Database:
+    name: str = "workcenter"
+    app_user: str = _k("app-user", "workcenter")
+    sst_user: str = _k("sst-user", "sst")
+
+
+@dataclass
+class RabbitMQ:
+    admin_user: str = _k("admin-user", "wcadmin")
+    app_user: str = _k("app-user", "workcenter")
+    vhost: str = "/"
+    queue_policy: Literal["ha-all", "quorum"] = _k("queue-policy", "ha-all")
+
+
+@dataclass
+class App:
+    jar: Optional[str] = None  # noqa: UP045 - schema.py evaluates hints on 3.9
+    user: str = "workcenter"
+
+
+@dataclass
+class Secrets:
+    db_root_password: Optional[str] = _k("db-root-password")  # noqa: UP045 - schema.py evaluates hints on 3.9
+    db_app_password: Optional[str] = _k("db-app-password")  # noqa: UP045 - schema.py evaluates hints on 3.9
+    db_sst_password: Optional[str] = _k("db-sst-password")  # noqa: UP045 - schema.py evaluates hints on 3.9
+    mq_admin_password: Optional[str] = _k("mq-admin-password")  # noqa: UP045 - schema.py evaluates hints on 3.9
+    mq_app_password: Optional[str] = _k("mq-app-password")  # noqa: UP045 - schema.py evaluates hints on 3.9
+    erlang_cookie: Optional[str] = _k("erlang-cookie")  # noqa: UP045 - schema.py evaluates hints on 3.9
+
+
+@dataclass
+class Site:
+    name: str
+    domain: str
+    vip: Vip
+    nodes: list[Node]
+    admin_networks: list[str] = _k("admin-networks", factory=list)
+    galera: Galera = field(default_factory=Galera)
+    database: Database = field(default_factory=Database)
+    rabbitmq: RabbitMQ = field(default_factory=RabbitMQ)
+    app: App = field(default_factory=App)
+    secrets: Secrets = field(default_factory=Secrets)
+    # Filled by load_site(), not read from YAML:
+    jar_path: Optional[Path] = field(default=None, init=False, compare=False)  # noqa: UP045 - schema.py evaluates hints on 3.9
+    jar_sha256: str = field(default="", init=False)
+
+    @property
+    def galera_cluster_name(self) -> str:
+        return self.galera.cluster_name or f"{self.name.replace('-', '_')}_galera"
+
+    def holders(self, role: str) -> list[Node]:
+        return [n for n in self.nodes if role in n.roles]
+
+    def summary(self) -> dict:
+        """The site without secrets, for bundle.json["site"]."""
+        return {"name": self.name, "domain": self.domain,
+                "vip": {"address": self.vip.address, "http_port": self.vip.http_port,
+                        "socket_port": self.vip.socket_port},
+                "admin_networks": list(self.admin_networks),
+                "nodes": [{"name": n.name, "ip": n.ip, "roles": list(n.roles)} for n in self.nodes],
+                "galera": {"cluster_name": self.galera_cluster_name, "sst_method": self.galera.sst_method},
+                "rabbitmq": {"queue_policy": self.rabbitmq.queue_policy},
+                "jar": {"name": Path(self.app.jar).name, "sha256": self.jar_sha256} if self.app.jar else None}
+
+
+# --------------------------------------------------------------------------- validation
+
+# fail(key path, message, hint) must raise.
+Fail = Callable[[str, str, str], None]
+
+
+def _ipv4(value: str, key: str, fail: Fail) -> ipaddress.IPv4Address:
+    try:
+        return ipaddress.IPv4Address(value)
+    except ValueError:
+        fail(key, f"'{value}' is not a valid IPv4 address", "Write four decimal numbers 0-255, e.g. 10.10.0.11.")
+        raise AssertionError from None  # unreachable: fail raises
+
+
+def validate(site: Site, fail: Fail) -> list[str]:
+    """Check the topology; call fail() on the first problem, return warnings."""
+    if not SITE_NAME_RE.match(site.name):
+        fail("name", f"invalid site name '{site.name}'",
+             "Use 1-40 characters: a lower-case letter, then lower-case letters, digits, '-' or '_'.")
+    if not DOMAIN_RE.match(site.domain):
+        fail("domain", f"invalid DNS domain '{site.domain}'", "Use a DNS name such as acme.local.")
+    vip = _ipv4(site.vip.address, "vip.address", fail)
+    for key in ("http_port", "socket_port"):
+        port = getattr(site.vip, key)
+        if not 1 <= port <= 65535:
+            fail(f"vip.{key.replace('_', '-')}", f"port {port} is out of range", "Use a port from 1 to 65535.")
+    for i, net in enumerate(site.admin_networks):
+        try:
+            ipaddress.IPv4Network(net, strict=True)
+        except ValueError as exc:
+            fail(f"admin-networks[{i}]", f"'{net}' is not a valid IPv4 network ({exc})",
+                 "Write NET/PREFIX with the host bits zero, e.g. 10.10.9.0/24.")
+    if not site.nodes:
+        fail("nodes", "the site has no nodes", "List every host under 'nodes'.")
+    names: dict[str, int] = {}
+    ips: dict[str, int] = {}
+    for i, node in enumerate(site.nodes):
+        where = f"nodes[{i}]"
+        if not HOSTNAME_RE.match(node.name):
+            fail(f"{where}.name", f"'{node.name}' is not a valid short host name",
+                 "Use the host's short name (letters, digits, '-'; no dots): it becomes rabbit@<name>.")
+        if node.name.lower() in names:
+            fail(f"{where}.name", f"host name '{node.name}' is used twice (also nodes[{names[node.name.lower()]}])",
+                 "Every node needs its own name.")
+        names[node.name.lower()] = i
+        ip = _ipv4(node.ip, f"{where}.ip", fail)
+        if node.ip in ips:
+            fail(f"{where}.ip", f"IP {node.ip} is used twice (also nodes[{ips[node.ip]}])",
+                 "Every node needs its own internal IP.")
+        if ip == vip:
+            fail(f"{where}.ip", f"IP {node.ip} is also the VIP", "The VIP lives on the L4 switch, not on a node.")
+        if ip.is_loopback or ip.is_unspecified or ip.is_multicast:
+            fail(f"{where}.ip", f"{node.ip} cannot be a node's internal IP",
+                 "Use the address the other nodes reach this host on.")
+        ips[node.ip] = i
+        if not node.roles:
+            fail(f"{where}.roles", "the node has no roles", f"Give it one or more of: {', '.join(ROLES)}.")
+        if len(set(node.roles)) != len(node.roles):
+            fail(f"{where}.roles", "a role is listed twice", "List each role once.")
+        if "db-node" in node.roles and "arbitrator" in node.roles:
+            fail(f"{where}.roles", "a host cannot be both db-node and arbitrator (it would vote twice)",
+                 "Put garbd on a host that runs no MariaDB.")
+    for role in REQUIRED_ROLES:
+        if not site.holders(role):
+            fail("nodes", f"no node has the role '{role}'", f"Add '{role}' to the roles of at least one node.")
+    voters = len(site.holders("db-node")) + len(site.holders("arbitrator"))
+    if voters < 3 or voters % 2 == 0:
+        fail("nodes", f"the Galera cluster has {voters} voters (db-node + arbitrator hosts); "
+             "it needs an odd number, at least 3, to keep quorum",
+             "Add a db-node or an arbitrator host (2 db nodes + 1 arbitrator is the minimum HA layout).")
+    _check_names(site, fail)
+    warnings = []
+    if len(site.holders("mq-node")) == 2:
+        warnings.append("the site has 2 RabbitMQ nodes: a 2-node cluster keeps quorum only while both run "
+                        "(it tolerates 0 failures); 3 mq-node hosts are recommended.")
+    return warnings
+
+
+def _check_names(site: Site, fail: Fail) -> None:
+    checks = [
+        ("galera.cluster-name", site.galera_cluster_name, re.compile(r"^[A-Za-z0-9_-]{1,60}$"),
+         "letters, digits, '_' or '-'"),
+        ("database.name", site.database.name, re.compile(r"^[A-Za-z0-9_]{1,64}$"), "letters, digits, '_'"),
+        ("database.app-user", site.database.app_user, SQL_NAME_RE, "a letter or '_', then letters, digits, '_'"),
+        ("database.sst-user", site.database.sst_user, SQL_NAME_RE, "a letter or '_', then letters, digits, '_'"),
+        ("rabbitmq.admin-user", site.rabbitmq.admin_user, SQL_NAME_RE, "a letter or '_', then letters, digits, '_'"),
+        ("rabbitmq.app-user", site.rabbitmq.app_user, SQL_NAME_RE, "a letter or '_', then letters, digits, '_'"),
+        ("rabbitmq.vhost", site.rabbitmq.vhost, VHOST_RE, "'/' or letters, digits, '_', '.', '-'"),
+        ("app.user", site.app.user, UNIX_USER_RE, "a lower-case Unix user name"),
+    ]
+    for key, value, rx, what in checks:
+        if not rx.match(value):
+            fail(key, f"invalid value '{value}'", f"Use {what}.")
+    if site.rabbitmq.admin_user == "guest" or site.rabbitmq.app_user == "guest":
+        fail("rabbitmq", "'guest' cannot be a site user (install.sh deletes it)", "Choose another user name.")
+    for name in SECRET_KEYS:
+        value = getattr(site.secrets, name)
+        if value is None:
+            continue
+        rx, what = (COOKIE_RE, "20-255 upper-case letters A-Z") if name == "erlang_cookie" else \
+            (PASSWORD_RE, "16-128 characters A-Z, a-z, 0-9")
+        if not rx.match(value):  # never echo the value itself
+            fail(f"secrets.{name.replace('_', '-')}", "this fixed secret has an invalid form",
+                 f"Use {what} (no quoting is needed anywhere then), or remove it to have one generated.")
+
+
+class _Locator:
+    """Map a key path like `nodes[2].ip` to its line in the YAML node tree."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def line(self, keypath: str) -> int | None:
+        node = self.root
+        for part in re.findall(r"[^.\[\]]+|\[\d+\]", keypath):
+            child = None
+            if part.startswith("[") and hasattr(node, "value") and isinstance(node.value, list):
+                idx = int(part[1:-1])
+                if idx < len(node.value) and not isinstance(node.value[idx], tuple):
+                    child = node.value[idx]
+            elif isinstance(getattr(node, "value", None), list):
+                for knode, vnode in (p for p in node.value if isinstance(p, tuple)):
+                    if knode.value == part:
+                        child = vnode
+            if child is None:
+                break
+            node = child
+        return node.start_mark.line + 1
+
+
+def load_site(path: str | Path) -> Site:
+    """Read and validate a site.yaml; SiteError (file, line, key) on any problem."""
+    from .schema import load_yaml_as
+    spath = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SiteError(f"cannot read the site file: {getattr(exc, 'strerror', None) or exc}", path=spath,
+                        hint="Pass an existing site.yaml (see manifests/site.example.yaml).") from None
+    site = load_yaml_as(Site, spath, SiteError, text=text)
+    locator = _Locator(parse_yaml(text, spath, SiteError))
+
+    def fail(key: str, message: str, hint: str) -> None:
+        raise SiteError(message, hint, path=spath, line=locator.line(key), key=key)
+
+    for warning in validate(site, fail):
+        log.warning("Warning: %s: %s", spath, warning)
+    if any(getattr(site.secrets, k) for k in SECRET_KEYS) and os.stat(spath).st_mode & 0o077:
+        log.warning("Warning: %s holds fixed secrets but is readable by other users; chmod 600 it.", spath)
+    if site.app.jar:
+        jar = (Path(spath).parent / site.app.jar)
+        if not jar.is_file():
+            fail("app.jar", f"the WorkCenter jar '{site.app.jar}' does not exist (looked for {jar})",
+                 "The path is relative to the site file; fix it, or remove app.jar to build without the jar.")
+        if not re.match(r"^[A-Za-z0-9._+-]+$", jar.name):
+            fail("app.jar", f"the jar file name '{jar.name}' has characters install.sh will not quote",
+                 "Rename the file to letters, digits, '.', '_', '+', '-'.")
+        site.jar_path = jar.resolve()
+        site.jar_sha256 = sha256_file(site.jar_path)
+    return site
+
+
+# --------------------------------------------------------------------------- site.env / secrets.env
+
+SECRET_KEYS = ("db_root_password", "db_app_password", "db_sst_password",
+               "mq_admin_password", "mq_app_password", "erlang_cookie")
+SAFE_VALUE = re.compile(r"^[A-Za-z0-9_./:@,+-]*$")
+LIST_KEYS = ("WCB_ADMIN_NETWORKS",)
+
+
+def _quote(key: str, value: str) -> str:
+    if key in LIST_KEYS or key.endswith("_ROLES") or not SAFE_VALUE.match(value):
+        if any(c in value for c in '"$`\\\n'):
+            raise SiteError(f"value of {key} cannot be written safely: {value!r}")  # prevented by validation
+        return f'"{value}"'
+    return value
+
+
+def site_env_entries(site: Site, jar_rel: str = "") -> list[tuple[str, str, str]]:
+    """(key, value, comment) for site.env, in the order of docs/design.md section 6."""
+    e = [
+        ("WCB_SITE_NAME", site.name, "Site identity (names the Galera cluster by default)."),
+        ("WCB_SITE_DOMAIN", site.domain, ""),
+        ("WCB_VIP", site.vip.address, "The VIP on the L4 switch, and the ports clients use on it."),
+        ("WCB_VIP_HTTP_PORT", str(site.vip.http_port), ""),
+        ("WCB_VIP_SOCKET_PORT", str(site.vip.socket_port), ""),
+        ("WCB_ADMIN_NETWORKS", " ".join(site.admin_networks),
+         "Who may reach 15672 (RabbitMQ management) and 8090 (WorkCenter admin); empty = zone-wide."),
+        ("WCB_NODE_COUNT", str(len(site.nodes)),
+         "Nodes: one NAME/IP/ROLES triple each. Correct an IP here if the network changed,\n"
+         "then run ./install.sh --check-site. ROLES: db-node mq-node app-node arbitrator."),
+    ]
+    for i, n in enumerate(site.nodes, 1):
+        e += [(f"WCB_NODE_{i}_NAME", n.name, ""), (f"WCB_NODE_{i}_IP", n.ip, ""),
+              (f"WCB_NODE_{i}_ROLES", " ".join(n.roles), "")]
+    e += [
+        ("WCB_GALERA_CLUSTER_NAME", site.galera_cluster_name, "MariaDB Galera (SST: mariabackup or rsync)."),
+        ("WCB_GALERA_SST_METHOD", site.galera.sst_method, ""),
+        ("WCB_DB_NAME", site.database.name, ""),
+        ("WCB_DB_APP_USER", site.database.app_user, ""),
+        ("WCB_DB_SST_USER", site.database.sst_user, ""),
+        ("WCB_MQ_ADMIN_USER", site.rabbitmq.admin_user, "RabbitMQ. Queue policy: ha-all (3.x) | quorum (4.x); "
+         "install.sh picks by the bundled version."),
+        ("WCB_MQ_APP_USER", site.rabbitmq.app_user, ""),
+        ("WCB_MQ_VHOST", site.rabbitmq.vhost, ""),
+        ("WCB_MQ_QUEUE_POLICY", site.rabbitmq.queue_policy, ""),
+        ("WCB_APP_JAR", jar_rel, "WorkCenter: the jar (relative to the bundle top; empty if none) and its ports."),
+        ("WCB_APP_JAR_SHA256", site.jar_sha256 if jar_rel else "", ""),
+        ("WCB_APP_HTTP_PORT", str(flows.APP_HTTP_PORT), ""),
+        ("WCB_APP_SOCKET_PORT", str(flows.APP_SOCKET_PORT), ""),
+        ("WCB_APP_HAZELCAST_PORT", str(flows.APP_HAZELCAST_PORT), ""),
+        ("WCB_APP_ADMIN_PORT", str(flows.APP_ADMIN_PORT), ""),
+        ("WCB_APP_USER", site.app.user, ""),
+    ]
+    return e
+
+
+def render_site_env(site: Site, jar_rel: str = "") -> str:
+    out = ["# site.env: the facts of this site, read by install.sh (generated by wcbundle).",
+           "# Plain KEY=value lines; values with spaces are in double quotes.",
+           "# You may edit a value (e.g. an IP) with vi; install.sh reports the edited keys",
+           "# and re-validates the site. Secrets are in secrets.env, never here."]
+    for key, value, comment in site_env_entries(site, jar_rel):
+        if comment:
+            out.append("")
+            out += ["# " + c for c in comment.splitlines()]
+        out.append(f"{key}={_quote(key, value)}")
+    return "\n".join(out) + "\n"
+
+
+def generate_secrets(site: Site) -> dict[str, str]:
+    """WCB_* secret -> value: the site's fixed ones, the rest fresh from `secrets`."""
+    alnum = string.ascii_letters + string.digits
+    out = {}
+    for name in SECRET_KEYS:
+        value = getattr(site.secrets, name)
+        if value is None:
+            if name == "erlang_cookie":
+                value = "".join(_secrets.choice(string.ascii_uppercase) for _ in range(40))
+            else:
+                value = "".join(_secrets.choice(alnum) for _ in range(32))
+        out["WCB_" + name.upper()] = value
+    return out
+
+
+def write_site_files(site: Site, site_dir: Path, bundle_top: Path) -> None:
+    """Write site_dir/site.env, secrets.env (0600) and the jar copy, each atomically."""
+    site_dir = Path(site_dir)
+    site_dir.mkdir(parents=True, exist_ok=True)
+    jar_rel = ""
+    if site.jar_path is not None:
+        dest = site_dir / site.jar_path.name
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=str(site_dir))
+        os.close(fd)
+        try:
+            shutil.copyfile(site.jar_path, tmp)
+            os.chmod(tmp, 0o644)
+            if sha256_file(Path(tmp)) != site.jar_sha256:
+                raise SiteError(f"the jar {site.jar_path} changed while it was being copied",
+                                hint="Run the build again once the file is stable.")
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        jar_rel = dest.resolve().relative_to(Path(bundle_top).resolve()).as_posix()
+    atomic_write(site_dir / "site.env", render_site_env(site, jar_rel))
+    body = "".join(f"{k}={v}\n" for k, v in generate_secrets(site).items())
+    atomic_write(site_dir / "secrets.env", "# Per-site secrets (generated by wcbundle). Keep this file 0600.\n"
+                 + body, mode=0o600)
+
+
+# --------------------------------------------------------------------------- reading site.env back
+
+_LINE = re.compile(r'^([A-Z][A-Z0-9_]*)=(?:"([^"$`\\]*)"|\'([^\']*)\'|([^\s"\'$`\\]*))\s*(?:#.*)?$')
+
+
+def parse_site_env(text: str, path: str = "site/site.env") -> dict[str, str]:
+    """KEY=value lines -> dict (comments, blank lines, double/single quotes handled)."""
+    env: dict[str, str] = {}
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = _LINE.match(line)
+        if not m:
+            raise SiteError("not a KEY=value line (quote values with spaces in double quotes)",
+                            path=path, line=n, hint='Write e.g. WCB_NODE_1_IP=10.10.0.11 or WCB_X="a b".')
+        env[m.group(1)] = next(g for g in m.groups()[1:] if g is not None)
+    return env
+
+
+def site_from_env(env: dict[str, str], path: str = "site/site.env") -> Site:
+    """Rebuild and re-validate a Site from parsed site.env (secrets and jar not included)."""
+    def need(key: str) -> str:
+        if key not in env:
+            raise SiteError(f"missing key {key}", path=path, key=key, hint="Restore the line from the bundle.")
+        return env[key]
+
+    def num(key: str) -> int:
+        value = need(key)
+        if not value.isdigit():
+            raise SiteError(f"'{value}' is not a number", path=path, key=key)
+        return int(value)
+
+    nodes = []
+    for i in range(1, num("WCB_NODE_COUNT") + 1):
+        roles = need(f"WCB_NODE_{i}_ROLES").split()
+        for r in roles:
+            if r not in ROLES:
+                raise SiteError(f"unknown role '{r}'", path=path, key=f"WCB_NODE_{i}_ROLES",
+                                hint=f"Roles are: {', '.join(ROLES)}.")
+        nodes.append(Node(need(f"WCB_NODE_{i}_NAME"), need(f"WCB_NODE_{i}_IP"), roles))
+    sst, policy = need("WCB_GALERA_SST_METHOD"), need("WCB_MQ_QUEUE_POLICY")
+    if sst not in ("mariabackup", "rsync") or policy not in ("ha-all", "quorum"):
+        key = "WCB_GALERA_SST_METHOD" if sst not in ("mariabackup", "rsync") else "WCB_MQ_QUEUE_POLICY"
+        raise SiteError(f"invalid value '{env[key]}'", path=path, key=key,
+                        hint="SST: mariabackup|rsync; queue policy: ha-all|quorum.")
+    site = Site(
+        name=need("WCB_SITE_NAME"), domain=need("WCB_SITE_DOMAIN"),
+        vip=Vip(need("WCB_VIP"), num("WCB_VIP_HTTP_PORT"), num("WCB_VIP_SOCKET_PORT")),
+        nodes=nodes, admin_networks=env.get("WCB_ADMIN_NETWORKS", "").split(),
+        galera=Galera(sst, need("WCB_GALERA_CLUSTER_NAME")),
+        database=Database(need("WCB_DB_NAME"), need("WCB_DB_APP_USER"), need("WCB_DB_SST_USER")),
+        rabbitmq=RabbitMQ(need("WCB_MQ_ADMIN_USER"), need("WCB_MQ_APP_USER"), need("WCB_MQ_VHOST"), policy),
+        app=App(env.get("WCB_APP_JAR") or None, need("WCB_APP_USER")))
+    site.jar_sha256 = env.get("WCB_APP_JAR_SHA256", "")
+    n_nodes = len(nodes)
+
+    def fail(key: str, message: str, hint: str) -> None:
+        raise SiteError(message, hint, path=path, key=_env_key(key, n_nodes))
+
+    for warning in validate(site, fail):
+        log.warning("Warning: %s: %s", path, warning)
+    return site
+
+
+_ENV_FOR_PATH = {
+    "name": "WCB_SITE_NAME", "domain": "WCB_SITE_DOMAIN", "vip.address": "WCB_VIP",
+    "vip.http-port": "WCB_VIP_HTTP_PORT", "vip.socket-port": "WCB_VIP_SOCKET_PORT",
+    "galera.cluster-name": "WCB_GALERA_CLUSTER_NAME", "database.name": "WCB_DB_NAME",
+    "database.app-user": "WCB_DB_APP_USER", "database.sst-user": "WCB_DB_SST_USER",
+    "rabbitmq.admin-user": "WCB_MQ_ADMIN_USER", "rabbitmq.app-user": "WCB_MQ_APP_USER",
+    "rabbitmq.vhost": "WCB_MQ_VHOST", "app.user": "WCB_APP_USER",
+}
+
+
+def _env_key(keypath: str, n_nodes: int) -> str:
+    """site.yaml key path -> the site.env key that holds it."""
+    m = re.match(r"^nodes\[(\d+)\]\.(name|ip|roles)$", keypath)
+    if m:
+        return f"WCB_NODE_{int(m.group(1)) + 1}_{m.group(2).upper()}"
+    if keypath.startswith("admin-networks"):
+        return "WCB_ADMIN_NETWORKS"
+    if keypath == "nodes":
+        return f"WCB_NODE_1_ROLES..WCB_NODE_{n_nodes}_ROLES"
+    return _ENV_FOR_PATH.get(keypath, keypath)

@@ -1,0 +1,97 @@
+"""The flow table: flows.tsv format, host expansion and firewalld argv per host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bundler import flows
+from bundler.errors import InputError
+from bundler.paths import MANIFESTS
+from bundler.site import ROLES, load_site
+
+SITE = load_site(MANIFESTS / "site.example.yaml")
+IP = {n.name: n.ip for n in SITE.nodes}
+DESIGN = Path(__file__).resolve().parents[2] / "docs" / "design.md"
+
+
+def rich(src: str, port: str) -> list[str]:
+    return ["firewall-cmd", "--permanent",
+            f'--add-rich-rule=rule family="ipv4" source address="{src}" port port="{port}" protocol="tcp" accept']
+
+
+def test_tsv_is_exactly_the_design_table(tmp_path):
+    flows.write_flows_tsv(tmp_path / "flows.tsv")
+    ours = (tmp_path / "flows.tsv").read_text()
+    block = DESIGN.read_text().split("`site/flows.tsv` is the one flow table")[1].split("```")[1]
+    assert ours.strip() == block.strip()
+    assert flows.read_flows_tsv(tmp_path / "flows.tsv") == list(flows.FLOWS)
+
+
+def test_domain_facts_ports_are_all_present():
+    pairs = {(f.port, f.src, f.dst) for f in flows.FLOWS}
+    for need in [("3306", "app-node", "db-node"), ("4567", "db-node", "db-node"),
+                 ("4567", "arbitrator", "db-node"), ("4567", "db-node", "arbitrator"),
+                 ("4568", "db-node", "db-node"), ("4444", "db-node", "db-node"),
+                 ("5672", "app-node", "mq-node"), ("4369", "mq-node", "mq-node"),
+                 ("25672", "mq-node", "mq-node"), ("35672-35682", "mq-node", "mq-node"),
+                 ("15672", "admin", "mq-node"), ("5701", "app-node", "app-node"),
+                 ("8080", "vip", "app-node"), ("8081", "vip", "app-node"), ("8090", "admin", "app-node")]:
+        assert need in pairs
+    for f in flows.FLOWS:
+        assert f.src in ROLES + flows.PSEUDO_SOURCES and f.dst in ROLES
+
+
+def test_read_rejects_a_broken_line(tmp_path):
+    (tmp_path / "f.tsv").write_text(flows.TSV_HEADER + "\n3306\ttcp\tapp-node\tdb-node\n")
+    with pytest.raises(InputError, match="6 tab-separated") as exc:
+        flows.read_flows_tsv(tmp_path / "f.tsv")
+    assert exc.value.line == 2
+    (tmp_path / "f.tsv").write_text("33x6\ttcp\tapp-node\tdb-node\tpeer\tx\n")
+    with pytest.raises(InputError, match="invalid flow"):
+        flows.read_flows_tsv(tmp_path / "f.tsv")
+
+
+def test_expand_restricts_each_flow_to_its_peers():
+    rows = flows.expand(SITE)
+    by_port: dict[str, set] = {}
+    for r in rows:
+        by_port.setdefault(r.port, set()).add((r.src_host, r.dst_host))
+    assert by_port["4568"] == {("wc-db1", "wc-db2"), ("wc-db2", "wc-db1")}
+    assert by_port["4444"] == by_port["4568"]
+    assert by_port["25672"] == {("wc-app1", "wc-app2"), ("wc-app2", "wc-app1")}
+    assert by_port["4567"] == {("wc-db1", "wc-db2"), ("wc-db2", "wc-db1"), ("wc-arb", "wc-db1"),
+                               ("wc-arb", "wc-db2"), ("wc-db1", "wc-arb"), ("wc-db2", "wc-arb")}
+    assert by_port["3306"] == {(a, d) for a in ("wc-app1", "wc-app2") for d in ("wc-db1", "wc-db2")}
+    assert by_port["8080"] == {("L4/VIP", "wc-app1"), ("L4/VIP", "wc-app2")}
+    assert all(r.src_host != r.dst_host for r in rows)
+    assert {r.port for r in rows if r.crosses_vip} == {"8080", "8081"}
+    assert next(r for r in rows if r.port == "15672").src_ip == "10.10.9.0/24"
+
+
+def test_firewalld_rules_for_a_db_node():
+    rules = flows.firewalld_rules(SITE, "wc-db1")
+    assert rules == [
+        rich(IP["wc-app1"] + "/32", "3306"), rich(IP["wc-app2"] + "/32", "3306"),
+        rich(IP["wc-db2"] + "/32", "4567"), rich(IP["wc-arb"] + "/32", "4567"),
+        rich(IP["wc-db2"] + "/32", "4568"), rich(IP["wc-db2"] + "/32", "4444"),
+    ]
+
+
+def test_firewalld_rules_for_the_arbitrator_and_an_app_mq_host():
+    assert flows.firewalld_rules(SITE, "wc-arb") == [rich("10.10.0.21/32", "4567"), rich("10.10.0.22/32", "4567")]
+    app1 = flows.firewalld_rules(SITE, "wc-app1")
+    assert ["firewall-cmd", "--permanent", "--add-port=8080/tcp"] in app1
+    assert rich("10.10.0.12/32", "25672") in app1 and rich("10.10.0.12/32", "35672-35682") in app1
+    assert rich("10.10.9.0/24", "15672") in app1 and rich("10.10.9.0/24", "8090") in app1
+    assert not any("10.10.0.11" in " ".join(r) for r in app1)  # no rule to itself
+    assert not any("3306" in " ".join(r) for r in app1)
+
+
+def test_admin_ports_open_zone_wide_without_admin_networks():
+    site = load_site(MANIFESTS / "site.example.yaml")
+    site.admin_networks = []
+    rules = flows.firewalld_rules(site, "wc-app2")
+    assert ["firewall-cmd", "--permanent", "--add-port=15672/tcp"] in rules
+    assert ["firewall-cmd", "--permanent", "--add-port=8090/tcp"] in rules
