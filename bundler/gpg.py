@@ -1,0 +1,222 @@
+"""RPM signature checks on the builder, against each repo's own keys only.
+
+Owns: downloading the repos' GPG keys named in the lock (file:// or http(s)://)
+into `keys/RPM-GPG-KEY-<repo>[-<n>]`, and checking every fetched RPM with
+`rpmkeys --checksig` in an ISOLATED keyring: one throw-away rpm root per repo
+(`rpmkeys --root <tmp> --dbpath /rpmdb --import KEY...`), so neither the
+builder's own rpmdb nor another repo's key can vouch for a package. RPMs are
+checked in batches per call.
+
+`rpmkeys --checksig` exits 0 for an unsigned package ("digests OK"), so the
+verdict is read from its output: only "digests signatures OK" passes.
+`--allow-unsigned REPO` waives the signature (never the digests) for that repo;
+the CLI records it in bundle.json's build info and the report shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import requests
+
+from .errors import FetchError, InputError, SignatureError
+from .fetch import lock_as_dict, nevra_of
+from .run import CommandFailed, run
+
+log = logging.getLogger("wcbundle")
+
+BATCH = 200                     # RPMs per rpmkeys call (argv stays far below ARG_MAX)
+KEY_TRIES = 3
+KEY_TIMEOUT = (10.0, 30.0)
+ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+
+
+@dataclass
+class RepoKeys:
+    repo: str
+    urls: list[str]
+    files: list[Path] = field(default_factory=list)        # keys/RPM-GPG-KEY-<repo>[-n]
+    key_ids: list[str] = field(default_factory=list)       # rpm's short ids, e.g. "edd410c0"
+    names: list[str] = field(default_factory=list)         # "Name <email>" per key
+
+
+@dataclass
+class SignatureReport:
+    """What was checked, for bundle.json's build info."""
+
+    checked: int = 0
+    signed_ok: int = 0
+    unsigned_allowed: list[str] = field(default_factory=list)   # NEVRAs accepted without a signature
+    allow_unsigned: list[str] = field(default_factory=list)     # repos named with --allow-unsigned
+    keys: dict[str, list[str]] = field(default_factory=dict)    # repo -> key ids
+
+    def to_dict(self) -> dict:
+        return {"checked": self.checked, "signed_ok": self.signed_ok,
+                "allow_unsigned": sorted(self.allow_unsigned),
+                "unsigned_allowed": sorted(self.unsigned_allowed), "keys": self.keys}
+
+
+def key_filename(repo: str, index: int) -> str:
+    return f"RPM-GPG-KEY-{repo}" + (f"-{index + 1}" if index else "")
+
+
+def _read_key(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme == "file" or not parsed.scheme:
+        path = unquote(parsed.path) if parsed.scheme else url
+        try:
+            return Path(path).read_text(encoding="ascii", errors="replace")
+        except OSError as exc:
+            raise FetchError(f"cannot read GPG key {url}: {exc.strerror}.",
+                             hint="Fix the repo's gpgkey in the manifest or pass --gpgkey ID=URL.") from None
+    if parsed.scheme not in ("http", "https"):
+        raise FetchError(f"unsupported GPG key URL {url}: only file://, http:// and https:// are read.")
+    outcomes = []
+    with requests.Session() as s:
+        s.trust_env = False
+        for attempt in range(1, KEY_TRIES + 1):
+            try:
+                resp = s.get(url, timeout=KEY_TIMEOUT)
+                if resp.status_code == 200:
+                    return resp.text
+                outcomes.append(f"HTTP {resp.status_code}")
+                if resp.status_code < 500:
+                    break
+            except requests.RequestException as exc:
+                outcomes.append(type(exc).__name__)
+            if attempt < KEY_TRIES:
+                time.sleep(0.5 * attempt)
+    raise FetchError(f"cannot download GPG key {url}: {', '.join(outcomes)}.",
+                     hint="Check the URL, or pass the key with --gpgkey ID=file:///path/to/key.")
+
+
+def fetch_keys(lock: Any, dest: Path) -> dict[str, RepoKeys]:
+    """Write the keys of every repo that contributes packages into dest; repo -> RepoKeys."""
+    d = lock_as_dict(lock)
+    used = sorted({p["repo"] for p in d.get("packages", [])})
+    dest.mkdir(parents=True, exist_ok=True)
+    out: dict[str, RepoKeys] = {}
+    for repo in used:
+        urls = list((d.get("repos", {}).get(repo) or {}).get("gpgkeys") or [])
+        rk = RepoKeys(repo, urls)
+        for i, url in enumerate(urls):
+            text = _read_key(url)
+            if ARMOR_BEGIN not in text:
+                raise SignatureError(f"the GPG key of repo '{repo}' at {url} is not an armored OpenPGP "
+                                     "public key (no '" + ARMOR_BEGIN + "' line).",
+                                     hint="Point the repo's gpgkey at the vendor's RPM-GPG-KEY file.")
+            path = dest / key_filename(repo, i)
+            path.write_text(text if text.endswith("\n") else text + "\n")
+            rk.files.append(path)
+        out[repo] = rk
+    return out
+
+
+def _import(root: Path, rk: RepoKeys) -> None:
+    for path, url in zip(rk.files, rk.urls):
+        try:
+            run(["rpmkeys", "--root", root, "--dbpath", "/rpmdb", "--import", path])
+        except CommandFailed as exc:
+            raise SignatureError(f"rpm could not import the GPG key of repo '{rk.repo}' from {url}: "
+                                 f"{exc.stderr.strip() or 'no reason given'}.",
+                                 hint="Check that the URL serves the vendor's public key.") from None
+    res = run(["rpm", "--root", root, "--dbpath", "/rpmdb", "-q", "gpg-pubkey",
+               "--qf", "%{VERSION}\t%{SUMMARY}\n"], check=False)
+    for line in res.stdout.splitlines():
+        if "\t" in line:
+            kid, summary = line.split("\t", 1)
+            rk.key_ids.append(kid.lower())
+            rk.names.append(summary.replace(" public key", "").removeprefix("gpg(").removesuffix(")"))
+
+
+_LINE = re.compile(r"^(?P<path>.+): (?P<verdict>[A-Za-z ]+)$")
+
+
+def _verdicts(root: Path, paths: list[Path]) -> dict[str, str]:
+    """path -> rpmkeys' one-line verdict, e.g. 'digests signatures OK'."""
+    out: dict[str, str] = {}
+    for i in range(0, len(paths), BATCH):
+        batch = [str(p) for p in paths[i:i + BATCH]]
+        res = run(["rpmkeys", "--root", root, "--dbpath", "/rpmdb", "--checksig", *batch], check=False)
+        for line in res.stdout.splitlines():
+            m = _LINE.match(line)
+            if m and m.group("path") in batch:
+                out[m.group("path")] = m.group("verdict").strip()
+        for p in batch:
+            out.setdefault(p, f"not checked ({res.stderr.strip() or 'no output from rpmkeys'})")
+    return out
+
+
+def _detail(root: Path, path: Path) -> str:
+    """The verbose reason for one failed package: which key id, NOKEY or BAD."""
+    res = run(["rpmkeys", "--root", root, "--dbpath", "/rpmdb", "--checksig", "-v", path], check=False)
+    lines = [ln.strip() for ln in res.stdout.splitlines()[1:] if not ln.rstrip().endswith(": OK")]
+    return "; ".join(lines) or res.stderr.strip()
+
+
+def check_signatures(lock: Any, files: dict[str, Path], keys: dict[str, RepoKeys],
+                     allow_unsigned: list[str] | tuple[str, ...] = ()) -> SignatureReport:
+    """Check every package of the lock; raise SignatureError listing each failure."""
+    d = lock_as_dict(lock)
+    allowed = set(allow_unsigned)
+    unknown = allowed - set(d.get("repos", {}))
+    if unknown:
+        raise InputError(f"--allow-unsigned names {', '.join(sorted(unknown))}, which is not a repo of this "
+                         f"build (repos: {', '.join(sorted(d.get('repos', {})))}).")
+    report = SignatureReport(allow_unsigned=sorted(allowed))
+    by_repo: dict[str, list[dict]] = {}
+    for p in d.get("packages", []):
+        by_repo.setdefault(p["repo"], []).append(p)
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="wcbundle-rpmkeys-") as tmp:
+        for repo, pkgs in sorted(by_repo.items()):
+            rk = keys.get(repo) or RepoKeys(repo, [])
+            root = Path(tmp) / repo
+            (root / "rpmdb").mkdir(parents=True)
+            if rk.files:
+                _import(root, rk)
+            elif repo not in allowed:
+                failures.append(f"repo '{repo}' has no GPG key, so none of its {len(pkgs)} packages can be "
+                                f"verified (first: {nevra_of(pkgs[0])}). Give it one with --gpgkey {repo}=URL "
+                                f"or the manifest's gpgkey, or accept it with --allow-unsigned {repo}.")
+                continue
+            report.keys[repo] = rk.key_ids
+            paths = [files[p["checksum"]] for p in pkgs]
+            verdicts = _verdicts(root, paths)
+            for p, path in zip(pkgs, paths):
+                v = verdicts[str(path)]
+                report.checked += 1
+                if v == "digests signatures OK":
+                    report.signed_ok += 1
+                elif v == "digests OK" and repo in allowed:
+                    report.unsigned_allowed.append(nevra_of(p))
+                elif v == "digests OK":
+                    failures.append(f"{nevra_of(p)} (repo '{repo}') is not signed (digests only); the repo's "
+                                    f"keys are {_keys_text(rk)}.")
+                else:
+                    failures.append(f"{nevra_of(p)} (repo '{repo}'): {v}: {_detail(root, path)}; trusted "
+                                    f"keys for this repo: {_keys_text(rk)}.")
+    if report.unsigned_allowed:
+        log.warning("accepted %d unsigned packages from %s (--allow-unsigned)",
+                    len(report.unsigned_allowed), ", ".join(sorted(allowed)))
+    if failures:
+        shown = failures[:20] + ([f"... and {len(failures) - 20} more"] if len(failures) > 20 else [])
+        raise SignatureError("RPM signature check failed:\n" + "\n".join(f"  - {f}" for f in shown),
+                             hint="A NOKEY means the package was signed by a key the repo's gpgkey does not "
+                                  "hold: fix the key URL (--gpgkey ID=URL). BAD means the file was altered. "
+                                  "--allow-unsigned REPO accepts unsigned packages of one repo, on record.")
+    return report
+
+
+def _keys_text(rk: RepoKeys) -> str:
+    if not rk.urls:
+        return "none"
+    ids = ", ".join(f"{k} ({n})" for k, n in zip(rk.key_ids, rk.names)) or "no key imported"
+    return f"{ids} from {', '.join(rk.urls)}"

@@ -1,0 +1,205 @@
+"""localrepo.py and gpg.py on tiny real RPMs: rpmbuild-built, rpmsign-signed, createrepo_c-indexed.
+
+The helpers here (`make_key`, `build_rpm`) are also used by test_pack.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bundler.errors import InputError, SignatureError
+from bundler.gpg import check_signatures, fetch_keys
+from bundler.localrepo import create_repo, modules_document, repomd_types
+
+MODULES = """---
+document: modulemd
+version: 2
+data:
+  name: tmod
+  stream: "1"
+  version: 9010020230101
+  context: abcd1234
+  arch: noarch
+  summary: test module
+  description: test module
+  license:
+    module: [MIT]
+  artifacts:
+    rpms:
+      - tpkg-0:1.0-1.module_el9.noarch
+...
+"""
+
+
+def _cmd(argv: list, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in argv], check=True, capture_output=True, text=True, **kw)  # noqa: S603
+
+
+def make_key(home: Path, name: str) -> Path:
+    """A fresh unprotected RSA key in GNUPGHOME=home; returns its armored public key file."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    params = home / f"{name}.params"
+    params.write_text(f"%no-protection\nKey-Type: RSA\nKey-Length: 2048\nName-Real: {name}\n"
+                      f"Name-Email: {name}@test.invalid\nExpire-Date: 0\n%commit\n")
+    _cmd(["gpg", "--homedir", home, "--batch", "--gen-key", params])
+    out = home / f"RPM-GPG-KEY-{name}"
+    out.write_text(_cmd(["gpg", "--homedir", home, "--armor", "--export", f"{name}@test.invalid"]).stdout)
+    return out
+
+
+def build_rpm(top: Path, name: str, version: str = "1.0", release: str = "1", *, signer: str | None = None,
+              home: Path | None = None, requires: str = "", extra: str = "") -> Path:
+    """A noarch RPM with one tiny file; signed by `signer` (a make_key name) when given."""
+    spec = top / "SPECS" / f"{name}.spec"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    spec.write_text(f"Name: {name}\nVersion: {version}\nRelease: {release}\nSummary: {name}\nLicense: MIT\n"
+                    f"BuildArch: noarch\n{('Requires: ' + requires) if requires else ''}\n{extra}\n"
+                    f"%description\n{name}\n%install\nmkdir -p %{{buildroot}}/usr/share/{name}\n"
+                    f"echo {name} > %{{buildroot}}/usr/share/{name}/README\n"
+                    f"%files\n/usr/share/{name}/README\n")
+    _cmd(["rpmbuild", "--define", f"_topdir {top}", "--define", "_build_id_links none", "-bb", spec])
+    rpm = next((top / "RPMS" / "noarch").glob(f"{name}-{version}-{release}.noarch.rpm"))
+    if signer:
+        _cmd(["rpmsign", "--define", f"_gpg_name {signer}@test.invalid", "--define", "__gpg /usr/bin/gpg",
+              "--define", f"_gpg_path {home}", "--addsign", rpm])
+    return rpm
+
+
+def lock_for(rpms: dict[str, list[Path]], keys: dict[str, list[Path]], el: int = 9) -> dict:
+    """A lock (design section 3 shape) over local RPMs, one repo per key of `rpms`."""
+    pkgs, repos = [], {}
+    for repo, files in rpms.items():
+        repos[repo] = {"baseurls": [files[0].parent.as_uri()],
+                       "gpgkeys": [k.as_uri() for k in keys.get(repo, [])], "module_hotfixes": False}
+        for f in files:
+            n, v, r = f.name[: -len(".noarch.rpm")].rsplit("-", 2)
+            pkgs.append({"name": n, "epoch": 0, "version": v, "release": r, "arch": "noarch", "repo": repo,
+                         "location": f.name, "url": f.as_uri(), "size": f.stat().st_size,
+                         "checksum": "sha256:" + hashlib.sha256(f.read_bytes()).hexdigest(),
+                         "license": "MIT", "vendor": "", "sourcerpm": "", "modularity_label": None,
+                         "upgrade_of": None, "roles": ["r"], "why": [n]})
+    return {"lock_version": 1, "el": el, "arch": "x86_64", "baseline": {"kind": "none", "source": "", "count": 0},
+            "manifest": {"name": "t", "sha256": "0" * 64}, "repos": repos,
+            "roles": {"r": {"install": [], "upgrade": [], "requested": [p["name"] for p in pkgs]}},
+            "packages": sorted(pkgs, key=lambda p: p["name"]), "modules": {}}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Two repos with their own keys, plus an unsigned and a foreign-signed package."""
+    base = tmp_path_factory.mktemp("rpmworld")
+    home = base / "gnupg"
+    key_a, key_b = make_key(home, "vendora"), make_key(home, "vendorb")
+    a = [build_rpm(base / "a", "alpha", signer="vendora", home=home),
+         build_rpm(base / "a", "beta", signer="vendora", home=home, requires="alpha")]
+    b = [build_rpm(base / "b", "gamma", signer="vendorb", home=home)]
+    unsigned = build_rpm(base / "u", "delta")
+    foreign = build_rpm(base / "f", "eps", signer="vendorb", home=home)
+    return {"base": base, "key_a": key_a, "key_b": key_b, "a": a, "b": b, "unsigned": unsigned,
+            "foreign": foreign}
+
+
+def _files(lock: dict) -> dict[str, Path]:
+    return {p["checksum"]: Path(p["url"][len("file://"):]) for p in lock["packages"]}
+
+
+def test_signed_packages_pass_and_keys_are_written(world, tmp_path):
+    lock = lock_for({"a": world["a"], "b": world["b"]}, {"a": [world["key_a"]], "b": [world["key_b"]]})
+    keys = fetch_keys(lock, tmp_path / "keys")
+    assert sorted(p.name for p in (tmp_path / "keys").iterdir()) == ["RPM-GPG-KEY-a", "RPM-GPG-KEY-b"]
+    rep = check_signatures(lock, _files(lock), keys)
+    assert rep.checked == 3 and rep.signed_ok == 3 and rep.unsigned_allowed == []
+    assert len(rep.keys["a"]) == 1 and rep.keys["a"] != rep.keys["b"]
+
+
+def test_package_signed_by_another_repos_key_fails(world, tmp_path):
+    # eps is signed by vendorb but claimed by repo a: a's key alone must not vouch for it,
+    # even though vendorb's key is imported for repo b in the same run.
+    lock = lock_for({"a": world["a"] + [world["foreign"]], "b": world["b"]},
+                    {"a": [world["key_a"]], "b": [world["key_b"]]})
+    keys = fetch_keys(lock, tmp_path / "keys")
+    with pytest.raises(SignatureError) as ei:
+        check_signatures(lock, _files(lock), keys)
+    msg = ei.value.message
+    assert "eps-0:1.0-1.noarch (repo 'a')" in msg and "NOKEY" in msg
+    assert rep_key_id(world["key_b"]) in msg and "alpha" not in msg
+
+
+def rep_key_id(key: Path) -> str:
+    out = _cmd(["gpg", "--show-keys", "--with-colons", key]).stdout
+    fpr = next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+    return fpr[-8:].lower()
+
+
+def test_unsigned_fails_unless_allowed(world, tmp_path):
+    lock = lock_for({"a": world["a"], "u": [world["unsigned"]]}, {"a": [world["key_a"]], "u": [world["key_a"]]})
+    keys = fetch_keys(lock, tmp_path / "keys")
+    with pytest.raises(SignatureError, match=r"delta-0:1.0-1.noarch \(repo 'u'\) is not signed"):
+        check_signatures(lock, _files(lock), keys)
+    rep = check_signatures(lock, _files(lock), keys, allow_unsigned=["u"])
+    assert rep.unsigned_allowed == ["delta-0:1.0-1.noarch"] and rep.allow_unsigned == ["u"]
+    with pytest.raises(InputError, match="nosuch"):
+        check_signatures(lock, _files(lock), keys, allow_unsigned=["nosuch"])
+
+
+def test_tampered_package_fails_even_when_unsigned_allowed(world, tmp_path):
+    bad = tmp_path / world["a"][0].name
+    data = bytearray(world["a"][0].read_bytes())
+    data[-200] ^= 0x01
+    bad.write_bytes(bytes(data))
+    lock = lock_for({"a": [bad]}, {"a": [world["key_a"]]})
+    keys = fetch_keys(lock, tmp_path / "keys")
+    with pytest.raises(SignatureError, match="alpha-0:1.0-1.noarch .*(BAD|NOT OK)"):
+        check_signatures(lock, _files(lock), keys, allow_unsigned=["a"])
+
+
+def test_repo_without_key_and_bad_key_file(world, tmp_path):
+    lock = lock_for({"a": world["a"]}, {})
+    keys = fetch_keys(lock, tmp_path / "keys")
+    with pytest.raises(SignatureError, match="repo 'a' has no GPG key.*--gpgkey a=URL"):
+        check_signatures(lock, _files(lock), keys)
+    junk = tmp_path / "junk.key"
+    junk.write_text("<html>not a key</html>")
+    lock = lock_for({"a": world["a"]}, {"a": [junk]})
+    with pytest.raises(SignatureError, match="not an armored OpenPGP"):
+        fetch_keys(lock, tmp_path / "keys2")
+
+
+def _repo_with(world, tmp_path) -> Path:
+    repo = tmp_path / "repo"
+    (repo / "Packages").mkdir(parents=True)
+    for f in world["a"] + world["b"]:
+        shutil.copy(f, repo / "Packages")
+    return repo
+
+
+def test_el7_repo_is_gzip_only(world, tmp_path):
+    repo = _repo_with(world, tmp_path)
+    create_repo(repo, 7, revision=1700000000)
+    assert repomd_types(repo) == ["filelists", "other", "primary"]
+    names = sorted(p.name for p in (repo / "repodata").iterdir())
+    assert all(n.endswith((".xml.gz", "repomd.xml")) for n in names), names
+    primary = next((repo / "repodata").glob("*primary.xml.gz"))
+    text = gzip.decompress(primary.read_bytes()).decode()
+    assert "<name>alpha</name>" in text and "<name>gamma</name>" in text
+
+
+def test_el9_repo_carries_modules(world, tmp_path):
+    repo = _repo_with(world, tmp_path)
+    lock = {"modules": {"c9-appstream": MODULES}}
+    create_repo(repo, 9, modules_document(lock))
+    assert "modules" in repomd_types(repo)
+    mod = next((repo / "repodata").glob("*modules.yaml*"))
+    assert mod.exists()
+
+
+def test_createrepo_failure_is_reported(tmp_path):
+    from bundler.localrepo import RepoError
+    with pytest.raises(RepoError, match="createrepo_c failed"):
+        create_repo(tmp_path / "does-not-exist", 7)
