@@ -1,0 +1,101 @@
+"""`wcbundle verify`, `wcbundle inspect`, `wcbundle split`: carrying a bundle across the gap.
+
+Thin click layer over bundler.verify and bundler.split: parse, call, print.
+Results go to stdout (JSON with --json); errors are raised and mapped to exit
+codes by bundler.cli.main (6 integrity, 7 signature, 3 bad option value).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .. import split as split_mod
+from .. import verify as verify_mod
+
+
+def _human(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--require-signature", "require_fpr", metavar="FPR",
+              help="Refuse the bundle unless it is signed by the key with this full fingerprint.")
+@click.option("--keyring", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Check signatures against this keyring instead of the key shipped in the bundle.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def verify(bundle: Path, require_fpr: str | None, keyring: Path | None, as_json: bool) -> None:
+    """Verify BUNDLE: a .tar (+ .tar.sha256), its split parts (.parts.json or
+    .part001), or an extracted directory.
+
+    Checks the sidecar hash over every byte, refuses hostile archives (.., absolute
+    paths, links, devices, FIFOs, duplicates, tar-in-tar, truncated or appended
+    data), every MANIFEST.sha256 entry, unlisted files, and GPG signatures when
+    present. Exit 6 on an integrity failure, 7 on a signature failure.
+    """
+    info = verify_mod.verify_bundle(bundle, require_fpr=require_fpr, keyring=keyring)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    what = {"tar": "tar", "parts": f"{len(info.get('parts', []))} parts", "dir": "directory"}[info["kind"]]
+    click.echo(f"OK: {info['top']} ({what}, {info['files']} files, {_human(info['bytes'])})")
+    if info["sha256"]:
+        click.echo(f"sha256: {info['sha256']}")
+    if info["signed"]:
+        req = " (required)" if require_fpr else " (not pinned: compare it with the fingerprint from the builder)"
+        click.echo(f"Signed by: {info['signer']}{req}")
+    else:
+        click.echo("Not signed.")
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def inspect(bundle: Path, as_json: bool) -> None:
+    """Show EL, arch, roles -> packages, sizes and build info of BUNDLE, read
+    from bundle.json without extracting anything to disk."""
+    info = verify_mod.inspect_bundle(bundle)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    build = info.get("build") or {}
+    click.echo(f"Bundle:   {info['bundle']}")
+    click.echo(f"Target:   EL{info['el']} {info['arch']}")
+    click.echo(f"Packages: {info['packages']} ({_human(info['packages_bytes'])})"
+               + (f", archive {_human(info['bytes'])}" if info["bytes"] else ""))
+    for key in ("tool_version", "time", "host", "manifest_sha256"):
+        if key in build:
+            click.echo(f"Build {key}: {build[key]}")
+    if info.get("site"):
+        click.echo(f"Site:     {info['site']}")
+    for role, pkgs in info["roles"].items():
+        req = " ".join(info["requested"].get(role, []))
+        click.echo(f"Role {role}: {len(pkgs)} packages, {_human(info['role_bytes'][role])}"
+                   + (f" (requested: {req})" if req else ""))
+        for nevra in pkgs:
+            click.echo(f"  {nevra}")
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("size", required=False, default=split_mod.DEFAULT_SIZE)
+def split(bundle: Path, size: str) -> None:
+    """Cut BUNDLE (.tar) into parts of SIZE (bytes or K/M/G; default 3900M,
+    below FAT32's 4 GiB limit), with a .parts.json index, a .parts.sha256 list
+    and join.sh next to it. Stale parts from an earlier split are removed."""
+    nbytes = split_mod.parse_size(size)
+    written = split_mod.split_bundle(bundle, nbytes)
+    parts = [p for p in written if split_mod._PART_RE.search(p.name)]
+    for p in written:
+        click.echo(str(p))
+    click.echo(f"{len(parts)} parts of at most {_human(nbytes)}. On the other side: ./join.sh "
+               f"(coreutils only) or `wcbundle verify {parts[0].name}`.", err=True)
