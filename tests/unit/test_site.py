@@ -44,6 +44,12 @@ nodes:
 """
 
 
+@pytest.fixture(autouse=True)
+def _propagate(monkeypatch):
+    """The CLI's setup_logging() stops propagation; caplog listens on the root logger."""
+    monkeypatch.setattr(logging.getLogger("wcbundle"), "propagate", True)
+
+
 def write(tmp_path: Path, text: str, name: str = "site.yaml") -> Path:
     p = tmp_path / name
     p.write_text(text)
