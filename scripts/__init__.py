@@ -1,0 +1,1 @@
+"""Developer tools of wcbundle: the fixture world, the test mirror, benchmarks, the demo."""

@@ -1,0 +1,245 @@
+"""The MODELLED packages of the fixture world (vendor repos, EL9 AppStream, c7-updates).
+
+Nothing here was read from a vendor repository: the vendor repos are
+modelled from their published spec requirements (MariaDB/server
+cmake/cpack_rpm.cmake, rabbitmq/erlang-rpm, rabbitmq-server's spec; see
+../shared/docs/domain-facts.md §2). Every package built from this module is
+marked `modelled` and its RPM Vendor says "(modelled)". Versions, names and
+the shape of each dependency follow the real packages; exact dependency lists
+are a plausible model, not a copy.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from .pkg import Dep, Pkg
+
+MODELLED_VENDOR = "wcbundle fixture world (modelled)"
+
+
+def _deps(items) -> list[Dep]:
+    out = []
+    for item in items or ():
+        pre = item.startswith("pre:")
+        out.append(Dep.parse(item[4:] if pre else item, pre=pre))
+    return out
+
+
+def m(name: str, evr: str, arch: str, *, req=(), prov=(), obs=(), conf=(), rec=(), files=(),
+      license: str = "GPLv2", summary: str = "", label: str | None = None, size: int = 200_000) -> Pkg:
+    """One modelled package. `evr` is [epoch:]version-release; deps are spec strings."""
+    epoch, _, vr = evr.rpartition(":")
+    version, release = vr.rsplit("-", 1)
+    pkg = Pkg(name=name, epoch=int(epoch or 0), version=version, release=release, arch=arch,
+              summary=summary or f"{name} (modelled fixture package)", license=license,
+              vendor=MODELLED_VENDOR, requires=_deps(req), obsoletes=_deps(obs),
+              conflicts=_deps(conf), recommends=_deps(rec), files={f: "file" for f in files},
+              modularity_label=label, modelled=True, size=size)
+    pkg.provides = [Dep(name, "EQ", str(pkg.epoch), version, release)] + _deps(prov)
+    if arch != "noarch":
+        pkg.provides.append(Dep(f"{name}(x86-64)", "EQ", str(pkg.epoch), version, release))
+    return pkg
+
+
+# --- MariaDB 10.11 (rpm.mariadb.org/10.11/rhel/N) ---------------------------------------
+
+def mariadb_repo(el: int, version: str, galera: str) -> list[Pkg]:
+    """MariaDB-* + galera-4 of one release, shaped after cmake/cpack_rpm.cmake (10.6+)."""
+    rel = f"1.el{el}" + (".centos" if el == 7 else "")
+    evr = f"{version}-{rel}"
+    ssl = (["libssl.so.10()(64bit)", "libssl.so.10(libssl.so.10)(64bit)", "libcrypto.so.10()(64bit)",
+            "libcrypto.so.10(libcrypto.so.10)(64bit)"] if el == 7 else
+           ["libssl.so.3()(64bit)", "libssl.so.3(OPENSSL_3.0.0)(64bit)", "libcrypto.so.3()(64bit)"])
+    libc = ["libc.so.6()(64bit)", "libpthread.so.0()(64bit)", "libz.so.1()(64bit)", "libstdc++.so.6()(64bit)"]
+    wsrep = ["galera-4", "rsync", "lsof", "grep", "gawk", "iproute", "coreutils", "findutils", "tar"]
+    common_req = ["MariaDB-compat"] if el == 7 else []
+    pkgs = [
+        m("MariaDB-common", evr, "x86_64", req=common_req, conf=["mariadb-config"],
+          prov=["config(MariaDB-common) = " + evr], files=["/etc/my.cnf", "/usr/share/mariadb/charsets/Index.xml"]),
+        m("MariaDB-client", evr, "x86_64", size=8_300_000, req=["MariaDB-common", *libc, *ssl, "libncurses.so.5()(64bit)"
+                                                if el == 7 else "libncursesw.so.6()(64bit)"],
+          prov=["mysql-client", "MySQL-client", "mariadb"], conf=["mariadb < 3:10.11", "mysql"],
+          files=["/usr/bin/mariadb", "/usr/bin/mysql", "/usr/bin/mysqladmin"]),
+        m("MariaDB-server", evr, "x86_64", size=27_000_000,
+          req=["MariaDB-common", "MariaDB-client", *wsrep, *libc, *ssl, "libaio.so.1()(64bit)",
+               "libaio.so.1(LIBAIO_0.1)(64bit)", "libpam.so.0()(64bit)", "libsystemd.so.0()(64bit)",
+               "perl(DBI)", "/bin/sh", "pre:/usr/sbin/useradd"],
+          prov=["mariadb-server", "MySQL-server", "mysql-server", "msqlormysql", "config(MariaDB-server) = " + evr],
+          conf=["mariadb-server < 3:10.11", "mysql-server"],
+          files=["/usr/sbin/mariadbd", "/usr/sbin/mysqld", "/usr/bin/galera_new_cluster",
+                 "/usr/bin/galera_recovery", "/usr/lib/systemd/system/mariadb.service"]),
+        m("MariaDB-backup", evr, "x86_64", size=7_200_000, req=["MariaDB-common", *libc, *ssl, "libaio.so.1()(64bit)"],
+          files=["/usr/bin/mariabackup", "/usr/bin/mbstream"]),
+        m("MariaDB-shared", evr, "x86_64", req=["MariaDB-common", *libc, *ssl],
+          prov=["libmariadb.so.3()(64bit)", "libmariadb.so.3(libmariadb_3)(64bit)"],
+          files=["/usr/lib64/libmariadb.so.3"]),
+        m("galera-4", f"{galera}-{rel}", "x86_64", size=10_500_000,
+          req=[*libc, *ssl, "lsof", "/bin/sh", "libgcc_s.so.1()(64bit)"]
+          + (["libboost_program_options-mt.so.1.53.0()(64bit)"] if el == 7 else []),
+          prov=["galera", "wsrep"], obs=["galera < 26.4", "galera-3"], conf=["galera", "galera-3"],
+          files=["/usr/lib64/galera-4/libgalera_smm.so", "/usr/bin/garbd", "/etc/sysconfig/garb",
+                 "/usr/lib/systemd/system/garb.service"]),
+    ]
+    if el == 7:
+        # MariaDB-compat takes over the libmysqlclient.so.18 that postfix (in @core) needs.
+        pkgs.append(m("MariaDB-compat", evr, "x86_64", size=2_400_000, req=["MariaDB-common", *libc, *ssl],
+                      prov=["mariadb-libs = 1:" + evr, "libmysqlclient.so.18()(64bit)",
+                            "libmysqlclient.so.18(libmysqlclient_18)(64bit)",
+                            "libmysqlclient_r.so.18()(64bit)"],
+                      obs=["mariadb-libs < 1:10.1.0", "mysql-libs < 5.6"],
+                      files=["/usr/lib64/libmysqlclient.so.18"]))
+    return pkgs
+
+
+# --- Erlang (rabbitmq/erlang-rpm, zero-dependency monolithic package) ---------------------
+
+def erlang_pkg(el: int, version: str, rel: str) -> Pkg:
+    if el == 7:
+        # 23.3.4.18 links OpenSSL 1.0; the `openssl-libs >=` floor is the modelled
+        # baseline-upgrade scenario: only c7-updates satisfies it.
+        libs = ["libcrypto.so.10()(64bit)", "libcrypto.so.10(libcrypto.so.10)(64bit)",
+                "libcrypto.so.10(OPENSSL_1.0.2)(64bit)", "libtinfo.so.5()(64bit)",
+                "openssl-libs >= 1:1.0.2k-16.el7"]
+    else:
+        libs = ["libcrypto.so.3()(64bit)", "libcrypto.so.3(OPENSSL_3.0.0)(64bit)", "libtinfo.so.6()(64bit)"]
+    return m("erlang", f"{version}-{rel}", "x86_64", license="ASL 2.0", size=20_000_000,
+             req=[*libs, "libc.so.6()(64bit)", "libdl.so.2()(64bit)", "libm.so.6()(64bit)",
+                  "libpthread.so.0()(64bit)", "librt.so.1()(64bit)", "libz.so.1()(64bit)",
+                  "libstdc++.so.6()(64bit)", "/bin/sh"],
+             prov=[f"erlang-erts = {version}", f"erlang-kernel = {version}", f"erlang-ssl = {version}"],
+             obs=["erlang-erts < 23", "erlang-kernel < 23"],
+             files=["/usr/lib64/erlang/bin/erl", "/usr/bin/erl", "/usr/bin/escript", "/usr/bin/epmd"])
+
+
+def rabbitmq_pkg(version: str, rel: str, erlang_min: str, erlang_max: str, socat: bool) -> Pkg:
+    req = [f"erlang >= {erlang_min}", f"erlang < {erlang_max}", "logrotate", "/bin/sh",
+           "pre:shadow-utils", "pre:/usr/sbin/useradd"]
+    if socat:   # dropped upstream in 2021; the old EL7 RPMs still require it
+        req.append("socat")
+    return m("rabbitmq-server", f"{version}-{rel}", "noarch", license="MPLv2.0", req=req, size=15_000_000,
+             files=["/usr/sbin/rabbitmq-server", "/usr/sbin/rabbitmqctl", "/usr/sbin/rabbitmq-plugins",
+                    "/usr/lib/systemd/system/rabbitmq-server.service", "/etc/logrotate.d/rabbitmq-server"])
+
+
+def el7_vendor() -> dict[str, list[Pkg]]:
+    return {
+        "mariadb": mariadb_repo(7, "10.11.10", "26.4.20") + mariadb_repo(7, "10.11.9", "26.4.19"),
+        "erlang": [erlang_pkg(7, "23.3.4.18", "1.el7"), erlang_pkg(7, "23.3.4.11", "1.el7")],
+        "rabbitmq": [rabbitmq_pkg("3.9.16", "1.el7", "23.3", "24.4", socat=True),
+                     rabbitmq_pkg("3.8.30", "1.el7", "23.2", "24.3", socat=True)],
+    }
+
+
+def el7_updates(real: dict[str, Pkg]) -> list[Pkg]:
+    """MODELLED c7-updates: a newer openssl build (the EVR the vault's 7.9 updates carry).
+
+    Cloned from the real 7.5 records with the release bumped, so every
+    self-referencing EVR (provides, openssl's `openssl-libs = EVR`) moves too.
+    """
+    out = []
+    for name in ("openssl-libs", "openssl"):
+        old = real[name]
+        new = copy.deepcopy(old)
+        new.release, new.modelled, new.vendor = "26.el7_9", True, MODELLED_VENDOR
+
+        def bump(d: Dep, old=old, new=new) -> Dep:
+            if d.rel == old.release and d.ver == old.version:
+                return Dep(d.name, d.flags, d.epoch, d.ver, new.release, d.pre)
+            return d
+        new.provides = [bump(d) for d in new.provides]
+        new.requires = [bump(d) for d in new.requires]
+        out.append(new)
+    return out
+
+
+# --- EL9: AppStream (modelled) and vendors ------------------------------------------------
+
+MODULE_STREAMS = {   # stream -> (version, module version, context); 10.5 is the default stream
+    "10.5": ("10.5.22", "9030020230908113052", "9b9a4e0c"),
+    "10.11": ("10.11.9", "9050020240813143214", "ba8a8af9"),
+}
+DEFAULT_STREAM = "10.5"
+
+
+def mariadb_module(stream: str) -> list[Pkg]:
+    version, modver, context = MODULE_STREAMS[stream]
+    rel = f"1.module_el9+{modver[-6:]}+{context}"
+    label = f"mariadb:{stream}:{modver}:{context}"
+    evr = f"3:{version}-{rel}"
+    ssl = ["libssl.so.3()(64bit)", "libcrypto.so.3()(64bit)", "libc.so.6()(64bit)", "libz.so.1()(64bit)"]
+    return [
+        m("mariadb-common", evr, "x86_64", label=label, files=["/etc/my.cnf"]),
+        m("mariadb-errmsg", evr, "x86_64", label=label, req=[f"mariadb-common = {evr}"]),
+        m("mariadb", evr, "x86_64", label=label, req=[f"mariadb-common = {evr}", *ssl],
+          prov=["mysql-client"], files=["/usr/bin/mariadb", "/usr/bin/mysql"]),
+        m("mariadb-server", evr, "x86_64", label=label, size=10_000_000,
+          req=[f"mariadb = {evr}", f"mariadb-errmsg = {evr}", "libaio.so.1()(64bit)", *ssl, "/bin/sh"],
+          prov=["mysql-server"], files=["/usr/libexec/mariadbd"]),
+    ]
+
+
+def el9_appstream() -> list[Pkg]:
+    jvm = "/usr/lib/jvm/java-1.8.0-openjdk-1.8.0.412.b08-2.el9.x86_64"
+    pkgs = [
+        m("java-1.8.0-openjdk-headless", "1:1.8.0.412.b08-2.el9", "x86_64", license="ASL 1.1 and GPL+",
+          size=33_000_000,
+          req=["tzdata-java >= 2024a", "javapackages-filesystem", "copy-jdk-configs >= 3.9",
+               "/usr/sbin/alternatives", "libz.so.1()(64bit)", "libc.so.6()(64bit)", "lksctp-tools(x86-64)"],
+          prov=["java-headless = 1:1.8.0", "jre-headless = 1:1.8.0", "java-1.8.0-headless = 1:1.8.0.412.b08"],
+          files=[f"{jvm}/jre/bin/java", f"{jvm}/jre/lib/rt.jar"]),
+        m("tzdata-java", "2024a-1.el9", "noarch", files=["/usr/share/javazi-1.8/tzdb.dat"]),
+        m("javapackages-filesystem", "6.0.0-4.el9", "noarch", files=["/usr/share/java-utils/.keep"]),
+        m("copy-jdk-configs", "4.0-3.el9", "noarch", req=["javapackages-filesystem"],
+          files=["/usr/libexec/copy_jdk_configs.lua"]),
+        m("socat", "1.7.4.1-5.el9", "x86_64", req=["libssl.so.3()(64bit)", "libcrypto.so.3()(64bit)",
+                                                  "libreadline.so.8()(64bit)", "libc.so.6()(64bit)"],
+          files=["/usr/bin/socat"]),
+        m("perl-libs", "4:5.32.1-480.el9", "x86_64", prov=["perl(:MODULE_COMPAT_5.32.1)", "perl(strict)"],
+          files=["/usr/lib64/libperl.so.5.32"]),
+        m("perl-DBI", "1.643-9.el9", "x86_64", req=["perl(:MODULE_COMPAT_5.32.1)", "perl(strict)"],
+          prov=["perl(DBI) = 1.643"], files=["/usr/lib64/perl5/vendor_perl/DBI.pm"]),
+        m("python3-policycoreutils", "3.6-2.1.el9", "noarch", req=["policycoreutils", "python3", "python3-setools"],
+          files=["/usr/lib/python3.9/site-packages/sepolicy/__init__.py"]),
+        m("policycoreutils-python-utils", "3.6-2.1.el9", "noarch", req=["python3-policycoreutils = 3.6-2.1.el9"],
+          files=["/usr/sbin/semanage"]),
+    ]
+    for stream in MODULE_STREAMS:
+        pkgs += mariadb_module(stream)
+    return pkgs
+
+
+def el9_vendor() -> dict[str, list[Pkg]]:
+    return {
+        "mariadb": mariadb_repo(9, "10.11.10", "26.4.20"),
+        "erlang": [erlang_pkg(9, "27.2.4", "1.el9"), erlang_pkg(9, "26.2.5.6", "1.el9")],
+        "rabbitmq": [rabbitmq_pkg("4.0.7", "1.el9", "26.2", "28", socat=False)],
+    }
+
+
+def modules_yaml(pkgs: list[Pkg]) -> str:
+    """A real-shaped modules.yaml: one modulemd v2 per stream + modulemd-defaults v1."""
+    docs = []
+    for stream, (_version, modver, context) in MODULE_STREAMS.items():
+        label = f"mariadb:{stream}:{modver}:{context}"
+        arts = sorted(f"{p.name}-{p.epoch}:{p.version}-{p.release}.{p.arch}"
+                      for p in pkgs if p.modularity_label == label)
+        names = sorted({p.name for p in pkgs if p.modularity_label == label})
+        docs.append("\n".join([
+            "---", "document: modulemd", "version: 2", "data:", "  name: mariadb", f"  stream: \"{stream}\"",
+            f"  version: {modver}", f"  context: {context}", "  arch: x86_64",
+            f"  summary: MariaDB Module (modelled fixture, stream {stream})",
+            "  description: >-", "    MODELLED for the wcbundle fixture world, shaped after CentOS Stream modules.",
+            "  license:", "    module:", "    - MIT", "  dependencies:", "  - buildrequires:",
+            "      platform: [el9]", "    requires:", "      platform: [el9]",
+            "  profiles:", "    client:", "      rpms:", "      - mariadb", "    server:", "      rpms:",
+            "      - mariadb-server", "  api:", "    rpms:", *[f"    - {n}" for n in names],
+            "  components:", "    rpms:", "      mariadb:", "        rationale: MariaDB server and client",
+            f"        ref: stream-{stream}", "  artifacts:", "    rpms:", *[f"    - {a}" for a in arts], "...",
+        ]))
+    docs.append("\n".join([
+        "---", "document: modulemd-defaults", "version: 1", "data:", "  module: mariadb",
+        f"  stream: \"{DEFAULT_STREAM}\"", "  profiles:", f"    \"{DEFAULT_STREAM}\": [server]",
+        "    \"10.11\": [server]", "...",
+    ]))
+    return "\n".join(docs) + "\n"
