@@ -92,13 +92,6 @@ def make_payload(pkgs: list[Pkg], payload: Path) -> None:
     payload.mkdir(parents=True, exist_ok=True)
     for pkg in pkgs:
         pkg.files = {p: k for p, k in pkg.files.items() if _spec_ok(p)}
-        pad = min(pkg.size // PAD_DIVISOR, PAD_MAX)
-        if pad:
-            path = f"{PAD_DIR}/{pkg.name}"
-            dest = payload / path.lstrip("/")
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(hashlib.shake_256(pkg.nevra.encode()).digest(pad))
-            pkg.files[path] = "file"
         for path, kind in pkg.files.items():
             dest = payload / path.lstrip("/")
             if kind == "dir":
@@ -107,6 +100,13 @@ def make_payload(pkgs: list[Pkg], payload: Path) -> None:
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(payload_content(path))
             dest.chmod(0o755 if path.startswith(BIN_DIRS) else 0o644)
+        pad = min(pkg.size // PAD_DIVISOR, PAD_MAX)
+        if pad:
+            path = f"{PAD_DIR}/{pkg.name}"
+            dest = payload / path.lstrip("/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(hashlib.shake_256(pkg.nevra.encode()).digest(pad))
+            pkg.files[path] = "file"
 
 
 def chunks(pkgs: list[Pkg]) -> list[list[Pkg]]:
