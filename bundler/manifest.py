@@ -158,6 +158,13 @@ class Manifest:
         return None
 
 
+    def pin_regex(self, el: int) -> re.Pattern | None:
+        """One compiled pattern matching every name some pin of `el` constrains (fast pre-check)."""
+        pins = self.for_el(el).pins
+        globs = [g for pin, gs in self.pin_packages.items() if pin in pins for g in gs]
+        return re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
+
+
 def load_manifest(path: Path | None = None) -> Manifest:
     """Load and check a manifest (default: the embedded workcenter.yaml)."""
     path = Path(path) if path else paths.DEFAULT_MANIFEST

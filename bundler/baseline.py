@@ -1,0 +1,228 @@
+"""Baselines: what the target already has, as libsolv's "installed" repo.
+
+Three kinds:
+  minimal  the EL release's @core group (mandatory + default packagereqs of the
+           base repo's comps), resolved with libsolv against the base repo alone
+           (a fresh install from the release media), cached as a capture file.
+  none     an empty system (like --alldeps).
+  FILE     a capture from a real target, made there with this one line:
+
+    rpm -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\\tP:%{PROVIDENEVRS}][\\tF:%{FILENAMES}]\\n' > baseline.txt
+
+Capture format (UTF-8 text, one installed package per line; `#` comments and
+blank lines are ignored; fields separated by TAB):
+  NEVRA             name-epoch:version-release.arch (epoch always written)
+  P:<provide>       one per provide, as rpm prints it: `name`, or `name OP evr`
+                    with OP one of = < > <= >=
+  F:<path>          one per file the package owns (so that file requirements of
+                    other packages, e.g. /usr/bin/perl, are satisfied)
+gpg-pubkey pseudo-packages (arch "(none)") are skipped. Installed packages that
+no repo carries still satisfy dependencies through their P:/F: fields.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError, ResolveError
+
+CAPTURE_COMMAND = ("rpm -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}"
+                   "[\\tP:%{PROVIDENEVRS}][\\tF:%{FILENAMES}]\\n' > baseline.txt")
+
+NEVRA_RE = re.compile(r"^(?P<name>.+)-(?P<epoch>\d+):(?P<version>[^-:]+)-(?P<release>[^-:]+)\.(?P<arch>[^.]+)$")
+PROVIDE_RE = re.compile(r"^(?P<name>\S.*?)(?:\s+(?P<op>=|<|>|<=|>=)\s+(?P<evr>\S+))?$")
+
+
+@dataclass
+class BaselinePkg:
+    name: str
+    epoch: int
+    version: str
+    release: str
+    arch: str
+    provides: list[str] = field(default_factory=list)   # "name" or "name OP evr"
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def nevra(self) -> str:
+        return f"{self.name}-{self.epoch}:{self.version}-{self.release}.{self.arch}"
+
+    @property
+    def evr(self) -> str:
+        return (f"{self.epoch}:" if self.epoch else "") + f"{self.version}-{self.release}"
+
+
+@dataclass
+class Baseline:
+    kind: str            # minimal | none | file
+    source: str          # "@core" | "-" | path
+    packages: list[BaselinePkg] = field(default_factory=list)
+    key: str = ""        # content hash: names the cached .solv of the installed repo
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "source": self.source, "count": len(self.packages)}
+
+
+def parse_capture_text(text: str, where: str) -> list[BaselinePkg]:
+    pkgs: list[BaselinePkg] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.rstrip("\n").split("\t")
+        m = NEVRA_RE.match(fields[0].strip())
+        if not m:
+            if fields[0].startswith("gpg-pubkey-"):
+                continue
+            raise InputError(f"'{fields[0][:80]}' is not a NEVRA (name-epoch:version-release.arch)",
+                             f"Produce the file with: {CAPTURE_COMMAND}", path=where, line=lineno)
+        if m["arch"] == "(none)":
+            continue
+        pkg = BaselinePkg(m["name"], int(m["epoch"]), m["version"], m["release"], m["arch"])
+        for col, item in enumerate(fields[1:], 2):
+            if item.startswith("P:"):
+                prov = item[2:].strip()
+                if not PROVIDE_RE.match(prov):
+                    raise InputError(f"field {col}: malformed provide '{prov[:80]}'", path=where, line=lineno)
+                pkg.provides.append(prov)
+            elif item.startswith("F:") and item[2:].startswith("/"):
+                pkg.files.append(item[2:])
+            elif item:
+                raise InputError(f"field {col}: expected 'P:<provide>' or 'F:/<path>', found '{item[:80]}'",
+                                 f"Produce the file with: {CAPTURE_COMMAND}", path=where, line=lineno)
+        pkgs.append(pkg)
+    return pkgs
+
+
+def load_capture(path: str | Path) -> Baseline:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the baseline capture: {exc.strerror}", path=str(path),
+                         hint="--baseline takes minimal, none, or a file made with: " + CAPTURE_COMMAND) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError("the baseline capture is not UTF-8 text", path=str(path), line=line) from None
+    pkgs = parse_capture_text(text, str(path))
+    if not pkgs:
+        raise InputError("the baseline capture lists no packages", path=str(path),
+                         hint="Produce it on the target with: " + CAPTURE_COMMAND)
+    return Baseline("file", str(path), pkgs, key="file-" + hashlib.sha256(raw).hexdigest()[:24])
+
+
+def write_capture(pkgs: list[BaselinePkg], path: Path) -> None:
+    lines = ["# wcbundle baseline capture (format: bundler/baseline.py)"]
+    for p in pkgs:
+        lines.append("\t".join([p.nevra] + [f"P:{x}" for x in p.provides] + [f"F:{x}" for x in p.files]))
+    tmp = path.with_name(path.name + ".part")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(path)
+
+
+# -- comps -> @core -----------------------------------------------------------
+
+def core_names(comps_xml: bytes, where: str, group: str = "core") -> list[str]:
+    """Mandatory + default package names of a comps group."""
+    try:
+        root = ET.fromstring(comps_xml)
+    except ET.ParseError as exc:
+        raise ResolveError(f"the comps metadata of {where} is not valid XML ({exc}).") from None
+    for grp in root.iter("group"):
+        if (grp.findtext("id") or "").strip() == group:
+            names = []
+            for req in grp.iter("packagereq"):
+                if req.get("type", "mandatory") in ("mandatory", "default") and req.text:
+                    names.append(req.text.strip())
+            return names
+    raise ResolveError(f"the comps metadata of {where} has no '@{group}' group, so --baseline minimal "
+                       "cannot be computed.", hint="Use --baseline none or a capture file.")
+
+
+# -- libsolv glue ---------------------------------------------------------------
+
+def add_installed_repo(pool, base: Baseline, cache_dir: Path):
+    """Create libsolv's installed repo from baseline records, always through a .solv file.
+
+    The records are turned into solvables in a scratch pool and written to
+    <cache>/solv/@System-<key>.solv, which the real pool then loads. Filling
+    the real pool directly after createwhatprovides() corrupted memory (a
+    segfault at garbage collection), and the file doubles as the warm cache.
+    """
+    import solv
+    key = base.key or "h" + hashlib.sha256("\n".join(
+        "\t".join([p.nevra] + p.provides + p.files) for p in base.packages).encode()).hexdigest()[:24]
+    cached = Path(cache_dir) / "solv" / f"@System-{key}.solv"
+    if not cached.is_file():
+        scratch = solv.Pool()
+        scratch.setarch("x86_64")
+        srepo = scratch.add_repo("@System")
+        _fill_installed(scratch, srepo, base.packages)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(cached.name + f".{os.getpid()}.part")
+        fp = solv.xfopen(str(tmp), "w")
+        srepo.write(fp)
+        fp.close()
+        del srepo
+        scratch.free()
+        os.replace(tmp, cached)
+    repo = pool.add_repo("@System")
+    fp = solv.xfopen(str(cached))
+    ok = fp is not None and repo.add_solv(fp)
+    if fp is not None:
+        fp.close()
+    if not ok:
+        raise InputError(f"cannot load the cached baseline {cached}; delete it and retry.")
+    pool.installed = repo
+    return repo
+
+
+def _fill_installed(pool, repo, pkgs: list[BaselinePkg]) -> None:
+    import solv
+    ops = {"=": solv.REL_EQ, "<": solv.REL_LT, ">": solv.REL_GT,
+           "<=": solv.REL_LT | solv.REL_EQ, ">=": solv.REL_GT | solv.REL_EQ}
+    for p in pkgs:
+        s = repo.add_solvable()
+        s.name, s.evr, s.arch = p.name, p.evr, p.arch
+        s.add_deparray(solv.SOLVABLE_PROVIDES, pool.Dep(p.name).Rel(solv.REL_EQ, pool.Dep(p.evr)))
+        for prov in p.provides:
+            m = PROVIDE_RE.match(prov)
+            dep = pool.Dep(m["name"])
+            if m["op"]:
+                dep = dep.Rel(ops[m["op"]], pool.Dep(m["evr"]))
+            s.add_deparray(solv.SOLVABLE_PROVIDES, dep)
+        for path in p.files:
+            s.add_deparray(solv.SOLVABLE_PROVIDES, pool.Dep(path))
+    repo.internalize()
+
+
+def records_from_solvables(pool, solvables) -> list[BaselinePkg]:
+    """Baseline records of repo solvables (after addfileprovides: their needed file provides)."""
+    import solv
+    out = []
+    for s in sorted(solvables, key=lambda x: (x.name, x.arch)):
+        epoch, version, release = split_evr(s.evr)
+        provs, files = [], []
+        for dep in s.lookup_deparray(solv.SOLVABLE_PROVIDES, 0):  # 0: also the file provides after the marker
+            text = str(dep)
+            if text.startswith("/"):
+                files.append(text)
+            else:
+                provs.append(text)
+        out.append(BaselinePkg(s.name, epoch, version, release, s.arch, provs, files))
+    return out
+
+
+def split_evr(evr: str) -> tuple[int, str, str]:
+    epoch = 0
+    if ":" in evr:
+        e, evr = evr.split(":", 1)
+        epoch = int(e) if e.isdigit() else 0
+    version, _, release = evr.rpartition("-")
+    return epoch, version, release

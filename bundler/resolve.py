@@ -1,0 +1,484 @@
+"""Solving: one libsolv transaction per role, against an explicit baseline -> Lock.
+
+The pool holds the selected repos (x86_64 + noarch only) and the baseline as
+libsolv's installed repo; the builder host's rpmdb is never read. What a
+package manager on the target would hide is hidden here too, through
+libsolv's "considered" map: i686, repo include/exclude lists, version pins,
+and EL8/9 modular filtering as dnf does it with module_platform_id=platform:elN
+(see modular.py-like helpers below: `module_filter`).
+
+Each repo's parsed metadata is cached as a .solv file keyed by the checksums
+of its primary and filelists, so a warm resolve reads no XML at all.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import solv
+
+from . import baseline as bl
+from .errors import ResolveError
+from .lock import Lock, Package, RoleResult
+from .manifest import Manifest, RepoConf, check_resolved_compat, load_manifest
+from .metadata import ModuleIndex, RepoMetadata, join_url, open_repo, parse_modules
+
+log = logging.getLogger("wcbundle")
+
+ARCHES = ("x86_64", "noarch")
+SOLV_FORMAT = "wcb2"  # bump when the way .solv caches are written changes
+
+
+@dataclass
+class Selection:
+    """What to resolve (docs/design.md section 8)."""
+
+    el: int
+    manifest_path: Path
+    roles: list[str] = field(default_factory=list)
+    repos: dict[str, str] = field(default_factory=dict)
+    gpgkeys: dict[str, list[str]] = field(default_factory=dict)
+    installs: list[str] = field(default_factory=list)
+    baseline: str = "minimal"
+    cache_dir: Path = Path(".")
+    refresh: bool = False
+
+
+@dataclass
+class Loaded:
+    """The pool and everything known about its repos."""
+
+    pool: solv.Pool
+    confs: dict[str, RepoConf]
+    metas: dict[str, RepoMetadata]
+    repos: dict[str, solv.Repo]
+    excluded: dict[int, str] = field(default_factory=dict)   # solvable id -> why it is hidden
+    module_of: dict[int, object] = field(default_factory=dict)  # solvable id -> active ModuleDoc
+    modules: dict[str, ModuleIndex] = field(default_factory=dict)
+
+
+def effective_repos(man: Manifest, sel: Selection) -> list[RepoConf]:
+    """The manifest's repos, or the --repo overrides (keeping a known id's options)."""
+    conf = man.for_el(sel.el)
+    if not sel.repos:
+        out = list(conf.repos)
+    else:
+        out = []
+        for rid, url in sel.repos.items():
+            known = conf.repo(rid)
+            out.append(replace(known, baseurls=[url]) if known else RepoConf(id=rid, baseurls=[url]))
+    return [replace(r, gpgkeys=sel.gpgkeys[r.id]) if r.id in sel.gpgkeys else r for r in out]
+
+
+def role_requests(man: Manifest, sel: Selection) -> dict[str, list[str]]:
+    if sel.installs:
+        return {"custom": list(dict.fromkeys(sel.installs))}
+    names = sel.roles or sorted(man.roles)
+    unknown = [r for r in names if r not in man.roles]
+    if unknown:
+        from .errors import InputError
+        raise InputError(f"unknown role(s): {', '.join(unknown)}",
+                         hint=f"Roles in {man.path}: {', '.join(sorted(man.roles))}.")
+    return {r: man.role_packages(r, sel.el) for r in names}
+
+
+# -- loading --------------------------------------------------------------------
+
+def _load_repo(pool: solv.Pool, meta: RepoMetadata, cache_dir: Path) -> solv.Repo:
+    repo = pool.add_repo(meta.id)
+    key = hashlib.sha256("|".join([SOLV_FORMAT, meta.checksum("primary"), meta.checksum("filelists")])
+                         .encode()).hexdigest()[:24]
+    cached = Path(cache_dir) / "solv" / f"{meta.id}-{key}.solv"
+    if cached.is_file():
+        fp = solv.xfopen(str(cached))
+        if fp is not None:
+            ok = repo.add_solv(fp)
+            fp.close()
+            if ok:
+                return repo
+        log.info("solv cache %s is unreadable; parsing the metadata again", cached)
+        repo.empty()
+    for mdtype, flags in (("primary", 0), ("filelists", solv.Repo.REPO_EXTEND_SOLVABLES)):
+        if mdtype == "filelists" and not meta.has("filelists"):
+            continue
+        path = meta.solv_path(mdtype)
+        fp = solv.xfopen(str(path))
+        if fp is None:
+            raise ResolveError(f"libsolv cannot open {path} ({mdtype} of repo '{meta.id}').")
+        ok = repo.add_rpmmd(fp, None, flags)
+        fp.close()
+        if not ok:
+            raise ResolveError(f"libsolv cannot parse the {mdtype} metadata of repo '{meta.id}' "
+                               f"({meta.baseurl}): {pool.errstr}")
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(cached.name + f".{os.getpid()}.part")
+    fp = solv.xfopen(str(tmp), "w")
+    repo.write(fp)
+    fp.close()
+    os.replace(tmp, cached)
+    return repo
+
+
+def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf]) -> Loaded:
+    pool = solv.Pool()
+    pool.setarch("x86_64")
+    pool.set_flag(solv.Pool.POOL_FLAG_IMPLICITOBSOLETEUSESCOLORS, 1)
+    loaded = Loaded(pool, {c.id: c for c in confs}, {}, {})
+    for conf in confs:
+        meta = open_repo(conf.id, conf.baseurls, sel.cache_dir, expire=man.metadata_expire, refresh=sel.refresh)
+        loaded.metas[conf.id] = meta
+        repo = _load_repo(pool, meta, sel.cache_dir)
+        repo.priority = -conf.priority  # dnf: lower number wins; libsolv: higher wins
+        loaded.repos[conf.id] = repo
+        log.debug("repo %s: %d packages from %s", conf.id, repo.nsolvables, meta.baseurl)
+    pool.addfileprovides()
+    pool.createwhatprovides()
+    _hide(man, sel, loaded)
+    return loaded
+
+
+def _hide(man: Manifest, sel: Selection, loaded: Loaded) -> None:
+    """Fill loaded.excluded: arch, include/exclude lists, pins, modular filtering."""
+    ex = loaded.excluded
+    pinned = man.pin_regex(sel.el)
+    for rid, repo in loaded.repos.items():
+        conf = loaded.confs[rid]
+        for s in repo.solvables_iter():
+            if s.arch not in ARCHES:
+                ex[s.id] = f"arch {s.arch} (only {'/'.join(ARCHES)} are solved for)"
+            elif not conf.admits(s.name):
+                ex[s.id] = f"includepkgs/excludepkgs of repo '{rid}'"
+            elif pinned is not None and pinned.match(s.name):
+                pin = man.pin_for(s.name, sel.el)
+                if pin:
+                    version = s.evr.split(":", 1)[-1].rsplit("-", 1)[0]
+                    if version != pin[1] and not version.startswith(pin[1] + "."):
+                        ex[s.id] = f"the manifest pins {pin[0]} to {pin[1]}"
+    if sel.el >= 8:
+        module_filter(man, sel, loaded)
+
+
+def module_filter(man: Manifest, sel: Selection, loaded: Loaded) -> None:
+    """dnf's modular filtering with module_platform_id=platform:elN."""
+    conf = man.for_el(sel.el)
+    platform = f"el{sel.el}"
+    for rid, meta in loaded.metas.items():
+        if meta.has("modules"):
+            loaded.modules[rid] = parse_modules(meta.read("modules"), f"repo '{rid}'")
+    if not loaded.modules:
+        return
+    defaults: dict[str, str] = {}
+    for idx in loaded.modules.values():
+        defaults.update(idx.defaults)
+    enabled = {m: s for m, s in defaults.items() if m not in conf.modules.disable}
+    for spec in conf.modules.enable:
+        name, stream = spec.split(":", 1)
+        enabled[name] = stream
+    active: dict[str, object] = {}   # NEVRA -> ModuleDoc
+    inactive: dict[str, str] = {}    # NEVRA -> reason
+    for idx in loaded.modules.values():
+        for doc in idx.docs:
+            ok = enabled.get(doc.name) == doc.stream
+            ok = ok and (not doc.platforms or platform in doc.platforms)
+            ok = ok and all(not streams or enabled.get(m) in streams or m not in enabled
+                            for m, streams in doc.requires.items())
+            for nevra in doc.artifacts:
+                if ok:
+                    active[nevra] = doc
+                elif nevra not in active:
+                    inactive[nevra] = f"module stream {doc.name}:{doc.stream} is not enabled"
+    for nevra in active:
+        inactive.pop(nevra, None)
+    names = {n.rsplit("-", 2)[0] for n in active}
+    for rid, repo in loaded.repos.items():
+        hotfix = loaded.confs[rid].module_hotfixes
+        for s in repo.solvables_iter():
+            key = _nevra(s)
+            if key in active:
+                loaded.module_of[s.id] = active[key]
+            elif key in inactive:
+                loaded.excluded.setdefault(s.id, inactive[key])
+            elif not hotfix:
+                hit = s.name if s.name in names else next(
+                    (str(d).split(" ", 1)[0] for d in s.lookup_deparray(solv.SOLVABLE_PROVIDES)
+                     if str(d).split(" ", 1)[0] in names), None)
+                if hit:
+                    loaded.excluded.setdefault(
+                        s.id, f"an enabled module stream provides '{hit}' (set module_hotfixes on repo '{rid}')")
+
+
+def _nevra(s: solv.XSolvable) -> str:
+    evr = s.evr
+    if ":" not in evr:
+        evr = "0:" + evr
+    return f"{s.name}-{evr}.{s.arch}"
+
+
+def consider(loaded: Loaded, only_repo: str | None = None) -> None:
+    pool = loaded.pool
+    ids = [s.id for s in pool.solvables_iter()
+           if s.id not in loaded.excluded and (only_repo is None or s.repo.name in (only_repo, "@System"))]
+    pool.set_considered_list(ids)
+
+
+# -- baseline --------------------------------------------------------------------
+
+def make_baseline(sel: Selection, man: Manifest, loaded: Loaded) -> bl.Baseline:
+    if sel.baseline == "none":
+        return bl.Baseline("none", "-", [])
+    if sel.baseline != "minimal":
+        return bl.load_capture(sel.baseline)
+    base = man.for_el(sel.el).base_repo
+    if base not in loaded.metas:  # --repo overrides with other ids: the first repo that has comps
+        base = next((rid for rid, m in loaded.metas.items() if m.has("group")), base)
+    meta = loaded.metas.get(base)
+    if meta is None:
+        raise ResolveError(f"--baseline minimal needs the base repo '{base}' (its comps define @core), but "
+                           f"it is not among the repos of this run ({', '.join(loaded.metas)}).",
+                           hint=f"Add --repo {base}=URL, or use --baseline none or a capture file.")
+    if not meta.has("group"):
+        raise ResolveError(f"repo '{base}' publishes no comps (group) metadata, so @core is unknown.",
+                           hint="Use --baseline none or a capture file.")
+    key = hashlib.sha256("|".join([SOLV_FORMAT, meta.checksum("primary"), meta.checksum("filelists"),
+                                   meta.checksum("group")]).encode()).hexdigest()[:24]
+    cached = Path(sel.cache_dir) / "baseline" / f"core-{base}-{key}.txt"
+    if cached.is_file():
+        # the installed repo's .solv (same key) makes parsing the records unnecessary
+        if (Path(sel.cache_dir) / "solv" / f"@System-core-{key}.solv").is_file():
+            return bl.Baseline("minimal", "@core", [], key=f"core-{key}")
+        return bl.Baseline("minimal", "@core", bl.parse_capture_text(cached.read_text(), str(cached)),
+                           key=f"core-{key}")
+    names = bl.core_names(meta.read("group"), f"repo '{base}'")
+    pkgs = _solve_core(loaded, meta, sel.cache_dir, names)
+    bl.write_capture(pkgs, cached)
+    return bl.Baseline("minimal", "@core", pkgs, key=f"core-{key}")
+
+
+def _solve_core(loaded: Loaded, meta: RepoMetadata, cache_dir: Path, names: list[str]) -> list[bl.BaselinePkg]:
+    """@core as a fresh install from the base repo alone, in a scratch pool.
+
+    A separate pool, because libsolv's considered map is sized when it is set:
+    restricting the main pool to the base repo and then adding the installed
+    repo left the map short and corrupted memory.
+    """
+    pool = solv.Pool()
+    pool.setarch("x86_64")
+    repo = _load_repo(pool, meta, cache_dir)
+    pool.addfileprovides()
+    pool.createwhatprovides()
+    conf = loaded.confs[meta.id]
+    found = None
+    pool.set_considered_list([s.id for s in repo.solvables_iter() if s.arch in ARCHES and conf.admits(s.name)])
+    jobs = []
+    for name in names:
+        found = pool.select(name, solv.Selection.SELECTION_NAME)
+        if not found.isempty():
+            jobs += found.jobs(solv.Job.SOLVER_INSTALL)
+    solver = pool.Solver()
+    solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
+    problems = solver.solve(jobs)
+    if problems:
+        text = "; ".join(str(p) for p in problems)
+        raise ResolveError(f"@core of repo '{meta.id}' does not resolve: {text}",
+                           hint="Use --baseline none or a capture file.")
+    pkgs = bl.records_from_solvables(pool, solver.transaction().newsolvables())
+    del problems, solver, jobs, found, repo
+    pool.free()
+    return pkgs
+
+
+# -- solving -----------------------------------------------------------------------
+
+def _job_for(loaded: Loaded, name: str, role: str) -> list:
+    pool = loaded.pool
+    flags = solv.Selection.SELECTION_NAME | solv.Selection.SELECTION_DOTARCH
+    sel_ = pool.select(name, flags)
+    if sel_.isempty():
+        sel_ = pool.select(name, solv.Selection.SELECTION_PROVIDES | solv.Selection.SELECTION_FILELIST)
+    if sel_.isempty():
+        hidden = sorted({why for sid, why in loaded.excluded.items() if pool.solvables[sid].name == name})
+        if hidden:
+            raise ResolveError(f"role '{role}': package '{name}' exists but is hidden: {'; '.join(hidden)}.",
+                               hint="Adjust the manifest (pins, modules, repo excludes) if it is really needed.")
+        names = {s.name for s in pool.solvables_iter() if s.id not in loaded.excluded and s.repo.name != "@System"}
+        close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
+        raise ResolveError(f"role '{role}': no package named '{name}' in the repos "
+                           f"({', '.join(loaded.repos)}).",
+                           hint=(f"Did you mean: {', '.join(close)}?" if close else "Check the spelling and the --repo list."))
+    return sel_.jobs(solv.Job.SOLVER_INSTALL)
+
+
+def _problem_text(loaded: Loaded, role: str, requested: list, problems) -> str:
+    lines = [f"role '{role}' cannot be resolved:"]
+    for p in problems:
+        lines.append(f"  problem: {p}")
+        for rule in p.findallproblemrules():
+            info = rule.info()
+            if info.solvable is not None:
+                chain = _chain_in_pool(loaded, requested, info.solvable)
+                if chain and len(chain) > 1:
+                    lines.append("  chain: " + " -> ".join(chain) + f"  ({info.problemstr()})")
+                    break
+    return "\n".join(lines)
+
+
+def _chain_in_pool(loaded: Loaded, roots: list, target) -> list[str]:
+    """Shortest requires-path from a requested package to `target` over all candidates."""
+    pool = loaded.pool
+    prev = {r.id: None for r in roots}
+    queue = deque(roots)
+    while queue:
+        s = queue.popleft()
+        if s.id == target.id:
+            path = []
+            sid = s.id
+            while sid is not None:
+                path.append(pool.solvables[sid].name)
+                sid = prev[sid]
+            return list(reversed(path))
+        for dep in s.lookup_deparray(solv.SOLVABLE_REQUIRES):
+            for p in pool.whatprovides(dep):
+                if p.id not in prev and p.id not in loaded.excluded:
+                    prev[p.id] = s.id
+                    queue.append(p)
+    return []
+
+
+def why_chains(pool: solv.Pool, roots: list, members: dict[int, object], weak: bool) -> dict[int, list[str]]:
+    """BFS over requires (and recommends when weak deps are on) inside the result set."""
+    keys = [solv.SOLVABLE_REQUIRES] + ([solv.SOLVABLE_RECOMMENDS] if weak else [])
+    chains = {r.id: [r.name] for r in roots if r.id in members}
+    queue = deque(r for r in roots if r.id in members)
+    while queue:
+        s = queue.popleft()
+        for key in keys:
+            for dep in s.lookup_deparray(key):
+                for p in pool.whatprovides(dep):
+                    if p.id in members and p.id not in chains:
+                        chains[p.id] = chains[s.id] + [p.name]
+                        queue.append(p)
+    return chains
+
+
+def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str]) -> tuple[list, dict, dict]:
+    """-> (new solvables, {id: replaced baseline solvable}, {id: why chain})."""
+    pool = loaded.pool
+    jobs = []
+    for name in names:
+        jobs += _job_for(loaded, name, role)
+    solver = pool.Solver()
+    solver.set_flag(solv.Solver.SOLVER_FLAG_ALLOW_VENDORCHANGE, 1)
+    solver.set_flag(solv.Solver.SOLVER_FLAG_BEST_OBEY_POLICY, 1)
+    if not man.weak_deps:
+        solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
+    problems = solver.solve(jobs)
+    if problems:
+        roots = [s for j in jobs for s in j.solvables()]
+        raise ResolveError(_problem_text(loaded, role, roots, problems),
+                           hint="Fix the repo list or the manifest (pins, modules), or add the missing repo.")
+    trans = solver.transaction()
+    new = list(trans.newsolvables())
+    replaced = {}
+    for s in new:
+        other = trans.othersolvable(s)
+        if other is not None and other.id != s.id and other.repo == pool.installed:
+            replaced[s.id] = other
+    members = {s.id: s for s in new}
+    roots = []
+    for j in jobs:
+        cands = [s for s in j.solvables() if s.id in members]
+        roots.extend(cands[:1])
+    chains = why_chains(pool, roots, members, man.weak_deps)
+    for s in new:  # reached only through a file or rich dependency: say at least what asked
+        chains.setdefault(s.id, [r.name for r in roots[:1]] + [s.name])
+    return new, replaced, chains
+
+
+# -- the lock --------------------------------------------------------------------
+
+def _package(loaded: Loaded, s) -> Package:
+    epoch, version, release = bl.split_evr(s.evr)
+    meta = loaded.metas[s.repo.name]
+    location = s.lookup_location()[0]
+    chk = s.lookup_checksum(solv.SOLVABLE_CHECKSUM)
+    doc = loaded.module_of.get(s.id)
+    label = f"{doc.name}:{doc.stream}:{doc.version}:{doc.context}" if doc else None
+    return Package(name=s.name, epoch=epoch, version=version, release=release, arch=s.arch,
+                   repo=s.repo.name, location=location, url=join_url(meta.baseurl, location),
+                   checksum=f"{chk.typestr()}:{chk.hex()}" if chk else "",
+                   size=s.lookup_num(solv.SOLVABLE_DOWNLOADSIZE) or 0,
+                   license=s.lookup_str(solv.SOLVABLE_LICENSE) or "", vendor=s.vendor or "",
+                   sourcerpm=s.lookup_sourcepkg() or "", modularity_label=label)
+
+
+def resolve(sel: Selection, progress=None) -> Lock:
+    """Resolve every requested role of `sel` into one Lock."""
+    man = load_manifest(sel.manifest_path)
+    requests = role_requests(man, sel)
+    confs = effective_repos(man, sel)
+    loaded = load_pool(man, sel, confs)
+    try:
+        return _resolve_loaded(sel, man, requests, confs, loaded, progress)
+    finally:
+        loaded.repos.clear()
+        loaded.module_of.clear()
+
+
+def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, loaded: Loaded,
+                    progress) -> Lock:
+    base = make_baseline(sel, man, loaded)
+    bl.add_installed_repo(loaded.pool, base, sel.cache_dir)
+    loaded.pool.createwhatprovides()
+    consider(loaded)
+    pkgs: dict[int, Package] = {}
+    roles: dict[str, RoleResult] = {}
+    for role, names in requests.items():
+        if progress:
+            progress(role)
+        new, replaced, chains = solve_role(loaded, man, role, names)
+        result = RoleResult(requested=list(names))
+        for s in sorted(new, key=lambda x: (x.name, x.arch)):
+            pkg = pkgs.get(s.id)
+            if pkg is None:
+                pkg = pkgs[s.id] = _package(loaded, s)
+                pkg.why = chains[s.id]
+                if s.id in replaced:
+                    pkg.upgrade_of = _nevra(replaced[s.id])
+            pkg.roles.append(role)
+            same_name = s.id in replaced and replaced[s.id].name == s.name
+            (result.upgrade if same_name else result.install).append(pkg.nevra)
+        roles[role] = result
+        _check_compat(man, sel.el, role, new)
+    modules: dict[str, str] = {}
+    for sid in pkgs:
+        doc = loaded.module_of.get(sid)
+        if doc is not None:
+            rid = loaded.pool.solvables[sid].repo.name
+            text = modules.get(rid, "")
+            if doc.text not in text:
+                dflt = loaded.modules[rid].default_texts.get(doc.name, "")
+                modules[rid] = text + doc.text + (dflt if dflt and dflt not in text else "")
+    repos = {c.id: {"baseurls": c.baseurls, "gpgkeys": c.gpgkeys, "module_hotfixes": c.module_hotfixes}
+             for c in confs}
+    described = base.describe()
+    described["count"] = loaded.pool.installed.nsolvables
+    return Lock(el=sel.el, arch="x86_64", baseline=described,
+                manifest={"name": man.name, "sha256": man.sha256}, repos=repos, roles=roles,
+                packages=sorted(pkgs.values(), key=lambda p: (p.name, p.arch)), modules=modules)
+
+
+def _check_compat(man: Manifest, el: int, role: str, new: list) -> None:
+    byname = {s.name: s.evr.split(":", 1)[-1].rsplit("-", 1)[0] for s in new}
+    if "rabbitmq-server" in byname and "erlang" in byname:
+        check_resolved_compat(man, el, byname["rabbitmq-server"], byname["erlang"])
+
+
+def why(lock: Lock, name: str) -> list[list[str]]:
+    """Every recorded chain that ends in package `name` (one per role that needs it)."""
+    return [p.why for p in lock.packages if p.name == name]
