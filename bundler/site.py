@@ -182,12 +182,12 @@ def validate(site: Site, fail: Fail) -> list[str]:
             fail(f"{where}.name", f"'{node.name}' is not a valid short host name",
                  "Use the host's short name (letters, digits, '-'; no dots): it becomes rabbit@<name>.")
         if node.name.lower() in names:
-            fail(f"{where}.name", f"host name '{node.name}' is used twice (also nodes[{names[node.name.lower()]}])",
+            fail(f"{where}.name", f"host name '{node.name}' is used twice (also node {names[node.name.lower()] + 1})",
                  "Every node needs its own name.")
         names[node.name.lower()] = i
         ip = _ipv4(node.ip, f"{where}.ip", fail)
         if node.ip in ips:
-            fail(f"{where}.ip", f"IP {node.ip} is used twice (also nodes[{ips[node.ip]}])",
+            fail(f"{where}.ip", f"IP {node.ip} is used twice (also node {ips[node.ip] + 1}, {site.nodes[ips[node.ip]].name})",
                  "Every node needs its own internal IP.")
         if ip == vip:
             fail(f"{where}.ip", f"IP {node.ip} is also the VIP", "The VIP lives on the L4 switch, not on a node.")

@@ -1,0 +1,272 @@
+"""report.html: one offline, self-contained page describing a bundle.
+
+`write_report(bundle_top, dest)` reads only the bundle tree (bundle.json for
+the lock, build and site facts; site/site.env and site/flows.tsv for the plan;
+sbom.spdx.json for licenses), so the page shows what was actually packed. The
+page is a single file: inline CSS, the topology as inline SVG (graphviz `dot`),
+no script, no external reference of any kind. Every text value is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from .errors import EnvironmentProblem, IntegrityError, WcbundleError
+from .flows import FLOWS, Flow, atomic_write, read_flows_tsv
+
+log = logging.getLogger("wcbundle")
+
+CSS = """
+*{box-sizing:border-box}
+body{font-family:"DejaVu Sans","Noto Sans CJK KR","Malgun Gothic",sans-serif;margin:0;color:#1f2937;
+ background:#f3f4f6;font-size:14px;line-height:1.45}
+main{max-width:1200px;margin:0 auto;padding:24px}
+header{background:#1e3a5f;color:#fff;padding:20px 24px}
+header h1{margin:0 0 4px;font-size:22px}
+header p{margin:0;opacity:.85}
+section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:16px 20px;margin:0 0 18px}
+h2{font-size:18px;margin:0 0 12px;color:#1e3a5f}
+h3{font-size:15px;margin:14px 0 6px}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{flex:1 1 150px;background:#eef2ff;border-radius:6px;padding:10px 12px}
+.card b{display:block;font-size:20px;color:#1e3a5f}
+.card span{font-size:12px;color:#4b5563}
+table{border-collapse:collapse;width:100%;font-size:12.5px}
+th,td{border:1px solid #e5e7eb;padding:4px 6px;text-align:left;vertical-align:top}
+th{background:#f9fafb}
+tr:nth-child(even) td{background:#fcfcfd}
+td.num{text-align:right;white-space:nowrap}
+code,pre{font-family:"DejaVu Sans Mono",monospace;font-size:12.5px}
+pre{background:#111827;color:#e5e7eb;padding:10px 12px;border-radius:6px;overflow-x:auto;white-space:pre-wrap}
+details{margin:6px 0}
+summary{cursor:pointer;font-weight:bold}
+.why{color:#4b5563}
+.tag{display:inline-block;background:#e0e7ff;border-radius:4px;padding:0 5px;margin:0 2px 2px 0;font-size:12px}
+.warn{color:#92400e}
+.diagram svg{max-width:100%;height:auto}
+"""
+
+
+def e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def _table(headings: list[str], rows: list[list[str]], num_cols: tuple[int, ...] = ()) -> str:
+    """An HTML table; cells are escaped here unless already marked up (tuple ('raw', html))."""
+    out = ["<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headings) + "</tr></thead><tbody>"]
+    for row in rows:
+        cells = []
+        for i, c in enumerate(row):
+            body = c[1] if isinstance(c, tuple) else e(c)
+            cells.append(f'<td class="num">{body}</td>' if i in num_cols else f"<td>{body}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    return "".join(out) + "</tbody></table>"
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise IntegrityError(f"cannot read {what} {path}: {exc.strerror}",
+                             hint="The report is written from a complete bundle tree; rebuild it.") from None
+    except ValueError as exc:
+        raise IntegrityError(f"{what} {path} is not valid JSON: {exc}", hint="Rebuild the bundle.") from None
+
+
+def _sbom_licenses(top: Path) -> tuple[dict[str, str], dict | None]:
+    """packageFileName -> licenseDeclared, and the document (None if absent)."""
+    path = top / "sbom.spdx.json"
+    if not path.is_file():
+        return {}, None
+    doc = _read_json(path, "the SBOM")
+    return {p.get("packageFileName", "").rsplit("/", 1)[-1]: p.get("licenseDeclared", "")
+            for p in doc.get("packages", [])}, doc
+
+
+def _header(top: Path, lock: dict, build: dict, n_pkgs: int, total: int) -> str:
+    cards = [("EL / arch", f"EL{lock.get('el', '?')} {lock.get('arch', '?')}"),
+             ("packages", str(n_pkgs)), ("total size", human(total)),
+             ("roles", str(len(lock.get("roles", {})))),
+             ("built", str(build.get("time", "unknown"))),
+             ("signed", "yes" if build.get("signed") else "no")]
+    card_html = "".join(f'<div class="card"><b>{e(v)}</b><span>{e(k)}</span></div>' for k, v in cards)
+    manifest = lock.get("manifest", {})
+    builder = build.get("builder_os", {})
+    facts = [["Bundle", top.name], ["Manifest", f"{manifest.get('name', '?')} (sha256 {manifest.get('sha256', '?')})"],
+             ["Baseline", json.dumps(lock.get("baseline", {}), sort_keys=True)],
+             ["Tool", f"{build.get('tool', 'wcbundle')} {build.get('tool_version', '?')}"],
+             ["Builder OS", builder.get("pretty_name") or builder.get("system", "?")],
+             ["Repos", ", ".join(sorted(lock.get("repos", {})))]]
+    return (f'<section><h2>Build / 빌드 정보</h2><div class="cards">{card_html}</div>'
+            f"<h3>Details</h3>{_table(['Item', 'Value'], facts)}</section>")
+
+
+def _verify(top: Path, build: dict) -> str:
+    tar = f"{top.name}.tar"
+    cmds = [f"sha256sum -c {tar}.sha256", f"wcbundle verify {tar}"]
+    text = ("<p>On the builder side, or on any machine the tar passes through:</p>"
+            f"<pre>{e(chr(10).join(cmds))}</pre>"
+            "<p>On the target, <code>./install.sh --check</code> re-checks every file against "
+            "<code>MANIFEST.sha256</code> before anything is touched.</p>")
+    if build.get("signed"):
+        fpr = build.get("signer_fpr", "")
+        text += ("<p>The manifest is signed. Check the signature and compare the fingerprint with the one "
+                 f"you were given out of band:</p><pre>{e('gpg --verify MANIFEST.sha256.asc MANIFEST.sha256')}</pre>"
+                 f"<p>Signer fingerprint / 서명 키 지문: <code>{e(fpr)}</code></p>")
+    else:
+        text += '<p class="warn">This bundle is not signed (built without --sign-key).</p>'
+    return f"<section><h2>How to verify / 무결성 확인</h2>{text}</section>"
+
+
+def _commands(top: Path, lock: dict, site: Any) -> str:
+    extract = f"tar -xf {top.name}.tar && cd {top.name}"
+    rows = [[r, ("raw", f"<code>{e(extract)}</code>"), ("raw", f"<code>{e(f'./install.sh --role {r}')}</code>")]
+            for r in sorted(lock.get("roles", {}))]
+    out = ("<section><h2>Install on the targets / 대상 서버 설치</h2>"
+           "<p>Copy the tar (and its .sha256) to each host, then as root:</p>"
+           + _table(["Role / 역할", "1. Extract / 압축 해제", "2. Install / 설치"], rows))
+    if site is not None:
+        host_rows = [[n.name, n.ip, ("raw", f"<code>{e('./install.sh --role ' + ','.join(n.roles))}</code>")]
+                     for n in site.nodes]
+        out += "<h3>Per host of this site</h3>" + _table(["Host", "IP", "Command"], host_rows)
+    return out + "</section>"
+
+
+def _packages(lock: dict, licenses: dict[str, str]) -> str:
+    pkgs = lock.get("packages", [])
+    out = ["<section><h2>Roles and packages / 역할별 패키지</h2>"]
+    summary = []
+    for role, r in sorted(lock.get("roles", {}).items()):
+        mine = [p for p in pkgs if role in p.get("roles", [])]
+        summary.append([role, " ".join(r.get("requested", [])), str(len(mine)),
+                        human(sum(int(p.get("size") or 0) for p in mine))])
+    out.append(_table(["Role", "Requested", "Packages", "Size"], summary, num_cols=(2, 3)))
+    for role in sorted(lock.get("roles", {})):
+        mine = [p for p in pkgs if role in p.get("roles", [])]
+        rows = []
+        for p in mine:
+            fname = p.get("location", "").rsplit("/", 1)[-1]
+            why = " → ".join(p.get("why", []))
+            note = f" (upgrades {p['upgrade_of']})" if p.get("upgrade_of") else ""
+            rows.append([p["name"], f"{p.get('epoch', 0)}:{p['version']}-{p['release']}.{p['arch']}" + note,
+                         p.get("repo", ""), ("raw", f'<span class="why">{e(why)}</span>'),
+                         licenses.get(fname) or p.get("license", ""), human(int(p.get("size") or 0))])
+        out.append(f"<details><summary>{e(role)}: {len(mine)} packages</summary>"
+                   + _table(["Package", "Version", "Repo", "Why (requested → … → this)", "License", "Size"],
+                            rows, num_cols=(5,)) + "</details>")
+    by_repo: dict[str, list[int]] = {}
+    for p in pkgs:
+        by_repo.setdefault(p.get("repo", "?"), []).append(int(p.get("size") or 0))
+    totals = [[repo, str(len(s)), human(sum(s))] for repo, s in sorted(by_repo.items())]
+    totals.append(["total / 합계", str(len(pkgs)), human(sum(sum(s) for s in by_repo.values()))])
+    out.append("<h3>Totals / 합계</h3>" + _table(["Repo", "Packages", "Size"], totals, num_cols=(1, 2)))
+    return "".join(out) + "</section>"
+
+
+def _inline_svg(svg_text: str) -> str:
+    """dot's SVG as an element to inline: parsed (must be well-formed), prolog dropped."""
+    ET.register_namespace("", "http://www.w3.org/2000/svg")
+    ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
+    root = ET.fromstring(svg_text[svg_text.index("<svg"):])
+    for parent in root.iter():
+        for child in list(parent):
+            if child.tag.rsplit("}", 1)[-1] in ("script", "foreignObject", "a"):
+                parent.remove(child)
+    return ET.tostring(root, encoding="unicode")
+
+
+def _site_section(top: Path, site: Any, flows: list[Flow]) -> str:
+    from .plan import SHEET_HEADINGS, diagram_dot, render_svg, sheet_rows
+    try:
+        diagram = f'<div class="diagram">{_inline_svg(render_svg(diagram_dot(site, flows)))}</div>'
+    except EnvironmentProblem as exc:
+        log.warning("Warning: report.html has no topology diagram: %s", exc.message)
+        diagram = f'<p class="warn">No diagram: {e(exc.message)}</p>'
+    facts = [["Site", f"{site.name} ({site.domain})"],
+             ["VIP (L4)", f"{site.vip.address} :{site.vip.http_port} :{site.vip.socket_port}"],
+             ["Admin networks", " ".join(site.admin_networks) or "none (zone-wide)"],
+             ["Galera", f"{site.galera_cluster_name}, SST {site.galera.sst_method}"],
+             ["RabbitMQ queue policy", site.rabbitmq.queue_policy],
+             ["WorkCenter jar", f"{site.app.jar} (sha256 {site.jar_sha256})" if site.app.jar else "not bundled"]]
+    return ("<section><h2>Site plan / 사이트 구성</h2>" + _table(["Item", "Value"], facts)
+            + "<h3>Topology / 구성도</h3>" + diagram
+            + "<h3>Firewall request sheet / 방화벽 신청서</h3>"
+            + _table(SHEET_HEADINGS, sheet_rows(site, flows), num_cols=(0,)) + "</section>")
+
+
+def _no_site(problem: str) -> str:
+    if problem:
+        text = f'<p class="warn">site/site.env is not valid, so no plan is shown:</p><pre>{e(problem)}</pre>'
+    else:
+        text = ("<p>Built without --site: place a site.env in <code>site/</code> on the target "
+                "(see site.example.yaml).</p>")
+    return f"<section><h2>Site plan / 사이트 구성</h2>{text}</section>"
+
+
+def _sbom_section(doc: dict | None) -> str:
+    if doc is None:
+        return '<section><h2>SBOM</h2><p class="warn">No sbom.spdx.json in this bundle.</p></section>'
+    counts: dict[str, int] = {}
+    for p in doc.get("packages", [])[1:]:
+        counts[p.get("licenseDeclared", "")] = counts.get(p.get("licenseDeclared", ""), 0) + 1
+    rows = [[lic, str(n)] for lic, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return ("<section><h2>SBOM / 소프트웨어 구성 명세</h2>"
+            f"<p><code>sbom.spdx.json</code>: {e(doc.get('spdxVersion', '?'))}, "
+            f"{len(doc.get('packages', [])) - 1} RPMs, namespace <code>{e(doc.get('documentNamespace', ''))}</code></p>"
+            + _table(["License (declared)", "Packages"], rows, num_cols=(1,)) + "</section>")
+
+
+def _load_site(top: Path) -> tuple[Any, list[Flow]]:
+    flows = read_flows_tsv(top / "site" / "flows.tsv") if (top / "site" / "flows.tsv").is_file() else list(FLOWS)
+    env_path = top / "site" / "site.env"
+    if not env_path.is_file():
+        return None, flows
+    from .site import parse_site_env, site_from_env
+    return site_from_env(parse_site_env(env_path.read_text(encoding="utf-8"), str(env_path)), str(env_path)), flows
+
+
+def render_report(bundle_top: Path) -> str:
+    top = Path(bundle_top)
+    bundle = _read_json(top / "bundle.json", "bundle.json")
+    lock, build = bundle.get("lock") or {}, bundle.get("build") or {}
+    pkgs = lock.get("packages", [])
+    total = sum(int(p.get("size") or 0) for p in pkgs)
+    licenses, sbom = _sbom_licenses(top)
+    site_problem = ""
+    try:
+        site, flows = _load_site(top)
+    except WcbundleError as exc:  # an edited site.env must not stop the report
+        log.warning("Warning: report.html shows no site plan: %s", exc.render())
+        site, flows, site_problem = None, list(FLOWS), exc.render()
+    parts = [_header(top, lock, build, len(pkgs), total), _verify(top, build), _commands(top, lock, site),
+             _site_section(top, site, flows) if site is not None else _no_site(site_problem),
+             _packages(lock, licenses), _sbom_section(sbom)]
+    title = f"{top.name}: wcbundle report"
+    body = "\n".join(parts)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+            "img-src data:\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{e(title)}</title>"
+            f"<style>{CSS}</style></head><body><header><h1>{e(title)}</h1>"
+            f"<p>{e(lock.get('manifest', {}).get('name', ''))} for EL{e(lock.get('el', '?'))} "
+            f"{e(lock.get('arch', '?'))}, built {e(build.get('time', '?'))}</p></header>"
+            f"<main>{body}</main></body></html>\n")
+
+
+def write_report(bundle_top: Path, dest: Path) -> None:
+    """Write report.html for the bundle tree at bundle_top to dest (atomically)."""
+    atomic_write(Path(dest), render_report(Path(bundle_top)))

@@ -1,0 +1,128 @@
+"""report.html: content, escaping and offline-ness (rendering itself: tests/integration)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from bundler.flows import write_flows_tsv
+from bundler.paths import MANIFESTS
+from bundler.report import write_report
+from bundler.site import load_site, write_site_files
+
+TOP = "workcenter-el7-x86_64-20261126"
+
+
+def pkg(name: str, roles: list[str], why: list[str], size: int, lic: str = "GPLv2", repo: str = "c7-os") -> dict:
+    return {"name": name, "epoch": 0, "version": "1.0", "release": "1.el7", "arch": "x86_64", "repo": repo,
+            "location": f"Packages/{name}-1.0-1.el7.x86_64.rpm", "url": "", "checksum": "sha256:" + "0" * 64,
+            "size": size, "license": lic, "vendor": "CentOS", "sourcerpm": "", "modularity_label": None,
+            "upgrade_of": None, "roles": roles, "why": why}
+
+
+def make_tree(root: Path, with_site: bool = True, signed: bool = False) -> Path:
+    top = root / TOP
+    (top / "site").mkdir(parents=True)
+    write_flows_tsv(top / "site" / "flows.tsv")
+    if with_site:
+        write_site_files(load_site(MANIFESTS / "site.example.yaml"), top / "site", top)
+    lock = {"lock_version": 1, "el": 7, "arch": "x86_64", "manifest": {"name": "workcenter", "sha256": "ab"},
+            "baseline": {"kind": "minimal", "source": "@core", "count": 301}, "repos": {"c7-os": {}, "mariadb": {}},
+            "roles": {"db-node": {"install": [], "upgrade": [], "requested": ["MariaDB-server", "galera-4"]},
+                      "app-node": {"install": [], "upgrade": [], "requested": ["java-1.8.0-openjdk-headless"]}},
+            "packages": [pkg("MariaDB-server", ["db-node"], ["MariaDB-server"], 25_000_000, "GPLv2", "mariadb"),
+                         pkg("galera-4", ["db-node"], ["MariaDB-server", "galera-4"], 9_000_000, "GPLv2", "mariadb"),
+                         pkg("java-1.8.0-openjdk-headless", ["app-node"], ["java-1.8.0-openjdk-headless"], 33_000_000,
+                             "ASL 1.1 and GPLv2 with exceptions"),
+                         pkg("<script>alert(1)</script>", ["app-node"],
+                             ["java-1.8.0-openjdk-headless", "<script>alert(1)</script>"], 1234, "A & B")],
+            "modules": {}}
+    build = {"tool": "wcbundle", "tool_version": "0.1.0", "time": "2026-11-26T16:00:00Z",
+             "builder_os": {"pretty_name": "Debian GNU/Linux 12 (bookworm)"}, "signed": signed,
+             "signer_fpr": "0123456789ABCDEF0123456789ABCDEF01234567" if signed else ""}
+    (top / "bundle.json").write_text(json.dumps({"lock": lock, "build": build, "site": None}))
+    sbom = {"spdxVersion": "SPDX-2.3", "documentNamespace": "https://wcbundle.invalid/spdx/x",
+            "packages": [{"SPDXID": "SPDXRef-Bundle"},
+                         {"packageFileName": "Packages/galera-4-1.0-1.el7.x86_64.rpm",
+                          "licenseDeclared": "GPL-2.0-only"}]}
+    (top / "sbom.spdx.json").write_text(json.dumps(sbom))
+    return top
+
+
+class Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(path: Path) -> Collect:
+    c = Collect()
+    c.feed(path.read_text(encoding="utf-8"))
+    return c
+
+
+@pytest.fixture(autouse=True)
+def _propagate(monkeypatch):
+    monkeypatch.setattr(logging.getLogger("wcbundle"), "propagate", True)
+
+
+@pytest.fixture
+def report(tmp_path) -> Path:
+    top = make_tree(tmp_path)
+    write_report(top, top / "report.html")
+    return top / "report.html"
+
+
+def test_report_shows_build_packages_site_and_commands(report):
+    text = " ".join(parse(report).text)
+    for needle in ("EL7 x86_64", "2026-11-26T16:00:00Z", "MariaDB-server → galera-4", "mariadb",
+                   f"sha256sum -c {TOP}.tar.sha256", f"wcbundle verify {TOP}.tar",
+                   f"tar -xf {TOP}.tar && cd {TOP}", "./install.sh --role db-node",
+                   "./install.sh --role app-node,mq-node", "./install.sh --role arbitrator",
+                   "Source host / 출발지 호스트", "25672", "35672-35682", "4444", "4568",
+                   "This bundle is not signed", "acme_galera"):
+        assert needle in text, needle
+    assert "GPL-2.0-only" in text  # the SBOM's license wins over the lock's tag for galera-4
+    assert "63.9 MiB" in text  # 67 001 234 bytes, the total of the four sizes
+
+
+def test_report_is_offline_and_escaped(report):
+    raw = report.read_text(encoding="utf-8")
+    c = parse(report)
+    assert not [t for t, _ in c.tags if t in ("script", "link", "iframe", "img", "object", "embed")]
+    assert not [a for _, attrs in c.tags for a in attrs if a in ("src", "href") or a.startswith("on")]
+    assert not re.search(r"https?://(?!www\.w3\.org/)", raw.replace("https://wcbundle.invalid/spdx/x", ""))
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in raw and "A &amp; B" in raw
+    assert "<svg" in raw and "wc-db1" in raw  # the diagram is inline
+
+
+def test_signed_bundle_shows_fingerprint_and_no_site_note(tmp_path):
+    top = make_tree(tmp_path, with_site=False, signed=True)
+    write_report(top, tmp_path / "r.html")
+    text = " ".join(parse(tmp_path / "r.html").text)
+    assert "gpg --verify MANIFEST.sha256.asc MANIFEST.sha256" in text
+    assert "0123456789ABCDEF0123456789ABCDEF01234567" in text
+    assert "Built without --site" in text and "wc-db1" not in text
+
+
+def test_edited_invalid_site_env_still_gives_a_report(tmp_path, caplog):
+    top = make_tree(tmp_path)
+    env = top / "site" / "site.env"
+    env.write_text(env.read_text().replace("WCB_NODE_4_IP=10.10.0.22", "WCB_NODE_4_IP=10.10.0.21"))
+    write_report(top, tmp_path / "r.html")
+    text = " ".join(parse(tmp_path / "r.html").text)
+    assert "site/site.env is not valid" in text and "WCB_NODE_4_IP" in text and "used twice" in text
+    assert "Built without --site" not in text and "wc-arb" not in text
+    assert any("no site plan" in r.getMessage() for r in caplog.records)
