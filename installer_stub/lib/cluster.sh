@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# cluster.sh: phase 7/8 helpers on top of the service seam (lib/service.sh): ensure a unit, the health table.
+set -euo pipefail
+
+WCB_HEALTH_ROWS=()
+WCB_HEALTH_FAILED=0
+
+# usage: wcb_service_known   true when the service seam (lib/service.sh) is loaded
+wcb_service_known() {
+    declare -F wcb_service_start >/dev/null && declare -F wcb_service_is_active >/dev/null
+}
+
+# usage: wcb_service_require   exit 4 unless the service seam is loaded (dry-run never needs it)
+wcb_service_require() {
+    [[ "$WCB_DRY_RUN" == 1 ]] && return 0
+    wcb_service_known || wcb_die 4 "lib/service.sh is missing from the bundle: cannot start services"
+}
+
+# usage: wcb_unit_active UNIT   true when UNIT runs (false in a dry-run without the seam)
+wcb_unit_active() {
+    wcb_service_known || return 1
+    wcb_service_is_active "$1" >/dev/null 2>&1
+}
+
+# usage: wcb_svc ACTION [UNIT]   call wcb_service_ACTION UNIT through the seam (printed in dry-run)
+wcb_svc() {
+    local action="$1" unit="${2:-}"
+    if [[ "$WCB_DRY_RUN" == 1 ]]; then
+        wcb_say "    would ${action//_/ } ${unit:+service $unit}"
+        WCB_CHANGES=$((WCB_CHANGES + 1))
+        return 0
+    fi
+    wcb_log "service: $action $unit"
+    WCB_CHANGES=$((WCB_CHANGES + 1))
+    if [[ -n "$unit" ]]; then
+        "wcb_service_$action" "$unit" >>"${WCB_LOG_FILE:-/dev/null}" 2>&1
+    else
+        "wcb_service_$action" >>"${WCB_LOG_FILE:-/dev/null}" 2>&1
+    fi
+}
+
+# usage: wcb_unit_ensure UNIT   start+enable UNIT when stopped; restart it when its config changed; else leave it
+wcb_unit_ensure() {
+    local unit="$1"
+    if wcb_unit_active "$unit"; then
+        if wcb_is_dirty "$unit"; then
+            wcb_svc restart "$unit" || wcb_die 4 "restarting $unit failed; see the log"
+            wcb_note "$unit: restarted (its configuration changed)"
+        else
+            wcb_note "$unit: running, configuration unchanged"
+        fi
+        return 0
+    fi
+    wcb_svc enable "$unit" || wcb_die 4 "enabling $unit failed; see the log"
+    wcb_svc start "$unit" || wcb_die 4 "starting $unit failed; see the log"
+    [[ "$WCB_DRY_RUN" == 1 ]] || wcb_note "$unit: started"
+}
+
+# usage: wcb_health_row CHECK EXPECTED SEEN ok|warn|FAIL   add a row to the summary table
+wcb_health_row() {
+    WCB_HEALTH_ROWS+=("$1"$'\t'"$2"$'\t'"$3"$'\t'"$4")
+    wcb_log "health: $1 expected=$2 seen=$3 $4"
+    [[ "$4" == FAIL ]] && WCB_HEALTH_FAILED=1
+    return 0
+}
+
+# usage: wcb_health_reset   empty the summary table
+wcb_health_reset() {
+    WCB_HEALTH_ROWS=()
+    WCB_HEALTH_FAILED=0
+}
+
+# usage: wcb_health_failed   true when a row of the table is FAIL
+wcb_health_failed() {
+    [[ "$WCB_HEALTH_FAILED" == 1 ]]
+}
+
+# usage: wcb_health_table   print the summary table
+wcb_health_table() {
+    local row
+    printf '    %-34s %-28s %-28s %s\n' CHECK EXPECTED SEEN RESULT
+    for row in "${WCB_HEALTH_ROWS[@]}"; do
+        IFS=$'\t' read -r c e s r <<<"$row"
+        printf '    %-34s %-28s %-28s %s\n' "$c" "$e" "$s" "$r"
+    done
+}

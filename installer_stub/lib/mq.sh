@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# mq.sh: RabbitMQ helpers: the rabbitmqctl wrapper (this node, this root's cookie), version, users, policy, cluster.
+set -euo pipefail
+
+# usage: wcb_rabbitmqctl ARG...   rabbitmqctl against this host's node, with the cookie under ${WCB_ROOT}
+wcb_rabbitmqctl() {
+    local ctl=/usr/lib/rabbitmq/bin/rabbitmqctl
+    [[ -x "$ctl" ]] || ctl=rabbitmqctl
+    # HOME selects the cookie file; RABBITMQ_CONF_ENV_FILE the node name and bases.
+    HOME="$WCB_P_MQ_HOME" RABBITMQ_CONF_ENV_FILE="$WCB_P_MQ_ENV" \
+        timeout 60 "$ctl" -n "rabbit@$WCB_NODE" "$@"
+}
+
+# usage: wcb_mq_version   print the installed rabbitmq-server version (or bundle.env's when not installed yet)
+wcb_mq_version() {
+    local v=""
+    v="$(wcb_rpm -q --qf '%{VERSION}' rabbitmq-server 2>/dev/null)" || v=""
+    if [[ -z "$v" ]] && wcb_has dpkg-query; then
+        v="$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null)" || v=""
+        v="${v#*:}"
+        v="${v%%-*}"
+    fi
+    printf '%s\n' "${v:-${WCB_RABBITMQ_VERSION:-0}}"
+}
+
+# usage: wcb_mq_queue_mode   print ha-all or quorum: quorum on RabbitMQ >= 4 (classic mirroring was removed)
+wcb_mq_queue_mode() {
+    local v
+    v="$(wcb_mq_version)"
+    if [[ "${v%%.*}" -ge 4 ]]; then
+        printf 'quorum\n'
+    else
+        printf '%s\n' "${WCB_MQ_QUEUE_POLICY:-ha-all}"
+    fi
+}
+
+# usage: wcb_mq_running_nodes   print the running cluster members as seen by this node
+wcb_mq_running_nodes() {
+    wcb_rabbitmqctl cluster_status --formatter json 2>/dev/null |
+        tr -d '\n' | sed -n 's/.*"running_nodes":\[\([^]]*\)\].*/\1/p' | tr ',' '\n' | tr -d '" '
+}
+
+# usage: wcb_mq_expected_nodes   print rabbit@<name> for every mq node of the site
+wcb_mq_expected_nodes() {
+    local n
+    for n in $(wcb_role_field mq-node NAME); do
+        printf 'rabbit@%s\n' "$n"
+    done
+}
+
+# usage: wcb_mq_join_if_alone   when this node runs alone but is not the first mq node: reset and join the first
+wcb_mq_join_if_alone() {
+    local first running
+    first="rabbit@$(wcb_role_field mq-node NAME | awk '{ print $1 }')"
+    [[ "$first" == "rabbit@$WCB_NODE" ]] && return 0
+    running="$(wcb_mq_running_nodes | tr '\n' ' ')"
+    if [[ "$running" == *"$first"* ]]; then
+        return 0
+    fi
+    wcb_say "    $WCB_NODE is not clustered with $first: stop_app; reset; join_cluster $first; start_app"
+    wcb_run wcb_rabbitmqctl stop_app || wcb_die 4 "rabbitmqctl stop_app failed"
+    wcb_run wcb_rabbitmqctl reset || wcb_die 4 "rabbitmqctl reset failed"
+    wcb_run wcb_rabbitmqctl join_cluster "$first" || wcb_die 4 "rabbitmqctl join_cluster $first failed: is $first running and does it resolve (/etc/hosts)?"
+    wcb_run wcb_rabbitmqctl start_app || wcb_die 4 "rabbitmqctl start_app failed"
+}
+
+# usage: wcb_mq_user_exists USER   true when USER exists on the node
+wcb_mq_user_exists() {
+    wcb_rabbitmqctl list_users --formatter json 2>/dev/null | grep -q "\"user\":\"$1\""
+}
+
+# usage: wcb_mq_users   create the admin and app users (password via stdin), permissions, delete guest
+wcb_mq_users() {
+    local u pw tags vhost="${WCB_MQ_VHOST:-/}"
+    if [[ "$WCB_DRY_RUN" == 1 ]]; then
+        wcb_say "    would add RabbitMQ users $WCB_MQ_ADMIN_USER (administrator) and $WCB_MQ_APP_USER, permissions on $vhost, delete guest"
+        return 0
+    fi
+    for u in "$WCB_MQ_ADMIN_USER" "$WCB_MQ_APP_USER"; do
+        if [[ "$u" == "$WCB_MQ_ADMIN_USER" ]]; then
+            pw="$WCB_MQ_ADMIN_PASSWORD"
+            tags=administrator
+        else
+            pw="$WCB_MQ_APP_PASSWORD"
+            tags=""
+        fi
+        if ! wcb_mq_user_exists "$u"; then
+            wcb_log "rabbitmqctl add_user $u (password on stdin, not logged)"
+            printf '%s\n' "$pw" | wcb_rabbitmqctl add_user "$u" >/dev/null 2>&1 || wcb_die 4 "rabbitmqctl add_user $u failed"
+            WCB_CHANGES=$((WCB_CHANGES + 1))
+        fi
+        wcb_rabbitmqctl set_user_tags "$u" ${tags:+"$tags"} >/dev/null 2>&1 || wcb_die 4 "rabbitmqctl set_user_tags $u failed"
+        wcb_rabbitmqctl set_permissions -p "$vhost" "$u" '.*' '.*' '.*' >/dev/null 2>&1 ||
+            wcb_die 4 "rabbitmqctl set_permissions $u failed"
+    done
+    if wcb_mq_user_exists guest; then
+        wcb_run wcb_rabbitmqctl delete_user guest || wcb_die 4 "rabbitmqctl delete_user guest failed"
+    fi
+}
+
+# usage: wcb_mq_policy   the seed's ha-all policy on 3.x; the quorum default queue type on 4.x (with a notice)
+wcb_mq_policy() {
+    local mode vhost="${WCB_MQ_VHOST:-/}" v
+    mode="$(wcb_mq_queue_mode)"
+    v="$(wcb_mq_version)"
+    if [[ "$mode" == quorum ]]; then
+        if [[ "$WCB_DRY_RUN" != 1 ]] && wcb_rabbitmqctl list_vhosts name default_queue_type 2>/dev/null |
+            awk -v vh="$vhost" '$1 == vh && $2 == "quorum" { f = 1 } END { exit !f }'; then
+            return 0
+        fi
+        wcb_note "notice: RabbitMQ $v: classic mirrored queues (ha-all) are removed in 4.x; the vhost's default queue type is set to quorum instead"
+        wcb_run wcb_rabbitmqctl update_vhost_metadata "$vhost" --default-queue-type quorum ||
+            wcb_die 4 "setting the quorum default queue type on $vhost failed"
+    else
+        if [[ "$WCB_DRY_RUN" != 1 ]] && wcb_rabbitmqctl list_policies -p "$vhost" --formatter json 2>/dev/null |
+            grep -q '"name":"ha-all"'; then
+            return 0
+        fi
+        wcb_run wcb_rabbitmqctl set_policy -p "$vhost" --apply-to queues ha-all '^' '{"ha-mode":"all","ha-sync-mode":"automatic"}' ||
+            wcb_die 4 "rabbitmqctl set_policy ha-all failed"
+    fi
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# roles/app-node.sh: WorkCenter: service user, jar, WorkCenter-app.yml, systemd unit, start last, health.
+set -euo pipefail
+
+# usage: wcb_app_node_vars   compute the template variables of WorkCenter-app.yml and the unit
+wcb_app_node_vars() {
+    local ip hosts="" members="" mq=""
+    for ip in $(wcb_role_field db-node IP); do
+        hosts+="${hosts:+,}$ip:3306"
+    done
+    wcb_tpl TPL_APP_JDBC_URL "jdbc:mariadb:sequential://$hosts/$WCB_DB_NAME?autoReconnect=true"
+    for ip in $(wcb_role_field mq-node IP); do
+        mq+="${mq:+,}$ip:5672"
+    done
+    wcb_tpl TPL_APP_MQ_ADDRESSES "$mq"
+    for ip in $(wcb_role_field app-node IP); do
+        members+="${members:+$'\n'}      - \"$ip\""
+    done
+    wcb_tpl TPL_APP_MEMBERS "$members"
+    wcb_tpl TPL_APP_DIR "/opt/workcenter"
+    wcb_tpl TPL_APP_JAR "/opt/workcenter/WorkCenter.jar"
+    wcb_tpl TPL_APP_CONF "/opt/workcenter/WorkCenter-app.yml"
+    wcb_tpl TPL_JAVA "/usr/bin/java"
+}
+
+# usage: wcb_app_user   create the dedicated service user (real root only; a test root must already have it)
+wcb_app_user() {
+    wcb_owner_ok "$WCB_APP_USER" && return 0
+    if [[ -n "${WCB_ROOT:-}" ]]; then
+        wcb_note "user $WCB_APP_USER does not exist on this test host; files keep root ownership"
+        return 0
+    fi
+    wcb_run useradd --system --user-group --home-dir /opt/workcenter --no-create-home --shell /sbin/nologin "$WCB_APP_USER" ||
+        wcb_die 4 "useradd $WCB_APP_USER failed"
+}
+
+# usage: wcb_role_app_node_config   phase 6 for app-node
+wcb_role_app_node_config() {
+    local jar sum
+    wcb_app_node_vars
+    wcb_app_user
+    wcb_mkdir "$WCB_P_APP_DIR" 0755 root:root
+    wcb_mkdir "$WCB_P_APP_LOG_DIR" 0750 "$WCB_APP_USER:$WCB_APP_USER"
+    if [[ -n "${WCB_APP_JAR:-}" ]]; then
+        jar="$WCB_BUNDLE/$WCB_APP_JAR"
+        [[ -f "$jar" ]] || wcb_die 4 "site.env names the jar $WCB_APP_JAR but it is not in the bundle"
+        sum="$(sha256sum "$jar" | awk '{ print $1 }')"
+        [[ "$sum" == "$WCB_APP_JAR_SHA256" ]] || wcb_die 2 "$WCB_APP_JAR: sha256 $sum, site.env says $WCB_APP_JAR_SHA256"
+        wcb_put_file "$jar" "$WCB_P_APP_JARFILE" 644 root:root workcenter
+    else
+        wcb_warn "site.env names no WorkCenter jar (WCB_APP_JAR): place it at $WCB_P_APP_JARFILE yourself"
+    fi
+    # holds the db and mq passwords: readable by the service's group only
+    wcb_render_to "$WCB_BUNDLE/templates/WorkCenter-app.yml" "$WCB_P_APP_CONF" 640 "root:$WCB_APP_USER" workcenter
+    wcb_render_to "$WCB_BUNDLE/templates/workcenter.service" "$WCB_P_APP_UNIT" 644 root:root workcenter
+    if wcb_changed; then
+        wcb_mark_dirty workcenter-unit
+    fi
+    wcb_note "WorkCenter-app.yml: $TPL_APP_JDBC_URL; rabbitmq $TPL_APP_MQ_ADDRESSES"
+}
+
+# usage: wcb_role_app_node_services   phase 7 for app-node (runs last)
+wcb_role_app_node_services() {
+    if wcb_is_dirty workcenter-unit && declare -F wcb_service_daemon_reload >/dev/null; then
+        wcb_svc daemon_reload
+    fi
+    wcb_unit_ensure workcenter
+}
+
+# usage: wcb_app_port_open   true when the app's HTTP port answers on this node's IP
+wcb_app_port_open() {
+    wcb_tcp_open "$WCB_NODE_IP" "$WCB_APP_HTTP_PORT" 2
+}
+
+# usage: wcb_role_app_node_health   phase 8 for app-node
+wcb_role_app_node_health() {
+    local seen=closed
+    if wcb_wait_until "${WCB_APP_WAIT_TRIES:-30}" 2 wcb_app_port_open; then
+        seen=open
+    fi
+    wcb_health_row "app $WCB_NODE_IP:$WCB_APP_HTTP_PORT" open "$seen" "$([[ "$seen" == open ]] && echo ok || echo FAIL)"
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# roles/arbitrator.sh: Galera arbitrator (garbd): /etc/sysconfig/garb, start after a db node runs, health.
+set -euo pipefail
+
+# usage: wcb_role_arbitrator_config   phase 6 for arbitrator
+wcb_role_arbitrator_config() {
+    local ip out=""
+    for ip in $(wcb_role_field db-node IP); do
+        out+="${out:+ }$ip:4567"
+    done
+    wcb_tpl TPL_GARB_NODES "$out"
+    wcb_tpl TPL_GARB_LOG "$WCB_P_GARB_LOG"
+    wcb_mkdir "$(dirname "$WCB_P_GARB_CONF")" 0755 root:root
+    # rendered without the packaged '# REMOVE' line, which keeps garbd from starting
+    wcb_render_to "$WCB_BUNDLE/templates/garb" "$WCB_P_GARB_CONF" 644 root:root garb
+    wcb_note "garb: GALERA_NODES=\"$TPL_GARB_NODES\" GALERA_GROUP=$WCB_GALERA_CLUSTER_NAME"
+}
+
+# usage: wcb_role_arbitrator_services   phase 7 for arbitrator: garbd needs a running db node
+wcb_role_arbitrator_services() {
+    if ! wcb_unit_active garb && [[ "$WCB_DRY_RUN" != 1 ]] && [[ -z "$(wcb_arb_db_peers)" ]]; then
+        wcb_die 4 "garb not started: no db node answers on 4567; install the db nodes first, then re-run here"
+    fi
+    wcb_unit_ensure garb
+}
+
+# usage: wcb_arb_db_peers   print the db nodes answering on 4567
+wcb_arb_db_peers() {
+    local ip
+    for ip in $(wcb_role_field db-node IP); do
+        if wcb_tcp_open "$ip" 4567 2; then
+            printf '%s\n' "$ip"
+        fi
+    done
+}
+
+# usage: wcb_role_arbitrator_health   phase 8 for arbitrator
+wcb_role_arbitrator_health() {
+    local seen=stopped
+    wcb_unit_active garb && seen=running
+    wcb_health_row "garb service" running "$seen" "$([[ "$seen" == running ]] && echo ok || echo FAIL)"
+}

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# roles/db-node.sh: MariaDB Galera node: galera.cnf, datadir, bootstrap-or-join, users, health.
+set -euo pipefail
+
+# usage: wcb_db_node_vars   compute the template variables of galera.cnf
+wcb_db_node_vars() {
+    local provider
+    provider="$(wcb_galera_provider)" || {
+        if [[ "$WCB_DRY_RUN" == 1 ]]; then
+            provider="/usr/lib64/galera-4/libgalera_smm.so"
+            wcb_note "galera provider not installed yet; assuming $provider"
+        else
+            wcb_die 4 "no galera provider library found (/usr/lib64/galera-4, /usr/lib64/galera, /usr/lib/galera): is galera-4 installed?"
+        fi
+    }
+    wcb_tpl TPL_GALERA_PROVIDER "$provider"
+    local db arb
+    db="$(wcb_role_field db-node IP ,)"
+    arb="$(wcb_role_field arbitrator IP ,)"
+    wcb_tpl TPL_GCOMM "$db${arb:+,$arb}"
+    wcb_tpl TPL_DB_DATADIR "$WCB_P_DB_DATADIR"
+    wcb_tpl TPL_DB_SOCKET "$WCB_P_DB_SOCKET"
+    wcb_tpl TPL_DB_PIDFILE "$WCB_P_DB_PIDFILE"
+    wcb_tpl TPL_DB_LOG "$WCB_P_DB_LOG"
+}
+
+# usage: wcb_role_db_node_config   phase 6 for db-node
+wcb_role_db_node_config() {
+    wcb_db_node_vars
+    wcb_mkdir "$WCB_P_DB_DATADIR" 0755 mysql:mysql
+    wcb_mkdir "$(dirname "$WCB_P_DB_LOG")" 0750 mysql:mysql
+    wcb_mkdir "$(dirname "$WCB_P_DB_CNF")" 0755 root:root
+    # holds wsrep_sst_auth: readable by the mysql group only
+    wcb_render_to "$WCB_BUNDLE/templates/galera.cnf" "$WCB_P_DB_CNF" 640 root:mysql mariadb
+    wcb_note "galera.cnf: provider $TPL_GALERA_PROVIDER, gcomm://$TPL_GCOMM"
+}
+
+# usage: wcb_role_db_node_services   phase 7 for db-node: bootstrap exactly one node, others join
+wcb_role_db_node_services() {
+    local mode
+    if wcb_unit_active mariadb; then
+        wcb_unit_ensure mariadb
+    else
+        wcb_db_init_datadir
+        if ! mode="$(wcb_db_start_mode)"; then
+            if [[ "$WCB_DRY_RUN" == 1 ]]; then
+                wcb_say "    would NOT start mariadb: $mode"
+                return 0
+            fi
+            wcb_die 4 "mariadb not started: $mode"
+        fi
+        if [[ "$mode" == bootstrap ]]; then
+            wcb_note "mariadb: bootstrapping a new Galera cluster on $WCB_NODE (no peer answers)"
+            wcb_svc bootstrap_galera || wcb_die 4 "bootstrapping Galera on $WCB_NODE failed; see the log and $WCB_P_DB_LOG"
+        else
+            wcb_note "mariadb: joining the running cluster"
+            wcb_svc start mariadb || wcb_die 4 "starting mariadb (join) failed; see $WCB_P_DB_LOG"
+        fi
+        wcb_svc enable mariadb || wcb_die 4 "enabling mariadb failed"
+    fi
+    if [[ "$WCB_DRY_RUN" == 1 ]]; then
+        wcb_db_apply_users
+        return 0
+    fi
+    wcb_wait_until 90 2 wcb_db_ready || wcb_die 4 "mariadb on $WCB_NODE did not reach wsrep_ready=ON within 180 s; see $WCB_P_DB_LOG"
+    wcb_db_apply_users
+}
+
+# usage: wcb_db_ready   true when wsrep_ready is ON
+wcb_db_ready() {
+    [[ "$(wcb_wsrep wsrep_ready)" == ON ]]
+}
+
+# usage: wcb_role_db_node_health   phase 8 for db-node
+wcb_role_db_node_health() {
+    local want size status state ready r=ok
+    want=$(($(wcb_role_nodes db-node | wc -l) + $(wcb_role_nodes arbitrator | wc -l)))
+    wcb_wait_until 15 2 wcb_db_synced || true
+    size="$(wcb_wsrep wsrep_cluster_size)"
+    status="$(wcb_wsrep wsrep_cluster_status)"
+    state="$(wcb_wsrep wsrep_local_state_comment)"
+    ready="$(wcb_wsrep wsrep_ready)"
+    if [[ "$size" != "$want" ]]; then
+        r=FAIL
+        [[ "${WCB_HEALTH_STRICT:-0}" != 1 && -n "$size" && "$size" -ge 1 ]] && r=warn
+    fi
+    wcb_health_row "db wsrep_cluster_size" "$want" "${size:-none}" "$r"
+    wcb_health_row "db wsrep_cluster_status" Primary "${status:-none}" "$([[ "$status" == Primary ]] && echo ok || echo FAIL)"
+    wcb_health_row "db wsrep_local_state_comment" Synced "${state:-none}" "$([[ "$state" == Synced ]] && echo ok || echo FAIL)"
+    wcb_health_row "db wsrep_ready" ON "${ready:-none}" "$([[ "$ready" == ON ]] && echo ok || echo FAIL)"
+}
+
+# usage: wcb_db_synced   true when Primary and Synced
+wcb_db_synced() {
+    [[ "$(wcb_wsrep wsrep_cluster_status)" == Primary && "$(wcb_wsrep wsrep_local_state_comment)" == Synced ]]
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# roles/mq-node.sh: RabbitMQ node: cookie before first start, env/conf/plugins, cluster, users, policy, health.
+set -euo pipefail
+
+# usage: wcb_mq_node_vars   compute the template variables of the RabbitMQ files
+wcb_mq_node_vars() {
+    local n=0 name out=""
+    wcb_tpl TPL_MQ_NODENAME "rabbit@$WCB_NODE"
+    wcb_tpl TPL_MQ_CONF_DIR "$WCB_P_MQ_CONF_DIR"
+    wcb_tpl TPL_MQ_MNESIA_BASE "$WCB_P_MQ_MNESIA_BASE"
+    wcb_tpl TPL_MQ_LOG_BASE "$WCB_P_MQ_LOG_BASE"
+    for name in $(wcb_role_field mq-node NAME); do
+        n=$((n + 1))
+        out+="${out:+$'\n'}cluster_formation.classic_config.nodes.$n = rabbit@$name"
+    done
+    wcb_tpl TPL_MQ_CLASSIC_NODES "$out"
+    wcb_tpl TPL_MQ_PLUGINS "rabbitmq_management"
+}
+
+# usage: wcb_role_mq_node_config   phase 6 for mq-node (the cookie is written before any start)
+wcb_role_mq_node_config() {
+    wcb_mq_node_vars
+    wcb_mkdir "$WCB_P_MQ_HOME" 0750 rabbitmq:rabbitmq
+    wcb_mkdir "$WCB_P_MQ_MNESIA_BASE" 0750 rabbitmq:rabbitmq
+    wcb_mkdir "$WCB_P_MQ_LOG_BASE" 0750 rabbitmq:rabbitmq
+    wcb_mkdir "$WCB_P_MQ_CONF_DIR" 0755 root:root
+    printf '%s' "$WCB_ERLANG_COOKIE" | wcb_put_content "$WCB_P_MQ_COOKIE" 400 rabbitmq:rabbitmq rabbitmq-server
+    if wcb_changed && [[ "$WCB_DRY_RUN" != 1 ]]; then
+        wcb_note "erlang cookie written (0400 rabbitmq:rabbitmq, value not shown)"
+    fi
+    wcb_render_to "$WCB_BUNDLE/templates/rabbitmq-env.conf" "$WCB_P_MQ_ENV" 644 root:root rabbitmq-server
+    wcb_render_to "$WCB_BUNDLE/templates/rabbitmq.conf" "$WCB_P_MQ_CONF" 644 root:root rabbitmq-server
+    wcb_render_to "$WCB_BUNDLE/templates/enabled_plugins" "$WCB_P_MQ_PLUGINS" 644 root:root rabbitmq-server
+    wcb_note "rabbitmq: node rabbit@$WCB_NODE, classic_config peers: $(wcb_role_field mq-node NAME ', '), queue mode $(wcb_mq_queue_mode) (RabbitMQ $(wcb_mq_version))"
+}
+
+# usage: wcb_mq_up   true when this node answers rabbitmqctl status
+wcb_mq_up() {
+    wcb_rabbitmqctl status >/dev/null 2>&1
+}
+
+# usage: wcb_role_mq_node_services   phase 7 for mq-node: start, form the cluster, users, policy
+wcb_role_mq_node_services() {
+    wcb_unit_ensure rabbitmq-server
+    if [[ "$WCB_DRY_RUN" == 1 ]]; then
+        wcb_say "    would join the cluster of $(wcb_role_field mq-node NAME | awk '{ print $1 }') if this node is not in it (stop_app; reset; join_cluster; start_app)"
+        wcb_mq_users
+        wcb_say "    would apply the queue policy: $(wcb_mq_queue_mode)"
+        return 0
+    fi
+    wcb_wait_until 60 2 wcb_mq_up || wcb_die 4 "rabbitmq on $WCB_NODE did not answer within 120 s; see $WCB_P_MQ_LOG_BASE"
+    wcb_mq_join_if_alone
+    wcb_mq_users
+    wcb_mq_policy
+}
+
+# usage: wcb_role_mq_node_health   phase 8 for mq-node: cluster_status lists the expected nodes
+wcb_role_mq_node_health() {
+    local want seen missing="" n r=ok
+    want="$(wcb_mq_expected_nodes | sort | tr '\n' ' ')"
+    wcb_wait_until 15 2 wcb_mq_all_running || true
+    seen="$(wcb_mq_running_nodes | sort | tr '\n' ' ')"
+    for n in $want; do
+        [[ " $seen " == *" $n "* ]] || missing+="$n "
+    done
+    if [[ -z "$seen" ]]; then
+        r=FAIL
+    elif [[ -n "$missing" ]]; then
+        r=FAIL
+        [[ "${WCB_HEALTH_STRICT:-0}" != 1 ]] && r=warn
+    fi
+    wcb_health_row "mq running nodes" "$(wc -w <<<"$want")" "$(wc -w <<<"$seen")${missing:+ (missing ${missing% })}" "$r"
+}
+
+# usage: wcb_mq_all_running   true when every expected node is running
+wcb_mq_all_running() {
+    local seen n
+    seen=" $(wcb_mq_running_nodes | tr '\n' ' ') "
+    for n in $(wcb_mq_expected_nodes); do
+        [[ "$seen" == *" $n "* ]] || return 1
+    done
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# helpers.bash: build a fixture bundle (installer_stub + fixtures/bundle + MANIFEST.sha256) and a fake root.
+# (no `set -euo pipefail` here: bats loads this into its own shell, which manages errexit itself)
+
+WCB_REPO_TOP="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
+FIXTURES="$BATS_TEST_DIRNAME/fixtures"
+
+# usage: make_manifest DIR   write DIR/MANIFEST.sha256 over every file but the manifest and its signature
+make_manifest() {
+    local list
+    list="$(cd "$1" && find . -type f ! -name 'MANIFEST.sha256*' -printf '%P\n' | LC_ALL=C sort)"
+    (cd "$1" && xargs -d '\n' sha256sum <<<"$list" >"$1/MANIFEST.sha256")
+}
+
+# usage: make_bundle [DIR]   assemble an extracted fixture bundle in DIR (default $BATS_TEST_TMPDIR/bundle)
+make_bundle() {
+    B="${1:-$BATS_TEST_TMPDIR/bundle}"
+    mkdir -p "$B"
+    cp -r "$WCB_REPO_TOP/installer_stub/." "$B/"
+    cp -r "$FIXTURES/bundle/." "$B/"
+    # bats never starts daemons: the service seam is the recording stub
+    cp "$FIXTURES/service_stub.sh" "$B/lib/service.sh"
+    chmod 0600 "$B/site/secrets.env"
+    make_manifest "$B"
+    export B
+}
+
+# usage: make_root   a fake system root with EL7 os-release and /etc/hosts, exported as WCB_ROOT
+make_root() {
+    export WCB_ROOT="$BATS_TEST_TMPDIR/root"
+    mkdir -p "$WCB_ROOT"
+    cp -r "$FIXTURES/root/." "$WCB_ROOT/"
+    export WCB_STUB_LOG="$BATS_TEST_TMPDIR/service-calls.log"
+    export WCB_FIREWALL_BACKEND=none
+    export WCB_TEST_ARCH=x86_64
+}
+
+# usage: snapshot DIR   print a listing (path, mode, size, sha256) of every file under DIR
+snapshot() {
+    (cd "$1" && find . -printf '%p %m %s\n' | LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
+}
