@@ -1,0 +1,173 @@
+#!/usr/bin/env bats
+# Phase 1: a damaged bundle is refused with exit 2 before anything outside the bundle is written.
+
+load helpers
+
+setup() {
+    make_bundle
+    make_root
+    BEFORE="$(snapshot "$WCB_ROOT")"
+}
+
+# usage: assert_refused   the last run exited 2 and the fake root is exactly as before
+assert_refused() {
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"Error: bundle integrity:"* ]]
+    [ "$(snapshot "$WCB_ROOT")" = "$BEFORE" ]
+}
+
+@test "--check passes on an intact bundle" {
+    run "$B/install.sh" --check
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[verify] ok:"*"files match MANIFEST.sha256; signer: unsigned"* ]]
+}
+
+@test "a flipped byte in a library is refused (exit 2) by an install run, root untouched" {
+    printf '\x01' | dd of="$B/lib/system.sh" bs=1 seek=100 conv=notrunc status=none
+    run "$B/install.sh" --yes --node wc-db1
+    assert_refused
+    [[ "$output" == *"lib/system.sh"* ]]
+}
+
+@test "a truncated file is refused" {
+    truncate -s 10 "$B/site/WorkCenter.jar"
+    run "$B/install.sh" --yes --node wc-app1
+    assert_refused
+    [[ "$output" == *"site/WorkCenter.jar"* ]]
+}
+
+@test "an extra file is refused" {
+    printf 'evil\n' >"$B/roles/extra.sh"
+    run "$B/install.sh" --check
+    assert_refused
+    [[ "$output" == *"not listed in MANIFEST.sha256: roles/extra.sh"* ]]
+}
+
+@test "a symlink in the tree is refused" {
+    ln -s /etc/shadow "$B/site/link"
+    run "$B/install.sh" --yes --node wc-db1
+    assert_refused
+    [[ "$output" == *"symlinks"* ]]
+}
+
+@test "a FIFO in the tree is refused" {
+    mkfifo "$B/repo/fifo"
+    run "$B/install.sh" --check
+    assert_refused
+}
+
+@test "a missing listed file is refused" {
+    rm "$B/templates/garb"
+    run "$B/install.sh" --check
+    assert_refused
+    [[ "$output" == *"templates/garb"* ]]
+}
+
+@test "a missing MANIFEST.sha256 is refused" {
+    rm "$B/MANIFEST.sha256"
+    run "$B/install.sh" --yes --node wc-db1
+    assert_refused
+    [[ "$output" == *"MANIFEST.sha256 is missing"* ]]
+}
+
+@test "a manifest path with .. is refused" {
+    printf '%064d  ../outside\n' 0 >>"$B/MANIFEST.sha256"
+    run "$B/install.sh" --check
+    assert_refused
+    [[ "$output" == *"'..'"* ]]
+}
+
+@test "an absolute manifest path is refused" {
+    printf '%064d  /etc/passwd\n' 0 >>"$B/MANIFEST.sha256"
+    run "$B/install.sh" --check
+    assert_refused
+}
+
+@test "a malformed manifest line is refused" {
+    printf 'hello world\n' >>"$B/MANIFEST.sha256"
+    run "$B/install.sh" --check
+    assert_refused
+}
+
+@test "bytes appended to install.sh are refused" {
+    printf '\n# appended\n' >>"$B/install.sh"
+    run "$B/install.sh" --check
+    assert_refused
+    [[ "$output" == *"install.sh"* ]]
+}
+
+@test "an operator edit of site/site.env is reported and re-validated, not fatal" {
+    printf '{"site": {"vip": {"address": "127.10.0.100"}, "nodes": [{"name": "wc-app1", "ip": "127.10.0.11", "roles": []}, {"name": "wc-app2", "ip": "127.10.0.12", "roles": []}, {"name": "wc-db1", "ip": "127.10.0.21", "roles": []}, {"name": "wc-db2", "ip": "127.10.0.22", "roles": []}, {"name": "wc-arb", "ip": "127.10.0.31", "roles": []}]}}\n' >"$B/bundle.json"
+    make_manifest "$B"
+    sed -i 's/^WCB_NODE_4_IP=.*/WCB_NODE_4_IP=127.10.0.23/' "$B/site/site.env"
+    run "$B/install.sh" --check
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"site/site.env was edited on this host (keys: WCB_NODE_4_IP )"* ]]
+    [[ "$output" == *"[site] ok: acme"* ]]
+}
+
+@test "an invalid site.env edit fails validation with exit 3 and names the key" {
+    sed -i 's/^WCB_NODE_4_IP=.*/WCB_NODE_4_IP=127.10.0.300/' "$B/site/site.env"
+    run "$B/install.sh" --check
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"WCB_NODE_4_IP: '127.10.0.300' is not an IPv4 address"* ]]
+}
+
+@test "site.env and secrets.env may be added on the target when the bundle had no site" {
+    mv "$B/site/site.env" "$B/site/secrets.env" "$BATS_TEST_TMPDIR/"
+    make_manifest "$B"
+    run "$B/install.sh" --dry-run --node wc-db1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"no site/site.env"*"place a site.env"* ]]
+    mv "$BATS_TEST_TMPDIR/site.env" "$BATS_TEST_TMPDIR/secrets.env" "$B/site/"
+    run "$B/install.sh" --check-site
+    [ "$status" -eq 0 ]
+}
+
+# usage: sign_bundle   make a test key, ship its public key in keys/, sign MANIFEST.sha256
+sign_bundle() {
+    export GNUPGHOME="$BATS_TEST_TMPDIR/gnupg"
+    mkdir -m 700 -p "$GNUPGHOME"
+    gpg --batch --quiet --pinentry-mode loopback --passphrase '' --quick-gen-key 'wcbundle test signer <signer@example.invalid>' ed25519 sign never
+    FPR="$(gpg --batch --with-colons --list-keys signer@example.invalid | awk -F: '$1 == "fpr" { print $10; exit }')"
+    gpg --batch --export signer@example.invalid >"$B/keys/wcbundle-signer.gpg"
+    make_manifest "$B"
+    gpg --batch --yes -a --detach-sign -o "$B/MANIFEST.sha256.asc" "$B/MANIFEST.sha256"
+}
+
+@test "a signed bundle prints its signer fingerprint; --require-signature accepts that signer" {
+    sign_bundle
+    run "$B/install.sh" --check --require-signature "$FPR"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"signer: $FPR"* ]]
+}
+
+@test "--require-signature refuses another signer" {
+    sign_bundle
+    run "$B/install.sh" --check --require-signature 0123456789ABCDEF0123456789ABCDEF01234567
+    assert_refused
+    [[ "$output" == *"not by the required"* ]]
+}
+
+@test "--require-signature refuses an unsigned bundle" {
+    run "$B/install.sh" --check --require-signature 0123456789ABCDEF0123456789ABCDEF01234567
+    assert_refused
+    [[ "$output" == *"unsigned bundle"* ]]
+}
+
+@test "a manifest changed after signing is a BAD signature (exit 2)" {
+    sign_bundle
+    printf '# x\n' >>"$B/templates/garb"
+    make_manifest "$B"
+    run "$B/install.sh" --check
+    assert_refused
+    [[ "$output" == *"BAD signature"* ]]
+}
+
+@test "a bundle.env saying signed without MANIFEST.sha256.asc is refused" {
+    sed -i 's/^WCB_SIGNED=0/WCB_SIGNED=1/' "$B/bundle.env"
+    make_manifest "$B"
+    run "$B/install.sh" --check
+    assert_refused
+    [[ "$output" == *"MANIFEST.sha256.asc is missing"* ]]
+}
