@@ -125,21 +125,28 @@ def _solv_dep(pool: solv.Pool, dep: Dep):
     return d
 
 
+def load_pool(repos: dict[str, Path]) -> solv.Pool:
+    """A libsolv pool (x86_64) holding each repo's primary + filelists, ready to solve."""
+    pool = solv.Pool()
+    pool.setarch("x86_64")
+    for name, repo_dir in repos.items():
+        repo = pool.add_repo(name)
+        for kind, flags in (("primary.xml.gz", 0), ("filelists.xml.gz", solv.Repo.REPO_EXTEND_SOLVABLES)):
+            f = solv.xfopen(str(repodata_file(repo_dir, kind)))
+            repo.add_rpmmd(f, None, flags)
+            f.close()
+    pool.addfileprovides()
+    pool.createwhatprovides()
+    return pool
+
+
 def closure(repo_dir: Path, names: Iterable[str], deps: Iterable[Dep]) -> set[tuple[str, str, str]]:
     """(name, arch, version-release) of what installing `names` + providers of `deps` pulls in.
 
     One libsolv transaction on an empty system, weak deps ignored (dnf skips
     absent ones), x86_64 + noarch only. Raises RuntimeError on solver problems.
     """
-    pool = solv.Pool()
-    pool.setarch("x86_64")
-    repo = pool.add_repo("real")
-    for kind, flags in (("primary.xml.gz", 0), ("filelists.xml.gz", solv.Repo.REPO_EXTEND_SOLVABLES)):
-        f = solv.xfopen(str(repodata_file(repo_dir, kind)))
-        repo.add_rpmmd(f, None, flags)
-        f.close()
-    pool.addfileprovides()
-    pool.createwhatprovides()
+    pool = load_pool({"real": repo_dir})
     jobs = []
     for name in names:
         sel = pool.select(name, solv.Selection.SELECTION_NAME | solv.Selection.SELECTION_DOTARCH)

@@ -17,7 +17,7 @@ import scripts.world as world_pkg
 from bundler.run import run
 from scripts.world import ensure
 from scripts.world.plan import REAL_DIRS, ROLE_BASE
-from scripts.world.realmeta import NS_FILES, comps_group, read_primary, repodata_file
+from scripts.world.realmeta import NS_FILES, comps_group, load_pool, read_primary, repodata_file
 
 pytestmark = pytest.mark.integration
 
@@ -89,24 +89,10 @@ def test_required_files_are_carried(el):
     assert "/usr/bin/garbd" in files["galera-4"]
 
 
-def _pool(w):
-    pool = solv.Pool()
-    pool.setarch("x86_64")
-    for rid, repo_dir in w.repos.items():
-        repo = pool.add_repo(rid)
-        for kind, flags in (("primary.xml.gz", 0), ("filelists.xml.gz", solv.Repo.REPO_EXTEND_SOLVABLES)):
-            f = solv.xfopen(str(repodata_file(repo_dir, kind)))
-            repo.add_rpmmd(f, None, flags)
-            f.close()
-    pool.addfileprovides()
-    pool.createwhatprovides()
-    return pool
-
-
 @pytest.mark.parametrize("el", [7, 9])
 def test_world_closes_for_core_and_every_role_package(el):
     w = ensure(el)
-    pool = _pool(w)
+    pool = load_pool(w.repos)
     core = comps_group(repodata_file(REAL_DIRS[el], "comps.xml.gz" if el == 7 else "BaseOS.x86_64.xml.gz"))
     jobs = []
     for name in core + ROLE_BASE[el] + ROLE_PKGS[el]:
