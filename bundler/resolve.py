@@ -302,7 +302,10 @@ def _job_for(loaded: Loaded, name: str, role: str) -> list:
     if sel_.isempty():
         sel_ = pool.select(name, solv.Selection.SELECTION_PROVIDES | solv.Selection.SELECTION_FILELIST)
     if sel_.isempty():
-        hidden = sorted({why for sid, why in loaded.excluded.items() if pool.solvables[sid].name == name})
+        base, _, arch = name.rpartition(".")
+        hidden = sorted({why for sid, why in loaded.excluded.items()
+                         if pool.solvables[sid].name == name
+                         or (pool.solvables[sid].name == base and pool.solvables[sid].arch == arch)})
         if hidden:
             raise ResolveError(f"role '{role}': package '{name}' exists but is hidden: {'; '.join(hidden)}.",
                                hint="Adjust the manifest (pins, modules, repo excludes) if it is really needed.")
@@ -315,16 +318,24 @@ def _job_for(loaded: Loaded, name: str, role: str) -> list:
 
 
 def _problem_text(loaded: Loaded, role: str, requested: list, problems) -> str:
+    """libsolv's problems, each rule explained, plus the chain from a requested package."""
     lines = [f"role '{role}' cannot be resolved:"]
     for p in problems:
         lines.append(f"  problem: {p}")
+        chain = None
         for rule in p.findallproblemrules():
             info = rule.info()
-            if info.solvable is not None:
-                chain = _chain_in_pool(loaded, requested, info.solvable)
-                if chain and len(chain) > 1:
-                    lines.append("  chain: " + " -> ".join(chain) + f"  ({info.problemstr()})")
-                    break
+            text = info.problemstr()
+            s = info.solvable
+            if s is not None and s.id in loaded.excluded:
+                text += f" (hidden: {loaded.excluded[s.id]})"
+            lines.append(f"    - {text}")
+            if chain is None and s is not None and info.dep is not None and s.id not in loaded.excluded:
+                found = _chain_in_pool(loaded, requested, s)
+                if found:
+                    chain = found + [str(info.dep)]
+        if chain:
+            lines.append("  chain: " + " -> ".join(chain))
     return "\n".join(lines)
 
 

@@ -1,0 +1,109 @@
+"""The manifest model: the embedded default, typed errors, pins and the RabbitMQ/Erlang table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bundler import paths
+from bundler.errors import CompatError, ManifestError
+from bundler.manifest import load_manifest, series_overlaps, version_in, vparts
+
+DEFAULT = paths.DEFAULT_MANIFEST.read_text()
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "m.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_default_manifest_has_the_contract_repo_ids_and_roles():
+    man = load_manifest()
+    ids = {el: [r.id for r in man.for_el(int(el)).repos] for el in man.el}
+    assert ids["7"] == ["c7-os", "c7-updates", "c7-extras", "mariadb", "erlang", "rabbitmq"]
+    assert ids["8"] == ["el8-baseos", "el8-appstream", "mariadb", "erlang", "rabbitmq"]
+    assert ids["9"] == ["el9-baseos", "el9-appstream", "mariadb", "erlang", "rabbitmq"]
+    assert [man.for_el(e).base_repo for e in (7, 8, 9)] == ["c7-os", "el8-baseos", "el9-baseos"]
+    assert set(man.roles) == {"db-node", "mq-node", "app-node", "arbitrator"}
+    assert "policycoreutils-python" in man.role_packages("db-node", 7)
+    assert "policycoreutils-python-utils" in man.role_packages("db-node", 9)
+    assert man.role_packages("arbitrator", 7) == ["galera-4"]
+    assert man.for_el(7).pins == {"mariadb": "10.11", "erlang": "23.3.4.18", "rabbitmq": "3.9.16"}
+    assert man.for_el(8).modules.disable == ["mariadb", "mysql"]
+    assert all(r.module_hotfixes for e in (8, 9) for r in man.for_el(e).repos if r.id == "mariadb")
+    assert len(man.sha256) == 64
+
+
+def test_erlang_is_excluded_from_every_repo_but_the_erlang_repo():
+    man = load_manifest()
+    for el in (7, 8, 9):
+        for repo in man.for_el(el).repos:
+            assert repo.admits("erlang") == (repo.id == "erlang"), (el, repo.id)
+            assert repo.admits("erlang-kernel") == (repo.id == "erlang"), (el, repo.id)
+    assert man.for_el(7).repo("c7-os").admits("rsync")
+    assert not man.for_el(7).repo("erlang").admits("rsync")  # includepkgs
+
+
+def test_pins_apply_to_their_globs():
+    man = load_manifest()
+    assert man.pin_for("MariaDB-server", 7) == ("mariadb", "10.11")
+    assert man.pin_for("erlang-kernel", 7) == ("erlang", "23.3.4.18")
+    assert man.pin_for("rabbitmq-server", 9) == ("rabbitmq", "4")
+    assert man.pin_for("rsync", 7) is None
+    assert man.pin_regex(7).match("MariaDB-client") and not man.pin_regex(7).match("mariadb-libs")
+
+
+def test_unknown_key_names_file_line_and_key_path(tmp_path):
+    text = DEFAULT.replace("        excludepkgs: [\"erlang*\"]\n", "        exclude-pkgs: [\"erlang*\"]\n", 1)
+    path = write(tmp_path, text)
+    with pytest.raises(ManifestError) as err:
+        load_manifest(path)
+    msg = err.value.render()
+    line = text.splitlines().index('        exclude-pkgs: ["erlang*"]') + 1
+    assert f"{path}:{line}:" in msg
+    assert "el.7.repos[0].exclude-pkgs" in msg
+    assert "Did you mean 'excludepkgs'" in msg
+
+
+def test_wrong_type_and_broken_yaml_are_manifest_errors(tmp_path):
+    with pytest.raises(ManifestError, match=r"weak-deps.*expected true or false"):
+        load_manifest(write(tmp_path, DEFAULT.replace("weak-deps: false", "weak-deps: maybe")))
+    with pytest.raises(ManifestError, match=r"m.yaml:\d+:\d+: malformed YAML"):
+        load_manifest(write(tmp_path, DEFAULT.replace("roles:\n", "roles: [\n", 1)))
+
+
+def test_cross_references_are_checked(tmp_path):
+    with pytest.raises(ManifestError, match="base-repo 'nope' is not one of the repos"):
+        load_manifest(write(tmp_path, DEFAULT.replace("base-repo: c7-os", "base-repo: nope")))
+    with pytest.raises(ManifestError, match="role 'db-nod' is not defined"):
+        load_manifest(write(tmp_path, DEFAULT.replace("      db-node: [policycoreutils-python]\n",
+                                                      "      db-nod: [policycoreutils-python]\n")))
+    with pytest.raises(ManifestError, match="not an http"):
+        load_manifest(write(tmp_path, DEFAULT.replace("https://vault.centos.org/7.9.2009/os/x86_64/",
+                                                      "vault.centos.org/7.9.2009/os/x86_64/")))
+
+
+def test_incompatible_pins_fail_before_anything_else(tmp_path):
+    # RabbitMQ 4 needs Erlang >= 26.2: EL7's Erlang 23 does not fit.
+    text = DEFAULT.replace('rabbitmq: "3.9.16"', 'rabbitmq: "4.0.5"')
+    with pytest.raises(CompatError, match=r"EL7 pins RabbitMQ 4.0.5 with Erlang 23.3.4.18"):
+        load_manifest(write(tmp_path, text))
+    text = DEFAULT.replace('erlang: "23.3.4.18"', 'erlang: "25.3"')
+    with pytest.raises(CompatError, match="EL7"):
+        load_manifest(write(tmp_path, text))
+
+
+def test_version_series_maths():
+    assert vparts("23.3.4.18") == (23, 3, 4, 18)
+    assert vparts("27.x") == (27,)
+    assert series_overlaps("4", "4.0.4", "4.2.8")
+    assert series_overlaps("27", "26.2", "27")
+    assert not series_overlaps("3.9.16", "4.0.4", "4.2.8")
+    assert not series_overlaps("28", "26.2", "27")
+    assert not series_overlaps("26.1", "26.2", "27")
+    assert version_in("23.3.4.18", "23.3", "24.3")
+    assert version_in("24.3.9", "23.3", "24.3")
+    assert not version_in("25.0", "23.3", "24.3")
+    assert not version_in("23.2.7", "23.3", "24.3")

@@ -1,0 +1,185 @@
+"""Metadata: verified against repomd, cached, served over real HTTP on 127.0.0.1, failover, zstd."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+import solv
+
+from bundler.errors import FetchError
+from bundler.metadata import decompress, open_repo, parse_modules
+from bundler.run import which
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "realmeta"
+C7 = DATA / "centos7.5-dvd-x86_64"
+CS9_APP = DATA / "cs9-appstream"
+
+
+class Server:
+    """A threaded static file server that records (path, status) of every request."""
+
+    def __init__(self, root: Path):
+        self.log: list[tuple[str, int]] = []
+        log = self.log
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_request(self, code="-", size="-"):
+                log.append((self.path, int(code)))
+
+        handler = functools.partial(Handler, directory=str(root))
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def served(tmp_path):
+    root = tmp_path / "www"
+    shutil.copytree(C7, root / "c7")
+    srv = Server(root)
+    yield srv, root / "c7"
+    srv.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_file_repo_is_read_in_place_and_verified(tmp_path):
+    repo = open_repo("c7", [C7.as_uri()], tmp_path)
+    assert repo.revision == "1525380860"
+    assert repo.path("primary").parent == C7 / "repodata"  # no copy for file://
+    assert repo.checksum("group").startswith("sha256:29b154c3")  # group_gz preferred
+    assert b"<id>core</id>" in repo.read("group")
+    assert not repo.has("modules")
+
+
+def test_checksum_mismatch_names_url_expected_and_actual(tmp_path):
+    copy = tmp_path / "c7"
+    shutil.copytree(C7, copy)
+    primary = next((copy / "repodata").glob("*-primary.xml.gz"))
+    data = bytearray(primary.read_bytes())
+    data[1000] ^= 0xFF
+    primary.write_bytes(bytes(data))
+    actual = hashlib.sha256(bytes(data)).hexdigest()
+    repo = open_repo("c7", [copy.as_uri()], tmp_path / "cache")
+    with pytest.raises(FetchError) as err:
+        repo.path("primary")
+    msg = err.value.render()
+    assert primary.name in msg
+    assert "sha256:2c50202e3091f8e241627053a3ccda04d31afefb3771b96601428a84ac990090" in msg
+    assert f"sha256:{actual}" in msg
+
+
+def test_http_second_run_fetches_nothing_unchanged(served, tmp_path):
+    srv, _ = served
+    cache = tmp_path / "cache"
+    repo = open_repo("c7", [srv.url + "c7/"], cache, expire=3600)
+    repo.path("primary")
+    repo.path("filelists")
+    first = list(srv.log)
+    assert [p for p, _ in first] == ["/c7/repodata/repomd.xml",
+                                     "/c7/" + repo.files["primary"].location,
+                                     "/c7/" + repo.files["filelists"].location]
+    # within metadata-expire: no request at all
+    again = open_repo("c7", [srv.url + "c7/"], cache, expire=3600)
+    again.path("primary")
+    again.path("filelists")
+    assert srv.log == first
+    # expired: one conditional request for repomd.xml (304), data files come from the cache
+    third = open_repo("c7", [srv.url + "c7/"], cache, expire=0)
+    third.path("primary")
+    assert srv.log[len(first):] == [("/c7/repodata/repomd.xml", 304)]
+
+
+def test_unreachable_mirror_fails_over_and_all_dead_is_a_fetch_error(served, tmp_path):
+    srv, _ = served
+    dead = f"http://127.0.0.1:{closed_port()}/c7/"
+    repo = open_repo("c7", [dead, srv.url + "c7/"], tmp_path / "a")
+    assert repo.baseurl == srv.url + "c7/"
+    repo.path("primary")
+    with pytest.raises(FetchError) as err:
+        open_repo("c7", [dead], tmp_path / "b")
+    assert dead + "repodata/repomd.xml" in err.value.render()
+    assert "ConnectionError" in err.value.render()
+
+
+def test_corrupt_data_file_on_one_mirror_uses_the_next(served, tmp_path):
+    srv, c7 = served
+    bad = c7.parent / "bad"
+    shutil.copytree(c7, bad)
+    primary = next((bad / "repodata").glob("*-primary.xml.gz"))
+    primary.write_bytes(primary.read_bytes()[:-100])  # truncated
+    repo = open_repo("c7", [srv.url + "bad/", srv.url + "c7/"], tmp_path / "cache")
+    assert repo.baseurl == srv.url + "bad/"
+    path = repo.path("primary")
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == repo.files["primary"].checksum
+    with pytest.raises(FetchError, match=r"checksum mismatch.*the file has sha256:"):
+        open_repo("c7", [srv.url + "bad/"], tmp_path / "other").path("primary")
+
+
+def test_not_a_repo_is_a_fetch_error(tmp_path):
+    (tmp_path / "repodata").mkdir()
+    (tmp_path / "repodata" / "repomd.xml").write_text("<html>hello</html>")
+    with pytest.raises(FetchError, match="is not a repomd.xml"):
+        open_repo("x", [tmp_path.as_uri()], tmp_path / "cache")
+
+
+def test_zstd_metadata_is_decompressed_for_libsolv(tmp_path):
+    which("zstd")
+    repo_dir = tmp_path / "z"
+    (repo_dir / "repodata").mkdir(parents=True)
+    src = next((C7 / "repodata").glob("*-primary.xml.gz"))
+    plain = decompress(src)
+    zst = repo_dir / "repodata" / "primary.xml.zst"
+    (tmp_path / "p.xml").write_bytes(plain)
+    from bundler.run import run
+    run(["zstd", "-q", "-o", str(zst), str(tmp_path / "p.xml")])
+    digest = hashlib.sha256(zst.read_bytes()).hexdigest()
+    (repo_dir / "repodata" / "repomd.xml").write_text(
+        '<?xml version="1.0"?><repomd xmlns="http://linux.duke.edu/metadata/repo">'
+        f'<data type="primary"><checksum type="sha256">{digest}</checksum>'
+        '<location href="repodata/primary.xml.zst"/></data></repomd>')
+    repo = open_repo("z", [repo_dir.as_uri()], tmp_path / "cache")
+    assert repo.read("primary") == plain
+    pool = solv.Pool()
+    r = pool.add_repo("z")
+    fp = solv.xfopen(str(repo.solv_path("primary")))
+    assert r.add_rpmmd(fp, None, 0)
+    fp.close()
+    assert r.nsolvables == 3971
+
+
+def test_modules_yaml_keeps_streams_as_text_and_documents_verbatim():
+    repo_md = next((CS9_APP / "repodata").glob("*-modules.yaml.xz"))
+    index = parse_modules(decompress(repo_md), "cs9")
+    maria = [d for d in index.docs if d.name == "mariadb"]
+    assert maria and {d.stream for d in maria} == {"10.11"}  # not the float 10.11 -> "10.11" by luck
+    assert all(a.endswith((".x86_64", ".noarch", ".src")) for d in maria for a in d.artifacts)
+    assert any(a.startswith("mariadb-server-3:10.11") for a in maria[0].artifacts)
+    assert maria[0].text.startswith("---\ndocument: modulemd\n") and maria[0].text.endswith("\n...\n")
+    nodejs = [d for d in index.docs if d.name == "nodejs"]
+    assert nodejs and all(d.stream for d in nodejs)
+
+
+def test_streams_like_10_10_are_not_floats():
+    text = b"---\ndocument: modulemd\nversion: 2\ndata:\n  name: x\n  stream: 10.10\n  version: 1\n...\n" \
+           b"---\ndocument: modulemd-defaults\nversion: 1\ndata:\n  module: x\n  stream: 10.10\n...\n"
+    index = parse_modules(text, "t")
+    assert index.docs[0].stream == "10.10"
+    assert index.defaults == {"x": "10.10"}

@@ -1,0 +1,161 @@
+"""Resolution on the real CentOS 7.5 DVD metadata: baselines, upgrades, captures, why-chains, locks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bundler import baseline as bl
+from bundler import lock as lockmod
+from bundler import paths
+from bundler.errors import InputError, ResolveError
+from bundler.resolve import Selection, resolve
+
+C7 = Path(__file__).resolve().parents[1] / "data" / "realmeta" / "centos7.5-dvd-x86_64"
+WANT = ["java-1.8.0-openjdk-headless", "mariadb-server", "perl-DBI", "rsync", "socat", "lsof"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("wcb-cache")
+
+
+def sel(cache: Path, baseline: str, installs=WANT, **kw) -> Selection:
+    return Selection(el=7, manifest_path=kw.pop("manifest", paths.DEFAULT_MANIFEST),
+                     repos=kw.pop("repos", {"c7-os": C7.as_uri()}), installs=list(installs),
+                     baseline=baseline, cache_dir=cache, **kw)
+
+
+def names(nevras):
+    return {n.rsplit("-", 2)[0] for n in nevras}
+
+
+def test_none_baseline_closure(cache):
+    lock = resolve(sel(cache, "none"))
+    role = lock.roles["custom"]
+    assert role.requested == WANT and role.upgrade == []
+    for nevra in ["java-1.8.0-openjdk-headless-1:1.8.0.161-2.b14.el7.x86_64", "mariadb-server-1:5.5.56-2.el7.x86_64",
+                  "mariadb-libs-1:5.5.56-2.el7.x86_64", "perl-DBI-0:1.627-4.el7.x86_64",
+                  "rsync-0:3.1.2-4.el7.x86_64", "socat-0:1.7.3.2-2.el7.x86_64", "lsof-0:4.87-5.el7.x86_64",
+                  "glibc-0:2.17-222.el7.x86_64", "bash-0:4.2.46-30.el7.x86_64"]:
+        assert nevra in role.install
+    assert len(role.install) == len(lock.packages) == 166
+    assert {p.arch for p in lock.packages} <= {"x86_64", "noarch"}  # never i686
+    for p in lock.packages:
+        assert p.checksum.startswith("sha256:") and len(p.checksum) == 71
+        assert p.size > 0 and p.location.startswith("Packages/") and p.url == C7.as_uri() + "/" + p.location
+        assert p.roles == ["custom"] and p.why[-1] == p.name and p.why[0] in WANT
+    assert [p.name for p in lock.packages] == sorted(p.name for p in lock.packages)
+    assert lock.baseline == {"kind": "none", "source": "-", "count": 0}
+    assert lock.repos == {"c7-os": {"baseurls": [C7.as_uri()],
+                                    "gpgkeys": ["https://vault.centos.org/RPM-GPG-KEY-CentOS-7"],
+                                    "module_hotfixes": False}}
+
+
+def test_why_chain_follows_requires(cache):
+    lock = resolve(sel(cache, "none", installs=["mariadb-server"]))
+    pkg = {p.name: p for p in lock.packages}
+    assert pkg["perl-DBI"].why == ["mariadb-server", "perl-DBI"]
+    assert pkg["mariadb-server"].why == ["mariadb-server"]
+    chain = pkg["perl-Net-Daemon"].why
+    assert chain[0] == "mariadb-server" and chain[-1] == "perl-Net-Daemon" and len(chain) >= 3
+
+
+def test_minimal_baseline_leaves_core_out(cache):
+    lock = resolve(sel(cache, "minimal"))
+    core_file = next((cache / "baseline").glob("core-c7-os-*.txt"))
+    core = {p.name for p in bl.parse_capture_text(core_file.read_text(), str(core_file))}
+    assert lock.baseline == {"kind": "minimal", "source": "@core", "count": len(core)}
+    assert 250 < len(core) < 350 and {"bash", "glibc", "openssl-libs", "yum", "systemd"} <= core
+    role = lock.roles["custom"]
+    assert not (names(role.install) & core)           # nothing of @core again...
+    assert names(role.upgrade) <= core                # ...unless the solve must upgrade it
+    assert {"mariadb-server", "perl-DBI", "java-1.8.0-openjdk-headless"} <= names(role.install)
+    none = resolve(sel(cache, "none"))
+    assert len(role.install) < len(none.roles["custom"].install) - 100
+
+
+def test_warm_resolve_gives_the_same_lock(cache):
+    a = resolve(sel(cache, "minimal")).to_dict()
+    b = resolve(sel(cache, "minimal")).to_dict()
+    assert a == b
+
+
+CAPTURE = (
+    "# a target with an old mariadb-libs 5.5.50, and a locally built package that no repo carries\n"
+    "mariadb-libs-1:5.5.50-1.el7.x86_64\tP:mariadb-libs = 1:5.5.50-1.el7\tP:mariadb-libs(x86-64) = 1:5.5.50-1.el7"
+    "\tP:libmysqlclient.so.18()(64bit)\tF:/usr/lib64/mysql/libmysqlclient.so.18\n"
+    "site-base-0:1.0-1.x86_64\tP:libc.so.6(GLIBC_2.14)(64bit)\tP:libselinux.so.1()(64bit)\tP:rtld(GNU_HASH)"
+    "\tP:bash = 4.2.46-30.el7\tF:/usr/bin/pkg-config\n"
+    "gpg-pubkey-0:f4a80eb5-53a7ff4b.(none)\n"
+)
+
+
+def test_capture_baseline_foreign_provides_and_files(cache, tmp_path):
+    capture = tmp_path / "baseline.txt"
+    capture.write_text(CAPTURE)
+    # lsof needs three library provides, bash-completion needs bash and the file /usr/bin/pkg-config:
+    # all come from site-base, which no repo carries
+    lock = resolve(sel(cache, str(capture), installs=["lsof", "bash-completion"]))
+    assert lock.baseline == {"kind": "file", "source": str(capture), "count": 2}
+    assert lock.roles["custom"].install == ["bash-completion-1:2.1-6.el7.noarch", "lsof-0:4.87-5.el7.x86_64"]
+    assert len(resolve(sel(cache, "none", installs=["lsof", "bash-completion"])).packages) > 20
+
+
+def test_capture_baseline_upgrade_is_listed_as_such(cache, tmp_path):
+    capture = tmp_path / "baseline.txt"
+    capture.write_text(CAPTURE)
+    lock = resolve(sel(cache, str(capture), installs=["mariadb-server"]))
+    role = lock.roles["custom"]
+    # mariadb-server requires mariadb-libs(x86-64) = 1:5.5.56-2.el7: the installed 5.5.50 must go up
+    assert role.upgrade == ["mariadb-libs-1:5.5.56-2.el7.x86_64"]
+    libs = next(p for p in lock.packages if p.name == "mariadb-libs")
+    assert libs.upgrade_of == "mariadb-libs-1:5.5.50-1.el7.x86_64"
+    assert libs.why == ["mariadb-server", "mariadb-libs"]
+    assert all(p.upgrade_of is None for p in lock.packages if p.name != "mariadb-libs")
+
+
+def test_malformed_capture_names_the_line(cache, tmp_path):
+    capture = tmp_path / "bad.txt"
+    capture.write_text("bash-0:4.2.46-30.el7.x86_64\tP:bash\nthis is not a nevra\n")
+    with pytest.raises(InputError, match=r"bad.txt:2: 'this is not a nevra' is not a NEVRA"):
+        resolve(sel(cache, str(capture)))
+    capture.write_text("bash-0:4.2.46-30.el7.x86_64\tX:what\n")
+    with pytest.raises(InputError, match=r"bad.txt:1: field 2: expected 'P:<provide>'"):
+        resolve(sel(cache, str(capture)))
+
+
+def test_unknown_and_hidden_packages(cache):
+    with pytest.raises(ResolveError) as err:
+        resolve(sel(cache, "none", installs=["mariadb-servr"]))
+    assert "no package named 'mariadb-servr'" in err.value.message and "mariadb-server" in err.value.hint
+
+
+def test_unsatisfiable_role_shows_problem_and_chain(cache, tmp_path):
+    man = tmp_path / "m.yaml"
+    man.write_text(paths.DEFAULT_MANIFEST.read_text().replace(
+        '        baseurls: ["https://vault.centos.org/7.9.2009/os/x86_64/"]\n'
+        '        gpgkeys: ["https://vault.centos.org/RPM-GPG-KEY-CentOS-7"]\n'
+        '        excludepkgs: ["erlang*"]\n',
+        '        baseurls: ["https://vault.centos.org/7.9.2009/os/x86_64/"]\n'
+        '        gpgkeys: ["https://vault.centos.org/RPM-GPG-KEY-CentOS-7"]\n'
+        '        excludepkgs: ["erlang*", "perl-DBI"]\n'))
+    with pytest.raises(ResolveError) as err:
+        resolve(sel(cache, "none", installs=["mariadb-server"], manifest=man))
+    msg = err.value.message
+    assert "role 'custom' cannot be resolved" in msg
+    assert "requires perl(DBI), but none of the providers can be installed" in msg
+    assert "perl-DBI-1.627-4.el7.x86_64 is disabled (hidden: includepkgs/excludepkgs of repo 'c7-os')" in msg
+    assert "chain: mariadb-server -> perl(DBI)" in msg
+
+
+def test_lock_round_trips_through_json(cache, tmp_path):
+    lock = resolve(sel(cache, "minimal", installs=["mariadb-server"]))
+    lockmod.dump(lock, tmp_path / "lock.json")
+    again = lockmod.load(tmp_path / "lock.json")
+    assert again.to_dict() == lock.to_dict()
+    assert again.package("mariadb-server-1:5.5.56-2.el7.x86_64").repo == "c7-os"
+    (tmp_path / "bad.json").write_text('{"lock_version": 1, "packages": [{"name": 1}]}')
+    with pytest.raises(InputError, match="the lock is malformed"):
+        lockmod.load(tmp_path / "bad.json")

@@ -1,0 +1,79 @@
+"""Acceptance: `wcbundle resolve --baseline none` picks exactly what dnf's own solve picks.
+
+dnf (Debian's dnf 4, libdnf + libsolv) runs in its own interpreter (/usr/bin/python3,
+where python3-dnf lives) against an empty --installroot and a temporary .repo file
+that points at the same real CentOS 7.5 metadata. gpgcheck stays on: the solve
+never reaches the signature step.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bundler.cli import main
+from bundler.run import run
+
+C7 = Path(__file__).resolve().parents[1] / "data" / "realmeta" / "centos7.5-dvd-x86_64"
+DNF_PY = "/usr/bin/python3"
+
+DNF_SOLVE = textwrap.dedent("""
+    import json, sys
+    import dnf
+    root, names = sys.argv[1], sys.argv[2:]
+    base = dnf.Base()
+    c = base.conf
+    c.installroot = root + "/root"; c.cachedir = root + "/cache"; c.reposdir = [root + "/repos"]
+    c.logdir = root + "/log"; c.persistdir = root + "/persist"
+    c.install_weak_deps = False
+    c.substitutions["releasever"] = "7"; c.substitutions["basearch"] = "x86_64"; c.arch = "x86_64"
+    base.read_all_repos()
+    base.fill_sack(load_system_repo=False)
+    for n in names:
+        base.install(n)
+    base.resolve()
+    print(json.dumps(sorted(f"{p.name}-{p.epoch}:{p.version}-{p.release}.{p.arch}"
+                            for p in base.transaction.install_set)))
+""")
+
+
+def dnf_solve(tmp: Path, names: list[str]) -> list[str]:
+    for d in ("root", "cache", "repos", "log", "persist"):
+        (tmp / d).mkdir(parents=True, exist_ok=True)
+    (tmp / "repos" / "c7.repo").write_text(
+        f"[c7]\nname=c7\nbaseurl={C7.as_uri()}\nenabled=1\ngpgcheck=1\n")
+    (tmp / "solve.py").write_text(DNF_SOLVE)
+    out = run([DNF_PY, str(tmp / "solve.py"), str(tmp)] + names, timeout=120).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def have_dnf() -> bool:
+    return Path(DNF_PY).exists() and shutil.which("dnf") is not None and \
+        run([DNF_PY, "-c", "import dnf"], check=False).returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not have_dnf(), reason="needs Debian's dnf (apt-get install dnf); CI has it")
+
+
+def wcbundle_solve(tmp: Path, names: list[str], capsys) -> list[str]:
+    argv = ["-q", "resolve", "--cache", str(tmp / "wcb"), "--repo", f"c7={C7.as_uri()}", "--baseline", "none",
+            "--json"] + [a for n in names for a in ("--install", n)]
+    capsys.readouterr()
+    assert main(argv) == 0
+    return sorted(json.loads(capsys.readouterr().out)["roles"]["custom"]["install"])
+
+
+@pytest.mark.parametrize("names", [
+    ["mariadb-server", "java-1.8.0-openjdk-headless"],                      # the acceptance command
+    ["java-1.8.0-openjdk-headless", "mariadb-server", "perl-DBI", "rsync", "socat", "lsof"],
+])
+def test_same_nevra_set_as_dnf(tmp_path, capsys, names):
+    ours = wcbundle_solve(tmp_path, names, capsys)
+    theirs = dnf_solve(tmp_path / "dnf", names)
+    assert len(theirs) > 100
+    assert ours == theirs, {"only wcbundle": sorted(set(ours) - set(theirs)),
+                            "only dnf": sorted(set(theirs) - set(ours))}
