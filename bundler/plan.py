@@ -43,7 +43,7 @@ SHEET_HEADINGS = [
     "Scope / 허용 범위",
     "Crosses L4/VIP / L4/VIP 경유",
 ]
-SCOPE_TEXT = {"peer": "cluster peer only / 클러스터 내부 지정 IP", "public": "zone / 영역 공개"}
+SCOPE_TEXT = {"peer": "listed peer only / 지정 IP만", "public": "zone-wide / 전체 허용"}
 YES_NO = {True: "yes / 예", False: "no / 아니오"}
 
 
@@ -123,7 +123,7 @@ def diagram_dot(site: Site, flows: tuple[Flow, ...] | list[Flow] = FLOWS) -> str
     vip_ports = _q(f"{site.vip.http_port}, {site.vip.socket_port}")
     title = _q(f"{site.name}: hosts by role, arrows = allowed TCP ports")
     out = ["digraph topology {",
-           '  graph [rankdir=LR, fontname="DejaVu Sans", fontsize=11, nodesep=0.5, ranksep=1.1, '
+           '  graph [rankdir=TB, fontname="DejaVu Sans", fontsize=11, nodesep=0.5, ranksep=0.7, '
            f"compound=true, label={title}, labelloc=t];",
            '  node [shape=box, style="rounded,filled", fontname="DejaVu Sans", fontsize=10, fillcolor=white];',
            '  edge [fontname="DejaVu Sans", fontsize=9];',

@@ -23,7 +23,7 @@ log = logging.getLogger("wcbundle")
 
 CSS = """
 *{box-sizing:border-box}
-body{font-family:"DejaVu Sans","Noto Sans CJK KR","Malgun Gothic",sans-serif;margin:0;color:#1f2937;
+body{font-family:"DejaVu Sans","Noto Sans CJK KR","Malgun Gothic","NanumGothic",sans-serif;margin:0;color:#1f2937;
  background:#f3f4f6;font-size:14px;line-height:1.45}
 main{max-width:1200px;margin:0 auto;padding:24px}
 header{background:#1e3a5f;color:#fff;padding:20px 24px}
@@ -48,6 +48,7 @@ summary{cursor:pointer;font-weight:bold}
 .why{color:#4b5563}
 .tag{display:inline-block;background:#e0e7ff;border-radius:4px;padding:0 5px;margin:0 2px 2px 0;font-size:12px}
 .warn{color:#92400e}
+.diagram{text-align:center}
 .diagram svg{max-width:100%;height:auto}
 """
 
@@ -88,20 +89,28 @@ def _read_json(path: Path, what: str) -> Any:
 
 
 def _sbom_licenses(top: Path) -> tuple[dict[str, str], dict | None]:
-    """packageFileName -> licenseDeclared, and the document (None if absent)."""
+    """packageFileName -> the license to show, and the SBOM document (None if absent).
+
+    An SPDX expression is shown as is; a LicenseRef-... (an RPM tag with no
+    certain SPDX meaning) is shown as the RPM tag it stands for."""
     path = top / "sbom.spdx.json"
     if not path.is_file():
         return {}, None
     doc = _read_json(path, "the SBOM")
-    return {p.get("packageFileName", "").rsplit("/", 1)[-1]: p.get("licenseDeclared", "")
+    refs = {r.get("licenseId"): r.get("extractedText", "") for r in doc.get("hasExtractedLicensingInfos", [])}
+    return {p.get("packageFileName", "").rsplit("/", 1)[-1]: _shown(p.get("licenseDeclared", ""), refs)
             for p in doc.get("packages", [])}, doc
+
+
+def _shown(declared: str, refs: dict[str, str]) -> str:
+    return f"{refs[declared]} (RPM tag)" if declared in refs else declared
 
 
 def _header(top: Path, lock: dict, build: dict, n_pkgs: int, total: int) -> str:
     cards = [("EL / arch", f"EL{lock.get('el', '?')} {lock.get('arch', '?')}"),
              ("packages", str(n_pkgs)), ("total size", human(total)),
              ("roles", str(len(lock.get("roles", {})))),
-             ("built", str(build.get("time", "unknown"))),
+             ("built (UTC)", str(build.get("time", "unknown")).replace("T", " ").rstrip("Z")),
              ("signed", "yes" if build.get("signed") else "no")]
     card_html = "".join(f'<div class="card"><b>{e(v)}</b><span>{e(k)}</span></div>' for k, v in cards)
     manifest = lock.get("manifest", {})
@@ -165,7 +174,7 @@ def _packages(lock: dict, licenses: dict[str, str]) -> str:
             rows.append([p["name"], f"{p.get('epoch', 0)}:{p['version']}-{p['release']}.{p['arch']}" + note,
                          p.get("repo", ""), ("raw", f'<span class="why">{e(why)}</span>'),
                          licenses.get(fname) or p.get("license", ""), human(int(p.get("size") or 0))])
-        out.append(f"<details><summary>{e(role)}: {len(mine)} packages</summary>"
+        out.append(f"<details open><summary>{e(role)}: {len(mine)} packages</summary>"
                    + _table(["Package", "Version", "Repo", "Why (requested → … → this)", "License", "Size"],
                             rows, num_cols=(5,)) + "</details>")
     by_repo: dict[str, list[int]] = {}
@@ -220,13 +229,17 @@ def _no_site(problem: str) -> str:
 def _sbom_section(doc: dict | None) -> str:
     if doc is None:
         return '<section><h2>SBOM</h2><p class="warn">No sbom.spdx.json in this bundle.</p></section>'
+    refs = {r.get("licenseId"): r.get("extractedText", "") for r in doc.get("hasExtractedLicensingInfos", [])}
     counts: dict[str, int] = {}
     for p in doc.get("packages", [])[1:]:
-        counts[p.get("licenseDeclared", "")] = counts.get(p.get("licenseDeclared", ""), 0) + 1
+        shown = _shown(p.get("licenseDeclared", ""), refs)
+        counts[shown] = counts.get(shown, 0) + 1
     rows = [[lic, str(n)] for lic, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     return ("<section><h2>SBOM / 소프트웨어 구성 명세</h2>"
             f"<p><code>sbom.spdx.json</code>: {e(doc.get('spdxVersion', '?'))}, "
             f"{len(doc.get('packages', [])) - 1} RPMs, namespace <code>{e(doc.get('documentNamespace', ''))}</code></p>"
+            + "<p>SPDX expressions where the RPM License tag translates with certainty; otherwise the tag "
+            "itself, recorded in the SBOM as a LicenseRef with its text.</p>"
             + _table(["License (declared)", "Packages"], rows, num_cols=(1,)) + "</section>")
 
 
@@ -236,7 +249,8 @@ def _load_site(top: Path) -> tuple[Any, list[Flow]]:
     if not env_path.is_file():
         return None, flows
     from .site import parse_site_env, site_from_env
-    return site_from_env(parse_site_env(env_path.read_text(encoding="utf-8"), str(env_path)), str(env_path)), flows
+    return site_from_env(parse_site_env(env_path.read_text(encoding="utf-8"), str(env_path)), str(env_path),
+                         warn=False), flows
 
 
 def render_report(bundle_top: Path) -> str:

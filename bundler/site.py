@@ -431,8 +431,10 @@ def parse_site_env(text: str, path: str = "site/site.env") -> dict[str, str]:
     return env
 
 
-def site_from_env(env: dict[str, str], path: str = "site/site.env") -> Site:
-    """Rebuild and re-validate a Site from parsed site.env (secrets and jar not included)."""
+def site_from_env(env: dict[str, str], path: str = "site/site.env", warn: bool = True) -> Site:
+    """Rebuild and re-validate a Site from parsed site.env (secrets and jar not included).
+
+    warn=False: do not log the topology warnings again (load_site already did)."""
     def need(key: str) -> str:
         if key not in env:
             raise SiteError(f"missing key {key}", path=path, key=key, hint="Restore the line from the bundle.")
@@ -472,7 +474,8 @@ def site_from_env(env: dict[str, str], path: str = "site/site.env") -> Site:
         raise SiteError(message, hint, path=path, key=_env_key(key, n_nodes))
 
     for warning in validate(site, fail):
-        log.warning("Warning: %s: %s", path, warning)
+        if warn:
+            log.warning("Warning: %s: %s", path, warning)
     return site
 
 

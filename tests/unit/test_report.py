@@ -49,7 +49,11 @@ def make_tree(root: Path, with_site: bool = True, signed: bool = False) -> Path:
     sbom = {"spdxVersion": "SPDX-2.3", "documentNamespace": "https://wcbundle.invalid/spdx/x",
             "packages": [{"SPDXID": "SPDXRef-Bundle"},
                          {"packageFileName": "Packages/galera-4-1.0-1.el7.x86_64.rpm",
-                          "licenseDeclared": "GPL-2.0-only"}]}
+                          "licenseDeclared": "GPL-2.0-only"},
+                         {"packageFileName": "Packages/java-1.8.0-openjdk-headless-1.0-1.el7.x86_64.rpm",
+                          "licenseDeclared": "LicenseRef-java-1"}],
+            "hasExtractedLicensingInfos": [{"licenseId": "LicenseRef-java-1",
+                                            "extractedText": "ASL 1.1 and GPLv2 with exceptions"}]}
     (top / "sbom.spdx.json").write_text(json.dumps(sbom))
     return top
 
@@ -95,6 +99,7 @@ def test_report_shows_build_packages_site_and_commands(report):
                    "This bundle is not signed", "acme_galera"):
         assert needle in text, needle
     assert "GPL-2.0-only" in text  # the SBOM's license wins over the lock's tag for galera-4
+    assert "ASL 1.1 and GPLv2 with exceptions (RPM tag)" in text and "LicenseRef-java-1" not in text
     assert "63.9 MiB" in text  # 67 001 234 bytes, the total of the four sizes
 
 

@@ -1,0 +1,161 @@
+"""A real bundle's report.html in headless Chromium, and its SBOM against its repo/.
+
+One EL7 bundle is built with `wcbundle build --site` against the fixture world
+(file:// repos, nothing leaves the machine), then extracted with the verifying
+extractor. Chromium (Debian's /usr/bin/chromium) loads the report from disk with
+networking disabled (no proxy reachable, every host name unresolvable, no
+background services); its console output is scanned for errors, its DOM for
+the expected content, and its screenshot (decoded here with zlib/struct) for
+pixel variance. The same scanners are shown to fail on a broken and a blank page.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from bundler.cli import main
+from bundler.paths import MANIFESTS
+from bundler.run import run
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow,
+              pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed")]
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-default-apps", "--disable-extensions", "--host-resolver-rules=MAP * ~NOTFOUND",
+                  "--proxy-server=127.0.0.1:9", "--enable-logging=stderr", "--v=0"]
+
+
+def chromium(tmp: Path, page: Path, *extra: str) -> tuple[str, str]:
+    """Run headless Chromium on a local file; returns (stdout, stderr). Bounded by a timeout."""
+    profile = tmp / f"profile-{page.stem}-{len(extra)}"
+    proc = run(["/usr/bin/chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
+               check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, proc.stderr
+
+
+def console_problems(stderr: str) -> list[str]:
+    """Console messages (a page without scripts should log none) and uncaught errors."""
+    return [ln for ln in stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
+
+
+def png_pixels(path: Path) -> tuple[int, int, int, list[bytes]]:
+    """Decode an 8-bit RGB/RGBA PNG: (width, height, bytes per pixel, unfiltered rows)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width = 8, [], 0
+    while pos < len(data):
+        (length,), ctype = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        body = data[pos + 8:pos + 8 + length]
+        if ctype == b"IHDR":
+            width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert depth == 8 and color in (2, 6) and interlace == 0, (depth, color, interlace)
+            bpp = 3 if color == 2 else 4
+        elif ctype == b"IDAT":
+            idat.append(body)
+        pos += 12 + length
+    raw = zlib.decompress(b"".join(idat))
+    stride, rows, prev = width * bpp, [], bytearray(width * bpp)
+    for y in range(height):
+        ftype, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], (prev[i - bpp] if i >= bpp else 0)
+            if ftype == 1:
+                line[i] = (line[i] + a) & 0xFF
+            elif ftype == 2:
+                line[i] = (line[i] + b) & 0xFF
+            elif ftype == 3:
+                line[i] = (line[i] + (a + b) // 2) & 0xFF
+            elif ftype == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 0xFF
+        rows.append(bytes(line))
+        prev = line
+    return width, height, bpp, rows
+
+
+def luminance_stats(path: Path) -> tuple[float, int]:
+    """(variance of luminance, number of distinct colours) over every 3rd pixel."""
+    width, height, bpp, rows = png_pixels(path)
+    values, colours = [], set()
+    for row in rows[::3]:
+        for x in range(0, width * bpp, bpp * 3):
+            r, g, b = row[x], row[x + 1], row[x + 2]
+            values.append(0.299 * r + 0.587 * g + 0.114 * b)
+            colours.add((r, g, b))
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values) / len(values), len(colours)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> tuple[Path, Path]:
+    from bundler.verify import extract_bundle
+    from scripts.world import ensure
+    tmp = tmp_path_factory.mktemp("report-bundle")
+    site = tmp / "site.yaml"
+    site.write_text(MANIFESTS.joinpath("site.example.yaml").read_text().replace("# jar: WorkCenter.jar",
+                                                                                "jar: WorkCenter.jar"))
+    (tmp / "WorkCenter.jar").write_bytes(b"PK\x03\x04 fixture jar")
+    world = ensure(7)
+    rc = main(["-q", "build", "--el", "7", *world.repo_args(world.root.as_uri()), "--site", str(site),
+               "--cache", str(tmp / "cache"), "--out", str(tmp / "out")])
+    assert rc == 0
+    (tar,) = (tmp / "out").glob("*.tar")
+    return extract_bundle(tar, tmp / "x"), tar
+
+
+def test_sbom_validates_and_lists_exactly_the_rpms_in_repo(bundle):
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+    top, _ = bundle
+    assert validate_full_spdx_document(parse_file(str(top / "sbom.spdx.json")), "SPDX-2.3") == []
+    doc = json.loads((top / "sbom.spdx.json").read_text())
+    listed = sorted(p["packageFileName"] for p in doc["packages"] if "packageFileName" in p)
+    on_disk = sorted(f.relative_to(top / "repo").as_posix() for f in (top / "repo").rglob("*.rpm"))
+    assert listed == on_disk and len(on_disk) > 20
+    lock = json.loads((top / "bundle.json").read_text())["lock"]
+    assert len(on_disk) == len(lock["packages"])
+
+
+def test_report_next_to_the_tar_is_the_bundled_one(bundle):
+    top, tar = bundle
+    assert (tar.parent / f"{top.name}.report.html").read_bytes() == (top / "report.html").read_bytes()
+
+
+def test_report_renders_in_headless_chromium(bundle, tmp_path):
+    top, _ = bundle
+    dom, err = chromium(tmp_path, top / "report.html", "--dump-dom")
+    assert console_problems(err) == []
+    for needle in (top.name, "EL7 x86_64", "25672/tcp", "4444/tcp", "4568/tcp", "wc-db1", "wc-arb",
+                   "./install.sh --role db-node", f"sha256sum -c {top.name}.tar.sha256", "출발지",
+                   "MariaDB-server", "galera-4", "<svg"):
+        assert needle in dom, needle
+    shot = tmp_path / "report.png"
+    _, err = chromium(tmp_path, top / "report.html", f"--screenshot={shot}", "--window-size=1280,2000")
+    assert console_problems(err) == []
+    variance, colours = luminance_stats(shot)
+    assert variance > 200 and colours > 50, (variance, colours)
+    keep = Path("/tmp/wcbundle-report-screenshot.png")  # for a human to look at after a run
+    shutil.copyfile(shot, keep)
+
+
+def test_the_scanners_catch_a_broken_and_a_blank_page(tmp_path):
+    broken = tmp_path / "broken.html"
+    broken.write_text('<!DOCTYPE html><p>x</p><script>throw new Error("boom")</script>')
+    _, err = chromium(tmp_path, broken, "--dump-dom")
+    assert any("Uncaught Error: boom" in ln for ln in console_problems(err))
+    blank = tmp_path / "blank.html"
+    blank.write_text("<!DOCTYPE html><html><body style='background:#fff'></body></html>")
+    shot = tmp_path / "blank.png"
+    chromium(tmp_path, blank, f"--screenshot={shot}", "--window-size=1280,2000")
+    variance, colours = luminance_stats(shot)
+    assert variance < 1 and colours <= 2, (variance, colours)
