@@ -15,12 +15,17 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .plan import BASE_REPO, REPO_IDS, input_files
 
 __all__ = ["World", "ensure", "cache_root", "REPO_IDS"]
+
+# A world of other inputs is removed when a new one is built and it is older
+# than this: long enough that no test session still reads it.
+PRUNE_AFTER = 6 * 3600.0
 
 
 def cache_root() -> Path:
@@ -99,4 +104,14 @@ def ensure(el: int = 7, *, rebuild: bool = False) -> World:
             os.rename(tmp, root)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+        _prune(base, el, keep=root)
     return World(el, root)
+
+
+def _prune(base: Path, el: int, keep: Path, max_age: float = PRUNE_AFTER) -> None:
+    """Drop worlds of older inputs once nobody can still be using them (built > max_age ago)."""
+    now = time.time()
+    for old in base.glob(f"el{el}-*"):
+        stamp = old / "WORLD.json"
+        if old != keep and stamp.is_file() and now - stamp.stat().st_mtime > max_age:
+            shutil.rmtree(old, ignore_errors=True)

@@ -1,4 +1,8 @@
-"""`python -m scripts.world build [--el 7|9] [--rebuild]`: build or reuse a world, print its dir."""
+"""The fixture world's command line.
+
+    python -m scripts.world build [--el 7|9]... [--rebuild]   build or reuse; print each world root
+    python -m scripts.world repo-args --el 7 --base-url URL    print --repo/--gpgkey args, one per line
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,21 @@ from . import ensure
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.world", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m scripts.world", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build (or reuse) the fixture world and print its root")
     b.add_argument("--el", type=int, choices=(7, 9), action="append",
                    help="EL version (repeatable; default: 7)")
     b.add_argument("--rebuild", action="store_true", help="build even if a cached world exists")
+    a = sub.add_parser("repo-args", help="print `--repo ID=URL --gpgkey ID=file://KEY` args, one per line")
+    a.add_argument("--el", type=int, choices=(7, 9), default=7)
+    a.add_argument("--base-url", required=True, help="where the world root is served (http://... or file://...)")
     args = parser.parse_args(argv)
     try:
+        if args.cmd == "repo-args":
+            print("\n".join(ensure(args.el).repo_args(args.base_url)))
+            return 0
         for el in args.el or [7]:
             print(ensure(el, rebuild=args.rebuild).root)
     except WcbundleError as exc:
