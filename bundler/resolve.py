@@ -301,11 +301,9 @@ def _job_for(loaded: Loaded, name: str, role: str) -> list:
     sel_ = pool.select(name, flags)
     if sel_.isempty():
         sel_ = pool.select(name, solv.Selection.SELECTION_PROVIDES | solv.Selection.SELECTION_FILELIST)
-    if sel_.isempty():
-        base, _, arch = name.rpartition(".")
-        hidden = sorted({why for sid, why in loaded.excluded.items()
-                         if pool.solvables[sid].name == name
-                         or (pool.solvables[sid].name == base and pool.solvables[sid].arch == arch)})
+    cands = [] if sel_.isempty() else sel_.solvables()
+    if not cands or all(c.id in loaded.excluded for c in cands):
+        hidden = sorted({loaded.excluded[c.id] for c in cands})
         if hidden:
             raise ResolveError(f"role '{role}': package '{name}' exists but is hidden: {'; '.join(hidden)}.",
                                hint="Adjust the manifest (pins, modules, repo excludes) if it is really needed.")

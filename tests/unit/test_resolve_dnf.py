@@ -18,19 +18,21 @@ import pytest
 from bundler.cli import main
 from bundler.run import run
 
-C7 = Path(__file__).resolve().parents[1] / "data" / "realmeta" / "centos7.5-dvd-x86_64"
+DATA = Path(__file__).resolve().parents[1] / "data" / "realmeta"
+C7 = DATA / "centos7.5-dvd-x86_64"
+CS9_BASEOS = DATA / "cs9-baseos-2022-x86_64"
 DNF_PY = "/usr/bin/python3"
 
 DNF_SOLVE = textwrap.dedent("""
     import json, sys
     import dnf
-    root, names = sys.argv[1], sys.argv[2:]
+    root, releasever, names = sys.argv[1], sys.argv[2], sys.argv[3:]
     base = dnf.Base()
     c = base.conf
     c.installroot = root + "/root"; c.cachedir = root + "/cache"; c.reposdir = [root + "/repos"]
     c.logdir = root + "/log"; c.persistdir = root + "/persist"
     c.install_weak_deps = False
-    c.substitutions["releasever"] = "7"; c.substitutions["basearch"] = "x86_64"; c.arch = "x86_64"
+    c.substitutions["releasever"] = releasever; c.substitutions["basearch"] = "x86_64"; c.arch = "x86_64"
     base.read_all_repos()
     base.fill_sack(load_system_repo=False)
     for n in names:
@@ -41,13 +43,14 @@ DNF_SOLVE = textwrap.dedent("""
 """)
 
 
-def dnf_solve(tmp: Path, names: list[str]) -> list[str]:
+def run_dnf_solve(tmp: Path, repo: Path, releasever: str, names: list[str]) -> list[str]:
+    """dnf's own install solve on an empty installroot -> sorted NEVRAs."""
     for d in ("root", "cache", "repos", "log", "persist"):
         (tmp / d).mkdir(parents=True, exist_ok=True)
-    (tmp / "repos" / "c7.repo").write_text(
-        f"[c7]\nname=c7\nbaseurl={C7.as_uri()}\nenabled=1\ngpgcheck=1\n")
+    (tmp / "repos" / "test.repo").write_text(
+        f"[test]\nname=test\nbaseurl={repo.as_uri()}\nenabled=1\ngpgcheck=1\n")
     (tmp / "solve.py").write_text(DNF_SOLVE)
-    out = run([DNF_PY, str(tmp / "solve.py"), str(tmp)] + names, timeout=120).stdout
+    out = run([DNF_PY, str(tmp / "solve.py"), str(tmp), releasever] + names, timeout=120).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -73,7 +76,20 @@ def wcbundle_solve(tmp: Path, names: list[str], capsys) -> list[str]:
 ])
 def test_same_nevra_set_as_dnf(tmp_path, capsys, names):
     ours = wcbundle_solve(tmp_path, names, capsys)
-    theirs = dnf_solve(tmp_path / "dnf", names)
+    theirs = run_dnf_solve(tmp_path / "dnf", C7, "7", names)
     assert len(theirs) > 100
+    assert ours == theirs, {"only wcbundle": sorted(set(ours) - set(theirs)),
+                            "only dnf": sorted(set(theirs) - set(ours))}
+
+
+def test_same_nevra_set_as_dnf_on_cs9_baseos(tmp_path):
+    from bundler import paths
+    from bundler.resolve import Selection, resolve
+    names = ["rsync", "lsof", "tar", "openssh-server", "policycoreutils"]
+    lock = resolve(Selection(el=9, manifest_path=paths.DEFAULT_MANIFEST, repos={"el9-baseos": CS9_BASEOS.as_uri()},
+                             installs=names, baseline="none", cache_dir=tmp_path / "wcb"))
+    ours = sorted(lock.roles["custom"].install)
+    theirs = run_dnf_solve(tmp_path / "dnf", CS9_BASEOS, "9", names)
+    assert len(theirs) > 90
     assert ours == theirs, {"only wcbundle": sorted(set(ours) - set(theirs)),
                             "only dnf": sorted(set(theirs) - set(ours))}
