@@ -44,9 +44,8 @@ case "$url" in
 esac
 
 # --repo ID=URL --gpgkey ID=file://KEY for every repo of the world, one argument per line.
-mapfile -t repo_args < <("$PYTHON" -c 'import sys
-from scripts.world import ensure
-print("\n".join(ensure(7).repo_args(sys.argv[1])))' "$url")
+mapfile -t repo_args < <("$PYTHON" -m scripts.world repo-args --el 7 --base-url "$url")
+[ "${#repo_args[@]}" -gt 0 ] || { echo "Error: the world printed no repo arguments" >&2; exit 1; }
 
 cache_args=()
 [ -n "${WCB_DEMO_CACHE:-}" ] && cache_args=(--cache "$WCB_DEMO_CACHE")
