@@ -278,7 +278,7 @@ def _get(url: str, errors: list[str], headers: dict | None = None, stream: bool 
         try:
             resp = _session().get(url, headers=headers or {}, timeout=TIMEOUT, stream=stream)
         except requests.RequestException as exc:
-            last = f"{type(exc).__name__}: {exc}"
+            last = _short_reason(exc)
         else:
             if resp.status_code in (200, 304):
                 return resp
@@ -290,6 +290,18 @@ def _get(url: str, errors: list[str], headers: dict | None = None, stream: bool 
             time.sleep(0.2 * attempt)
     errors.append(f"{url}: {last}")
     return None
+
+
+def _short_reason(exc: Exception) -> str:
+    """requests nests the real cause deep in its message; keep the part a user can act on."""
+    import re
+    text = str(exc)
+    m = re.search(r"\[Errno -?\d+\][^'\")]*", text)
+    if m:
+        return f"{type(exc).__name__} ({m.group().strip()})"
+    if "timed out" in text.lower():
+        return f"{type(exc).__name__} (timed out)"
+    return f"{type(exc).__name__}: {text[:200]}"
 
 
 def download(repo: RepoMetadata, df: DataFile, dest: Path) -> None:
@@ -329,3 +341,70 @@ def download(repo: RepoMetadata, df: DataFile, dest: Path) -> None:
         return
     raise FetchError(f"cannot fetch {df.type} metadata of repo '{repo.id}': " + "; ".join(errors) + ".",
                      hint="The mirror is unreachable or inconsistent; retry later or point --repo at another mirror.")
+
+
+# -- modules.yaml -----------------------------------------------------------------
+
+@dataclass
+class ModuleDoc:
+    name: str
+    stream: str
+    version: str
+    context: str
+    platforms: list[str]             # requires.platform of any dependency block ([] = any)
+    requires: dict[str, list[str]]   # other modules this one needs: name -> streams ([] = any)
+    artifacts: list[str]             # NEVRAs (name-epoch:version-release.arch)
+    text: str                        # the document as published, for the bundle's modules.yaml
+
+
+@dataclass
+class ModuleIndex:
+    docs: list[ModuleDoc] = field(default_factory=list)
+    defaults: dict[str, str] = field(default_factory=dict)        # module -> default stream
+    default_texts: dict[str, str] = field(default_factory=dict)   # module -> its modulemd-defaults doc
+
+
+def parse_modules(data: bytes, where: str) -> ModuleIndex:
+    """Split a modules.yaml stream into documents, keeping each one's text verbatim.
+
+    Scalars are read as strings (BaseLoader) so that a stream like 10.10 is not
+    turned into the float 10.1.
+    """
+    import re
+
+    import yaml
+    try:
+        loader = yaml.CBaseLoader
+    except AttributeError:  # pragma: no cover - PyYAML without libyaml
+        loader = yaml.BaseLoader
+    text = data.decode("utf-8", "replace")
+    index = ModuleIndex()
+    for chunk in re.split(r"(?m)^(?:---|\.\.\.)[ \t]*$\n?", text):
+        if not chunk.strip():
+            continue
+        try:
+            doc = yaml.load(chunk, Loader=loader)  # noqa: S506 - BaseLoader builds strings only
+        except yaml.YAMLError as exc:
+            raise FetchError(f"the modules metadata of {where} is not valid YAML: {exc}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("data"), dict):
+            continue
+        kind, body = doc.get("document"), doc["data"]
+        if kind == "modulemd-defaults" and body.get("module"):
+            if body.get("stream"):
+                index.defaults[body["module"]] = body["stream"]
+            index.default_texts[body["module"]] = "---\n" + chunk.rstrip("\n") + "\n...\n"
+        elif kind == "modulemd" and body.get("name"):
+            platforms: list[str] = []
+            requires: dict[str, list[str]] = {}
+            for dep in body.get("dependencies") or []:
+                for mod, streams in ((dep or {}).get("requires") or {}).items():
+                    streams = streams if isinstance(streams, list) else [streams]
+                    if mod == "platform":
+                        platforms.extend(streams)
+                    else:
+                        requires.setdefault(mod, []).extend(streams)
+            rpms = ((body.get("artifacts") or {}).get("rpms")) or []
+            index.docs.append(ModuleDoc(body["name"], str(body.get("stream", "")), str(body.get("version", "0")),
+                                        str(body.get("context", "")), platforms, requires, list(rpms),
+                                        "---\n" + chunk.rstrip("\n") + "\n...\n"))
+    return index
