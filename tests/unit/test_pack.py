@@ -1,0 +1,167 @@
+"""pack.py: names, bundle.env quoting, MANIFEST.sha256, the deterministic tar, and a whole
+pack() of tiny real RPMs (rpmbuild/rpmsign, createrepo_c) including its failure paths."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import subprocess
+import tarfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from bundler import pack as packmod
+from bundler.errors import EnvironmentProblem, IntegrityError
+from bundler.gpg import check_signatures, fetch_keys
+from bundler.lock import Lock
+from bundler.pack import PackInput, env_value, pack, render_bundle_env, top_name, write_manifest, write_tar
+from bundler.verify import expected_tar_size, verify_bundle
+
+WHEN = datetime(2026, 11, 26, 16, 0, 0, tzinfo=timezone.utc)
+
+
+def test_top_name_takes_the_next_free_suffix(tmp_path):
+    assert top_name("wc", 7, "x86_64", WHEN, tmp_path) == "wc-el7-x86_64-20261126"
+    (tmp_path / "wc-el7-x86_64-20261126.tar").write_text("")
+    assert top_name("wc", 7, "x86_64", WHEN, tmp_path) == "wc-el7-x86_64-20261126-2"
+    (tmp_path / "wc-el7-x86_64-20261126-2").mkdir()
+    assert top_name("wc", 7, "x86_64", WHEN, tmp_path) == "wc-el7-x86_64-20261126-3"
+
+
+def test_env_value_quoting():
+    assert env_value("10.11.10") == "10.11.10"
+    assert env_value("") == ""
+    assert env_value("a b") == "'a b'"
+    assert env_value("x$(rm -rf /)") == "'x$(rm -rf /)'"
+    with pytest.raises(IntegrityError):
+        env_value("it's")
+
+
+def _mini_lock(el: int) -> dict:
+    pk = {"name": "rabbitmq-server", "version": "3.9.16", "size": 2048, "checksum": "sha256:" + "a" * 64,
+          "location": "r.rpm"}
+    return {"el": el, "arch": "x86_64", "manifest": {"name": "wc", "sha256": "0" * 64},
+            "roles": {"mq-node": {"requested": ["erlang", "rabbitmq-server"]}, "db-node": {"requested": []}},
+            "packages": [pk]}
+
+
+@pytest.mark.parametrize("el", [7, 8])
+def test_bundle_env_is_sourceable_and_complete(tmp_path, el):
+    build = {"time": "2026-11-26T16:00:00Z", "signed": True, "signer_fpr": "AB" * 20}
+    text = render_bundle_env(_mini_lock(el), "wc-el7-x86_64-20261126", build, ["mariadb", "mysql"],
+                             ["keys/RPM-GPG-KEY-a", "keys/RPM-GPG-KEY-b"])
+    (tmp_path / "bundle.env").write_text(text)
+    res = subprocess.run(["bash", "-c", "set -a; source ./bundle.env; env -0"], cwd=tmp_path,  # noqa: S603,S607
+                         capture_output=True, text=True, check=True)
+    env = dict(kv.split("=", 1) for kv in res.stdout.split("\0") if kv.startswith("WCB_"))
+    assert env["WCB_ROLE_PACKAGES_mq_node"] == "erlang rabbitmq-server"
+    assert env["WCB_ROLE_PACKAGES_db_node"] == ""
+    assert env["WCB_ROLES"] == "db-node mq-node"
+    assert env["WCB_PKG_MANAGER"] == ("yum" if el == 7 else "dnf")
+    assert env["WCB_MODULE_DISABLE"] == ("" if el == 7 else "mariadb mysql")
+    assert env["WCB_GPG_KEYS"] == "keys/RPM-GPG-KEY-a keys/RPM-GPG-KEY-b"
+    assert env["WCB_RABBITMQ_VERSION"] == "3.9.16" and env["WCB_MARIADB_VERSION"] == ""
+    assert env["WCB_SIGNED"] == "1" and env["WCB_SIGNER_FPR"] == "AB" * 20
+    assert int(env["WCB_REQUIRED_KB"]) >= 6
+
+
+def _tree(tmp_path: Path) -> Path:
+    tree = tmp_path / "stage" / "top"
+    (tree / "repo" / "Packages").mkdir(parents=True)
+    (tree / "site").mkdir()
+    (tree / "install.sh").write_text("#!/usr/bin/env bash\n")
+    os.chmod(tree / "install.sh", 0o755)
+    (tree / "site" / "secrets.env").write_text("X=1\n")
+    os.chmod(tree / "site" / "secrets.env", 0o600)
+    (tree / "repo" / "Packages" / "a.rpm").write_bytes(b"rpm-bytes")
+    return tree
+
+
+def test_manifest_lists_every_other_file_sorted_and_reuses_known_hashes(tmp_path):
+    tree = _tree(tmp_path)
+    (tree / "MANIFEST.sha256.asc").write_text("sig")
+    write_manifest(tree, {"repo/Packages/a.rpm": "f" * 64})
+    lines = (tree / "MANIFEST.sha256").read_text().splitlines()
+    assert [ln.split("  ")[1] for ln in lines] == ["install.sh", "repo/Packages/a.rpm", "site/secrets.env"]
+    assert lines[1] == "f" * 64 + "  repo/Packages/a.rpm"  # known (verified) hash, not re-read
+    assert lines[0].split()[0] == hashlib.sha256(b"#!/usr/bin/env bash\n").hexdigest()
+    (tree / "link").symlink_to("install.sh")
+    with pytest.raises(IntegrityError, match="symlink"):
+        write_manifest(tree, {})
+
+
+def test_tar_is_deterministic_and_well_formed(tmp_path):
+    tree = _tree(tmp_path)
+    d1, n1 = write_tar(tree, tmp_path / "a.tar", 1764172800)
+    os.utime(tree / "install.sh", (1, 1))  # a different on-disk mtime must not change the bytes
+    d2, n2 = write_tar(tree, tmp_path / "b.tar", 1764172800)
+    assert (d1, n1) == (d2, n2)
+    assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "b.tar").read_bytes()
+    assert d1 == hashlib.sha256((tmp_path / "a.tar").read_bytes()).hexdigest()
+    with tarfile.open(tmp_path / "a.tar") as t:
+        members = t.getmembers()
+    names = [m.name for m in members]
+    assert names == ["top", "top/install.sh", "top/repo", "top/repo/Packages", "top/repo/Packages/a.rpm",
+                     "top/site", "top/site/secrets.env"]
+    assert {(m.uid, m.gid, m.uname, m.mtime) for m in members} == {(0, 0, "root", 1764172800)}
+    modes = {m.name: m.mode for m in members}
+    assert modes["top/install.sh"] == 0o755 and modes["top/site/secrets.env"] == 0o600
+    last = members[-1]
+    assert n1 == expected_tar_size(last.offset_data + 512 * ((last.size + 511) // 512))
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+    """Two signed noarch RPMs in one repo, fetched-style: (lock, files, keys, signature report)."""
+    from test_localrepo import build_rpm, lock_for, make_key
+    base = tmp_path_factory.mktemp("packworld")
+    key = make_key(base / "gnupg", "vendora")
+    rpms = [build_rpm(base / "a", "alpha", signer="vendora", home=base / "gnupg"),
+            build_rpm(base / "a", "beta", signer="vendora", home=base / "gnupg", requires="alpha")]
+    d = lock_for({"a": rpms}, {"a": [key]}, el=7)
+    files = {p["checksum"]: Path(p["url"][len("file://"):]) for p in d["packages"]}
+    keys = fetch_keys(d, base / "keys")
+    sigs = check_signatures(d, files, keys)
+    return Lock.from_dict(d), files, keys, sigs
+
+
+def test_pack_writes_a_verifiable_tar(mini, tmp_path):
+    lock, files, keys, sigs = mini
+    res = pack(PackInput(lock=lock, files=files, keys=keys, out_dir=tmp_path, signatures=sigs.to_dict(),
+                         build_time=WHEN))
+    assert res.path == tmp_path / "t-el7-x86_64-20261126.tar" and res.packages == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "t-el7-x86_64-20261126.report.html", "t-el7-x86_64-20261126.tar", "t-el7-x86_64-20261126.tar.sha256"]
+    info = verify_bundle(res.path)
+    assert info["sha256"] == res.sha256 and not info["signed"]
+    with tarfile.open(res.path) as t:
+        bj = json.load(t.extractfile("t-el7-x86_64-20261126/bundle.json"))
+        names = t.getnames()
+    assert bj["build"]["signatures"]["signed_ok"] == 2 and bj["site"] is None
+    assert "t-el7-x86_64-20261126/keys/RPM-GPG-KEY-a" in names
+    assert "t-el7-x86_64-20261126/site/flows.tsv" in names
+    assert "t-el7-x86_64-20261126/site/site.env" not in names  # only with --site
+
+
+def test_pack_failure_leaves_nothing(mini, tmp_path, monkeypatch):
+    lock, files, keys, sigs = mini
+
+    def full_disk(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(packmod, "write_tar", full_disk)
+    with pytest.raises(EnvironmentProblem, match="no space left"):
+        pack(PackInput(lock=lock, files=files, keys=keys, out_dir=tmp_path, build_time=WHEN))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_pack_refuses_a_missing_package(mini, tmp_path):
+    lock, files, keys, _ = mini
+    one = dict(list(files.items())[:1])
+    with pytest.raises(IntegrityError, match="was not fetched"):
+        pack(PackInput(lock=lock, files=one, keys=keys, out_dir=tmp_path, build_time=WHEN))
+    assert list(tmp_path.iterdir()) == []
