@@ -77,7 +77,7 @@ def mariadb_repo(el: int, version: str, galera: str) -> list[Pkg]:
         m("galera-4", f"{galera}-{rel}", "x86_64", size=10_500_000,
           req=[*libc, *ssl, "lsof", "/bin/sh", "libgcc_s.so.1()(64bit)"]
           + (["libboost_program_options-mt.so.1.53.0()(64bit)"] if el == 7 else []),
-          prov=["galera", "wsrep"], obs=["galera < 26.4", "galera-3"], conf=["galera", "galera-3"],
+          prov=["wsrep"], obs=["galera < 26.4", "galera-3"], conf=["galera", "galera-3"],
           files=["/usr/lib64/galera-4/libgalera_smm.so", "/usr/bin/garbd", "/etc/sysconfig/garb",
                  "/usr/lib/systemd/system/garb.service"]),
     ]
