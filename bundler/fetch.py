@@ -17,9 +17,9 @@ How one package is fetched (osbuild's `org.osbuild.curl` habits):
   prefix is re-hashed and continued with an HTTP Range request; a server that
   ignores Range (200) restarts it from zero. After a checksum or size mismatch
   the `.part` is deleted, so no bad bytes survive a finished attempt;
-- a stalled server (slow-loris) is cut off by the read timeout and by a
-  per-attempt deadline enforced by a watchdog that closes the connection, and
-  the next mirror is tried.
+- a stalled server (slow-loris) is cut off by the read timeout (nothing at all)
+  or by a minimum rate over a time window (a trickle), and the next mirror is
+  tried.
 On final failure a FetchError names the package, every URL tried with its
 outcome, and the expected vs actual checksum.
 """
@@ -63,8 +63,8 @@ class FetchOptions:
     backoff: float = 0.5            # seconds, doubled per try, plus jitter
     connect_timeout: float = 10.0
     read_timeout: float = 30.0      # no byte for this long -> give up on this attempt
-    min_rate: float = 32 * 1024     # bytes/s; below this on average the attempt is cut off
-    grace: float = 30.0             # seconds added to size/min_rate for the attempt deadline
+    min_rate: float = 1024          # bytes/s; slower than this over speed_time seconds = stalled
+    speed_time: float = 30.0
     lock_wait: float = 900.0        # bounded wait for another process fetching the same file
 
 
@@ -344,12 +344,10 @@ class Fetcher:
         try:
             resp = self._session().get(url, stream=True, headers=headers,
                                        timeout=(o.connect_timeout, o.read_timeout))
+        except requests.TooManyRedirects:
+            raise _Permanent("redirect loop (more than 30 redirects)") from None
         except requests.RequestException as exc:
             raise _Transient(_reason(exc)) from None
-        deadline = o.grace + (size or 0) / o.min_rate
-        watchdog = threading.Timer(deadline, resp.close)
-        watchdog.daemon = True
-        watchdog.start()
         try:
             if resp.status_code == 206 and have:
                 crange = resp.headers.get("Content-Range", "")
@@ -370,29 +368,8 @@ class Fetcher:
                 raise _Transient(f"HTTP {resp.status_code}")
             else:
                 raise _Permanent(f"HTTP {resp.status_code}")
-            written = have
-            t0 = time.monotonic()
-            with open(part, mode) as f:
-                try:
-                    for chunk in _chunks(resp):
-                        f.write(chunk)
-                        h.update(chunk)
-                        written += len(chunk)
-                        self.stats.add(bytes_downloaded=len(chunk))
-                        self._advance(len(chunk))
-                        if size is not None and written > size:
-                            break
-                except (requests.RequestException, urllib3.exceptions.HTTPError,
-                        AttributeError, ValueError) as exc:
-                    # AttributeError/ValueError: the watchdog closed the response under us.
-                    timed_out = time.monotonic() - t0 >= deadline - 0.5
-                    raise _Transient(f"transfer cut off after {written} bytes"
-                                     + (f" (slower than {int(o.min_rate)} B/s)" if timed_out
-                                        else f": {_reason(exc)}")) from None
-            if not watchdog.is_alive() and (size is None or written < size):
-                raise _Transient(f"transfer cut off after {written} bytes (deadline {deadline:.0f}s)")
+            written = self._stream(resp, part, mode, h, have, size)
         finally:
-            watchdog.cancel()
             resp.close()
         if size is not None and written != size:
             if written < size:
@@ -400,6 +377,40 @@ class Fetcher:
             part.unlink(missing_ok=True)
             raise _Mismatch(f"size mismatch: got more than the {size} bytes the lock says", None)
         return h.hexdigest()
+
+    def _stream(self, resp: requests.Response, part: Path, mode: str, h: Any, have: int,
+                size: int | None) -> int:
+        """Append the body to part while hashing; return the file's length so far.
+
+        The slow-loris bound, curl's --speed-limit/--speed-time: a server that sends
+        nothing for read_timeout, or less than min_rate bytes/s over any speed_time
+        window (a trickle), loses the attempt; the .part stays for a resume elsewhere.
+        """
+        o = self.opts
+        written = have
+        window_start, window_bytes = time.monotonic(), 0
+        with open(part, mode) as f:
+            try:
+                for chunk in _chunks(resp):
+                    f.write(chunk)
+                    h.update(chunk)
+                    written += len(chunk)
+                    window_bytes += len(chunk)
+                    self.stats.add(bytes_downloaded=len(chunk))
+                    self._advance(len(chunk))
+                    if size is not None and written > size:
+                        break
+                    now = time.monotonic()
+                    if now - window_start >= o.speed_time:
+                        if window_bytes < o.min_rate * (now - window_start):
+                            raise _Transient(f"transfer cut off after {written} bytes: slower than "
+                                             f"{int(o.min_rate)} B/s for {o.speed_time:.0f}s")
+                        window_start, window_bytes = now, 0
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                if size is not None and written == size:
+                    return written  # every byte arrived (a lying Content-Length); the hash decides
+                raise _Transient(f"transfer cut off after {written} bytes: {_reason(exc)}") from None
+        return written
 
     def _copy_file(self, src: str, part: Path, size: int | None) -> str:
         h = hashlib.sha256()
@@ -473,6 +484,8 @@ def _reason(exc: Exception) -> str:
         return "connect timeout"
     if isinstance(exc, requests.ReadTimeout):
         return "read timeout (server stalled)"
+    if isinstance(exc, requests.TooManyRedirects):
+        return "too many redirects"
     if isinstance(exc, requests.ConnectionError):
         text = str(exc)
         for key in ("Connection refused", "Connection reset", "Name or service not known",

@@ -19,7 +19,7 @@ import pytest
 from bundler.errors import FetchError
 from bundler.fetch import FetchOptions, FetchStats, cache_path, fetch_all
 
-FAST = FetchOptions(tries_per_url=2, backoff=0.01, connect_timeout=2, read_timeout=1.0, grace=2.0,
+FAST = FetchOptions(tries_per_url=2, backoff=0.01, connect_timeout=2, read_timeout=1.0, speed_time=1.0,
                     min_rate=1024, lock_wait=5)
 
 
@@ -56,12 +56,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
-        self.send_header("Content-Length", str(len(body) - start))
+        extra = 1000 if fault == "wrong-length" else 0  # announce more than is sent, then close
+        self.send_header("Content-Length", str(len(body) - start + extra))
+        if extra:
+            self.close_connection = True
         self.end_headers()
         data = body[start:]
         if fault == "truncate":  # half the bytes, then the connection drops
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
+            self.close_connection = True
+            return
+        if fault == "trickle":  # one byte every 0.1 s (slow-loris that beats a read timeout)
+            for i in range(40):
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                time.sleep(0.1)
             self.close_connection = True
             return
         if fault == "stall":  # a few bytes, then silence (slow-loris)
@@ -78,7 +88,7 @@ def server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.daemon_threads = True
     srv.files, srv.faults, srv.log = {}, {}, []
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     t.start()
     srv.base = f"http://127.0.0.1:{srv.server_address[1]}"
     yield srv
@@ -212,6 +222,24 @@ def test_stalled_server_fails_over(server, tmp_path):
     fetch_all(_lock(pkgs, [server.base, server.base + "/m2"]), tmp_path, quiet=True, opts=FAST)
     assert time.monotonic() - t0 < 10
     assert server.log[-1][0] == "/m2/Packages/s.rpm"
+
+
+def test_trickling_server_is_cut_off_and_fails_over(server, tmp_path):
+    pkgs = _serve(server, [("t", os.urandom(20_000))])
+    server.files["/m2/Packages/t.rpm"] = server.files["/Packages/t.rpm"]
+    server.faults["/Packages/t.rpm"] = ["trickle", "trickle"]
+    t0 = time.monotonic()
+    fetch_all(_lock(pkgs, [server.base, server.base + "/m2"]), tmp_path, quiet=True, opts=FAST)
+    assert time.monotonic() - t0 < 8
+    assert [p for p, _ in server.log][-1] == "/m2/Packages/t.rpm"
+
+
+def test_overlong_content_length_with_all_bytes_is_accepted_by_hash(server, tmp_path):
+    body = os.urandom(5000)
+    pkgs = _serve(server, [("w", body)])
+    server.faults["/Packages/w.rpm"] = ["wrong-length"]
+    got = fetch_all(_lock(pkgs, [server.base]), tmp_path, quiet=True, opts=FAST)
+    assert got[pkgs[0]["checksum"]].read_bytes() == body and len(server.log) == 1
 
 
 def test_corrupted_cache_entry_is_replaced(server, tmp_path):
