@@ -148,6 +148,29 @@ def test_report_renders_in_headless_chromium(bundle, tmp_path):
     shutil.copyfile(shot, keep)
 
 
+def test_installer_applies_exactly_the_plan_rules(bundle, tmp_path):
+    """The acceptance "same table": install.sh, reading the bundle's site/flows.tsv and
+    site.env, prints (firewall backend none, --dry-run) the argv flows.firewalld_rules gives."""
+    import shlex
+
+    from bundler.flows import firewalld_rules
+    from bundler.site import load_site
+    top, _ = bundle
+    site = load_site(top.parent.parent / "site.yaml")
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text('NAME="CentOS Linux"\nID="centos"\nVERSION_ID="7"\n')
+    (root / "etc" / "hosts").write_text("127.0.0.1 localhost\n")
+    env = {"WCB_ROOT": str(root), "WCB_FIREWALL_BACKEND": "none", "WCB_TEST_ARCH": "x86_64"}
+    for node in site.nodes:
+        proc = run([str(top / "install.sh"), "--dry-run", "--node", node.name, "--role", ",".join(node.roles)],
+                   env=env, check=False, timeout=120)
+        printed = [shlex.split(ln.split("firewall: ", 1)[1]) for ln in proc.stdout.splitlines()
+                   if ln.startswith("    firewall: firewall-cmd")]
+        assert printed == [*firewalld_rules(site, node.name), ["firewall-cmd", "--reload"]], \
+            (node.name, proc.stdout[-3000:], proc.stderr[-2000:])
+
+
 def test_the_scanners_catch_a_broken_and_a_blank_page(tmp_path):
     broken = tmp_path / "broken.html"
     broken.write_text('<!DOCTYPE html><p>x</p><script>throw new Error("boom")</script>')
