@@ -280,6 +280,11 @@ class _Server(ThreadingHTTPServer):
             self.mirror._conns.add(request)
         super().process_request(request, client_address)
 
+    def handle_error(self, request, client_address):  # type: ignore[override]
+        if isinstance(sys.exc_info()[1], OSError):
+            return   # a client that went away (or a fault we injected): not worth a traceback
+        super().handle_error(request, client_address)
+
     def shutdown_request(self, request):  # type: ignore[override]
         with self.mirror._lock:
             self.mirror._conns.discard(request)
