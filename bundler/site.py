@@ -327,7 +327,8 @@ def site_env_entries(site: Site, jar_rel: str = "") -> list[tuple[str, str, str]
         ("WCB_VIP_HTTP_PORT", str(site.vip.http_port), ""),
         ("WCB_VIP_SOCKET_PORT", str(site.vip.socket_port), ""),
         ("WCB_ADMIN_NETWORKS", " ".join(site.admin_networks),
-         "Who may reach 15672 (RabbitMQ management) and 8090 (WorkCenter admin); empty = zone-wide."),
+         f"Who may reach {flows.MQ_MANAGEMENT_PORT} (RabbitMQ management) and {flows.APP_ADMIN_PORT} "
+         "(WorkCenter admin); empty = zone-wide."),
         ("WCB_NODE_COUNT", str(len(site.nodes)),
          "Nodes: one NAME/IP/ROLES triple each. Correct an IP here if the network changed,\n"
          "then run ./install.sh --check-site. ROLES: db-node mq-node app-node arbitrator."),
