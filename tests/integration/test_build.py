@@ -29,17 +29,15 @@ ENV_KEYS = ["WCB_BUNDLE_NAME", "WCB_BUNDLE_ID", "WCB_TOOL_VERSION", "WCB_BUILD_T
             "WCB_REQUIRED_KB", "WCB_SIGNED", "WCB_SIGNER_FPR"]
 
 
-@pytest.fixture(scope="module")
-def world7():
-    from scripts.world import ensure
-    return ensure(7)
+@pytest.fixture
+def world7(world_el7):
+    return world_el7.world
 
 
 @pytest.fixture
-def mirror7(world7):
-    from scripts.mirror import Mirror
-    with Mirror(world7.root) as m:
-        yield m
+def mirror7(world_el7, mirror_factory):
+    """A mirror of its own per test: faults and the request log never leak between tests."""
+    return mirror_factory(world_el7.root)
 
 
 def build(world, mirror, tmp: Path, *extra: str, cache: Path | None = None, out: Path | None = None,
@@ -115,13 +113,10 @@ def test_wrong_repo_key_fails_the_signature_step(world7, mirror7, tmp_path, caps
 
 
 @pytest.fixture(scope="module")
-def full_bundle(world7, tmp_path_factory):
-    from scripts.mirror import Mirror
+def full_bundle(world_el7, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("full")
-    with Mirror(world7.root) as m:
-        rc = main(["-q", "build", "--el", "7", *world7.repo_args(m.url), "--cache", str(tmp / "cache"),
-                   "--out", str(tmp / "out"), "--site", "manifests/site.example.yaml",
-                   "--allow-unsigned", "c7-extras"])
+    rc = main(["-q", "build", "--el", "7", *world_el7.repo_args, "--cache", str(tmp / "cache"),
+               "--out", str(tmp / "out"), "--site", "manifests/site.example.yaml", "--allow-unsigned", "c7-extras"])
     assert rc == 0
     (tar,) = (tmp / "out").glob("*.tar")
     return tar
