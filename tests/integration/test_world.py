@@ -51,7 +51,7 @@ def test_shadow_matches_real_metadata(el):
     for name in SAMPLES[el] + comps_group(repodata_file(REAL_DIRS[el], "comps.xml.gz" if el == 7
                                                          else "BaseOS.x86_64.xml.gz")):
         assert name in names, f"{name} missing from the EL{el} shadow"
-    assert names["bash"].nevra == ("bash-0:4.2.46-30.el7.x86_64" if el == 7 else names["bash"].nevra)
+    assert names["bash"].nevra == {7: "bash-0:4.2.46-30.el7.x86_64", 9: "bash-0:5.1.8-2.el9.x86_64"}[el]
     if el == 7:
         assert names["mariadb-libs"].nevra == "mariadb-libs-1:5.5.56-2.el7.x86_64"
         assert {str(d) for d in names["postfix"].requires} >= {"libmysqlclient.so.18()(64bit)"}
