@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import shlex
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from .flows import (
 )
 from .run import run
 from .site import Site
+
+log = logging.getLogger("wcbundle")
 
 SHEET_HEADINGS = [
     "No. / 번호",
@@ -198,4 +201,6 @@ def write_plan(site: Site, out_dir: Path, flows: tuple[Flow, ...] | list[Flow] =
         path = out_dir / f"firewalld-{node.name}.sh"
         atomic_write(path, host_rules_script(site, node.name, flows), mode=0o755)
         written.append(path)
+    for stale in sorted(set(out_dir.glob("firewalld-*.sh")) - set(written)):
+        log.warning("Warning: %s is from an earlier plan (no such host in this site); remove it.", stale)
     return written

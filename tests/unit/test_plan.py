@@ -127,3 +127,11 @@ def test_default_out_dir_and_missing_dot(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot on PATH
     assert main(["plan", "--site", str(EXAMPLE), "--out", "x"]) == 8
     assert "graphviz" in capsys.readouterr().err
+
+
+def test_a_stale_host_script_is_reported(tmp_path, monkeypatch, caplog):
+    import logging
+    monkeypatch.setattr(logging.getLogger("wcbundle"), "propagate", True)
+    (tmp_path / "firewalld-wc-old.sh").write_text("#!/usr/bin/env bash\n")
+    plan.write_plan(load_site(EXAMPLE), tmp_path)
+    assert any("firewalld-wc-old.sh is from an earlier plan" in r.getMessage() for r in caplog.records)
