@@ -172,8 +172,8 @@ wcb_stat_mode_owner() {
     stat -c '%a %U:%G' "$1"
 }
 
+# Sets WCB_LAST_CHANGED=1 (see wcb_changed) when DEST was (or would be) written, and marks UNIT dirty.
 # usage: wcb_put_file SRCFILE DEST MODE OWNER:GROUP [UNIT]   install SRCFILE as DEST when different; backup the old one
-# Returns 0 always; sets WCB_LAST_CHANGED=1 when DEST was (or would be) written. Marks UNIT dirty.
 wcb_put_file() {
     local src="$1" dest="$2" mode="$3" owner="$4" unit="${5:-}" want_owner tmp backup
     WCB_LAST_CHANGED=0

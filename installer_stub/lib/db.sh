@@ -61,9 +61,9 @@ wcb_db_first_node() {
     wcb_node_field "$(wcb_role_nodes db-node | head -n1)" NAME
 }
 
-# usage: wcb_db_start_mode   print bootstrap|join, or fail with the reason (the one place bootstrap is decided)
 # Rules (domain facts 5): never bootstrap when a peer answers; bootstrap on --bootstrap, on a
 # safe_to_bootstrap: 1 grastate, or automatically on the first db node of a fresh cluster.
+# usage: wcb_db_start_mode   print bootstrap|join, or fail with the reason (the one place bootstrap is decided)
 wcb_db_start_mode() {
     local peers safe first
     peers="$(wcb_db_reachable_peers | tr '\n' ' ')"

@@ -28,25 +28,41 @@ wcb_role_unit() {
     esac
 }
 
-# usage: wcb_listening_ports   print the local TCP ports in LISTEN state
+# usage: wcb_listening_ports   print the local IPv4/IPv6 TCP listeners as "ADDRESS PORT" (ss, else /proc/net/tcp)
 wcb_listening_ports() {
     if wcb_has ss; then
-        ss -Htln 2>/dev/null | awk '{ n = split($4, a, ":"); print a[n] }' | sort -un
+        ss -Htln 2>/dev/null | awk '{ a = $4; p = a; sub(/.*:/, "", p); sub(/:[^:]*$/, "", a); gsub(/[][]/, "", a); sub(/%.*/, "", a); print a, p }'
     else
-        awk 'NR > 1 && $4 == "0A" { split($2, a, ":"); print strtonum("0x" a[2]) }' /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -un
+        # /proc/net/tcp: local address as little-endian hex "0100007F:1F90"; state 0A = LISTEN
+        awk 'NR > 1 && $4 == "0A" { split($2, x, ":"); h = x[1]
+                 ip = strtonum("0x" substr(h, 7, 2)) "." strtonum("0x" substr(h, 5, 2)) "." strtonum("0x" substr(h, 3, 2)) "." strtonum("0x" substr(h, 1, 2))
+                 print ip, strtonum("0x" x[2]) }' /proc/net/tcp 2>/dev/null
+        awk 'NR > 1 && $4 == "0A" { split($2, x, ":"); print (x[1] ~ /^0+$/ ? "::" : "ipv6"), strtonum("0x" x[2]) }' /proc/net/tcp6 2>/dev/null
     fi
+}
+
+# usage: wcb_port_busy PORT   true when PORT listens on a wildcard address or on this node's IP
+wcb_port_busy() {
+    local addr port
+    while read -r addr port; do
+        [[ "$port" == "$1" ]] || continue
+        case "$addr" in
+            0.0.0.0 | "::" | "*" | "$WCB_NODE_IP") return 0 ;;
+        esac
+    done <<<"$WCB_LISTENERS"
+    return 1
 }
 
 # usage: wcb_preflight_ports   fail for each required port held by something other than this role's own service
 wcb_preflight_ports() {
-    local listening port proto dst purpose unit checked=" "
-    listening=" $(wcb_listening_ports | tr '\n' ' ') "
+    local port proto dst purpose unit checked=" "
+    WCB_LISTENERS="$(wcb_listening_ports)"
     while IFS=$'\t' read -r port proto _ dst _ purpose; do
         [[ "$port" == *-* ]] && continue # a client-side range (CLI tools), never listened on in advance
         [[ "$port" == 4369 ]] && continue # epmd is shared by every Erlang program (and socket-activated on EL)
         [[ "$checked" == *" $port "* ]] && continue
         checked+="$port "
-        [[ "$listening" == *" $port "* ]] || continue
+        wcb_port_busy "$port" || continue
         unit="$(wcb_role_unit "$dst")"
         if wcb_service_known && wcb_service_is_active "$unit" >/dev/null 2>&1; then
             wcb_note "port $port/tcp is in use by $unit (already installed by wcbundle)"

@@ -92,8 +92,8 @@ wcb_verify_signature() {
     WCB_SIGNER_FOUND="$fpr"
 }
 
+# bundle.json["site"] holds the node list and the VIP: node IPs/names and the VIP can be compared.
 # usage: wcb_site_env_edited_keys BUNDLE   print the site.env keys whose values differ from bundle.json's site
-# (bundle.json["site"] holds the node list and the VIP: node IPs/names and the VIP can be compared)
 wcb_site_env_edited_keys() {
     local b="$1" parsed key val i=0
     local -a ips=() names=()

@@ -35,6 +35,33 @@ make_root() {
     export WCB_TEST_ARCH=x86_64
 }
 
+# usage: assert_lines FILE LINE...   every LINE is a whole line of FILE (names the first missing one)
+assert_lines() {
+    local f="$1" l
+    shift
+    for l in "$@"; do
+        grep -qxF -- "$l" "$f" || { echo "$f lacks: $l"; return 1; }
+    done
+}
+
+# usage: listen IP PORT   a real TCP listener (python3) on IP:PORT; its pid in LISTENER_PID, killed by stop_listener
+listen() {
+    python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); print("up", flush=True); time.sleep(60)' "$1" "$2" >"$BATS_TEST_TMPDIR/listen.out" &
+    LISTENER_PID=$!
+    for _ in $(seq 1 50); do grep -q up "$BATS_TEST_TMPDIR/listen.out" && return 0; sleep 0.1; done
+    return 1
+}
+
+# usage: stop_listener   kill the listener started by listen (by its pid only)
+stop_listener() {
+    if [[ -n "${LISTENER_PID:-}" ]]; then
+        kill "$LISTENER_PID" 2>/dev/null || true
+        wait "$LISTENER_PID" 2>/dev/null || true
+    fi
+}
+
 # usage: snapshot DIR   print a listing (path, mode, size, sha256) of every file under DIR
 snapshot() {
     (cd "$1" && find . -printf '%p %m %s\n' | LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)

@@ -1,0 +1,45 @@
+#!/usr/bin/env bats
+# House style as tests: the preamble in every installer shell file, usage comments, shellcheck clean.
+
+load helpers
+
+# usage: installer_shell_files   print every shell file of installer_stub/
+installer_shell_files() {
+    find "$WCB_REPO_TOP/installer_stub" -type f \( -name '*.sh' -o -perm -u+x \) | LC_ALL=C sort
+}
+
+@test "every installer shell file starts with the preamble" {
+    local n=0
+    while read -r f; do
+        n=$((n + 1))
+        [ "$(sed -n 1p "$f")" = '#!/usr/bin/env bash' ] || { echo "$f: no shebang"; return 1; }
+        grep -qx 'set -euo pipefail' "$f" || { echo "$f: no set -euo pipefail"; return 1; }
+    done < <(installer_shell_files)
+    [ "$n" -ge 15 ]
+}
+
+@test "every wcb_ function in lib/ and roles/ has a one-line usage comment" {
+    local f prev line
+    for f in "$WCB_REPO_TOP"/installer_stub/lib/*.sh "$WCB_REPO_TOP"/installer_stub/roles/*.sh; do
+        prev=""
+        while IFS= read -r line; do
+            if [[ "$line" =~ ^(wcb_[a-z0-9_]+)\(\)\ \{ ]]; then
+                [[ "$prev" == "# usage: ${BASH_REMATCH[1]}"* ]] || { echo "$f: ${BASH_REMATCH[1]} lacks '# usage:'"; return 1; }
+            fi
+            prev="$line"
+        done <"$f"
+    done
+}
+
+@test "no eval, no set -x, no gpgcheck=0 anywhere in the installer" {
+    ! grep -rnE '(^|[;&|[:space:]])eval[[:space:]]|set -x|gpgcheck=0|--nogpgcheck|setenforce 0' "$WCB_REPO_TOP/installer_stub"
+}
+
+@test "shellcheck -x -S style is clean on the installer and the bats helpers" {
+    command -v shellcheck
+    mapfile -t files < <(installer_shell_files)
+    cd "$WCB_REPO_TOP"
+    run shellcheck -x -S style "${files[@]}" tests/bats/helpers.bash tests/bats/fixtures/service_stub.sh tests/bats/fixtures/stubs/* tests/bats/fixtures/stubs-rpmdb/*
+    echo "$output"
+    [ "$status" -eq 0 ]
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env bats
+# Phase 6: the renderer, and the rendered file of every role.
+
+load helpers
+
+setup() {
+    make_bundle
+    make_root
+    export WCB_SKIP_PHASES="packages services health"
+}
+
+# usage: render_lib   source the installer's libraries in this shell (the renderer's unit tests)
+render_lib() {
+    # shellcheck source=/dev/null
+    for f in common env render; do source "$B/lib/$f.sh"; done
+    set +eu
+}
+
+@test "the renderer substitutes allow-listed variables and never re-expands values" {
+    render_lib
+    printf 'a={{WCB_DB_NAME}} b={{WCB_NODE}}{{WCB_NODE}}\n' >"$BATS_TEST_TMPDIR/t"
+    WCB_DB_NAME='{{WCB_NODE}}'
+    WCB_NODE=x
+    run wcb_render "$BATS_TEST_TMPDIR/t"
+    [ "$status" -eq 0 ]
+    [ "$output" = "a={{WCB_NODE}} b=xx" ]
+}
+
+@test "the renderer fails (exit 4) on an unknown variable, naming template and line" {
+    render_lib
+    printf 'ok\nx={{HOME}}\n' >"$BATS_TEST_TMPDIR/t"
+    run wcb_render "$BATS_TEST_TMPDIR/t"
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"t:2: unknown template variable {{HOME}}"* ]]
+}
+
+@test "the renderer fails on an unset variable and on an unterminated placeholder" {
+    render_lib
+    unset WCB_VIP
+    printf 'x={{WCB_VIP}}\n' >"$BATS_TEST_TMPDIR/t"
+    run wcb_render "$BATS_TEST_TMPDIR/t"
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"{{WCB_VIP}} is not set"* ]]
+    printf 'x={{WCB_VIP\n' >"$BATS_TEST_TMPDIR/t"
+    WCB_VIP=1
+    run wcb_render "$BATS_TEST_TMPDIR/t"
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"unterminated"* ]]
+}
+
+@test "every template names only allow-listed variables" {
+    render_lib
+    for t in "$B"/templates/*; do
+        while read -r name; do
+            wcb_in_list "$name" "${WCB_TPL_ALLOWED[@]}" || { echo "$t: $name"; return 1; }
+        done < <(grep -o '{{[^}]*}}' "$t" | tr -d '{}')
+    done
+}
+
+@test "db-node: galera.cnf has the wsrep settings, found provider, paths under the root, 0640" {
+    run "$B/install.sh" --yes --node wc-db2
+    [ "$status" -eq 0 ]
+    f="$WCB_ROOT/etc/my.cnf.d/galera.cnf"
+    assert_lines "$f" \
+        'wsrep_on=ON' \
+        'wsrep_provider=/usr/lib/galera/libgalera_smm.so' \
+        'wsrep_cluster_address=gcomm://127.10.0.21,127.10.0.22,127.10.0.31' \
+        'wsrep_cluster_name=acme_galera' \
+        'wsrep_node_address=127.10.0.22' \
+        'wsrep_node_name=wc-db2' \
+        'wsrep_sst_method=mariabackup' \
+        'wsrep_sst_auth=sst:SstPw0123456789abcdefABCDEF01234' \
+        'binlog_format=ROW' \
+        'default_storage_engine=InnoDB' \
+        'innodb_autoinc_lock_mode=2' \
+        "datadir=$WCB_ROOT/var/lib/mysql" \
+        "socket=$WCB_ROOT/var/lib/mysql/mysql.sock"
+    [ "$(stat -c %a "$f")" = 640 ]
+    [[ "$output" != *SstPw* ]]
+}
+
+@test "arbitrator: /etc/sysconfig/garb has nodes and group, no '# REMOVE' line" {
+    run "$B/install.sh" --yes --node wc-arb
+    [ "$status" -eq 0 ]
+    f="$WCB_ROOT/etc/sysconfig/garb"
+    assert_lines "$f" \
+        'GALERA_NODES="127.10.0.21:4567 127.10.0.22:4567"' \
+        'GALERA_GROUP="acme_galera"'
+    ! grep -q '^# REMOVE' "$f"
+}
+
+@test "mq-node: cookie 0400, env NODENAME, classic_config peers, management plugin" {
+    run "$B/install.sh" --yes --node wc-app2 --role mq-node
+    [ "$status" -eq 0 ]
+    c="$WCB_ROOT/var/lib/rabbitmq/.erlang.cookie"
+    [ "$(stat -c %a "$c")" = 400 ]
+    if getent passwd rabbitmq >/dev/null; then [ "$(stat -c %U:%G "$c")" = rabbitmq:rabbitmq ]; fi
+    [ "$(cat "$c")" = ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMN ]
+    [[ "$output" != *ABCDEFGHIJKLMNOP* ]]
+    grep -qx 'NODENAME=rabbit@wc-app2' "$WCB_ROOT/etc/rabbitmq/rabbitmq-env.conf"
+    grep -qx "MNESIA_BASE=$WCB_ROOT/var/lib/rabbitmq/mnesia" "$WCB_ROOT/etc/rabbitmq/rabbitmq-env.conf"
+    f="$WCB_ROOT/etc/rabbitmq/rabbitmq.conf"
+    assert_lines "$f" \
+        'cluster_formation.peer_discovery_backend = classic_config' \
+        'cluster_formation.classic_config.nodes.1 = rabbit@wc-app1' \
+        'cluster_formation.classic_config.nodes.2 = rabbit@wc-app2'
+    grep -qx '\[rabbitmq_management\].' "$WCB_ROOT/etc/rabbitmq/enabled_plugins"
+}
+
+@test "app-node: WorkCenter-app.yml, the jar (checksum verified) and the unit running java -jar" {
+    run "$B/install.sh" --yes --node wc-app1 --role app-node
+    [ "$status" -eq 0 ]
+    y="$WCB_ROOT/opt/workcenter/WorkCenter-app.yml"
+    grep -qF 'url: "jdbc:mariadb:sequential://127.10.0.21:3306,127.10.0.22:3306/workcenter?autoReconnect=true"' "$y"
+    grep -qF 'addresses: "127.10.0.11:5672,127.10.0.12:5672"' "$y"
+    grep -qF 'webUrl: "http://127.10.0.100:8080"' "$y"
+    grep -qF 'tokenUrl: "http://127.10.0.100:8080"' "$y"
+    grep -qxF '      - "127.10.0.12"' "$y"
+    ! grep -q '127.10.0.31' "$y"
+    [ "$(stat -c %a "$y")" = 640 ]
+    cmp "$B/site/WorkCenter.jar" "$WCB_ROOT/opt/workcenter/WorkCenter.jar"
+    u="$WCB_ROOT/etc/systemd/system/workcenter.service"
+    grep -qx 'ExecStart=/usr/bin/java -jar /opt/workcenter/WorkCenter.jar --spring.config.additional-location=file:/opt/workcenter/WorkCenter-app.yml' "$u"
+    grep -qx 'User=workcenter' "$u"
+}
+
+@test "app-node: a jar that does not match WCB_APP_JAR_SHA256 is refused" {
+    sed -i 's/^WCB_APP_JAR_SHA256=.*/WCB_APP_JAR_SHA256=0000000000000000000000000000000000000000000000000000000000000000/' "$B/site/site.env"
+    run "$B/install.sh" --yes --node wc-app1 --role app-node
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"site/WorkCenter.jar: sha256"* ]]
+    [ ! -e "$WCB_ROOT/opt/workcenter/WorkCenter.jar" ]
+}
+
+@test "repo: wcbundle.repo points at the bundle with gpgcheck=1 and the shipped keys; other .repo files untouched" {
+    mkdir -p "$WCB_ROOT/etc/yum.repos.d"
+    printf '[base]\nbaseurl=http://mirror.invalid/\n' >"$WCB_ROOT/etc/yum.repos.d/CentOS-Base.repo"
+    cp "$WCB_ROOT/etc/yum.repos.d/CentOS-Base.repo" "$BATS_TEST_TMPDIR/base.copy"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 0 ]
+    f="$WCB_ROOT/etc/yum.repos.d/wcbundle.repo"
+    grep -qx '\[wcbundle\]' "$f"
+    assert_lines "$f" \
+        "baseurl=file://$B/repo" \
+        'gpgcheck=1' \
+        "gpgkey=file://$B/keys/RPM-GPG-KEY-c7-os file://$B/keys/RPM-GPG-KEY-mariadb" \
+        'module_hotfixes=1'
+    cmp "$WCB_ROOT/etc/yum.repos.d/CentOS-Base.repo" "$BATS_TEST_TMPDIR/base.copy"
+    [ "$(ls "$WCB_ROOT/etc/yum.repos.d" | wc -l)" -eq 2 ]
+}

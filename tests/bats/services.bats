@@ -1,0 +1,123 @@
+#!/usr/bin/env bats
+# Phase 7 decisions through the service seam (the recording stub of fixtures/service_stub.sh):
+# bootstrap exactly one Galera node, start/restart only what changed. Peers are real TCP listeners on 127.10.0.x.
+
+load helpers
+
+setup() {
+    make_bundle
+    make_root
+    LISTENER_PID=""
+}
+
+teardown() {
+    stop_listener
+}
+
+# usage: db_lib NODE [BOOTSTRAP]   load the installer libraries as node NODE (for wcb_db_start_mode)
+db_lib() {
+    # shellcheck source=/dev/null
+    for f in common env paths site db; do source "$B/lib/$f.sh"; done
+    wcb_paths_init
+    wcb_site_load "$B"
+    WCB_NODE="$1"
+    WCB_NODE_IP="$(wcb_node_field "$(wcb_node_index "$1")" IP)"
+    WCB_OPT_BOOTSTRAP="${2:-0}"
+    set +eu
+}
+
+@test "the first db node of a fresh cluster with no peer bootstraps" {
+    db_lib wc-db1
+    run wcb_db_start_mode
+    [ "$status" -eq 0 ]
+    [ "$output" = bootstrap ]
+}
+
+@test "another fresh db node with no peer refuses and names the first node" {
+    db_lib wc-db2
+    run wcb_db_start_mode
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"install wc-db1 first"* ]]
+}
+
+@test "a db node joins when a peer answers on 4567" {
+    listen 127.10.0.21 4567
+    db_lib wc-db2
+    run wcb_db_start_mode
+    [ "$status" -eq 0 ]
+    [ "$output" = join ]
+}
+
+@test "--bootstrap is refused while a peer answers (never a second cluster)" {
+    listen 127.10.0.22 4567
+    db_lib wc-db1 1
+    run wcb_db_start_mode
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"refusing --bootstrap: Galera peer(s) wc-db2 answer on 4567"* ]]
+}
+
+@test "--bootstrap without peers bootstraps any db node" {
+    db_lib wc-db2 1
+    run wcb_db_start_mode
+    [ "$output" = bootstrap ]
+}
+
+@test "grastate safe_to_bootstrap: 1 bootstraps after a full shutdown; 0 refuses with the recovery hint" {
+    mkdir -p "$WCB_ROOT/var/lib/mysql"
+    printf '# GALERA saved state\nversion: 2.1\nuuid:    6b3a5c1e-0000-11ee-8000-5a0b0c0d0e0f\nseqno:   1234\nsafe_to_bootstrap: 1\n' >"$WCB_ROOT/var/lib/mysql/grastate.dat"
+    db_lib wc-db2
+    run wcb_db_start_mode
+    [ "$output" = bootstrap ]
+    sed -i 's/^safe_to_bootstrap: 1/safe_to_bootstrap: 0/' "$WCB_ROOT/var/lib/mysql/grastate.dat"
+    db_lib wc-db1
+    run wcb_db_start_mode
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"safe_to_bootstrap: 0"*"galera_recovery"*"--bootstrap"* ]]
+}
+
+@test "dry-run on the first db node shows the bootstrap and the user creation, calls no service" {
+    run "$B/install.sh" --dry-run --node wc-db1
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"bootstrapping a new Galera cluster on wc-db1"* ]]
+    [[ "$output" == *"would bootstrap galera"* ]]
+    [[ "$output" == *"would create database workcenter, users workcenter@% and sst@localhost"* ]]
+    [ ! -e "$WCB_STUB_LOG" ]
+}
+
+@test "app-node: started once, left alone when unchanged, restarted when its config changes" {
+    export WCB_SKIP_PHASES="packages health"
+    run "$B/install.sh" --yes --node wc-app1 --role app-node
+    [ "$status" -eq 0 ]
+    [ "$(cat "$WCB_STUB_LOG")" = "$(printf 'enable workcenter\nstart workcenter')" ]
+    : >"$WCB_STUB_LOG"
+    run "$B/install.sh" --yes --node wc-app1 --role app-node
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"workcenter: running, configuration unchanged"* ]]
+    [[ "$output" == *"Nothing changed"* ]]
+    [ ! -s "$WCB_STUB_LOG" ]
+    sed -i 's/^WCB_VIP=.*/WCB_VIP=127.10.0.101/' "$B/site/site.env"
+    run "$B/install.sh" --yes --node wc-app1 --role app-node
+    [ "$status" -eq 0 ]
+    [ "$(cat "$WCB_STUB_LOG")" = "restart workcenter" ]
+}
+
+@test "arbitrator: garb starts when a db node answers, and is refused (exit 4) when none does" {
+    export WCB_SKIP_PHASES="packages health"
+    run "$B/install.sh" --yes --node wc-arb
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"no db node answers on 4567; install the db nodes first"* ]]
+    listen 127.10.0.21 4567
+    run "$B/install.sh" --yes --node wc-arb
+    echo "$output"
+    [ "$status" -eq 0 ]
+    grep -qx 'start garb' "$WCB_STUB_LOG"
+}
+
+@test "without lib/service.sh an install run stops at the services phase with exit 4" {
+    rm "$B/lib/service.sh"
+    make_manifest "$B"
+    export WCB_SKIP_PHASES="packages health"
+    run "$B/install.sh" --yes --node wc-app1 --role app-node
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"lib/service.sh is missing"* ]]
+}
