@@ -154,13 +154,14 @@ def test_repos_are_served_over_http(world_el7):
 
 
 def test_repo_args_point_every_repo_at_the_world(world_el7):
-    args = world_el7.repo_args
-    repos = dict(a.split("=", 1) for a in args[1::2] if "://" in a and args[args.index(a) - 1] == "--repo")
-    assert set(repos) == set(world_el7.world.repo_ids) == {"c7-os", "c7-updates", "c7-extras", "mariadb",
-                                                           "erlang", "rabbitmq"}
+    pairs = list(zip(world_el7.repo_args[::2], world_el7.repo_args[1::2]))
+    repos = dict(v.split("=", 1) for flag, v in pairs if flag == "--repo")
+    keys = dict(v.split("=", 1) for flag, v in pairs if flag == "--gpgkey")
+    assert {flag for flag, _ in pairs} == {"--repo", "--gpgkey"}
+    assert set(repos) == set(keys) == {"c7-os", "c7-updates", "c7-extras", "mariadb", "erlang", "rabbitmq"}
     assert repos["c7-os"] == f"{world_el7.url}/el7/c7-os/"
-    keys = [a for i, a in enumerate(args) if i and args[i - 1] == "--gpgkey"]
-    assert len(keys) == 6 and all(k.split("=", 1)[1].startswith("file:///") for k in keys)
+    assert keys["mariadb"] == world_el7.keys["mariadb"].as_uri()
+    assert requests.get(repos["erlang"] + "repodata/repomd.xml", timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize("el", [7, 9])
