@@ -40,6 +40,7 @@ FAULT_KINDS = {
     "truncate": "announce the full length, send half the body, close (FIN)",
     "flip": "send the full body with one byte flipped (status and length correct)",
     "stall": "send the headers, then nothing until stall_seconds, then close",
+    "stall-headers": "send nothing at all (not even a status line) until stall_seconds, then close",
     "trickle": "send the headers, then one byte per second until stall_seconds, then close",
     "wrong-length": "announce Content-Length + delta (default +1000), send the real body, close",
     "redirect-loop": "answer 302 to the same path with a new query, forever",
@@ -189,6 +190,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, path: str, rng: str | None, fault: Fault | None, head: bool) -> tuple[int, int]:
         kind = fault.kind if fault else None
+        if kind == "stall-headers":
+            self.close_connection = True
+            self.server.mirror.stop_event.wait(self.server.mirror.stall_seconds)
+            return 0, 0
         if kind in ("404", "500"):
             status = int(kind)
             return status, self._simple(status, f"{status} injected by wcbundle mirror\n".encode(), head=head)

@@ -211,6 +211,7 @@ def test_el9_appstream_has_modular_metadata():
     assert 'type="modules"' in repomd
 
 
+@pytest.mark.slow
 def test_cache_is_keyed_by_inputs_and_built_atomically(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     extra = tmp_path / "model-input"

@@ -131,6 +131,15 @@ def test_stall_is_bounded_and_client_timeout_fires(mirror):
     assert 2.5 < time.monotonic() - t0 < 10
 
 
+def test_stall_before_headers(mirror):
+    mirror.set_fault("*.rpm", "stall-headers", times=1)
+    t0 = time.monotonic()
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        get(mirror.url + "/pkgs/a.rpm", timeout=(2, 0.5))
+    assert time.monotonic() - t0 < 2
+    assert get(mirror.url + "/pkgs/a.rpm").content == BODY     # times=1 spent
+
+
 def test_trickle_sends_a_byte_at_a_time(mirror):
     mirror.set_fault("*.rpm", "trickle")
     with pytest.raises(requests.exceptions.RequestException):
@@ -193,7 +202,7 @@ def test_runtime_changes_and_unknown_fault(mirror):
     mirror.clear_faults()
     assert get(mirror.url + "/pkgs/a.rpm").status_code == 200
     assert len(mirror.requests_for("*/a.rpm")) == 2
-    assert set(FAULT_KINDS) >= {"404", "500", "reset", "truncate", "flip", "stall", "trickle",
+    assert set(FAULT_KINDS) >= {"404", "500", "reset", "truncate", "flip", "stall", "stall-headers", "trickle",
                                 "wrong-length", "redirect-loop", "bad-metadata"}
 
 
