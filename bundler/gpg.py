@@ -161,15 +161,22 @@ def _detail(root: Path, path: Path) -> str:
     return "; ".join(lines) or res.stderr.strip()
 
 
+def check_allow_unsigned(lock: Any, allow_unsigned: list[str] | tuple[str, ...]) -> set[str]:
+    """The --allow-unsigned repos, each checked to be a repo of the lock (before anything is fetched)."""
+    repos = lock_as_dict(lock).get("repos", {})
+    allowed = set(allow_unsigned)
+    unknown = allowed - set(repos)
+    if unknown:
+        raise InputError(f"--allow-unsigned names {', '.join(sorted(unknown))}, which is not a repo of this "
+                         f"build (repos: {', '.join(sorted(repos))}).")
+    return allowed
+
+
 def check_signatures(lock: Any, files: dict[str, Path], keys: dict[str, RepoKeys],
                      allow_unsigned: list[str] | tuple[str, ...] = ()) -> SignatureReport:
     """Check every package of the lock; raise SignatureError listing each failure."""
     d = lock_as_dict(lock)
-    allowed = set(allow_unsigned)
-    unknown = allowed - set(d.get("repos", {}))
-    if unknown:
-        raise InputError(f"--allow-unsigned names {', '.join(sorted(unknown))}, which is not a repo of this "
-                         f"build (repos: {', '.join(sorted(d.get('repos', {})))}).")
+    allowed = check_allow_unsigned(d, allow_unsigned)
     report = SignatureReport(allow_unsigned=sorted(allowed))
     by_repo: dict[str, list[dict]] = {}
     for p in d.get("packages", []):

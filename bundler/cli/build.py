@@ -92,6 +92,9 @@ def build(ctx: click.Context, gpgkeys: tuple[str, ...], site_path: Path | None, 
     if site_path is not None:  # validated before anything is downloaded
         from ..site import load_site
         site = load_site(site_path)
+    if sign_key:  # a missing signing key fails now, not after the downloads
+        from ..sign import fingerprint_of
+        fingerprint_of(sign_key)
     steps = _Steps(5 if split_bytes else 4, quiet)
     t_start = time.monotonic()
 
@@ -100,6 +103,8 @@ def build(ctx: click.Context, gpgkeys: tuple[str, ...], site_path: Path | None, 
         lock = resolve(sel, progress=lambda role: log.debug("solving role %s", role))
         note.append(f"{len(lock.packages)} packages, {human_size(lock.total_size())}, "
                     f"roles {', '.join(lock.roles)}")
+        from ..gpg import check_allow_unsigned
+        check_allow_unsigned(lock, allow_unsigned)  # option errors before any download
 
     with steps.step("fetch", f"Downloading {len(lock.packages)} packages ({jobs} in parallel)") as note:
         from ..fetch import FetchStats, fetch_all

@@ -222,3 +222,27 @@ def test_format_dir_and_full_disk(world7, mirror7, tmp_path, capsys):
         assert list(small.iterdir()) == [], "a failed build left files behind"
     finally:
         run(["umount", small], check=False)
+
+
+def test_option_errors_fail_before_any_download(world7, mirror7, tmp_path, capsys, monkeypatch):
+    rc, _, err = build(world7, mirror7, tmp_path, "--role", "arbitrator", "--allow-unsigned", "nosuch",
+                       capsys=capsys)
+    assert rc == 3 and "--allow-unsigned names nosuch" in err and "Traceback" not in err
+    monkeypatch.setenv("GNUPGHOME", str(tmp_path / "empty-gnupg"))
+    (tmp_path / "empty-gnupg").mkdir(mode=0o700)
+    rc, _, err = build(world7, mirror7, tmp_path, "--role", "arbitrator", "--sign-key", "nobody@test.invalid",
+                       capsys=capsys)
+    assert rc == 7 and "nobody@test.invalid" in err
+    rc, _, err = build(world7, mirror7, tmp_path, "--format", "dir", "--split", "1M", capsys=capsys)
+    assert rc == 3 and "--split needs --format tar" in err
+    assert rpm_requests(mirror7) == []
+    assert not (tmp_path / "cache" / "pkgs").exists()
+
+
+def test_split_parts_verify(world7, mirror7, tmp_path, capsys):
+    rc, out, err = build(world7, mirror7, tmp_path, "--role", "db-node", "--split", "2M", capsys=capsys)
+    assert rc == 0, err
+    lines = out.splitlines()
+    parts = [Path(p) for p in lines if ".part" in p and p.endswith(tuple("0123456789"))]
+    assert len(parts) >= 2 and all(p.stat().st_size <= 2 * 2**20 for p in parts)
+    assert main(["verify", str(parts[0])]) == 0
