@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except WcbundleError as exc:
         print(f"Error: {exc.render()}", file=sys.stderr)
         return exc.exit_code
+    except (RuntimeError, ValueError, OSError) as exc:   # model/closure problems, missing realmeta
+        print(f"Error: the fixture world could not be built: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
