@@ -8,7 +8,8 @@ Outputs of `write_plan()`:
   headings) and firewall-sheet.md: one row per host-to-host flow;
 - firewalld-<host>.sh: the exact firewall-cmd commands install.sh runs there;
 - topology.svg: drawn by graphviz `dot` (hosts clustered by role, the L4/VIP,
-  edges labelled with ports, parallel edges merged).
+  edges labelled with ports, parallel edges merged);
+- flows.tsv: the role-level table itself, byte-identical to a bundle's site/flows.tsv.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .flows import (
     atomic_write,
     expand,
     firewalld_rules,
+    write_flows_tsv,
 )
 from .run import run
 from .site import Site
@@ -197,6 +199,8 @@ def write_plan(site: Site, out_dir: Path, flows: tuple[Flow, ...] | list[Flow] =
                        ("topology.svg", render_svg(diagram_dot(site, flows)))):
         atomic_write(out_dir / name, text)
         written.append(out_dir / name)
+    write_flows_tsv(out_dir / "flows.tsv", tuple(flows))
+    written.append(out_dir / "flows.tsv")
     for node in site.nodes:
         path = out_dir / f"firewalld-{node.name}.sh"
         atomic_write(path, host_rules_script(site, node.name, flows), mode=0o755)

@@ -133,8 +133,12 @@ def _verify(top: Path, build: dict) -> str:
             "<code>MANIFEST.sha256</code> before anything is touched.</p>")
     if build.get("signed"):
         fpr = build.get("signer_fpr", "")
-        text += ("<p>The manifest is signed. Check the signature and compare the fingerprint with the one "
-                 f"you were given out of band:</p><pre>{e('gpg --verify MANIFEST.sha256.asc MANIFEST.sha256')}</pre>"
+        sig = [f"gpg --verify {tar}.sha256.asc {tar}.sha256",
+               f"wcbundle verify --require-signature {fpr} {tar}",
+               "gpg --verify MANIFEST.sha256.asc MANIFEST.sha256    # inside the extracted bundle"]
+        text += ("<p>The bundle is signed (the tar's .sha256 sidecar and MANIFEST.sha256). Check the "
+                 "signatures, and compare the fingerprint with the one you were given out of band:</p>"
+                 f"<pre>{e(chr(10).join(sig))}</pre>"
                  f"<p>Signer fingerprint / 서명 키 지문: <code>{e(fpr)}</code></p>")
     else:
         text += '<p class="warn">This bundle is not signed (built without --sign-key).</p>'

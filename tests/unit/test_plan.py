@@ -74,6 +74,11 @@ def test_markdown_sheet_has_the_same_rows(planned):
     assert "출발지" in md and "| 25672/tcp |" in md
 
 
+def test_plan_carries_the_bundle_flow_table(planned, tmp_path):
+    flows.write_flows_tsv(tmp_path / "flows.tsv")
+    assert (planned / "flows.tsv").read_bytes() == (tmp_path / "flows.tsv").read_bytes()
+
+
 def test_host_scripts_are_the_installer_rules(planned):
     site = load_site(EXAMPLE)
     for node in site.nodes:

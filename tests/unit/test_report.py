@@ -118,6 +118,8 @@ def test_signed_bundle_shows_fingerprint_and_no_site_note(tmp_path):
     write_report(top, tmp_path / "r.html")
     text = " ".join(parse(tmp_path / "r.html").text)
     assert "gpg --verify MANIFEST.sha256.asc MANIFEST.sha256" in text
+    assert f"gpg --verify {TOP}.tar.sha256.asc {TOP}.tar.sha256" in text
+    assert f"wcbundle verify --require-signature 0123456789ABCDEF0123456789ABCDEF01234567 {TOP}.tar" in text
     assert "0123456789ABCDEF0123456789ABCDEF01234567" in text
     assert "Built without --site" in text and "wc-db1" not in text
 
