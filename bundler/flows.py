@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError
+from .errors import EnvironmentProblem, InputError
 
 if TYPE_CHECKING:  # site.py imports the port constants from here
     from .site import Node, Site
@@ -114,20 +114,25 @@ def read_flows_tsv(path: Path) -> list[Flow]:
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write text to path via a temp file in the same directory and os.replace."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
+    """Write text to path via a temp file in the same directory and os.replace.
+
+    An OS error (unwritable directory, full disk) is an EnvironmentProblem naming the path."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
         os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot write {path}: {exc.strerror or exc}",
+                                 hint="Choose a writable output directory with free space.") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,10 @@ def test_a_stale_host_script_is_reported(tmp_path, monkeypatch, caplog):
     (tmp_path / "firewalld-wc-old.sh").write_text("#!/usr/bin/env bash\n")
     plan.write_plan(load_site(EXAMPLE), tmp_path)
     assert any("firewalld-wc-old.sh is from an earlier plan" in r.getMessage() for r in caplog.records)
+
+
+def test_unwritable_output_is_an_environment_error(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(["plan", "--site", str(EXAMPLE), "--out", str(tmp_path / "file" / "sub")]) == 8
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err
