@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from .errors import EnvironmentProblem, InputError
 
 if TYPE_CHECKING:  # site.py imports the port constants from here
-    from .site import Node, Site
+    from .site import Site
 
 # The ports other modules may name (site.env's WCB_APP_*_PORT come from these).
 APP_HTTP_PORT = 8080
@@ -156,22 +156,18 @@ class HostFlow:
         return f"{self.src_role} -> {self.dst_role}"
 
 
-def _holders(site: Site, role: str) -> list[Node]:
-    return [n for n in site.nodes if role in n.roles]
-
-
 def expand(site: Site, flows: tuple[Flow, ...] | list[Flow] = FLOWS) -> list[HostFlow]:
     """Every host-level flow of the site, in table order then node order."""
     out: list[HostFlow] = []
     admin = " ".join(site.admin_networks) or "any"
     for f in flows:
-        for dst in _holders(site, f.dst):
+        for dst in site.holders(f.dst):
             if f.src == "vip":
                 sources = [("L4/VIP", site.vip.address)]
             elif f.src == "admin":
                 sources = [("admin network", admin)]
             else:
-                sources = [(s.name, s.ip) for s in _holders(site, f.src) if s.name != dst.name]
+                sources = [(s.name, s.ip) for s in site.holders(f.src) if s.name != dst.name]
             for name, ip in sources:
                 out.append(HostFlow(name, ip, dst.name, dst.ip, f.port, f.proto, f.purpose,
                                     f.src, f.dst, f.scope, f.src == "vip"))
