@@ -223,15 +223,21 @@ class Fetcher:
         self.stats.add(cached=len(result))
         self._progress = _Progress(sum(int(p.get("size") or 0) for p in todo), self.quiet)
         errors: list[FetchError] = []
+        pool = ThreadPoolExecutor(max_workers=max(1, self.opts.jobs))
         try:
-            with ThreadPoolExecutor(max_workers=max(1, self.opts.jobs)) as pool:
-                futures = {pool.submit(self._fetch_one, p, package_urls(p, repos)): p for p in todo}
-                for fut in as_completed(futures):
-                    try:
-                        result[futures[fut]["checksum"]] = fut.result()
-                    except FetchError as exc:
-                        errors.append(exc)
+            futures = {pool.submit(self._fetch_one, p, package_urls(p, repos)): p for p in todo}
+            for fut in as_completed(futures):
+                try:
+                    result[futures[fut]["checksum"]] = fut.result()
+                except FetchError as exc:
+                    errors.append(exc)
+        except BaseException:
+            # Ctrl-C or a fatal error (full disk): queued downloads are dropped, running ones end
+            # within their timeouts.
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
         finally:
+            pool.shutdown(wait=True)
             self._progress.close()
             self.close()
             self.stats.seconds = time.monotonic() - start
@@ -306,7 +312,8 @@ class Fetcher:
             + (f"; last bytes received hashed to sha256:{actual}" if actual else "") + ".\n"
             f"Every URL tried:\n{tried}",
             hint="Check the mirrors named above, or re-resolve if the repository changed since the lock "
-                 "was made. Nothing bad was kept in the cache.")
+                 "was made. No unverified file was kept in the cache (at most a resumable "
+                 f"{expected[:12]}....part prefix after a broken connection, re-hashed when resumed).")
 
     def _attempt_counted(self, url: str, part: Path, size: int | None) -> str:
         """One attempt; the bar gets back what a failed attempt added, so retries do not overcount."""
@@ -436,31 +443,46 @@ class Fetcher:
 
 
 class _PartLock:
-    """An flock on `<hex>.lock`, so two builds sharing a cache never write the same .part."""
+    """An flock on `<hex>.lock`, so two builds sharing a cache never write the same .part.
+
+    The lock file is removed on release, so a finished download leaves only its cache
+    entry. That is race-free because a waiter, once it holds the flock, checks that the
+    path still names the inode it locked (else the holder removed it: retry).
+    """
 
     def __init__(self, path: Path, wait: float, pkg: dict):
         self.path, self.wait, self.pkg = path, wait, pkg
         self.fd: int | None = None
 
     def __enter__(self) -> _PartLock:
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         end = time.monotonic() + self.wait
         while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
+                os.close(fd)
                 if time.monotonic() > end:
-                    os.close(self.fd)
                     raise FetchError(
                         f"another process has been downloading {nevra_of(self.pkg)} into {self.path.parent} "
                         f"for more than {self.wait:.0f}s.",
                         hint="Wait for the other wcbundle build to finish, or use a separate --cache.") from None
                 time.sleep(0.2)
+                continue
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self.fd = fd
+                return self
+            os.close(fd)  # the holder removed it between our open and flock: take the new one
 
     def __exit__(self, *exc: object) -> None:
         if self.fd is not None:
-            os.close(self.fd)  # closing releases the flock; the tiny lock file may stay
+            self.path.unlink(missing_ok=True)  # while still holding it (see the class docstring)
+            os.close(self.fd)
+            self.fd = None
 
 
 def _chunks(resp: requests.Response):

@@ -118,7 +118,7 @@ def _serve(srv, pkgs: list[tuple[str, bytes]], prefix: str = "") -> list[dict]:
 
 
 def _cache_files(cache: Path) -> list[str]:
-    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file() and p.suffix != ".lock")
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file())
 
 
 def test_cold_then_warm(server, tmp_path):
@@ -262,3 +262,25 @@ def test_unusable_checksum_is_refused(tmp_path):
     p["checksum"] = "md5:abc"
     with pytest.raises(FetchError, match="only sha256"):
         fetch_all(_lock([p], ["http://127.0.0.1:9"]), tmp_path, quiet=True, opts=FAST)
+
+
+def test_two_builds_sharing_a_cache_download_each_file_once(server, tmp_path):
+    bodies = [(f"s{i}", os.urandom(40_000)) for i in range(5)]
+    pkgs = _serve(server, bodies)
+    lock = _lock(pkgs, [server.base])
+    results, errors = [], []
+
+    def one():
+        try:
+            results.append(fetch_all(lock, tmp_path, jobs=2, quiet=True, opts=FAST))
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors and len(results) == 3 and results[0] == results[1] == results[2]
+    assert sorted(p for p, _ in server.log) == sorted(f"/{p['location']}" for p in pkgs)
+    assert len(_cache_files(tmp_path)) == 5  # entries only: no .part, no .lock left
