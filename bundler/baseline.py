@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -130,6 +129,7 @@ def write_capture(pkgs: list[BaselinePkg], path: Path) -> None:
 
 def core_names(comps_xml: bytes, where: str, group: str = "core") -> list[str]:
     """Mandatory + default package names of a comps group."""
+    import xml.etree.ElementTree as ET
     try:
         root = ET.fromstring(comps_xml)
     except ET.ParseError as exc:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import os
+import pickle
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import paths
 from .errors import CompatError, ManifestError
-from .schema import load_yaml_as
 
 
 @dataclass
@@ -165,24 +166,53 @@ class Manifest:
         return re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
 
 
-def load_manifest(path: Path | None = None) -> Manifest:
-    """Load and check a manifest (default: the embedded workcenter.yaml)."""
+def load_manifest(path: Path | None = None, cache_dir: Path | None = None) -> Manifest:
+    """Load and check a manifest (default: the embedded workcenter.yaml).
+
+    With cache_dir, the parsed model is kept as a pickle keyed by the file's sha256
+    (and this module's mtime), so a warm resolve does not import PyYAML at all.
+    """
     path = Path(path) if path else paths.DEFAULT_MANIFEST
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise ManifestError(f"cannot read the manifest: {exc.strerror}", path=str(path),
                             hint="Check the --manifest path.") from None
+    sha = hashlib.sha256(raw).hexdigest()
+    pickled = None
+    if cache_dir is not None:
+        pickled = Path(cache_dir) / "manifest" / f"{sha[:32]}-{os.stat(__file__).st_mtime_ns}.pickle"
+        man = _load_pickled(pickled)
+        if man is not None:
+            man.path = str(path)
+            return man
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ManifestError(f"the manifest is not UTF-8 text (byte {exc.start})", path=str(path)) from None
+    from .schema import load_yaml_as  # PyYAML: only when the manifest really has to be parsed
     man = load_yaml_as(Manifest, path, ManifestError, text=text)
     man.path = str(path)
-    man.sha256 = hashlib.sha256(raw).hexdigest()
+    man.sha256 = sha
     for ver in sorted(man.el):
         check_compat(man, int(ver))
+    if pickled is not None:
+        try:
+            pickled.parent.mkdir(parents=True, exist_ok=True)
+            tmp = pickled.with_name(pickled.name + f".{os.getpid()}")
+            tmp.write_bytes(pickle.dumps(man))
+            os.replace(tmp, pickled)
+        except OSError:
+            pass  # an unwritable cache only costs speed
     return man
+
+
+def _load_pickled(path: Path) -> Manifest | None:
+    try:
+        man = pickle.loads(path.read_bytes())  # noqa: S301 - our own cache file, keyed by content hash
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+        return None
+    return man if isinstance(man, Manifest) else None
 
 
 # -- versions and the RabbitMQ/Erlang table ---------------------------------

@@ -13,7 +13,6 @@ of its primary and filelists, so a warm resolve reads no XML at all.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import logging
 import os
@@ -32,7 +31,7 @@ from .metadata import ModuleIndex, RepoMetadata, join_url, open_repo, parse_modu
 log = logging.getLogger("wcbundle")
 
 ARCHES = ("x86_64", "noarch")
-SOLV_FORMAT = "wcb2"  # bump when the way .solv caches are written changes
+SOLV_FORMAT = "wcb3"  # bump when the way .solv caches are written changes
 
 
 @dataclass
@@ -61,6 +60,7 @@ class Loaded:
     excluded: dict[int, str] = field(default_factory=dict)   # solvable id -> why it is hidden
     module_of: dict[int, object] = field(default_factory=dict)  # solvable id -> active ModuleDoc
     modules: dict[str, ModuleIndex] = field(default_factory=dict)
+    filelists: bool = False                                    # filelists metadata loaded
 
 
 def effective_repos(man: Manifest, sel: Selection) -> list[RepoConf]:
@@ -90,22 +90,57 @@ def role_requests(man: Manifest, sel: Selection) -> dict[str, list[str]]:
 
 # -- loading --------------------------------------------------------------------
 
-def _load_repo(pool: solv.Pool, meta: RepoMetadata, cache_dir: Path) -> solv.Repo:
+class NeedFilelists(Exception):
+    """A file dependency or a path request that primary's file list cannot answer."""
+
+
+def _solv_path(meta: RepoMetadata, cache_dir: Path, filelists: bool) -> Path:
+    parts = [SOLV_FORMAT, meta.checksum("primary"), meta.checksum("filelists") if filelists else "primary-only"]
+    key = hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+    return Path(cache_dir) / "solv" / f"{meta.id}-{key}.solv"
+
+
+def _write_solv(repo: solv.Repo, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.part")
+    fp = solv.xfopen(str(tmp), "w")
+    repo.write(fp)
+    fp.close()
+    os.replace(tmp, path)
+
+
+def _record_added_provides(repo: solv.Repo, added: list) -> bool:
+    """Store the file provides addfileprovides() computed as repo metadata (libsolv's pysolv does
+    the same), so that the next run's addfileprovides finds them in the .solv instead of searching."""
+    data = repo.first_repodata()
+    if data is None:
+        return False
+    old = set(data.lookup_idarray(solv.SOLVID_META, solv.REPOSITORY_ADDEDFILEPROVIDES))
+    if set(added) <= old:
+        return False
+    for fid in added:
+        if fid not in old:
+            data.add_idarray(solv.SOLVID_META, solv.REPOSITORY_ADDEDFILEPROVIDES, fid)
+    data.internalize()
+    return True
+
+
+def _load_repo(pool: solv.Pool, meta: RepoMetadata, cache_dir: Path, filelists: bool) -> tuple[solv.Repo, bool]:
+    """-> (repo, parsed now). Without `filelists` only primary is read (its file list covers
+    /etc, */bin/* and the like, which nearly all file dependencies name); see resolve()."""
     repo = pool.add_repo(meta.id)
-    key = hashlib.sha256("|".join([SOLV_FORMAT, meta.checksum("primary"), meta.checksum("filelists")])
-                         .encode()).hexdigest()[:24]
-    cached = Path(cache_dir) / "solv" / f"{meta.id}-{key}.solv"
+    cached = _solv_path(meta, cache_dir, filelists)
     if cached.is_file():
         fp = solv.xfopen(str(cached))
         if fp is not None:
             ok = repo.add_solv(fp)
             fp.close()
             if ok:
-                return repo
+                return repo, False
         log.info("solv cache %s is unreadable; parsing the metadata again", cached)
         repo.empty()
     for mdtype, flags in (("primary", 0), ("filelists", solv.Repo.REPO_EXTEND_SOLVABLES)):
-        if mdtype == "filelists" and not meta.has("filelists"):
+        if mdtype == "filelists" and not (filelists and meta.has("filelists")):
             continue
         path = meta.solv_path(mdtype)
         fp = solv.xfopen(str(path))
@@ -116,28 +151,28 @@ def _load_repo(pool: solv.Pool, meta: RepoMetadata, cache_dir: Path) -> solv.Rep
         if not ok:
             raise ResolveError(f"libsolv cannot parse the {mdtype} metadata of repo '{meta.id}' "
                                f"({meta.baseurl}): {pool.errstr}")
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(cached.name + f".{os.getpid()}.part")
-    fp = solv.xfopen(str(tmp), "w")
-    repo.write(fp)
-    fp.close()
-    os.replace(tmp, cached)
-    return repo
+    repo.internalize()
+    return repo, True
 
 
-def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf]) -> Loaded:
+def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf], filelists: bool = False) -> Loaded:
     pool = solv.Pool()
     pool.setarch("x86_64")
     pool.set_flag(solv.Pool.POOL_FLAG_IMPLICITOBSOLETEUSESCOLORS, 1)
-    loaded = Loaded(pool, {c.id: c for c in confs}, {}, {})
+    loaded = Loaded(pool, {c.id: c for c in confs}, {}, {}, filelists=filelists)
+    fresh = {}
     for conf in confs:
         meta = open_repo(conf.id, conf.baseurls, sel.cache_dir, expire=man.metadata_expire, refresh=sel.refresh)
         loaded.metas[conf.id] = meta
-        repo = _load_repo(pool, meta, sel.cache_dir)
+        repo, fresh[conf.id] = _load_repo(pool, meta, sel.cache_dir, filelists)
         repo.priority = -conf.priority  # dnf: lower number wins; libsolv: higher wins
         loaded.repos[conf.id] = repo
         log.debug("repo %s: %d packages from %s", conf.id, repo.nsolvables, meta.baseurl)
-    pool.addfileprovides()
+    added = pool.addfileprovides_queue()
+    for conf in confs:  # (re)write a .solv when it is new or learnt new file provides
+        repo = loaded.repos[conf.id]
+        if _record_added_provides(repo, added) or fresh[conf.id]:
+            _write_solv(repo, _solv_path(loaded.metas[conf.id], sel.cache_dir, filelists))
     pool.createwhatprovides()
     _hide(man, sel, loaded)
     return loaded
@@ -245,8 +280,9 @@ def make_baseline(sel: Selection, man: Manifest, loaded: Loaded) -> bl.Baseline:
     if not meta.has("group"):
         raise ResolveError(f"repo '{base}' publishes no comps (group) metadata, so @core is unknown.",
                            hint="Use --baseline none or a capture file.")
-    key = hashlib.sha256("|".join([SOLV_FORMAT, meta.checksum("primary"), meta.checksum("filelists"),
-                                   meta.checksum("group")]).encode()).hexdigest()[:24]
+    key = hashlib.sha256("|".join([SOLV_FORMAT, meta.checksum("primary"), meta.checksum("group"),
+                                   meta.checksum("filelists") if loaded.filelists else "primary-only"])
+                         .encode()).hexdigest()[:24]
     cached = Path(sel.cache_dir) / "baseline" / f"core-{base}-{key}.txt"
     if cached.is_file():
         # the installed repo's .solv (same key) makes parsing the records unnecessary
@@ -269,7 +305,7 @@ def _solve_core(loaded: Loaded, meta: RepoMetadata, cache_dir: Path, names: list
     """
     pool = solv.Pool()
     pool.setarch("x86_64")
-    repo = _load_repo(pool, meta, cache_dir)
+    repo, _ = _load_repo(pool, meta, cache_dir, loaded.filelists)
     pool.addfileprovides()
     pool.createwhatprovides()
     conf = loaded.confs[meta.id]
@@ -283,6 +319,8 @@ def _solve_core(loaded: Loaded, meta: RepoMetadata, cache_dir: Path, names: list
     solver = pool.Solver()
     solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
     problems = solver.solve(jobs)
+    if problems and not loaded.filelists and _file_problem(problems):
+        raise NeedFilelists()
     if problems:
         text = "; ".join(str(p) for p in problems)
         raise ResolveError(f"@core of repo '{meta.id}' does not resolve: {text}",
@@ -301,6 +339,8 @@ def _job_for(loaded: Loaded, name: str, role: str) -> list:
     sel_ = pool.select(name, flags)
     if sel_.isempty():
         sel_ = pool.select(name, solv.Selection.SELECTION_PROVIDES | solv.Selection.SELECTION_FILELIST)
+    if sel_.isempty() and name.startswith("/") and not loaded.filelists:
+        raise NeedFilelists()
     cands = [] if sel_.isempty() else sel_.solvables()
     if not cands or all(c.id in loaded.excluded for c in cands):
         hidden = sorted({loaded.excluded[c.id] for c in cands})
@@ -308,6 +348,7 @@ def _job_for(loaded: Loaded, name: str, role: str) -> list:
             raise ResolveError(f"role '{role}': package '{name}' exists but is hidden: {'; '.join(hidden)}.",
                                hint="Adjust the manifest (pins, modules, repo excludes) if it is really needed.")
         names = {s.name for s in pool.solvables_iter() if s.id not in loaded.excluded and s.repo.name != "@System"}
+        import difflib
         close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
         raise ResolveError(f"role '{role}': no package named '{name}' in the repos "
                            f"({', '.join(loaded.repos)}).",
@@ -335,6 +376,12 @@ def _problem_text(loaded: Loaded, role: str, requested: list, problems) -> str:
         if chain:
             lines.append("  chain: " + " -> ".join(chain))
     return "\n".join(lines)
+
+
+def _file_problem(problems) -> bool:
+    """Does a problem involve a file dependency (which filelists might satisfy)?"""
+    return any(str(rule.info().dep or "").startswith("/") or "/" in rule.info().problemstr()
+               for p in problems for rule in p.findallproblemrules())
 
 
 def _chain_in_pool(loaded: Loaded, roots: list, target) -> list[str]:
@@ -387,6 +434,8 @@ def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str]) -> tu
     if not man.weak_deps:
         solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
     problems = solver.solve(jobs)
+    if problems and not loaded.filelists and _file_problem(problems):
+        raise NeedFilelists()
     if problems:
         roots = [s for j in jobs for s in j.solvables()]
         raise ResolveError(_problem_text(loaded, role, roots, problems),
@@ -428,15 +477,21 @@ def _package(loaded: Loaded, s) -> Package:
 
 def resolve(sel: Selection, progress=None) -> Lock:
     """Resolve every requested role of `sel` into one Lock."""
-    man = load_manifest(sel.manifest_path)
+    man = load_manifest(sel.manifest_path, cache_dir=sel.cache_dir)
     requests = role_requests(man, sel)
     confs = effective_repos(man, sel)
-    loaded = load_pool(man, sel, confs)
-    try:
-        return _resolve_loaded(sel, man, requests, confs, loaded, progress)
-    finally:
-        loaded.repos.clear()
-        loaded.module_of.clear()
+    # primary alone first (fast); the filelists metadata only when a file dependency needs it,
+    # as dnf5 does (loading filelists made solving 1.64x slower: libdnf #1674)
+    for filelists in (False, True):
+        loaded = load_pool(man, sel, confs, filelists=filelists)
+        try:
+            return _resolve_loaded(sel, man, requests, confs, loaded, progress)
+        except NeedFilelists:
+            log.info("a file dependency needs the filelists metadata: loading it and solving again")
+        finally:
+            loaded.repos.clear()
+            loaded.module_of.clear()
+    raise AssertionError("unreachable: the filelists pass never raises NeedFilelists")  # pragma: no cover
 
 
 def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, loaded: Loaded,
