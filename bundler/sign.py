@@ -96,7 +96,7 @@ def export_public_key(keyid: str, dest: Path, gnupghome: Path | None = None) -> 
     """Write `keyid`'s public key (binary, gpgv-readable) to dest; return its fingerprint."""
     fpr = fingerprint_of(keyid, gnupghome)
     try:
-        res = run(["gpg", "--batch", "--export", "--export-options", "export-minimal",
+        res = run(["gpg", "--batch", "--yes", "--export", "--export-options", "export-minimal",
                    "--output", str(dest), fpr], env=_gpg_env(gnupghome))
     except CommandFailed as exc:
         raise SignatureError(f"exporting the public key of '{keyid}' failed: {exc.stderr.strip()[-300:]}") from exc
