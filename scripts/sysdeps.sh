@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   rpm dnf gnupg gpgv                       # rpmbuild/rpmsign/rpmkeys, dnf --installroot proof, signing
   shellcheck bats                          # installer lint and tests
-  graphviz                                 # topology diagram (dot)
+  graphviz fonts-nanum                     # topology diagram (dot); Hangul glyphs for the Korean sheet headings
   chromium                                 # report.html render test
   iproute2 mariadb-server mariadb-client galera-4 galera-arbitrator-4 rabbitmq-server socat rsync lsof  # cluster lab
 )
