@@ -159,3 +159,26 @@ def test_lock_round_trips_through_json(cache, tmp_path):
     (tmp_path / "bad.json").write_text('{"lock_version": 1, "packages": [{"name": 1}]}')
     with pytest.raises(InputError, match="the lock is malformed"):
         lockmod.load(tmp_path / "bad.json")
+
+
+def test_file_dependency_outside_primary_loads_filelists(cache):
+    # krb5-server requires /usr/share/dict/words: primary's file list does not show it, filelists does
+    import logging
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("wcbundle")  # the CLI turns propagation off, so no caplog
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        lock = resolve(sel(cache, "none", installs=["krb5-server"]))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    words = next(p for p in lock.packages if p.name == "words")
+    assert words.why == ["krb5-server", "words"]
+    assert any("needs the filelists metadata" in r for r in records)
+    # a path request works the same way
+    lock = resolve(sel(cache, "none", installs=["/usr/share/dict/words"]))
+    assert [p.name for p in lock.packages] == ["words"]

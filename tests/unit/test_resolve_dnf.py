@@ -73,11 +73,13 @@ def wcbundle_solve(tmp: Path, names: list[str], capsys) -> list[str]:
 @pytest.mark.parametrize("names", [
     ["mariadb-server", "java-1.8.0-openjdk-headless"],                      # the acceptance command
     ["java-1.8.0-openjdk-headless", "mariadb-server", "perl-DBI", "rsync", "socat", "lsof"],
+    # krb5-server requires /usr/share/dict/words, which only filelists shows (in `words`)
+    ["krb5-server", "rsync"],
 ])
 def test_same_nevra_set_as_dnf(tmp_path, capsys, names):
     ours = wcbundle_solve(tmp_path, names, capsys)
     theirs = run_dnf_solve(tmp_path / "dnf", C7, "7", names)
-    assert len(theirs) > 100
+    assert len(theirs) > 40
     assert ours == theirs, {"only wcbundle": sorted(set(ours) - set(theirs)),
                             "only dnf": sorted(set(theirs) - set(ours))}
 
