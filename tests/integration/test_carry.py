@@ -34,24 +34,30 @@ def no_traceback(res: subprocess.CompletedProcess) -> None:
     assert "Traceback" not in res.stderr and "Internal error" not in res.stderr, res.stderr
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """One signed EL7 bundle of every role, built from the fixture world through file:// repos."""
+def build_signed(base: Path, *roles: str) -> dict:
+    """A bundle of `roles` (all when empty) from the fixture world, signed with a fresh key in base/gnupg."""
     from scripts.world import ensure
     w = ensure(7)
-    base = tmp_path_factory.mktemp("carry")
     home = base / "gnupg"
     fpr = make_key(home, "wcbundle builder <builder@example.invalid>")
     out = base / "out"
-    res = wcb("build", "--el", "7", "--out", str(out), "--cache", str(base / "cache"), "--sign-key", fpr,
-              *w.repo_args("file://" + str(w.root)), env={"GNUPGHOME": str(home)})
+    res = wcb("build", "--el", "7", *[a for r in roles for a in ("--role", r)], "--out", str(out),
+              "--cache", str(base / "cache"), "--sign-key", fpr, *w.repo_args("file://" + str(w.root)),
+              env={"GNUPGHOME": str(home)})
     no_traceback(res)
     assert res.returncode == 0, res.stderr
     tars = list(out.glob("*.tar"))
     assert len(tars) == 1, list(out.iterdir())
     assert f"Signed by: {fpr}" in res.stdout
-    yield {"tar": tars[0], "fpr": fpr, "home": home, "base": base, "stdout": res.stdout}
-    stop_agent(home)
+    return {"tar": tars[0], "fpr": fpr, "home": home, "base": base, "stdout": res.stdout}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One signed EL7 bundle of every role, built from the fixture world through file:// repos."""
+    info = build_signed(tmp_path_factory.mktemp("carry"))
+    yield info
+    stop_agent(info["home"])
 
 
 def copy_bundle(built, dest: Path) -> Path:

@@ -29,29 +29,20 @@ from bundler.errors import SignatureError
 pytestmark = pytest.mark.integration
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
+from test_carry import build_signed  # noqa: E402
 from test_sign import make_key, stop_agent  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory):
     """A signed mq-node bundle built from the world, extracted through extract_bundle."""
-    from bundler.cli import main
-    from scripts.world import ensure
-    w = ensure(7)
     base = tmp_path_factory.mktemp("hostile")
-    home = base / "gnupg"
-    fpr = make_key(home, "wcbundle builder <builder@example.invalid>")
+    built = build_signed(base, "mq-node")
     other_home = base / "gnupg-other"
     other = make_key(other_home, "mallory <mallory@example.invalid>")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GNUPGHOME", str(home))
-        rc = main(["-q", "build", "--el", "7", "--role", "mq-node", "--out", str(base / "out"),
-                   "--cache", str(base / "cache"), "--sign-key", fpr] + w.repo_args("file://" + str(w.root)))
-    assert rc == 0
-    tar = next((base / "out").glob("*.tar"))
-    top = verify.extract_bundle(tar, base / "extracted", require_fpr=fpr)
-    yield {"top": top, "fpr": fpr, "other": other, "home": home, "other_home": other_home}
-    stop_agent(home)
+    top = verify.extract_bundle(built["tar"], base / "extracted", require_fpr=built["fpr"])
+    yield {"top": top, "fpr": built["fpr"], "other": other, "home": built["home"], "other_home": other_home}
+    stop_agent(built["home"])
     stop_agent(other_home)
 
 

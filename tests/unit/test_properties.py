@@ -15,6 +15,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -81,40 +82,30 @@ MANIFEST_DOC = yaml.safe_load(DEFAULT_MANIFEST.read_text())
 SITE_DOC = yaml.safe_load((MANIFESTS / "site.example.yaml").read_text())
 
 
+LOADERS = {"manifest": (load_manifest, MANIFEST_DOC), "site": (load_site, SITE_DOC)}
+LOADER_NAMES = pytest.mark.parametrize("which", sorted(LOADERS))
+
+
+@LOADER_NAMES
 @SETTINGS
-@given(VALUES)
-def test_manifest_random_documents(doc):
-    _load_quietly(load_manifest, yaml.safe_dump(doc))
+@given(doc=VALUES)
+def test_loader_random_documents(which, doc):
+    _load_quietly(LOADERS[which][0], yaml.safe_dump(doc))
 
 
+@LOADER_NAMES
 @SETTINGS
-@given(st.lists(st.integers(0, 50), max_size=6), VALUES)
-def test_manifest_mutated_subtree(path, value):
-    _load_quietly(load_manifest, yaml.safe_dump(_replace_at(MANIFEST_DOC, path, value)))
+@given(path=st.lists(st.integers(0, 50), max_size=6), value=VALUES)
+def test_loader_mutated_subtree(which, path, value):
+    loader, shipped = LOADERS[which]
+    _load_quietly(loader, yaml.safe_dump(_replace_at(shipped, path, value)))
 
 
+@LOADER_NAMES
 @SETTINGS
-@given(st.text(max_size=200))
-def test_manifest_random_text(text):
-    _load_quietly(load_manifest, text)
-
-
-@SETTINGS
-@given(VALUES)
-def test_site_random_documents(doc):
-    _load_quietly(load_site, yaml.safe_dump(doc))
-
-
-@SETTINGS
-@given(st.lists(st.integers(0, 50), max_size=6), VALUES)
-def test_site_mutated_subtree(path, value):
-    _load_quietly(load_site, yaml.safe_dump(_replace_at(SITE_DOC, path, value)))
-
-
-@SETTINGS
-@given(st.text(max_size=200))
-def test_site_random_text(text):
-    _load_quietly(load_site, text)
+@given(text=st.text(max_size=200))
+def test_loader_random_text(which, text):
+    _load_quietly(LOADERS[which][0], text)
 
 
 NAME_PARTS = st.sampled_from(["..", ".", "", TOP, "lib", "a.tar", "x", "/", "\\", "C:", "é", "~"]) | st.text(
