@@ -227,6 +227,16 @@ class _HashingFile:
         return self.f.write(b)
 
 
+def _normal_mode(mode: int, is_dir: bool) -> int:
+    """Modes independent of the builder's umask: dirs 0755, private files (secrets.env) 0600,
+    executables 0755, the rest 0644. No setuid/setgid/sticky bit ever."""
+    if is_dir:
+        return 0o755
+    if mode & 0o077 == 0:
+        return 0o600
+    return 0o755 if mode & 0o100 else 0o644
+
+
 def write_tar(tree: Path, dest: Path, mtime: int) -> tuple[str, int]:
     """Deterministic uncompressed tar of tree (members under tree.name/); returns (sha256, size)."""
     entries = [tree] + sorted(tree.rglob("*"), key=lambda p: p.relative_to(tree).parts)
@@ -239,7 +249,7 @@ def write_tar(tree: Path, dest: Path, mtime: int) -> tuple[str, int]:
                 ti.uid = ti.gid = 0
                 ti.uname = ti.gname = "root"
                 ti.mtime = mtime
-                ti.mode &= 0o755 if ti.isdir() else 0o777
+                ti.mode = _normal_mode(ti.mode, ti.isdir())
                 if ti.isreg():
                     with open(p, "rb") as f:
                         tar.addfile(ti, f)

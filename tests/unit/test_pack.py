@@ -78,6 +78,7 @@ def _tree(tmp_path: Path) -> Path:
     (tree / "site" / "secrets.env").write_text("X=1\n")
     os.chmod(tree / "site" / "secrets.env", 0o600)
     (tree / "repo" / "Packages" / "a.rpm").write_bytes(b"rpm-bytes")
+    os.chmod(tree / "repo" / "Packages" / "a.rpm", 0o4664)  # umask 002 + a stray setuid bit
     return tree
 
 
@@ -110,6 +111,7 @@ def test_tar_is_deterministic_and_well_formed(tmp_path):
     assert {(m.uid, m.gid, m.uname, m.mtime) for m in members} == {(0, 0, "root", 1764172800)}
     modes = {m.name: m.mode for m in members}
     assert modes["top/install.sh"] == 0o755 and modes["top/site/secrets.env"] == 0o600
+    assert modes["top/repo/Packages/a.rpm"] == 0o644 and modes["top/repo"] == 0o755
     last = members[-1]
     assert n1 == expected_tar_size(last.offset_data + 512 * ((last.size + 511) // 512))
 
