@@ -246,3 +246,14 @@ def test_split_parts_verify(world7, mirror7, tmp_path, capsys):
     parts = [Path(p) for p in lines if ".part" in p and p.endswith(tuple("0123456789"))]
     assert len(parts) >= 2 and all(p.stat().st_size <= 2 * 2**20 for p in parts)
     assert main(["verify", str(parts[0])]) == 0
+
+
+def test_repo_keys_over_http(world7, mirror7, tmp_path, capsys):
+    args = [a if not a.startswith("mariadb=file:") else f"mariadb={mirror7.url}/el7/keys/RPM-GPG-KEY-mariadb"
+            for a in world7.repo_args(mirror7.url)]
+    rc = main(["-q", "build", "--el", "7", *args, "--role", "arbitrator", "--cache", str(tmp_path / "c"),
+               "--out", str(tmp_path / "out"), "--format", "dir"])
+    assert rc == 0, capsys.readouterr().err
+    assert mirror7.requests_for("*/keys/RPM-GPG-KEY-mariadb")
+    (tree,) = (tmp_path / "out").iterdir()
+    assert (tree / "keys" / "RPM-GPG-KEY-mariadb").read_bytes() == world7.keys["mariadb"].read_bytes()
