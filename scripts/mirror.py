@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import gzip
+import lzma
 import re
 import signal
 import socket
@@ -117,13 +118,16 @@ def _mangle_repomd(data: bytes) -> bytes:
 
 
 def _reencode(path: str, data: bytes) -> bytes:
-    """Same content, different bytes: gzip files get an XML comment appended inside."""
-    if path.endswith(".gz"):
-        try:
-            return gzip.compress(gzip.decompress(data) + b"<!-- wcbundle mirror: tampered -->\n", mtime=0)
-        except OSError:
-            pass
-    return data + b"\n<!-- wcbundle mirror: tampered -->\n"
+    """Same content, different bytes: compressed files are re-compressed with a comment inside."""
+    mark = b"\n<!-- wcbundle mirror: tampered -->\n" if ".xml" in path else b"\n# wcbundle mirror: tampered\n"
+    try:
+        if path.endswith(".gz"):
+            return gzip.compress(gzip.decompress(data) + mark, mtime=0)
+        if path.endswith(".xz"):
+            return lzma.compress(lzma.decompress(data) + mark)
+    except (OSError, lzma.LZMAError):
+        pass
+    return data + mark
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -311,6 +315,7 @@ class Mirror:
         self.idle_timeout = idle_timeout
         self.stop_event = threading.Event()
         self._lock = threading.Lock()
+        self._logged = threading.Condition(self._lock)
         self._faults: list[Fault] = list(faults or [])
         self._log: list[LogEntry] = []
         self._conns: set[socket.socket] = set()
@@ -345,8 +350,17 @@ class Mirror:
         return None
 
     def _record(self, entry: LogEntry) -> None:
-        with self._lock:
+        with self._logged:
             self._log.append(entry)
+            self._logged.notify_all()
+
+    def wait_requests(self, count: int, timeout: float = 10.0) -> list[LogEntry]:
+        """The log once it holds `count` entries (a handler logs after its last byte, so a
+        client can be done before the entry lands); raises TimeoutError after `timeout`."""
+        with self._logged:
+            if not self._logged.wait_for(lambda: len(self._log) >= count, timeout):
+                raise TimeoutError(f"mirror logged {len(self._log)} requests, expected {count}")
+            return list(self._log)
 
     @property
     def log(self) -> list[LogEntry]:

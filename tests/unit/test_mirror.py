@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import lzma
 import subprocess
 import sys
 import threading
@@ -26,6 +27,7 @@ def root(tmp_path):
     repodata.mkdir(parents=True)
     primary = gzip.compress(b"<metadata packages=\"0\"/>\n", mtime=0)
     (repodata / "primary.xml.gz").write_bytes(primary)
+    (repodata / "modules.yaml.xz").write_bytes(lzma.compress(b"---\ndocument: modulemd\n...\n"))
     digest = hashlib.sha256(primary).hexdigest()
     (repodata / "repomd.xml").write_text(
         f'<repomd><data type="primary"><checksum type="sha256">{digest}</checksum>'
@@ -58,7 +60,7 @@ def test_serves_files_with_keepalive_and_logs(mirror):
     assert r1.headers["Content-Length"] == str(len(BODY))
     assert get(mirror.url + "/nope").status_code == 404
     assert get(mirror.url + "/../../etc/passwd").status_code == 404
-    log = mirror.log
+    log = mirror.wait_requests(4)
     assert [(e.path, e.status, e.bytes_sent) for e in log[:2]] == [
         ("/pkgs/a.rpm", 200, len(BODY)), ("/pkgs/b.rpm", 200, len(BODY))]
     assert len(mirror._conns) <= 2   # both requests on one kept-alive connection (or closed already)
@@ -73,7 +75,7 @@ def test_range(mirror, header, start, end):
     assert r.status_code == 206
     assert r.content == BODY[start:end]
     assert r.headers["Content-Range"] == f"bytes {start}-{end - 1}/{len(BODY)}"
-    assert mirror.log[-1].range == header
+    assert mirror.wait_requests(1)[-1].range == header
 
 
 def test_unsatisfiable_range(mirror):
@@ -89,14 +91,14 @@ def test_status_faults_then_recover(mirror, kind):
     assert get(mirror.url + "/pkgs/b.rpm").status_code == int(kind)
     r = get(mirror.url + "/pkgs/a.rpm")
     assert r.status_code == 200 and r.content == BODY     # times=2 spent
-    assert [e.fault for e in mirror.log] == [kind, kind, None]
+    assert [e.fault for e in mirror.wait_requests(3)] == [kind, kind, None]
 
 
 def test_reset_mid_body(mirror):
     mirror.set_fault("/pkgs/a.rpm", "reset")
     with pytest.raises(requests.exceptions.RequestException):
         body(mirror.url + "/pkgs/a.rpm")
-    entry = mirror.log[-1]
+    entry = mirror.wait_requests(1)[-1]
     assert entry.fault == "reset" and 0 < entry.bytes_sent < len(BODY)
 
 
@@ -104,7 +106,7 @@ def test_truncate(mirror):
     mirror.set_fault("*/a.rpm", "truncate", times=1)
     with pytest.raises(requests.exceptions.RequestException):
         body(mirror.url + "/pkgs/a.rpm")
-    assert mirror.log[-1].bytes_sent == len(BODY) // 2
+    assert mirror.wait_requests(1)[0].bytes_sent == len(BODY) // 2
     assert get(mirror.url + "/pkgs/a.rpm").content == BODY
 
 
@@ -144,10 +146,7 @@ def test_trickle_sends_a_byte_at_a_time(mirror):
     mirror.set_fault("*.rpm", "trickle")
     with pytest.raises(requests.exceptions.RequestException):
         body(mirror.url + "/pkgs/a.rpm", timeout=30)
-    deadline = time.monotonic() + 5
-    while not mirror.log and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert 1 <= mirror.log[-1].bytes_sent <= 5
+    assert 1 <= mirror.wait_requests(1)[-1].bytes_sent <= 5
 
 
 @pytest.mark.parametrize("delta", [1000, -1000])
@@ -165,7 +164,8 @@ def test_redirect_loop(mirror):
     mirror.set_fault("*.rpm", "redirect-loop")
     with pytest.raises(requests.exceptions.TooManyRedirects):
         get(mirror.url + "/pkgs/a.rpm")
-    assert all(e.status == 302 for e in mirror.log) and len(mirror.log) > 5
+    log = mirror.wait_requests(6)
+    assert all(e.status == 302 for e in log)
 
 
 def test_bad_metadata(mirror, root):
@@ -175,6 +175,9 @@ def test_bad_metadata(mirror, root):
     real = (root / "repo/repodata/primary.xml.gz").read_bytes()
     assert hashlib.sha256(real).hexdigest() not in repomd            # repomd's checksum is wrong
     assert primary != real and gzip.decompress(primary).startswith(b"<metadata")  # valid gzip, other bytes
+    modules = get(mirror.url + "/repo/repodata/modules.yaml.xz").content
+    assert modules != (root / "repo/repodata/modules.yaml.xz").read_bytes()
+    assert lzma.decompress(modules).startswith(b"---\ndocument: modulemd")
     mirror.clear_faults()
     assert hashlib.sha256(real).hexdigest() in get(mirror.url + "/repo/repodata/repomd.xml").text
 
@@ -189,7 +192,7 @@ def test_link_model_caps_bandwidth_across_connections(root):
         for t in threads:
             t.join(10)
         elapsed = time.monotonic() - t0
-        assert m.bytes_sent == 2 * len(BODY)
+        assert sum(e.bytes_sent for e in m.wait_requests(2)) == 2 * len(BODY)
     assert 2 * len(BODY) / rate * 0.9 <= elapsed < 3
 
 
@@ -201,6 +204,7 @@ def test_runtime_changes_and_unknown_fault(mirror):
     assert get(mirror.url + "/pkgs/a.rpm").status_code == 404
     mirror.clear_faults()
     assert get(mirror.url + "/pkgs/a.rpm").status_code == 200
+    mirror.wait_requests(3)
     assert len(mirror.requests_for("*/a.rpm")) == 2
     assert set(FAULT_KINDS) >= {"404", "500", "reset", "truncate", "flip", "stall", "stall-headers", "trickle",
                                 "wrong-length", "redirect-loop", "bad-metadata"}
