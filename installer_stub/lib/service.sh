@@ -1,0 +1,360 @@
+#!/usr/bin/env bash
+# service.sh: the service seam. Units: mariadb, garb, rabbitmq-server, workcenter.
+#   systemd backend: systemctl / galera_new_cluster, as on a real EL host.
+#   direct backend (WCB_SERVICE_BACKEND=direct, or no /run/systemd/system, e.g. the cluster lab's
+#   network namespaces): runs the daemons itself from the SAME files the installer wrote under
+#   ${WCB_ROOT} (galera.cnf, sysconfig/garb, rabbitmq-env.conf, workcenter.service), pid files in
+#   ${WCB_ROOT}/run/wcbundle/, bounded readiness waits, stop = SIGTERM by pid + bounded wait.
+# Every wait is bounded by WCB_SERVICE_TIMEOUT seconds (default 300).
+set -euo pipefail
+
+# usage: wcb_service_backend   print systemd or direct
+wcb_service_backend() {
+    case "${WCB_SERVICE_BACKEND:-}" in
+        systemd | direct) printf '%s\n' "$WCB_SERVICE_BACKEND" ;;
+        "") if [[ -d /run/systemd/system ]]; then echo systemd; else echo direct; fi ;;
+        *)
+            printf 'Error: WCB_SERVICE_BACKEND=%s: expected systemd or direct\n' "$WCB_SERVICE_BACKEND" >&2
+            return 1
+            ;;
+    esac
+}
+
+# usage: wcb_service_start UNIT   start UNIT and wait until it is ready
+wcb_service_start() {
+    wcb_service__unit_ok "$1" || return 1
+    if [[ "$(wcb_service_backend)" == systemd ]]; then
+        systemctl start "$1"
+        return
+    fi
+    if wcb_service_is_active "$1"; then
+        return 0
+    fi
+    case "$1" in
+        mariadb) wcb_service__mariadb_start ;;
+        garb) wcb_service__garb_start ;;
+        rabbitmq-server) wcb_service__rabbitmq_start ;;
+        workcenter) wcb_service__workcenter_start ;;
+    esac
+}
+
+# usage: wcb_service_stop UNIT   stop UNIT (direct: SIGTERM by pid, then wait until it is gone)
+wcb_service_stop() {
+    wcb_service__unit_ok "$1" || return 1
+    if [[ "$(wcb_service_backend)" == systemd ]]; then
+        systemctl stop "$1"
+        return
+    fi
+    local pid
+    pid="$(wcb_service__pid "$1")"
+    if [[ -n "$pid" ]] && wcb_service__alive "$pid"; then
+        kill -TERM "$pid"
+        wcb_service__wait_gone "$pid" "$(wcb_service__timeout)" || {
+            printf 'Error: %s (pid %s) did not stop within %s s\n' "$1" "$pid" "$(wcb_service__timeout)" >&2
+            return 1
+        }
+    fi
+    rm -f "$(wcb_service__pidfile "$1")"
+}
+
+# usage: wcb_service_restart UNIT   stop then start UNIT
+wcb_service_restart() {
+    wcb_service__unit_ok "$1" || return 1
+    if [[ "$(wcb_service_backend)" == systemd ]]; then
+        systemctl restart "$1"
+        return
+    fi
+    wcb_service_stop "$1"
+    wcb_service_start "$1"
+}
+
+# usage: wcb_service_enable UNIT   start UNIT at boot (direct: nothing to do, there is no boot)
+wcb_service_enable() {
+    wcb_service__unit_ok "$1" || return 1
+    if [[ "$(wcb_service_backend)" == systemd ]]; then
+        systemctl enable --quiet "$1"
+    fi
+}
+
+# usage: wcb_service_is_active UNIT   exit 0 when UNIT is running
+wcb_service_is_active() {
+    wcb_service__unit_ok "$1" || return 1
+    if [[ "$(wcb_service_backend)" == systemd ]]; then
+        systemctl is-active --quiet "$1"
+        return
+    fi
+    local pid
+    pid="$(wcb_service__pid "$1")"
+    [[ -n "$pid" ]] && wcb_service__alive "$pid"
+}
+
+# usage: wcb_service_bootstrap_galera   start mariadb as the first node of a new cluster (galera_new_cluster)
+wcb_service_bootstrap_galera() {
+    if [[ "$(wcb_service_backend)" == systemd ]]; then
+        galera_new_cluster
+        return
+    fi
+    if wcb_service_is_active mariadb; then
+        printf 'Error: mariadb already runs; refusing to bootstrap it\n' >&2
+        return 1
+    fi
+    wcb_service__mariadb_start --wsrep-new-cluster
+}
+
+# usage: wcb_service_daemon_reload   make systemd re-read unit files (direct: nothing to do)
+wcb_service_daemon_reload() {
+    if [[ "$(wcb_service_backend)" == systemd ]]; then
+        systemctl daemon-reload
+    fi
+}
+
+# ---- direct backend internals ------------------------------------------------------------
+
+# usage: wcb_service__unit_ok UNIT   fail on a unit the seam does not know
+wcb_service__unit_ok() {
+    case "${1:-}" in
+        mariadb | garb | rabbitmq-server | workcenter) return 0 ;;
+    esac
+    printf 'Error: unknown service unit: %s\n' "${1:-}" >&2
+    return 1
+}
+
+# usage: wcb_service__timeout   print the readiness/stop bound in seconds
+wcb_service__timeout() {
+    printf '%s\n' "${WCB_SERVICE_TIMEOUT:-300}"
+}
+
+# usage: wcb_service__rundir   print (and create) ${WCB_ROOT}/run/wcbundle
+wcb_service__rundir() {
+    local d="${WCB_P_RUN_DIR:-${WCB_ROOT:-}/run/wcbundle}"
+    mkdir -p "$d"
+    chmod 0755 "$d"
+    printf '%s\n' "$d"
+}
+
+# usage: wcb_service__pidfile UNIT   print the pid file of UNIT
+wcb_service__pidfile() {
+    printf '%s/%s.pid\n' "$(wcb_service__rundir)" "$1"
+}
+
+# usage: wcb_service__pid UNIT   print the recorded pid of UNIT (empty when none)
+wcb_service__pid() {
+    local f
+    f="$(wcb_service__pidfile "$1")"
+    [[ -f "$f" ]] || return 0
+    tr -cd '0-9' <"$f"
+}
+
+# usage: wcb_service__alive PID   true when PID runs (a zombie counts as gone)
+wcb_service__alive() {
+    local state
+    kill -0 "$1" 2>/dev/null || return 1
+    state="$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" || return 1
+    [[ "$state" != Z ]]
+}
+
+# usage: wcb_service__wait_gone PID SECONDS   wait until PID has exited
+wcb_service__wait_gone() {
+    local pid="$1" i
+    for ((i = 0; i < $2 * 2; i++)); do
+        wcb_service__alive "$pid" || return 0
+        sleep 0.5
+    done
+    return 1
+}
+
+# usage: wcb_service__spawn UNIT LOG ARG...   run ARG... detached (own session, no inherited fds), record its pid
+wcb_service__spawn() {
+    local unit="$1" log="$2" pid
+    shift 2
+    mkdir -p "$(dirname "$log")"
+    (
+        local fd
+        for fd in /proc/"$BASHPID"/fd/*; do
+            fd="${fd##*/}"
+            if ((fd > 2)); then exec {fd}>&-; fi
+        done
+        exec setsid "$@" </dev/null >>"$log" 2>&1
+    ) &
+    pid=$!
+    printf '%s\n' "$pid" >"$(wcb_service__pidfile "$unit")"
+    printf 'service: started %s (pid %s), output in %s\n' "$unit" "$pid" "$log"
+}
+
+# usage: wcb_service__wait_ready UNIT PROBE...   wait until PROBE succeeds while UNIT's process lives
+wcb_service__wait_ready() {
+    local unit="$1" pid i limit
+    shift
+    limit="$(wcb_service__timeout)"
+    pid="$(wcb_service__pid "$unit")"
+    for ((i = 0; i < limit; i++)); do
+        if ! wcb_service__alive "$pid"; then
+            printf 'Error: %s (pid %s) exited during start-up\n' "$unit" "$pid" >&2
+            rm -f "$(wcb_service__pidfile "$unit")"
+            return 1
+        fi
+        if "$@" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 1
+    done
+    printf 'Error: %s not ready within %s s\n' "$unit" "$limit" >&2
+    return 1
+}
+
+# usage: wcb_service__rooted PATH   print ${WCB_ROOT}PATH when that exists, else PATH (EL paths under the lab root)
+wcb_service__rooted() {
+    if [[ -n "${WCB_ROOT:-}" && "$1" == /* && "$1" != "$WCB_ROOT"/* && -e "$WCB_ROOT$1" ]]; then
+        printf '%s\n' "$WCB_ROOT$1"
+    else
+        printf '%s\n' "$1"
+    fi
+}
+
+# usage: wcb_service__conf_get FILE KEY   print KEY's value from a KEY=value / KEY="value" file
+wcb_service__conf_get() {
+    sed -n "s/^[[:space:]]*$2[[:space:]]*=[[:space:]]*//p" "$1" | tail -n1 | sed 's/^"\(.*\)"[[:space:]]*$/\1/'
+}
+
+# usage: wcb_service__first_cmd NAME...   print the first of NAME... found on PATH or as an absolute path
+wcb_service__first_cmd() {
+    local c
+    for c in "$@"; do
+        if [[ "$c" == /* && -x "$c" ]] || command -v "$c" >/dev/null 2>&1; then
+            command -v "$c"
+            return 0
+        fi
+    done
+    printf 'Error: none of %s is installed\n' "$*" >&2
+    return 1
+}
+
+# usage: wcb_service__as USER   print the argv prefix running a command as USER (setpriv, no PAM session)
+wcb_service__as() {
+    printf '%s\n' setpriv "--reuid=$1" "--regid=$(id -g "$1")" --init-groups --
+}
+
+# MariaDB: EL's /etc/my.cnf is `!includedir /etc/my.cnf.d`; the same include, rooted. galera.cnf
+# carries datadir/socket/pid-file/log-error (rendered under ${WCB_ROOT} by the installer).
+# usage: wcb_service__mariadb_start [EXTRA_ARG...]   start mariadbd (EXTRA: --wsrep-new-cluster)
+wcb_service__mariadb_start() {
+    local run cnf bin sock pidf
+    run="$(wcb_service__rundir)"
+    cnf="$run/my.cnf"
+    printf '# written by lib/service.sh (direct backend): EL /etc/my.cnf, rooted\n!includedir %s\n' \
+        "${WCB_ROOT:-}/etc/my.cnf.d" >"$cnf"
+    chmod 0644 "$cnf"
+    bin="$(wcb_service__first_cmd mariadbd mysqld /usr/sbin/mariadbd /usr/libexec/mysqld)" || return 1
+    sock="${WCB_P_DB_SOCKET:-${WCB_ROOT:-}/var/lib/mysql/mysql.sock}"
+    pidf="${WCB_P_DB_PIDFILE:-${WCB_ROOT:-}/var/lib/mysql/mariadb.pid}"
+    rm -f "$pidf"
+    wcb_service__spawn mariadb "${WCB_ROOT:-}/var/log/wcbundle/mariadb.out" \
+        "$bin" --defaults-file="$cnf" --user=mysql "$@"
+    wcb_service__wait_ready mariadb mysqladmin --no-defaults --protocol=socket --socket="$sock" -u root ping
+}
+
+# garbd: what EL's garb-systemd does with /etc/sysconfig/garb, run as nobody (EL's garb.service User=).
+# usage: wcb_service__garb_start   start garbd from ${WCB_ROOT}/etc/sysconfig/garb
+wcb_service__garb_start() {
+    local conf nodes group opts logf addr="" n bin
+    local -a argv
+    conf="${WCB_P_GARB_CONF:-${WCB_ROOT:-}/etc/sysconfig/garb}"
+    [[ -f "$conf" ]] || { printf 'Error: %s is missing\n' "$conf" >&2; return 1; }
+    if grep -q '^# REMOVE' "$conf"; then
+        printf 'Error: %s still has a "# REMOVE" line; garbd refuses to start\n' "$conf" >&2
+        return 1
+    fi
+    nodes="$(wcb_service__conf_get "$conf" GALERA_NODES)"
+    group="$(wcb_service__conf_get "$conf" GALERA_GROUP)"
+    opts="$(wcb_service__conf_get "$conf" GALERA_OPTIONS)"
+    logf="$(wcb_service__conf_get "$conf" LOG_FILE)"
+    [[ -n "$nodes" && -n "$group" ]] || { printf 'Error: %s: GALERA_NODES and GALERA_GROUP are required\n' "$conf" >&2; return 1; }
+    for n in ${nodes//,/ }; do
+        [[ "$n" == *:* ]] || n="$n:4567"
+        addr+="${addr:+,}$n"
+    done
+    bin="$(wcb_service__first_cmd garbd /usr/bin/garbd)" || return 1
+    mapfile -t argv < <(wcb_service__as nobody)
+    argv+=("$bin" -a "gcomm://$addr" -g "$group")
+    [[ -n "$opts" ]] && argv+=(-o "$opts")
+    [[ -n "$logf" ]] && argv+=(-l "$(wcb_service__rooted "$logf")")
+    wcb_service__spawn garb "${WCB_ROOT:-}/var/log/wcbundle/garb.out" "${argv[@]}"
+    wcb_service__wait_ready garb wcb_service__listening 4567 || return 1
+    # garbd exits when it cannot join the group: be sure it is still there a moment later
+    sleep 3
+    wcb_service__alive "$(wcb_service__pid garb)" || { printf 'Error: garbd exited after start-up\n' >&2; return 1; }
+}
+
+# usage: wcb_service__listening PORT   true when something listens on TCP PORT here
+wcb_service__listening() {
+    ss -Hltn "sport = :$1" | grep -q .
+}
+
+# RabbitMQ: HOME selects the cookie, RABBITMQ_CONF_ENV_FILE the rooted rabbitmq-env.conf (node name,
+# config, plugins, mnesia and log bases); ERL_INETRC makes Erlang read the installer's rooted hosts file.
+# usage: wcb_service__rabbitmq_env   print the NAME=value environment of the broker and its CLI
+wcb_service__rabbitmq_env() {
+    local run inetrc hosts
+    run="$(wcb_service__rundir)"
+    hosts="${WCB_P_HOSTS:-${WCB_ROOT:-}/etc/hosts}"
+    inetrc="$run/erl_inetrc"
+    printf '%% written by lib/service.sh (direct backend): /etc/hosts, rooted\n{hosts_file, "%s"}.\n{lookup, [file, native]}.\n' \
+        "$hosts" >"$inetrc"
+    chmod 0644 "$inetrc"
+    printf '%s\n' "HOME=${WCB_P_MQ_HOME:-${WCB_ROOT:-}/var/lib/rabbitmq}" \
+        "RABBITMQ_CONF_ENV_FILE=${WCB_P_MQ_ENV:-${WCB_ROOT:-}/etc/rabbitmq/rabbitmq-env.conf}" \
+        "ERL_INETRC=$inetrc"
+}
+
+# usage: wcb_service__rabbitmq_nodename   print NODENAME from rabbitmq-env.conf (rabbit@<hostname -s> when unset)
+wcb_service__rabbitmq_nodename() {
+    local envf n=""
+    envf="${WCB_P_MQ_ENV:-${WCB_ROOT:-}/etc/rabbitmq/rabbitmq-env.conf}"
+    [[ -f "$envf" ]] && n="$(wcb_service__conf_get "$envf" NODENAME)"
+    printf '%s\n' "${n:-rabbit@$(hostname -s)}"
+}
+
+# usage: wcb_service__rabbitmq_ready   true when the broker finished booting (rabbitmqctl await_startup)
+wcb_service__rabbitmq_ready() {
+    local -a env
+    mapfile -t env < <(wcb_service__rabbitmq_env)
+    env "${env[@]}" timeout 20 /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "$(wcb_service__rabbitmq_nodename)" \
+        await_startup --timeout 15
+}
+
+# usage: wcb_service__rabbitmq_start   start rabbitmq-server as the rabbitmq user
+wcb_service__rabbitmq_start() {
+    local -a argv env
+    mapfile -t env < <(wcb_service__rabbitmq_env)
+    mapfile -t argv < <(wcb_service__as rabbitmq)
+    argv+=(env "${env[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server)
+    wcb_service__spawn rabbitmq-server "${WCB_ROOT:-}/var/log/wcbundle/rabbitmq-server.out" "${argv[@]}"
+    wcb_service__wait_ready rabbitmq-server wcb_service__rabbitmq_ready
+}
+
+# WorkCenter: the unit's ExecStart/User/WorkingDirectory, with its absolute paths rooted.
+# usage: wcb_service__workcenter_start   start the app as the installer's workcenter.service says
+wcb_service__workcenter_start() {
+    local unit exec user dir w
+    local -a argv=()
+    unit="${WCB_P_APP_UNIT:-${WCB_ROOT:-}/etc/systemd/system/workcenter.service}"
+    [[ -f "$unit" ]] || { printf 'Error: %s is missing\n' "$unit" >&2; return 1; }
+    exec="$(wcb_service__conf_get "$unit" ExecStart)"
+    user="$(wcb_service__conf_get "$unit" User)"
+    dir="$(wcb_service__conf_get "$unit" WorkingDirectory)"
+    if [[ -n "$user" ]] && id -u "$user" >/dev/null 2>&1; then
+        mapfile -t argv < <(wcb_service__as "$user")
+    fi
+    for w in $exec; do
+        if [[ "$w" == *=file:/* ]]; then
+            w="${w%%=file:*}=file:$(wcb_service__rooted "${w#*=file:}")"
+        else
+            w="$(wcb_service__rooted "$w")"
+        fi
+        argv+=("$w")
+    done
+    dir="$(wcb_service__rooted "${dir:-/}")"
+    (cd "$dir" && wcb_service__spawn workcenter "${WCB_ROOT:-}/var/log/wcbundle/workcenter.out" "${argv[@]}")
+    sleep 1
+    wcb_service__alive "$(wcb_service__pid workcenter)" || { printf 'Error: workcenter exited at start-up\n' >&2; return 1; }
+}
