@@ -16,13 +16,13 @@ die() { # die CODE MESSAGE: print "Error: MESSAGE" on stderr and exit with CODE
     exit "$1"
 }
 
-for tool in sha256sum cat cut mv rm dirname basename; do
+for tool in sha256sum cat cut head tail mv rm dirname basename; do
     command -v "$tool" >/dev/null 2>&1 || die 1 "join.sh needs '$tool' (GNU coreutils), which is not on PATH."
 done
 
 case "${1:-}" in
     -h|--help)
-        sed -n '2,12p' "$0" | cut -c3-
+        head -n 12 -- "$0" | tail -n +2 | cut -c3-
         exit 0 ;;
 esac
 [ "$#" -le 1 ] || die 1 "usage: ./join.sh [BUNDLE.tar.parts.sha256]"

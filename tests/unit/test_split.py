@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -82,9 +83,22 @@ def test_too_many_parts_refused(tmp_path):
         split.split_bundle(tar, 10)
 
 
+COREUTILS = ("sha256sum", "cat", "cut", "head", "tail", "mv", "rm", "dirname", "basename")
+
+
+@pytest.fixture(autouse=True)
+def coreutils_only(tmp_path_factory, monkeypatch):
+    """A PATH holding bash and the coreutils join.sh names, nothing else."""
+    bindir = tmp_path_factory.mktemp("bin")
+    for tool in ("bash",) + COREUTILS:
+        (bindir / tool).symlink_to(shutil.which(tool))
+    monkeypatch.setenv("WCB_TEST_PATH", str(bindir))
+
+
 def _join(dirpath: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(dirpath / "join.sh"), *args], capture_output=True, text=True,
-                          timeout=120, env={"PATH": "/usr/bin:/bin", "LC_ALL": "C"})
+    bindir = os.environ["WCB_TEST_PATH"]
+    return subprocess.run([f"{bindir}/bash", str(dirpath / "join.sh"), *args], capture_output=True, text=True,
+                          timeout=120, env={"PATH": bindir, "LC_ALL": "C"})
 
 
 def carry(tmp_path: Path) -> tuple[Path, Path, bytes]:
@@ -201,3 +215,14 @@ def test_any_part_size_round_trips(data):
         victim.write_bytes(bytes(raw))
         with pytest.raises(IntegrityError, match=victim.name):
             verify.verify_bundle(parts[0])
+
+
+def test_join_sh_help_and_missing_tool(tmp_path):
+    bindir = Path(os.environ["WCB_TEST_PATH"])
+    res = subprocess.run([str(bindir / "bash"), str(split.JOIN_SH), "--help"], capture_output=True, text=True,
+                         env={"PATH": str(bindir)}, timeout=30)
+    assert res.returncode == 0 and res.stdout.startswith("join.sh: check and join")
+    (bindir / "sha256sum").unlink()
+    res = subprocess.run([str(bindir / "bash"), str(split.JOIN_SH)], capture_output=True, text=True,
+                         env={"PATH": str(bindir)}, timeout=30)
+    assert res.returncode == 1 and "needs 'sha256sum'" in res.stderr
