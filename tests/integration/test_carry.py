@@ -172,3 +172,24 @@ def test_extract_bundle_then_verify_tree(built, tmp_path):
     rpm.write_bytes(rpm.read_bytes() + b"\0")
     res = wcb("verify", str(top))
     assert res.returncode == 6 and rpm.name in res.stderr
+
+
+def test_build_split_option(tmp_path):
+    """`wcbundle build --split SIZE` leaves parts, index, list and join.sh that verify and join."""
+    from scripts.world import ensure
+    w = ensure(7)
+    out = tmp_path / "out"
+    res = wcb("build", "--el", "7", "--role", "arbitrator", "--out", str(out), "--cache", str(tmp_path / "c"),
+              "--split", "256K", *w.repo_args("file://" + str(w.root)))
+    no_traceback(res)
+    assert res.returncode == 0, res.stderr
+    tar = next(out.glob("*.tar"))
+    parts = sorted(out.glob(tar.name + ".part[0-9]*"))
+    assert len(parts) == -(-tar.stat().st_size // (256 * 1024)) >= 2
+    assert all(str(p) in res.stdout for p in parts)
+    assert wcb("verify", str(parts[0])).returncode == 0
+    original = tar.read_bytes()
+    tar.unlink()
+    join = subprocess.run(["bash", str(out / "join.sh")], capture_output=True, text=True, timeout=120)
+    assert join.returncode == 0, join.stderr
+    assert tar.read_bytes() == original
