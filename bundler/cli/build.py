@@ -9,7 +9,6 @@ the bundle path, its sha256 and a one-line summary.
 from __future__ import annotations
 
 import logging
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
@@ -23,17 +22,30 @@ from .resolve import human_size, selection_from, selection_options
 log = logging.getLogger("wcbundle")
 
 
+SUBSTEPS = {"tree": "installer + packages", "repo": "repo (createrepo_c)",
+            "metadata": "keys, site, bundle.json/env, SBOM, report", "manifest": "MANIFEST.sha256",
+            "tar": "tar + sidecar"}
+
+
 class _Steps:
-    """Numbered steps with timings on stderr; silent with --quiet."""
+    """Numbered steps with timings on stderr, and timed sub-steps; silent with --quiet."""
 
     def __init__(self, total: int, quiet: bool):
         self.total, self.quiet, self.n = total, quiet, 0
         self.times: dict[str, float] = {}
-        self.tty = sys.stderr.isatty()
+        self._sub: tuple[str, float] | None = None
 
     def say(self, text: str) -> None:
         if not self.quiet:
             click.echo(text, err=True)
+
+    def sub(self, name: str | None) -> None:
+        """Start sub-step `name` (None: just end the current one), printing the last one's time."""
+        now = time.monotonic()
+        if self._sub is not None:
+            label, t0 = self._sub
+            self.say(f"      - {label}: {now - t0:.1f}s")
+        self._sub = (SUBSTEPS.get(name, name), now) if name else None
 
     @contextmanager
     def step(self, name: str, what: str):
@@ -42,6 +54,7 @@ class _Steps:
         t0 = time.monotonic()
         note: list[str] = []
         yield note
+        self.sub(None)
         dt = time.monotonic() - t0
         self.times[name] = dt
         self.say(f"      {name} done in {dt:.1f}s" + (f": {note[0]}" if note else ""))
@@ -129,7 +142,7 @@ def build(ctx: click.Context, gpgkeys: tuple[str, ...], site_path: Path | None, 
                 lock=lock, files=files, keys=keys, out_dir=out_dir, fmt=fmt, site=site, sign_key=sign_key,
                 signatures=sigs.to_dict(), allow_unsigned=list(allow_unsigned),
                 module_disable=_module_disable(sel),
-                progress=lambda s: log.debug("pack: %s", s)))
+                progress=steps.sub))
             note.append(f"{result.top} ({human_size(result.size)})")
 
     parts: list[Path] = []

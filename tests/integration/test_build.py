@@ -41,8 +41,8 @@ def mirror7(world_el7, mirror_factory):
 
 
 def build(world, mirror, tmp: Path, *extra: str, cache: Path | None = None, out: Path | None = None,
-          capsys=None) -> tuple[int, str, str]:
-    argv = ["-q", "build", "--el", "7", *world.repo_args(mirror.url), "--cache", str(cache or tmp / "cache"),
+          capsys=None, quiet: bool = True) -> tuple[int, str, str]:
+    argv = ["-q"] * quiet + ["build", "--el", "7", *world.repo_args(mirror.url), "--cache", str(cache or tmp / "cache"),
             "--out", str(out or tmp / "out"), *extra]
     rc = main(argv)
     if capsys is None:
@@ -66,8 +66,14 @@ def test_warm_rebuild_downloads_nothing(world7, mirror7, tmp_path, capsys):
     cold = rpm_requests(mirror7)
     assert cold and sum(e.bytes_sent for e in cold) > 0
     mirror7.reset_log()
-    rc, out2, _ = build(world7, mirror7, tmp_path, "--role", "mq-node", "--role", "app-node", capsys=capsys)
+    rc, out2, err2 = build(world7, mirror7, tmp_path, "--role", "mq-node", "--role", "app-node", capsys=capsys,
+                           quiet=False)
     assert rc == 0
+    # stages with timings on stderr; stdout holds only the result (path, sha256, summary)
+    for stage in ("[1/4] Resolving", "[2/4] Downloading", "[3/4] Checking RPM signatures", "[4/4] Packing",
+                  "- repo (createrepo_c):", "pack done in"):
+        assert stage in err2, stage
+    assert len(out2.splitlines()) == 3 and out2.splitlines()[1].startswith("sha256: ")
     assert rpm_requests(mirror7) == [], "a warm rebuild must not download any package"
     assert "0 downloaded" in out2 and out.splitlines()[0] != out2.splitlines()[0]  # -2 suffix, same day
     assert out2.splitlines()[0].endswith("-2.tar")
