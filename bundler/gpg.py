@@ -119,10 +119,30 @@ def fetch_keys(lock: Any, dest: Path) -> dict[str, RepoKeys]:
     return out
 
 
+ARMOR_END = "-----END PGP PUBLIC KEY BLOCK-----"
+
+
+def armored_blocks(text: str) -> list[str]:
+    """Each armored key block of a key file. Vendor files sometimes hold several; importing
+    each on its own keeps the verdict independent of how an rpm version reads such files."""
+    blocks, rest = [], text
+    while ARMOR_BEGIN in rest:
+        start = rest.index(ARMOR_BEGIN)
+        end = rest.find(ARMOR_END, start)
+        if end < 0:
+            break
+        blocks.append(rest[start:end + len(ARMOR_END)] + "\n")
+        rest = rest[end + len(ARMOR_END):]
+    return blocks
+
+
 def _import(root: Path, rk: RepoKeys) -> None:
     for path, url in zip(rk.files, rk.urls):
         try:
-            run(["rpmkeys", "--root", root, "--dbpath", "/rpmdb", "--import", path])
+            for i, block in enumerate(armored_blocks(path.read_text())):
+                one = root / f"key-{path.name}-{i}.asc"
+                one.write_text(block)
+                run(["rpmkeys", "--root", root, "--dbpath", "/rpmdb", "--import", one])
         except CommandFailed as exc:
             raise SignatureError(f"rpm could not import the GPG key of repo '{rk.repo}' from {url}: "
                                  f"{exc.stderr.strip() or 'no reason given'}.",

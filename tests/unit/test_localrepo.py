@@ -137,6 +137,14 @@ def rep_key_id(key: Path) -> str:
     return fpr[-8:].lower()
 
 
+def test_key_file_with_two_keys_trusts_both(world, tmp_path):
+    both = tmp_path / "both.asc"
+    both.write_text(world["key_a"].read_text() + world["key_b"].read_text())
+    lock = lock_for({"a": world["a"] + [world["foreign"]]}, {"a": [both]})
+    rep = check_signatures(lock, _files(lock), fetch_keys(lock, tmp_path / "keys"))
+    assert rep.signed_ok == 3 and len(rep.keys["a"]) == 2
+
+
 def test_unsigned_fails_unless_allowed(world, tmp_path):
     lock = lock_for({"a": world["a"], "u": [world["unsigned"]]}, {"a": [world["key_a"]], "u": [world["key_a"]]})
     keys = fetch_keys(lock, tmp_path / "keys")
