@@ -116,13 +116,35 @@ def load_capture(path: str | Path) -> Baseline:
 
 
 def write_capture(pkgs: list[BaselinePkg], path: Path) -> None:
+    from .metadata import atomic_write
     lines = ["# wcbundle baseline capture (format: bundler/baseline.py)"]
     for p in pkgs:
         lines.append("\t".join([p.nevra] + [f"P:{x}" for x in p.provides] + [f"F:{x}" for x in p.files]))
-    tmp = path.with_name(path.name + ".part")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    atomic_write(path, ("\n".join(lines) + "\n").encode())
+
+
+def write_solv(repo, path: Path) -> None:
+    """repo -> .solv cache file (temp + rename; a failure leaves no .part and says why)."""
+    import solv
+
+    from .metadata import cache_problem
+    tmp = path.with_name(path.name + f".{os.getpid()}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fp = solv.xfopen(str(tmp), "w")
+        if fp is None:
+            raise OSError(f"cannot create {tmp}")
+        ok = repo.write(fp)
+        ok = fp.close() and ok
+        if not ok:
+            raise cache_problem(path)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise cache_problem(path, exc) from None
+    except Exception:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # -- comps -> @core -----------------------------------------------------------
@@ -164,14 +186,11 @@ def add_installed_repo(pool, base: Baseline, cache_dir: Path):
         scratch.setarch("x86_64")
         srepo = scratch.add_repo("@System")
         _fill_installed(scratch, srepo, base.packages)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(cached.name + f".{os.getpid()}.part")
-        fp = solv.xfopen(str(tmp), "w")
-        srepo.write(fp)
-        fp.close()
-        del srepo
-        scratch.free()
-        os.replace(tmp, cached)
+        try:
+            write_solv(srepo, cached)
+        finally:
+            del srepo
+            scratch.free()
     repo = pool.add_repo("@System")
     fp = solv.xfopen(str(cached))
     ok = fp is not None and repo.add_solv(fp)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .errors import FetchError
+from .errors import EnvironmentProblem, FetchError
 
 log = logging.getLogger("wcbundle")
 
@@ -101,15 +101,50 @@ class RepoMetadata:
             return path
         plain = self.cache / (path.name[:-4])
         if not plain.is_file():
-            from .run import run
-            tmp = plain.with_name(plain.name + ".part")
-            run(["zstd", "-q", "-d", "-f", "-o", str(tmp), str(path)])
-            os.replace(tmp, plain)
+            from .run import CommandFailed, run
+            tmp = plain.with_name(plain.name + f".{os.getpid()}.part")
+            try:
+                self.cache.mkdir(parents=True, exist_ok=True)
+                run(["zstd", "-q", "-d", "-f", "-o", str(tmp), str(path)])
+                os.replace(tmp, plain)
+            except (CommandFailed, OSError) as exc:
+                tmp.unlink(missing_ok=True)
+                raise cache_problem(plain, exc if isinstance(exc, OSError) else None) from None
         return plain
 
     def read(self, mdtype: str) -> bytes:
         """Decompressed contents of a data file (modules, comps)."""
         return decompress(self.path(mdtype))
+
+
+def cache_problem(path: Path, exc: OSError | None = None) -> EnvironmentProblem:
+    """A cache write failed: say where, and whether the disk is full."""
+    import errno
+    import shutil
+    full = exc is not None and exc.errno == errno.ENOSPC
+    if exc is None:  # libsolv does not tell why; a nearly empty disk is the usual reason
+        try:
+            full = shutil.disk_usage(Path(path).parent).free < (1 << 20)
+        except OSError:
+            full = False
+    if full:
+        return EnvironmentProblem(f"no space left on the device holding the cache ({path}).",
+                                  hint="Free some space, or point --cache at a bigger disk.")
+    why = f": {exc.strerror}" if exc is not None and exc.strerror else ""
+    return EnvironmentProblem(f"cannot write the cache file {path}{why}.",
+                              hint="Check the permissions of the --cache directory, or point --cache elsewhere.")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """temp file + rename; on failure no .part is left and the error is an EnvironmentProblem."""
+    tmp = path.with_name(path.name + f".{os.getpid()}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise cache_problem(path, exc) from None
 
 
 def join_url(base: str, location: str) -> str:
@@ -214,7 +249,6 @@ def open_repo(repo_id: str, baseurls: list[str], cache_dir: Path, *, expire: int
             except OSError as exc:
                 errors.append(f"{url}: {exc.strerror}")
                 continue
-            cache.mkdir(parents=True, exist_ok=True)
         else:
             data = _http_repomd(url, cache, expire, refresh, errors)
             if data is None:
@@ -245,23 +279,18 @@ def _http_repomd(url: str, cache: Path, expire: int, refresh: bool, errors: list
     if got is None:
         return None
     resp, status = got
-    cache.mkdir(parents=True, exist_ok=True)
     try:
-        if status == 304:
-            data = xml_path.read_bytes()
-        else:
-            data = resp.read()
-            tmp = xml_path.with_name("repomd.xml.part")
-            tmp.write_bytes(data)
-            os.replace(tmp, xml_path)
+        data = xml_path.read_bytes() if status == 304 else resp.read()
     except OSError as exc:
         errors.append(f"{url}: {_short_reason(exc)}")
         return None
     finally:
         resp.close()
+    if status != 304:
+        atomic_write(xml_path, data)
     meta = {"url": url, "fetched": time.time(), "etag": resp.headers.get("ETag"),
             "last_modified": resp.headers.get("Last-Modified")}
-    meta_path.write_text(json.dumps(meta))
+    atomic_write(meta_path, json.dumps(meta).encode())
     return data
 
 
@@ -306,7 +335,10 @@ def download(repo: RepoMetadata, df: DataFile, dest: Path) -> None:
     """Fetch a data file into dest, hashing while streaming; fail over across base URLs."""
     errors: list[str] = []
     order = [repo.baseurl] + [b for b in repo.baseurls if b != repo.baseurl]
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cache_problem(dest, exc) from None
     for base in order:
         url = join_url(base, df.location)
         if url.startswith("file://"):
@@ -318,7 +350,7 @@ def download(repo: RepoMetadata, df: DataFile, dest: Path) -> None:
         resp = got[0]
         algo = {"sha": "sha1"}.get(df.checksum_type, df.checksum_type)
         h = hashlib.new(algo)
-        tmp = dest.with_name(dest.name + ".part")
+        tmp = dest.with_name(dest.name + f".{os.getpid()}.part")
         try:
             with open(tmp, "wb") as out:
                 while True:
@@ -327,7 +359,13 @@ def download(repo: RepoMetadata, df: DataFile, dest: Path) -> None:
                         break
                     h.update(chunk)
                     out.write(chunk)
-        except Exception as exc:  # noqa: BLE001 - any transfer error: next mirror
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.errno in (28, 122):  # ENOSPC, EDQUOT: no mirror will fix a full disk
+                raise cache_problem(dest, exc) from None
+            errors.append(f"{url}: {_short_reason(exc)}")
+            continue
+        except Exception as exc:  # noqa: BLE001 - any other transfer error: next mirror
             errors.append(f"{url}: {_short_reason(exc)}")
             tmp.unlink(missing_ok=True)
             continue

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -100,15 +99,6 @@ def _solv_path(meta: RepoMetadata, cache_dir: Path, filelists: bool) -> Path:
     return Path(cache_dir) / "solv" / f"{meta.id}-{key}.solv"
 
 
-def _write_solv(repo: solv.Repo, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.part")
-    fp = solv.xfopen(str(tmp), "w")
-    repo.write(fp)
-    fp.close()
-    os.replace(tmp, path)
-
-
 def _record_added_provides(repo: solv.Repo, added: list) -> bool:
     """Store the file provides addfileprovides() computed as repo metadata (libsolv's pysolv does
     the same), so that the next run's addfileprovides finds them in the .solv instead of searching."""
@@ -172,7 +162,7 @@ def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf], filelists: b
     for conf in confs:  # (re)write a .solv when it is new or learnt new file provides
         repo = loaded.repos[conf.id]
         if _record_added_provides(repo, added) or fresh[conf.id]:
-            _write_solv(repo, _solv_path(loaded.metas[conf.id], sel.cache_dir, filelists))
+            bl.write_solv(repo, _solv_path(loaded.metas[conf.id], sel.cache_dir, filelists))
     pool.createwhatprovides()
     _hide(man, sel, loaded)
     return loaded
@@ -357,25 +347,30 @@ def _job_for(loaded: Loaded, name: str, role: str) -> list:
 
 
 def _problem_text(loaded: Loaded, role: str, requested: list, problems) -> str:
-    """libsolv's problems, each rule explained, plus the chain from a requested package."""
-    lines = [f"role '{role}' cannot be resolved:"]
-    for p in problems:
-        lines.append(f"  problem: {p}")
-        chain = None
+    """One paragraph: libsolv's problems with each rule explained, and the chain from a
+    requested package down to the dependency that fails."""
+    parts = []
+    chain = None
+    for n, p in enumerate(problems, 1):
+        texts = []
         for rule in p.findallproblemrules():
             info = rule.info()
             text = info.problemstr()
             s = info.solvable
             if s is not None and s.id in loaded.excluded:
                 text += f" (hidden: {loaded.excluded[s.id]})"
-            lines.append(f"    - {text}")
+            if text not in texts:
+                texts.append(text)
             if chain is None and s is not None and info.dep is not None and s.id not in loaded.excluded:
                 found = _chain_in_pool(loaded, requested, s)
                 if found:
                     chain = found + [str(info.dep)]
-        if chain:
-            lines.append("  chain: " + " -> ".join(chain))
-    return "\n".join(lines)
+        head = f"problem {n}: " if len(problems) > 1 else ""
+        parts.append(head + "; ".join(texts or [str(p)]))
+    text = f"role '{role}' cannot be resolved: " + " ".join(t.rstrip(".") + "." for t in parts)
+    if chain:
+        text += " Chain: " + " -> ".join(chain) + "."
+    return text
 
 
 def _file_problem(problems) -> bool:

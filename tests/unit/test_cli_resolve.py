@@ -92,7 +92,7 @@ def test_unsatisfiable(cache, capsys, tmp_path):
                                                               'excludepkgs: ["erlang*", "glibc"]', 1))
     code, out, err = wcb(capsys, *resolve_args(cache, "--manifest", str(man), "--install", "rsync",
                                                "--baseline", "none"))
-    assert_clean_error(code, out, err, 4, "role 'custom' cannot be resolved", "chain: rsync")
+    assert_clean_error(code, out, err, 4, "role 'custom' cannot be resolved", "Chain: rsync")
 
 
 def test_broken_yaml_and_unknown_key(cache, capsys, tmp_path):

@@ -147,7 +147,8 @@ def test_unsatisfiable_role_shows_problem_and_chain(cache, tmp_path):
     assert "role 'custom' cannot be resolved" in msg
     assert "requires perl(DBI), but none of the providers can be installed" in msg
     assert "perl-DBI-1.627-4.el7.x86_64 is disabled (hidden: includepkgs/excludepkgs of repo 'c7-os')" in msg
-    assert "chain: mariadb-server -> perl(DBI)" in msg
+    assert "Chain: mariadb-server -> perl(DBI)." in msg
+    assert "\n" not in msg  # one paragraph
 
 
 def test_lock_round_trips_through_json(cache, tmp_path):
