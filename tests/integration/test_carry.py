@@ -1,4 +1,4 @@
-"""Carrying a real bundle: `wcbundle build` (fixture world, file:// repos) -> verify, inspect,
+"""Carrying a real bundle: `wcbundle build` (fixture world served on 127.0.0.1) -> verify, inspect,
 split + join.sh, --sign-key + --require-signature, extract, and the damaged-bundle cases of
 issue 3 (one flipped byte, truncated tar, appended bytes, extra unlisted file)."""
 
@@ -34,15 +34,13 @@ def no_traceback(res: subprocess.CompletedProcess) -> None:
     assert "Traceback" not in res.stderr and "Internal error" not in res.stderr, res.stderr
 
 
-def build_signed(base: Path, *roles: str) -> dict:
-    """A bundle of `roles` (all when empty) from the fixture world, signed with a fresh key in base/gnupg."""
-    from scripts.world import ensure
-    w = ensure(7)
+def build_signed(base: Path, repo_args: list[str], *roles: str) -> dict:
+    """A bundle of `roles` (all when empty) from the served fixture world, signed with a fresh key in base/gnupg."""
     home = base / "gnupg"
     fpr = make_key(home, "wcbundle builder <builder@example.invalid>")
     out = base / "out"
     res = wcb("build", "--el", "7", *[a for r in roles for a in ("--role", r)], "--out", str(out),
-              "--cache", str(base / "cache"), "--sign-key", fpr, *w.repo_args("file://" + str(w.root)),
+              "--cache", str(base / "cache"), "--sign-key", fpr, *repo_args,
               env={"GNUPGHOME": str(home)})
     no_traceback(res)
     assert res.returncode == 0, res.stderr
@@ -53,9 +51,9 @@ def build_signed(base: Path, *roles: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """One signed EL7 bundle of every role, built from the fixture world through file:// repos."""
-    info = build_signed(tmp_path_factory.mktemp("carry"))
+def built(tmp_path_factory, world_el7):
+    """One signed EL7 bundle of every role, built from the fixture world over HTTP on 127.0.0.1."""
+    info = build_signed(tmp_path_factory.mktemp("carry"), world_el7.repo_args)
     yield info
     stop_agent(info["home"])
 
@@ -174,13 +172,11 @@ def test_extract_bundle_then_verify_tree(built, tmp_path):
     assert res.returncode == 6 and rpm.name in res.stderr
 
 
-def test_build_split_option(tmp_path):
+def test_build_split_option(tmp_path, world_el7):
     """`wcbundle build --split SIZE` leaves parts, index, list and join.sh that verify and join."""
-    from scripts.world import ensure
-    w = ensure(7)
     out = tmp_path / "out"
     res = wcb("build", "--el", "7", "--role", "arbitrator", "--out", str(out), "--cache", str(tmp_path / "c"),
-              "--split", "256K", *w.repo_args("file://" + str(w.root)))
+              "--split", "256K", *world_el7.repo_args)
     no_traceback(res)
     assert res.returncode == 0, res.stderr
     tar = next(out.glob("*.tar"))

@@ -81,20 +81,15 @@ def record(case: str, fault: str, good_mirror: bool, expected: str, observed: st
     RESULTS.write_text(json.dumps(sorted(rows, key=lambda r: r["case"]), indent=2) + "\n")
 
 
-@pytest.fixture(scope="module")
-def world():
-    from scripts.world import ensure
-    return ensure(7)
+@pytest.fixture
+def world(world_el7):
+    return world_el7.world
 
 
 @pytest.fixture
-def mirrors(world):
-    from scripts.mirror import Mirror
-    bad = Mirror(world.root, stall_seconds=STALL).start()
-    good = Mirror(world.root, stall_seconds=STALL).start()
-    yield bad, good
-    bad.stop()
-    good.stop()
+def mirrors(world, mirror_factory):
+    """Two fresh mirrors of the world (faults never leak into the session's shared mirror)."""
+    return mirror_factory(world.root, stall_seconds=STALL), mirror_factory(world.root, stall_seconds=STALL)
 
 
 @pytest.fixture(autouse=True)
@@ -260,48 +255,47 @@ def test_metadata_checksum_mismatch_every_mirror(world, mirrors, tmp_path, capsy
            f"exit {code}; `{msg.splitlines()[0][:110]}...`")
 
 
-def test_kill_9_mid_download_then_resume_with_range(world, tmp_path):
+def test_kill_9_mid_download_then_resume_with_range(world, tmp_path, mirror_factory):
     """A real `wcbundle build` process is killed while a package is half-downloaded; the re-run resumes it."""
-    from scripts.mirror import Mirror
     big = max((world.repos["mariadb"] / "Packages").glob("MariaDB-server-*.rpm"), key=lambda p: p.stat().st_size)
     size = big.stat().st_size
     rate = max(size / 6, 20_000)   # about 6 s for the biggest package: time to kill it in the middle
     man_dir = tmp_path / "m"
     man_dir.mkdir()
     cache = tmp_path / "cache"
-    with Mirror(world.root, rate=rate) as slow:
-        man = two_mirror_manifest(world, man_dir / "m.yaml", slow.url, slow.url)
-        proc = subprocess.Popen(["wcbundle", "-q", "build", "--el", "7", "--role", ROLE, "--manifest", str(man),
-                                 "--out", str(tmp_path / "out"), "--cache", str(cache), "--jobs", "2"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        part = fetch.cache_path(cache, "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest())
-        part = part.with_name(part.name + ".part")
-        deadline = time.monotonic() + 120
-        try:
-            while time.monotonic() < deadline and proc.poll() is None:
-                if part.exists() and size * 0.2 < part.stat().st_size < size * 0.8:
-                    break
-                time.sleep(0.05)
-            assert proc.poll() is None, f"build ended before the kill: {proc.communicate()[1][-2000:]}"
-            assert part.exists() and part.stat().st_size < size
+    slow = mirror_factory(world.root, rate=rate)
+    man = two_mirror_manifest(world, man_dir / "m.yaml", slow.url, slow.url)
+    proc = subprocess.Popen(["wcbundle", "-q", "build", "--el", "7", "--role", ROLE, "--manifest", str(man),
+                             "--out", str(tmp_path / "out"), "--cache", str(cache), "--jobs", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    part = fetch.cache_path(cache, "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest())
+    part = part.with_name(part.name + ".part")
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if part.exists() and size * 0.2 < part.stat().st_size < size * 0.8:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, f"build ended before the kill: {proc.communicate()[1][-2000:]}"
+        assert part.exists() and part.stat().st_size < size
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
-        finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
-        prefix = part.stat().st_size
-        assert big.read_bytes().startswith(part.read_bytes())
-        slow.link.rate = None          # the line is fast again
-        slow.reset_log()
-        res = subprocess.run(["wcbundle", "-q", "build", "--el", "7", "--role", ROLE, "--manifest", str(man),
-                              "--out", str(tmp_path / "out"), "--cache", str(cache)],
-                             capture_output=True, text=True, timeout=300)
-        assert res.returncode == 0, res.stderr
-        ranged = [e for e in slow.requests_for(f"*/{big.name}") if e.range]
-        assert ranged, [vars(e) for e in slow.requests_for(f"*/{big.name}")]
-        start = int(ranged[0].range.split("=")[1].split("-")[0])
-        assert 0 < start <= prefix and ranged[0].status == 206
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    prefix = part.stat().st_size
+    assert big.read_bytes().startswith(part.read_bytes())
+    slow.link.rate = None          # the line is fast again
+    slow.reset_log()
+    res = subprocess.run(["wcbundle", "-q", "build", "--el", "7", "--role", ROLE, "--manifest", str(man),
+                          "--out", str(tmp_path / "out"), "--cache", str(cache)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    ranged = [e for e in slow.requests_for(f"*/{big.name}") if e.range]
+    assert ranged, [vars(e) for e in slow.requests_for(f"*/{big.name}")]
+    start = int(ranged[0].range.split("=")[1].split("-")[0])
+    assert 0 < start <= prefix and ranged[0].status == 206
     final = fetch.cache_path(cache, "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest())
     assert hashlib.sha256(final.read_bytes()).hexdigest() == final.name
     assert not part.exists()

@@ -34,10 +34,10 @@ from test_sign import make_key, stop_agent  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def signed(tmp_path_factory):
+def signed(tmp_path_factory, world_el7):
     """A signed mq-node bundle built from the world, extracted through extract_bundle."""
     base = tmp_path_factory.mktemp("hostile")
-    built = build_signed(base, "mq-node")
+    built = build_signed(base, world_el7.repo_args, "mq-node")
     other_home = base / "gnupg-other"
     other = make_key(other_home, "mallory <mallory@example.invalid>")
     top = verify.extract_bundle(built["tar"], base / "extracted", require_fpr=built["fpr"])
