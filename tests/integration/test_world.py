@@ -236,3 +236,14 @@ def test_cache_is_keyed_by_inputs_and_built_atomically(tmp_path, monkeypatch):
     assert again.root == w.root and os.stat(w.root / "WORLD.json").st_mtime_ns == stamp
     assert time.monotonic() - t0 < max(1.0, cold / 5)
     print(f"EL9 world cold build: {cold:.1f} s")
+
+
+def test_el9_world_is_served_with_modules(world_el9):
+    base = world_el9.repo_url("el9-appstream")
+    repomd = requests.get(base + "repodata/repomd.xml", timeout=10)
+    assert repomd.status_code == 200
+    ns = "{http://linux.duke.edu/metadata/repo}"
+    (modules,) = [d for d in ET.fromstring(repomd.content).findall(ns + "data") if d.get("type") == "modules"]
+    body = requests.get(base + modules.find(ns + "location").get("href"), timeout=10).content
+    assert hashlib.sha256(body).hexdigest() == modules.findtext(ns + "checksum")
+    assert b"document: modulemd-defaults" in lzma.decompress(body)
