@@ -8,7 +8,6 @@ LAB_NET_PREFIX="198.18.0"
 LAB_NS_PREFIX="wcblab-"
 LAB_NETNS_ETC="/etc/netns"
 declare -a LAB_HOSTS=()          # host names, in creation order
-declare -A LAB_HOST_IP=()        # host -> IP
 
 # lab_ns HOST: print the namespace name of HOST
 lab_ns() { printf '%s%s\n' "$LAB_NS_PREFIX" "$1"; }
@@ -37,7 +36,6 @@ lab_host_add() {
   (( ${#veth} <= 15 )) || { echo "lab: host name too long for a veth: $host" >&2; return 1; }
   ip netns add "$ns"
   LAB_HOSTS+=("$host")
-  LAB_HOST_IP["$host"]="$ip"
   ip link add "$veth" type veth peer name eth0 netns "$ns"
   ip link set "$veth" master "$LAB_BRIDGE" up
   ip -n "$ns" addr add "$ip/24" dev eth0
@@ -53,6 +51,7 @@ lab_host_add() {
 # lab_exec HOST CMD...: run CMD in HOST's namespace with HOST as its hostname (own UTS namespace)
 lab_exec() {
   local host="$1"; shift
+  # shellcheck disable=SC2016 # $0 and $@ belong to the inner shell
   ip netns exec "$(lab_ns "$host")" unshare --uts -- \
     /bin/sh -c 'hostname "$0" && exec "$@"' "$host" "$@"
 }

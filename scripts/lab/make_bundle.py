@@ -1,0 +1,73 @@
+"""Assemble the lab's extracted bundle with the real builder code (no packages: the lab's
+binaries are Debian's, and install.sh runs with WCB_SKIP_PHASES="repo packages").
+
+  python -m scripts.lab.make_bundle SITE_YAML JAR OUT_DIR
+
+- the installer files: bundler.paths.INSTALLER, copied as pack does;
+- site/site.env, site/secrets.env (0600), the jar copy: bundler.site.load_site + write_site_files;
+- site/flows.tsv: bundler.flows.write_flows_tsv;
+- bundle.env: bundler.pack.render_bundle_env over a package-less lock whose versions are the
+  Debian packages actually installed here (rabbitmq-server decides ha-all vs quorum);
+- MANIFEST.sha256: bundler.pack.write_manifest, so install.sh's verify phase runs for real.
+The site YAML is copied next to the jar first, because its `app.jar` is relative to the site file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bundler import paths
+from bundler.flows import write_flows_tsv
+from bundler.pack import render_bundle_env, write_manifest
+from bundler.site import load_site, write_site_files
+
+ROLES = {
+    "db-node": ["MariaDB-server", "MariaDB-client", "galera-4", "rsync", "socat", "lsof"],
+    "arbitrator": ["galera-4"],
+    "mq-node": ["erlang", "rabbitmq-server", "logrotate"],
+    "app-node": ["java-1.8.0-openjdk-headless"],
+}
+DEBIAN = {"rabbitmq-server": "rabbitmq-server", "erlang": "erlang-base", "MariaDB-server": "mariadb-server"}
+
+
+def debian_version(pkg: str) -> str:
+    out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True, text=True,
+                         check=True).stdout
+    return out.split(":", 1)[-1].split("-", 1)[0].split("+", 1)[0]
+
+
+def main(argv: list[str]) -> int:
+    site_yaml, jar, out = Path(argv[0]), Path(argv[1]), Path(argv[2])
+    work = out.parent / (out.name + ".site")
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(site_yaml, work / "site.yaml")
+    shutil.copy2(jar, work / jar.name)
+    site = load_site(work / "site.yaml")
+    out.mkdir(parents=True)
+    for entry in sorted(paths.INSTALLER.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, out / entry.name)
+        else:
+            shutil.copy2(entry, out / entry.name)
+    write_flows_tsv(out / "site" / "flows.tsv")
+    write_site_files(site, out / "site", out)
+    lock = {
+        "el": 9, "arch": "x86_64", "manifest": {"name": "workcenter"},
+        "roles": {r: {"requested": p} for r, p in ROLES.items()},
+        "packages": [{"name": n, "version": debian_version(d), "size": 0} for n, d in DEBIAN.items()],
+    }
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    top = f"workcenter-el9-x86_64-lab-{site.name}"
+    (out / "bundle.env").write_text(render_bundle_env(lock, top, {"time": now}, [], []))
+    write_manifest(out, {})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,490 @@
+#!/usr/bin/env bash
+# The cluster lab (`make lab`, CI runs it as root): install.sh's own role steps form real
+# MariaDB Galera (galera-4, garbd) and RabbitMQ clusters across network namespaces, and the
+# clusters survive node loss with nothing lost. Debian's packages provide the binaries
+# (WCB_SKIP_PHASES="repo packages"); services run through lib/service.sh's direct backend.
+#
+#   hosts    one namespace each on bridge wcblab0, addresses only in 198.18.0.0/24
+#   site A   scripts/lab/site-3db.yaml: db1-3, mq1-3, app1-2
+#   site B   scripts/lab/site-arb.yaml: dba1-2 + arb1 (garbd)
+#   faults   1 kill -9 a db node under inserts   2 full db stop, restart via install.sh
+#            3 kill -9 an mq node under confirms  4 install.sh re-run on healthy nodes
+#
+# The last line printed is the summary; the JSON report's path is printed just before it.
+# Environment: LAB_KEEP=1 keeps the data dirs of $LAB_DIR (logs are always kept).
+set -euo pipefail
+
+LAB_REPO="$(cd "$(dirname "$0")/../.." && pwd)"
+LAB_SCRIPTS="$LAB_REPO/scripts/lab"
+# shellcheck source=scripts/lab/lib/net.sh
+source "$LAB_SCRIPTS/lib/net.sh"
+# shellcheck source=scripts/lab/lib/hosts.sh
+source "$LAB_SCRIPTS/lib/hosts.sh"
+
+die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
+[[ "$(id -u)" == 0 ]] || die "run it as root (network namespaces, bridge, daemons as mysql/rabbitmq)"
+for t in ip unshare setpriv ss mariadbd mariadb mariadb-install-db garbd javac jar python3 rsync socat; do
+  command -v "$t" >/dev/null || die "missing tool: $t (make sysdeps)"
+done
+[[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || die "rabbitmq-server is not installed (make sysdeps)"
+if ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then
+  die "bridge $LAB_BRIDGE exists: another lab runs, or a crashed one left it (ip link del $LAB_BRIDGE)"
+fi
+
+LAB_DIR="$(mktemp -d /tmp/wcb-lab.XXXXXX)"
+chmod 0755 "$LAB_DIR"
+mkdir -p "$LAB_DIR/logs"
+RESULTS="$LAB_DIR/results.tsv"
+REPORT="$LAB_DIR/report.json"
+: >"$RESULTS"
+LAB_FAILS=0
+LAB_T0=$SECONDS
+FAULTS_OK=0
+FAULTS_TOTAL=0
+ROWS_LOST=0
+MSGS_LOST=0
+declare -A LAB_BUNDLE_OF=()
+
+# lab_bundle_of HOST: the extracted bundle HOST installs from
+lab_bundle_of() { printf '%s\n' "${LAB_BUNDLE_OF[$1]}"; }
+
+# lab_result KEY VALUE: one line of the JSON report
+lab_result() { printf '%s\t%s\n' "$1" "$2" >>"$RESULTS"; }
+
+# lab_check NAME 0|1 DETAIL: print and record one proof; a failed one fails the lab
+lab_check() {
+  local name="$1" ok="$2" detail="$3"
+  if [[ "$ok" == 1 ]]; then
+    printf '  ok    %s: %s\n' "$name" "$detail"
+    lab_result "checks.$name" "$(printf '{"ok": true, "detail": "%s"}' "${detail//\"/\'}")"
+  else
+    printf '  FAIL  %s: %s\n' "$name" "$detail"
+    lab_result "checks.$name" "$(printf '{"ok": false, "detail": "%s"}' "${detail//\"/\'}")"
+    LAB_FAILS=$((LAB_FAILS + 1))
+  fi
+}
+
+# step TITLE: print a step header with the elapsed time
+step() { printf '\n[%4ds] %s\n' "$((SECONDS - LAB_T0))" "$*"; }
+
+# install_ok HOST BUNDLE [ARG...]: install.sh must succeed; on failure show its log's tail
+install_ok() {
+  local host="$1" rc=0 t0=$SECONDS
+  lab_install "$@" || rc=$?
+  lab_check "install.$host.$LAB_INSTALL_RUNS" "$([[ "$rc" == 0 ]] && echo 1 || echo 0)" \
+    "install.sh ${*:3} on $host: exit $rc in $((SECONDS - t0)) s (log $LAB_LAST_LOG)"
+  if [[ "$rc" != 0 ]]; then
+    tail -n 25 "$LAB_LAST_LOG" | sed 's/^/        | /'
+    return 1
+  fi
+}
+
+cleanup() {
+  local rc=$?
+  set +e
+  lab_kill_all
+  lab_net_teardown
+  if [[ "${LAB_KEEP:-0}" != 1 && -n "${LAB_DIR:-}" && -d "$LAB_DIR" ]]; then
+    # the data dirs are large (InnoDB logs, gcache); logs, configs and the report stay
+    rm -rf "$LAB_DIR"/*/root/var/lib/mysql "$LAB_DIR"/*/root/var/lib/rabbitmq/mnesia
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------------------------------------
+step "bundles: the real builder writes site.env, secrets.env, flows.tsv, bundle.env, MANIFEST.sha256"
+javac -d "$LAB_DIR/standin" "$LAB_SCRIPTS/standin/WorkCenterStandin.java"
+printf 'Main-Class: WorkCenterStandin\n' >"$LAB_DIR/standin.mf"
+jar cfm "$LAB_DIR/WorkCenter.jar" "$LAB_DIR/standin.mf" -C "$LAB_DIR/standin" .
+for v in 3db arb; do
+  (cd "$LAB_REPO" && python3 -m scripts.lab.make_bundle "$LAB_SCRIPTS/site-$v.yaml" "$LAB_DIR/WorkCenter.jar" \
+    "$LAB_DIR/bundle-$v") >"$LAB_DIR/logs/bundle-$v.log" 2>&1 || { cat "$LAB_DIR/logs/bundle-$v.log"; die "bundle $v"; }
+  chmod -R a+rX "$LAB_DIR/bundle-$v"
+  chmod 0600 "$LAB_DIR/bundle-$v/site/secrets.env"
+done
+B3="$LAB_DIR/bundle-3db"
+BA="$LAB_DIR/bundle-arb"
+echo "  bundles in $B3 and $BA"
+
+step "network: namespaces on bridge $LAB_BRIDGE, 198.18.0.0/24 only"
+lab_net_up
+declare -A IP=([db1]=11 [db2]=12 [db3]=13 [mq1]=21 [mq2]=22 [mq3]=23 [app1]=31 [app2]=32 [dba1]=41 [dba2]=42 [arb1]=43)
+for h in db1 db2 db3 mq1 mq2 mq3 app1 app2 dba1 dba2 arb1; do
+  lab_host_add "$h" "$LAB_NET_PREFIX.${IP[$h]}"
+  lab_host_root_init "$h" "$LAB_NET_PREFIX.${IP[$h]}"
+  case "$h" in dba* | arb*) LAB_BUNDLE_OF[$h]="$BA" ;; *) LAB_BUNDLE_OF[$h]="$B3" ;; esac
+done
+lab_exec db1 getent hosts db1 >/dev/null || die "/etc/netns hosts bind mount does not work here"
+lab_check net.isolated "$([[ "$(lab_exec db1 hostname)" == db1 ]] && ! lab_exec db1 getent hosts db2 >/dev/null && echo 1 || echo 0)" \
+  "db1 has its own hostname and /etc/hosts (db2 unknown before the installer's hosts block)"
+echo "  ${#LAB_HOSTS[@]} hosts: ${LAB_HOSTS[*]}"
+
+# ------------------------------------------------------------------------------------------
+step "install.sh on site A: db1 db2 db3 (first bootstraps, others join), mq1-3, app1-2"
+for h in db1 db2 db3 mq1 mq2 mq3 app1 app2; do
+  install_ok "$h" "$B3" || die "installing $h failed"
+done
+one_boot=0
+grep -q 'bootstrapping a new Galera cluster' "$LAB_DIR"/logs/01-db1-install.log &&
+  ! grep -q 'bootstrapping' "$LAB_DIR"/logs/0[23]-db*-install.log && one_boot=1
+lab_check galera.one_bootstrap "$one_boot" "db1 bootstrapped, db2 and db3 joined"
+
+step "install.sh on site B: dba1 dba2 + arb1 (garbd)"
+for h in dba1 dba2 arb1; do
+  install_ok "$h" "$BA" || die "installing $h failed"
+done
+
+# ------------------------------------------------------------------------------------------
+# galera_check LABEL SIZE HOST...: Synced, Primary, ready, size SIZE, one state UUID on every HOST
+galera_check() {
+  local label="$1" want="$2" h state size status uuid ready uuids="" ok=1 good=0
+  shift 2
+  for h in "$@"; do
+    state="$(lab_wsrep "$h" wsrep_local_state_comment)"
+    size="$(lab_wsrep "$h" wsrep_cluster_size)"
+    status="$(lab_wsrep "$h" wsrep_cluster_status)"
+    uuid="$(lab_wsrep "$h" wsrep_cluster_state_uuid)"
+    ready="$(lab_wsrep "$h" wsrep_ready)"
+    lab_result "galera.$label.$h" "{\"state\": \"$state\", \"size\": \"$size\", \"status\": \"$status\", \"uuid\": \"$uuid\", \"ready\": \"$ready\"}"
+    if [[ "$state" == Synced && "$size" == "$want" && "$status" == Primary && "$ready" == ON ]]; then
+      good=$((good + 1))
+    else
+      ok=0
+    fi
+    [[ " $uuids " == *" $uuid "* ]] || uuids+="${uuids:+ }$uuid"
+  done
+  [[ "$(wc -w <<<"$uuids")" == 1 ]] || ok=0
+  lab_check "galera.$label" "$ok" "$good/$# Synced+Primary+ready, wsrep_cluster_size $want, state UUIDs: ${uuids:-none}"
+  GALERA_GOOD="$good"
+}
+
+# galera_synced SIZE HOST...: true when every HOST is Synced with SIZE members
+galera_synced() {
+  local want="$1" h
+  shift
+  for h in "$@"; do
+    [[ "$(lab_wsrep "$h" wsrep_local_state_comment)" == Synced && "$(lab_wsrep "$h" wsrep_cluster_size)" == "$want" ]] || return 1
+  done
+}
+
+# galera_write_read LABEL HOST...: a row written on each HOST is readable on every other HOST
+galera_write_read() {
+  local label="$1" w r token seen ok=1 n=0
+  shift
+  lab_sql "$1" "CREATE DATABASE IF NOT EXISTS labcheck; CREATE TABLE IF NOT EXISTS labcheck.w (k VARCHAR(64) PRIMARY KEY, origin VARCHAR(16)) ENGINE=InnoDB"
+  for w in "$@"; do
+    token="$label-$w-$RANDOM$RANDOM"
+    lab_sqlc "$w" "INSERT INTO labcheck.w VALUES ('$token', '$w')" || ok=0
+    for r in "$@"; do
+      [[ "$r" == "$w" ]] && continue
+      seen="$(lab_sqlc "$r" "SELECT origin FROM labcheck.w WHERE k = '$token'" 2>/dev/null || true)"
+      if [[ "$seen" == "$w" ]]; then n=$((n + 1)); else ok=0; fi
+    done
+  done
+  lab_check "galera.$label.write_read" "$ok" "$n reads of rows written on another node"
+}
+
+step "Galera: state, size, UUID, write on one node / read on the others"
+lab_wait 60 galera_synced 3 db1 db2 db3 || true
+galera_check site_a 3 db1 db2 db3
+galera_write_read site_a db1 db2 db3
+lab_wait 60 galera_synced 3 dba1 dba2 || true
+galera_check site_b 3 dba1 dba2
+galera_write_read site_b dba1 dba2
+garb_pid="$(lab_pid_of arb1 garb)"
+arb_ok=0
+if [[ -n "$garb_pid" && "$(cat "/proc/$garb_pid/comm" 2>/dev/null)" == garbd && "$(lab_wsrep dba1 wsrep_cluster_size)" == 3 ]]; then
+  arb_ok=1
+fi
+lab_check galera.arbitrator "$arb_ok" "garbd (pid ${garb_pid:-none}) runs on arb1 and counts: 2 mariadbd + garbd = wsrep_cluster_size $(lab_wsrep dba1 wsrep_cluster_size)"
+
+# ------------------------------------------------------------------------------------------
+MQ_HOSTS=(mq1 mq2 mq3)
+MQ_WANT="rabbit@mq1 rabbit@mq2 rabbit@mq3"
+# mq_check LABEL: every node's cluster_status lists every node as running; sets MQ_GOOD
+mq_check() {
+  local h seen good=0
+  for h in "${MQ_HOSTS[@]}"; do
+    seen="$(lab_running_nodes "$h" | tr '\n' ' ')"
+    seen="${seen% }"
+    lab_result "rabbitmq.$1.$h" "\"$seen\""
+    [[ "$seen" == "$MQ_WANT" ]] && good=$((good + 1))
+  done
+  lab_check "rabbitmq.$1" "$([[ "$good" == 3 ]] && echo 1 || echo 0)" "$good/3 nodes list running nodes: $MQ_WANT"
+  MQ_GOOD="$good"
+}
+# mq_all_running: true when every node lists every node as running
+mq_all_running() {
+  local h
+  for h in "${MQ_HOSTS[@]}"; do
+    [[ "$(lab_running_nodes "$h" | tr '\n' ' ')" == "$MQ_WANT " ]] || return 1
+  done
+}
+
+MQ_ADDRS="198.18.0.21:5672,198.18.0.22:5672,198.18.0.23:5672"
+MQ_APP_USER="$(sed -n 's/^WCB_MQ_APP_USER=//p' "$B3/site/site.env")"
+DB_APP_USER="$(sed -n 's/^WCB_DB_APP_USER=//p' "$B3/site/site.env")"
+# amqp HOST ARG...: the lab's AMQP client in HOST's namespace as the app mq user (password via env)
+amqp() {
+  local host="$1"
+  shift
+  AMQP_PASSWORD="$(lab_secret "$B3" WCB_MQ_APP_PASSWORD)" lab_exec "$host" \
+    python3 "$LAB_SCRIPTS/amqp_confirm.py" "$@" --user "$MQ_APP_USER"
+}
+# json_get JSON KEY: print a top-level value of a JSON object
+json_get() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2"; }
+
+step "RabbitMQ: cluster_status everywhere, guest gone, publish with confirms to replicated queues"
+lab_wait 60 mq_all_running || true
+mq_check formed
+users="$(lab_rmqctl mq1 list_users --formatter json 2>/dev/null || true)"
+guest_refused=0
+if lab_exec mq1 env AMQP_PASSWORD=guest python3 "$LAB_SCRIPTS/amqp_confirm.py" check --addresses 127.0.0.1:5672 --user guest >/dev/null 2>&1; then
+  guest_refused=0
+else
+  guest_refused=1
+fi
+lab_check rabbitmq.guest_gone "$([[ "$users" != *'"guest"'* && "$users" == *"\"$MQ_APP_USER\""* && "$guest_refused" == 1 ]] && echo 1 || echo 0)" \
+  "list_users has $MQ_APP_USER and no guest; guest/guest login on 127.0.0.1 refused"
+policy="$(lab_rmqctl mq1 list_policies --formatter json 2>/dev/null || true)"
+lab_check rabbitmq.ha_policy "$([[ "$policy" == *'"ha-all"'* && "$policy" == *'"ha-mode":"all"'* ]] && echo 1 || echo 0)" \
+  "the installer's ha-all policy (RabbitMQ $(dpkg-query -W -f='${Version}' rabbitmq-server) is 3.x: classic mirrored queues)"
+for qt in classic quorum; do
+  out="$(amqp app1 publish --addresses "$MQ_ADDRS" --queue "lab-$qt" --type "$qt" --count 500 --confirmed "$LAB_DIR/confirmed-$qt" || true)"
+  lab_result "rabbitmq.publish_$qt" "$out"
+  drained="$(amqp app1 drain --addresses "$MQ_ADDRS" --queue "lab-$qt" --confirmed "$LAB_DIR/confirmed-$qt" || true)"
+  lab_result "rabbitmq.drain_$qt" "$drained"
+  lab_check "rabbitmq.confirms_$qt" "$([[ "$(json_get "$out" confirmed)" == 500 && "$(json_get "$drained" lost)" == 0 ]] && echo 1 || echo 0)" \
+    "app user, $qt queue: $(json_get "$out" confirmed)/500 confirmed, $(json_get "$drained" consumed) consumed, $(json_get "$drained" lost) lost"
+done
+mirrors="$(lab_rmqctl mq1 list_queues name policy type --formatter json 2>/dev/null || true)"
+lab_result rabbitmq.queues "$mirrors"
+lab_check rabbitmq.queue_kinds "$([[ "$mirrors" == *'"name":"lab-classic","policy":"ha-all"'* && "$mirrors" == *'"name":"lab-quorum"'*'"type":"quorum"'* ]] && echo 1 || echo 0)" \
+  "lab-classic is mirrored by ha-all, lab-quorum is a quorum queue"
+
+step "App nodes: WorkCenter-app.yml's first JDBC host and RabbitMQ addresses accept the app users"
+for h in app1 app2; do
+  out="$(lab_exec "$h" python3 "$LAB_SCRIPTS/appcheck.py" "$(lab_root "$h")/opt/workcenter/WorkCenter-app.yml" || true)"
+  lab_result "app.$h" "$out"
+  lab_check "app.$h" "$([[ "$(json_get "$out" ok)" == True ]] && echo 1 || echo 0)" \
+    "first JDBC host $(json_get "$out" jdbc_first_host): $(json_get "$out" jdbc_login); AMQP $(json_get "$out" mq_addresses)"
+  code="$(lab_exec "$h" python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).status)' "http://$LAB_NET_PREFIX.${IP[$h]}:8080/" 2>/dev/null || true)"
+  lab_check "app.$h.http" "$([[ "$code" == 200 ]] && echo 1 || echo 0)" "the unit's java -jar answers HTTP 200 on :8080 (stand-in jar)"
+done
+
+# ------------------------------------------------------------------------------------------
+# rows_missing HOST ACKFILE: print how many acknowledged ids HOST lacks
+rows_missing() {
+  comm -23 <(sort -u "$2") <(lab_sqlc "$1" "SELECT id FROM workcenter.lab_rows" | sort -u) | wc -l
+}
+# table_fingerprints HOST...: print "count checksum" per HOST, one line each
+table_fingerprints() {
+  local h
+  for h in "$@"; do
+    printf '%s %s\n' "$(lab_sqlc "$h" "SELECT COUNT(*) FROM workcenter.lab_rows")" \
+      "$(lab_sql "$h" "CHECKSUM TABLE workcenter.lab_rows" | awk '{ print $2 }')"
+  done
+}
+# fingerprints_equal HOST...: true when every HOST has the same count and checksum
+fingerprints_equal() {
+  [[ "$(table_fingerprints "$@" | sort -u | wc -l)" == 1 ]]
+}
+
+# lines_at_least N FILE: true when FILE has N lines or more
+lines_at_least() { [[ -f "$2" && "$(wc -l <"$2")" -ge "$1" ]]; }
+# pid_gone PID: true when PID has exited
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+fault_result() {  # fault_result N 0|1 DETAIL
+  FAULTS_TOTAL=$((FAULTS_TOTAL + 1))
+  [[ "$2" == 1 ]] && FAULTS_OK=$((FAULTS_OK + 1))
+  lab_check "fault$1" "$2" "$3"
+}
+
+step "fault 1: kill -9 db1 under a steady insert loop (app1 -> sequential db1,db2,db3)"
+lab_sql db1 "CREATE TABLE IF NOT EXISTS workcenter.lab_rows (id INT PRIMARY KEY, payload CHAR(64) NOT NULL, via VARCHAR(32)) ENGINE=InnoDB"
+ACK="$LAB_DIR/acked-rows"
+STOP="$LAB_DIR/stop-inserts"
+: >"$ACK"
+MYSQL_PWD="$(lab_secret "$B3" WCB_DB_APP_PASSWORD)" lab_exec app1 "$LAB_SCRIPTS/insert_loop.sh" \
+  198.18.0.11,198.18.0.12,198.18.0.13 "$DB_APP_USER" workcenter 1 200000 "$STOP" "$ACK" >"$LAB_DIR/logs/insert-loop.json" 2>&1 &
+INSERT_PID=$!
+lab_wait 60 lines_at_least 100 "$ACK" || true
+before_kill="$(wc -l <"$ACK")"
+victim_pid="$(lab_pid_of db1 mariadb)"
+[[ -n "$victim_pid" && "$(cat "/proc/$victim_pid/comm" 2>/dev/null)" == mariadbd ]] || die "db1's mariadbd pid not found"
+kill -9 "$victim_pid"
+echo "  killed db1 mariadbd (pid $victim_pid) with $before_kill rows acknowledged"
+primary_all=1
+for _ in $(seq 1 15); do
+  for h in db2 db3; do
+    [[ "$(lab_wsrep "$h" wsrep_cluster_status)" == Primary ]] || primary_all=0
+  done
+  sleep 1
+done
+size_after="$(lab_wsrep db2 wsrep_cluster_size)"
+after_kill="$(wc -l <"$ACK")"
+echo "  db2/db3 Primary throughout 15 s: $primary_all; wsrep_cluster_size $size_after; inserts went on: $before_kill -> $after_kill"
+install_ok db1 "$B3" || true
+rejoin_log="$LAB_LAST_LOG"
+lab_wait 120 galera_synced 3 db1 db2 db3 || true
+sleep 3
+touch "$STOP"
+lab_wait 60 pid_gone "$INSERT_PID" || kill "$INSERT_PID" 2>/dev/null || true
+wait "$INSERT_PID" 2>/dev/null || true
+lab_wait 30 fingerprints_equal db1 db2 db3 || true
+fp="$(table_fingerprints db1 db2 db3 | tr '\n' ';')"
+lost=0
+for h in db1 db2 db3; do
+  m="$(rows_missing "$h" "$ACK")"
+  (( m > lost )) && lost="$m"
+done
+ROWS_LOST=$((ROWS_LOST + lost))
+lab_result fault1.rows_acked "$(wc -l <"$ACK")"
+lab_result fault1.fingerprints "\"$fp\""
+lab_result fault1.insert_loop "$(cat "$LAB_DIR/logs/insert-loop.json")"
+ok=0
+if [[ "$primary_all" == 1 && "$size_after" == 2 && "$after_kill" -gt "$before_kill" ]] && grep -q 'joining the running cluster' "$rejoin_log" &&
+  galera_synced 3 db1 db2 db3 && fingerprints_equal db1 db2 db3 && [[ "$lost" == 0 ]]; then
+  ok=1
+fi
+fault_result 1 "$ok" "Primary kept (size $size_after), db1 rejoined Synced via install.sh, $(wc -l <"$ACK") acked rows, lost $lost, count+checksum on db1..3: $fp"
+
+step "fault 2: orderly stop of all db nodes, restart through install.sh"
+fp_before="$(table_fingerprints db1 | head -n1)"
+for h in db1 db2 db3; do
+  lab_svc "$h" stop mariadb
+done
+safe=""
+for h in db1 db2 db3; do
+  safe+="$h=$(sed -n 's/^safe_to_bootstrap:[[:space:]]*//p' "$(lab_root "$h")/var/lib/mysql/grastate.dat") "
+done
+echo "  grastate safe_to_bootstrap: $safe"
+lab_result fault2.safe_to_bootstrap "\"${safe% }\""
+refused1=0
+if ! lab_install db1 "$B3"; then
+  grep -q 'safe_to_bootstrap' "$LAB_LAST_LOG" && ! lab_svc db1 is_active mariadb && refused1=1
+fi
+lab_check fault2.no_bootstrap_on_unsafe "$refused1" "install.sh on db1 (safe_to_bootstrap: 0, no peer) refuses to start it (log $LAB_LAST_LOG)"
+install_ok db3 "$B3" || true
+boot_ok=0
+grep -q 'bootstrapping a new Galera cluster' "$LAB_LAST_LOG" && boot_ok=1
+lab_check fault2.bootstrap_safe_node "$boot_ok" "install.sh on db3 (safe_to_bootstrap: 1) bootstraps"
+install_ok db1 "$B3" || true
+install_ok db2 "$B3" || true
+lab_svc db2 stop mariadb
+refused2=0
+if ! lab_install db2 "$B3" --bootstrap; then
+  grep -q 'refusing --bootstrap' "$LAB_LAST_LOG" && ! lab_svc db2 is_active mariadb && refused2=1
+fi
+lab_check fault2.second_bootstrap_refused "$refused2" "install.sh --bootstrap on db2 while db1/db3 run: refused (log $LAB_LAST_LOG)"
+install_ok db2 "$B3" || true
+lab_wait 120 galera_synced 3 db1 db2 db3 || true
+lab_wait 30 fingerprints_equal db1 db2 db3 || true
+fp_after="$(table_fingerprints db1 db2 db3 | sort -u | tr '\n' ';')"
+lost=0
+for h in db1 db2 db3; do
+  m="$(rows_missing "$h" "$ACK")"
+  (( m > lost )) && lost="$m"
+done
+ROWS_LOST=$((ROWS_LOST + lost))
+ok=0
+[[ "$safe" == "db1=0 db2=0 db3=1 " && "$refused1" == 1 && "$boot_ok" == 1 && "$refused2" == 1 && "$fp_after" == "$fp_before;" && "$lost" == 0 ]] &&
+  galera_synced 3 db1 db2 db3 && ok=1
+fault_result 2 "$ok" "bootstrap only from db3 (safe_to_bootstrap), second bootstrap refused, rows before '$fp_before' after '$fp_after', lost $lost"
+
+step "fault 3: kill -9 mq1 while app1 publishes with confirms (ha-all classic + quorum)"
+declare -A PUB_PID=()
+for qt in classic quorum; do
+  rm -f "$LAB_DIR/f3-confirmed-$qt"
+  amqp app1 publish --addresses "$MQ_ADDRS" --queue "lab-f3-$qt" --type "$qt" --count 3000 --delay 0.003 \
+    --max-seconds 240 --confirmed "$LAB_DIR/f3-confirmed-$qt" >"$LAB_DIR/logs/f3-publish-$qt.json" 2>&1 &
+  PUB_PID[$qt]=$!
+done
+lab_wait 30 lines_at_least 1 "$LAB_DIR/f3-confirmed-classic" || true
+lab_wait 30 lines_at_least 1 "$LAB_DIR/f3-confirmed-quorum" || true
+sleep 2
+beam_pid="$(tr -cd '0-9' <"$(lab_root mq1)/var/lib/rabbitmq/mnesia/rabbit@mq1.pid" 2>/dev/null || true)"
+[[ -n "$beam_pid" && "$(cat "/proc/$beam_pid/comm" 2>/dev/null)" == beam.smp ]] || die "mq1's beam pid not found"
+kill -9 "$beam_pid"
+echo "  killed mq1 beam.smp (pid $beam_pid) after $(wc -l <"$LAB_DIR/f3-confirmed-classic") + $(wc -l <"$LAB_DIR/f3-confirmed-quorum") confirms"
+for qt in classic quorum; do
+  wait "${PUB_PID[$qt]}" || true
+done
+install_ok mq1 "$B3" || true
+lab_wait 60 mq_all_running || true
+mq_check after_fault3
+f3_ok=1
+[[ "$MQ_GOOD" == 3 ]] || f3_ok=0
+for qt in classic quorum; do
+  pub="$(cat "$LAB_DIR/logs/f3-publish-$qt.json")"
+  drained="$(amqp app1 drain --addresses "$MQ_ADDRS" --queue "lab-f3-$qt" --confirmed "$LAB_DIR/f3-confirmed-$qt" --max-seconds 120 || true)"
+  lab_result "fault3.publish_$qt" "$pub"
+  lab_result "fault3.drain_$qt" "$drained"
+  l="$(json_get "$drained" lost)"
+  [[ "$l" =~ ^[0-9]+$ ]] || { l=999999; f3_ok=0; }
+  MSGS_LOST=$((MSGS_LOST + l))
+  [[ "$l" == 0 && "$(json_get "$pub" ok)" == True && "$(json_get "$pub" confirmed)" -ge 3000 ]] || f3_ok=0
+  echo "  $qt: $(json_get "$pub" confirmed) confirmed ($(json_get "$pub" nacks) nacks, $(json_get "$pub" republished) re-published, $(json_get "$pub" reconnects) reconnects), $(json_get "$drained" consumed) consumed, lost $l"
+done
+fault_result 3 "$f3_ok" "every confirmed message consumed after the kill, mq1 rejoined ($MQ_GOOD/3 list all running)"
+
+step "fault 4: install.sh re-run on healthy nodes changes nothing (db2 mq2 app2 arb1)"
+# snapshot HOST: hashes of the files install.sh owns (etc, opt, cookie) + the unit's pid
+snapshot() {
+  local root
+  root="$(lab_root "$1")"
+  (cd "$root" && find etc opt var/lib/rabbitmq/.erlang.cookie -type f 2>/dev/null | sort | xargs -r sha256sum)
+  local p
+  for p in "$root/run/wcbundle/"*.pid; do
+    [[ -f "$p" ]] && printf '%s %s\n' "$p" "$(cat "$p")"
+  done
+}
+f4_ok=1
+for h in db2 mq2 app2 arb1; do
+  before="$(snapshot "$h")"
+  rc=0
+  lab_install "$h" "$(lab_bundle_of "$h")" || rc=$?
+  after="$(snapshot "$h")"
+  same=0
+  [[ "$rc" == 0 && "$before" == "$after" ]] && grep -q 'Nothing changed' "$LAB_LAST_LOG" && same=1
+  [[ "$same" == 1 ]] || f4_ok=0
+  lab_check "fault4.$h" "$same" "exit $rc, files and pids unchanged, 'Nothing changed' said (log $LAB_LAST_LOG)"
+  [[ "$same" == 1 ]] || diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | head -n 10 | sed 's/^/        | /'
+done
+fault_result 4 "$f4_ok" "re-runs on db2, mq2, app2, arb1 changed nothing"
+
+# ------------------------------------------------------------------------------------------
+step "final state"
+galera_check final_a 3 db1 db2 db3
+ga="$GALERA_GOOD"
+galera_check final_b 3 dba1 dba2
+gb="$GALERA_GOOD"
+mq_check final
+GALERA_TOTAL=5
+GALERA_SYNCED=$((ga + gb))
+ARB="$([[ "$arb_ok" == 1 && "$(lab_wsrep dba1 wsrep_cluster_size)" == 3 ]] && echo ok || echo FAILED)"
+[[ "$ARB" == ok ]] || LAB_FAILS=$((LAB_FAILS + 1))
+[[ "$ROWS_LOST" == 0 && "$MSGS_LOST" == 0 ]] || LAB_FAILS=$((LAB_FAILS + 1))
+
+lab_result summary.galera_synced "$GALERA_SYNCED"
+lab_result summary.galera_nodes "$GALERA_TOTAL"
+lab_result summary.arbitrator "\"$ARB\""
+lab_result summary.rabbitmq_running "$MQ_GOOD"
+lab_result summary.faults_survived "$FAULTS_OK"
+lab_result summary.faults_total "$FAULTS_TOTAL"
+lab_result summary.rows_lost "$ROWS_LOST"
+lab_result summary.messages_lost "$MSGS_LOST"
+lab_result summary.failed_checks "$LAB_FAILS"
+lab_result summary.seconds "$((SECONDS - LAB_T0))"
+lab_result summary.rabbitmq_version "\"$(dpkg-query -W -f='${Version}' rabbitmq-server)\""
+lab_result summary.mariadb_version "\"$(dpkg-query -W -f='${Version}' mariadb-server)\""
+lab_result summary.galera_version "\"$(dpkg-query -W -f='${Version}' galera-4)\""
+python3 "$LAB_SCRIPTS/report.py" "$RESULTS" "$REPORT"
+echo
+echo "lab: $((SECONDS - LAB_T0)) s, $LAB_FAILS failed checks; logs in $LAB_DIR/logs"
+echo "lab: report $REPORT"
+echo "lab: galera $GALERA_SYNCED/$GALERA_TOTAL synced, arbitrator $ARB, rabbitmq $MQ_GOOD/3 running, faults survived $FAULTS_OK/$FAULTS_TOTAL, rows lost $ROWS_LOST, messages lost $MSGS_LOST"
+[[ "$LAB_FAILS" == 0 ]]
