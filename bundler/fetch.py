@@ -19,7 +19,9 @@ How one package is fetched (osbuild's `org.osbuild.curl` habits):
   the `.part` is deleted, so no bad bytes survive a finished attempt;
 - a stalled server (slow-loris) is cut off by the read timeout (nothing at all)
   or by a minimum rate over a time window (a trickle), and the next mirror is
-  tried.
+  tried;
+- builds sharing a cache take an flock on `<hex>.lock` per package (removed on
+  release), so each file is downloaded once and no two writers share a .part.
 On final failure a FetchError names the package, every URL tried with its
 outcome, and the expected vs actual checksum.
 """
