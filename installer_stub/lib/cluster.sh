@@ -19,7 +19,8 @@ wcb_service_require() {
 # usage: wcb_unit_active UNIT   true when UNIT runs (false in a dry-run without the seam)
 wcb_unit_active() {
     wcb_service_known || return 1
-    wcb_service_is_active "$1" >/dev/null 2>&1
+    # stdin from /dev/null: a client (rabbitmqctl) must not eat the caller's while-read input
+    wcb_service_is_active "$1" </dev/null >/dev/null 2>&1
 }
 
 # usage: wcb_svc ACTION [UNIT]   call wcb_service_ACTION UNIT through the seam (printed in dry-run)

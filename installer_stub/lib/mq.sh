@@ -6,9 +6,13 @@ set -euo pipefail
 wcb_rabbitmqctl() {
     local ctl=/usr/lib/rabbitmq/bin/rabbitmqctl
     [[ -x "$ctl" ]] || ctl=rabbitmqctl
-    # HOME selects the cookie file; RABBITMQ_CONF_ENV_FILE the node name and bases.
-    HOME="$WCB_P_MQ_HOME" RABBITMQ_CONF_ENV_FILE="$WCB_P_MQ_ENV" \
-        timeout 60 "$ctl" -n "rabbit@$WCB_NODE" "$@"
+    local -a env=("HOME=$WCB_P_MQ_HOME" "RABBITMQ_CONF_ENV_FILE=$WCB_P_MQ_ENV")
+    # HOME selects the cookie file; RABBITMQ_CONF_ENV_FILE the node name and bases; the service seam's
+    # erl_inetrc (direct backend) makes Erlang resolve node names from the rooted hosts file.
+    if [[ -f "$WCB_P_RUN_DIR/erl_inetrc" ]]; then
+        env+=("ERL_INETRC=$WCB_P_RUN_DIR/erl_inetrc")
+    fi
+    env "${env[@]}" timeout 60 "$ctl" -n "rabbit@$WCB_NODE" "$@"
 }
 
 # usage: wcb_mq_version   print the installed rabbitmq-server version (or bundle.env's when not installed yet)
@@ -66,7 +70,10 @@ wcb_mq_join_if_alone() {
 
 # usage: wcb_mq_user_exists USER   true when USER exists on the node
 wcb_mq_user_exists() {
-    wcb_rabbitmqctl list_users --formatter json 2>/dev/null | grep -q "\"user\":\"$1\""
+    local users
+    # read the whole answer first: grep -q closing the pipe early would fail the pipeline (pipefail)
+    users="$(wcb_rabbitmqctl list_users --formatter json 2>/dev/null)" || return 1
+    grep -q "\"user\":\"$1\"" <<<"$users"
 }
 
 # usage: wcb_mq_users   create the admin and app users (password via stdin), permissions, delete guest
@@ -112,8 +119,7 @@ wcb_mq_policy() {
         wcb_run wcb_rabbitmqctl update_vhost_metadata "$vhost" --default-queue-type quorum ||
             wcb_die 4 "setting the quorum default queue type on $vhost failed"
     else
-        if [[ "$WCB_DRY_RUN" != 1 ]] && wcb_rabbitmqctl list_policies -p "$vhost" --formatter json 2>/dev/null |
-            grep -q '"name":"ha-all"'; then
+        if [[ "$WCB_DRY_RUN" != 1 ]] && grep -q '"name":"ha-all"' <<<"$(wcb_rabbitmqctl list_policies -p "$vhost" --formatter json 2>/dev/null)"; then
             return 0
         fi
         wcb_run wcb_rabbitmqctl set_policy -p "$vhost" --apply-to queues ha-all '^' '{"ha-mode":"all","ha-sync-mode":"automatic"}' ||

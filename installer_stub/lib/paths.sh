@@ -20,7 +20,6 @@ wcb_paths_init() {
     export WCB_P_DB_GRASTATE="$r/var/lib/mysql/grastate.dat"
     # arbitrator
     export WCB_P_GARB_CONF="$r/etc/sysconfig/garb"
-    export WCB_P_GARB_LOG="$r/var/log/garbd.log"
     # mq-node
     export WCB_P_MQ_CONF_DIR="$r/etc/rabbitmq"
     export WCB_P_MQ_ENV="$r/etc/rabbitmq/rabbitmq-env.conf"

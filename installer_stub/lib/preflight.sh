@@ -64,7 +64,7 @@ wcb_preflight_ports() {
         checked+="$port "
         wcb_port_busy "$port" || continue
         unit="$(wcb_role_unit "$dst")"
-        if wcb_service_known && wcb_service_is_active "$unit" >/dev/null 2>&1; then
+        if wcb_unit_active "$unit"; then
             wcb_note "port $port/tcp is in use by $unit (already installed by wcbundle)"
         else
             wcb_pf_fail "port $port/$proto ($purpose) is already in use by another program: stop it (ss -tlnp 'sport = :$port' shows which) and re-run"

@@ -9,7 +9,6 @@ wcb_role_arbitrator_config() {
         out+="${out:+ }$ip:4567"
     done
     wcb_tpl TPL_GARB_NODES "$out"
-    wcb_tpl TPL_GARB_LOG "$WCB_P_GARB_LOG"
     wcb_mkdir "$(dirname "$WCB_P_GARB_CONF")" 0755 root:root
     # rendered without the packaged '# REMOVE' line, which keeps garbd from starting
     wcb_render_to "$WCB_BUNDLE/templates/garb" "$WCB_P_GARB_CONF" 644 root:root garb

@@ -24,8 +24,25 @@ wcb_db_node_vars() {
     wcb_tpl TPL_DB_LOG "$WCB_P_DB_LOG"
 }
 
+# usage: wcb_db_sst_tools   exit 4 when the tools of the site's SST method are missing (a joiner would hang)
+wcb_db_sst_tools() {
+    local t
+    local -a need=(rsync)
+    [[ "$WCB_GALERA_SST_METHOD" == mariabackup ]] && need=(mariabackup socat)
+    for t in "${need[@]}"; do
+        if ! wcb_has "$t"; then
+            if [[ "$WCB_DRY_RUN" == 1 ]]; then
+                wcb_note "SST ($WCB_GALERA_SST_METHOD) needs $t: not installed yet"
+            else
+                wcb_die 4 "wsrep_sst_method=$WCB_GALERA_SST_METHOD needs $t, which is not installed (package MariaDB-backup / socat / rsync of the db-node role)"
+            fi
+        fi
+    done
+}
+
 # usage: wcb_role_db_node_config   phase 6 for db-node
 wcb_role_db_node_config() {
+    wcb_db_sst_tools
     wcb_db_node_vars
     wcb_mkdir "$WCB_P_DB_DATADIR" 0755 mysql:mysql
     wcb_mkdir "$(dirname "$WCB_P_DB_LOG")" 0750 mysql:mysql

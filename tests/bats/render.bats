@@ -68,7 +68,7 @@ render_lib() {
         'wsrep_cluster_name=acme_galera' \
         'wsrep_node_address=127.10.0.22' \
         'wsrep_node_name=wc-db2' \
-        'wsrep_sst_method=mariabackup' \
+        'wsrep_sst_method=rsync' \
         'wsrep_sst_auth=sst:SstPw0123456789abcdefABCDEF01234' \
         'binlog_format=ROW' \
         'default_storage_engine=InnoDB' \
@@ -147,4 +147,13 @@ render_lib() {
         'module_hotfixes=1'
     cmp "$WCB_ROOT/etc/yum.repos.d/CentOS-Base.repo" "$BATS_TEST_TMPDIR/base.copy"
     [ "$(ls "$WCB_ROOT/etc/yum.repos.d" | wc -l)" -eq 2 ]
+}
+
+@test "db-node: mariabackup SST without mariabackup installed is an install failure naming the package" {
+    command -v mariabackup && skip "mariabackup is installed on this host"
+    sed -i 's/^WCB_GALERA_SST_METHOD=.*/WCB_GALERA_SST_METHOD=mariabackup/' "$B/site/site.env"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"wsrep_sst_method=mariabackup needs mariabackup"*"MariaDB-backup"* ]]
+    [ ! -e "$WCB_ROOT/etc/my.cnf.d/galera.cnf" ]
 }

@@ -86,7 +86,7 @@ def test_galera_cnf_passes_my_print_defaults_and_mariadbd(fixture_run):
     assert opts["wsrep_cluster_address"] == "gcomm://127.10.0.21,127.10.0.22,127.10.0.31"
     assert opts["wsrep_node_address"] == "127.10.0.21"
     assert opts["wsrep_cluster_name"] == "acme_galera"
-    assert opts["wsrep_sst_method"] == "mariabackup"
+    assert opts["wsrep_sst_method"] == "rsync"
     assert opts["binlog_format"] == "ROW"
     assert opts["innodb_autoinc_lock_mode"] == "2"
     assert Path(opts["wsrep_provider"]).is_file(), "the provider path must be found on this host"
