@@ -56,7 +56,7 @@ class RepoMetadata:
     cache: Path
     revision: str
     files: dict[str, DataFile] = field(default_factory=dict)
-    session: object = None
+    tried: list[str] = field(default_factory=list)   # mirrors given up on
 
     def has(self, mdtype: str) -> bool:
         return self._resolve_type(mdtype) is not None
@@ -71,7 +71,45 @@ class RepoMetadata:
         return f"{df.checksum_type}:{df.checksum}" if df else "-"
 
     def path(self, mdtype: str) -> Path:
-        """Local, verified copy of a data file (compressed as published)."""
+        """Local, verified copy of a data file (compressed as published).
+
+        A mirror whose file is missing or fails its checksum is dropped as a whole:
+        the next mirror's repomd.xml and files are used together, never one mirror's
+        files against another mirror's repomd.
+        """
+        errors: list[str] = []
+        while True:
+            try:
+                return self._path_here(mdtype)
+            except FetchError as exc:
+                errors.append(exc.message)
+            if not self._next_mirror(errors):
+                raise FetchError(f"cannot get the {mdtype} metadata of repo '{self.id}' from any mirror: "
+                                 + " ".join(e.rstrip(".") + "." for e in errors),
+                                 hint="The mirrors are unreachable or inconsistent; re-sync them or point "
+                                      "--repo at another mirror.")
+
+    def _next_mirror(self, errors: list[str]) -> bool:
+        self.tried.append(self.baseurl)
+        for base in self.baseurls:
+            if base in self.tried:
+                continue
+            self.tried.append(base)
+            url = join_url(base, "repodata/repomd.xml")
+            data = _read_repomd(url, self.cache, 0, True, errors)
+            if data is None:
+                continue
+            try:
+                self.revision, self.files = parse_repomd(data, url)
+            except FetchError as exc:
+                errors.append(exc.message)
+                continue
+            log.info("repo %s: using mirror %s", self.id, base)
+            self.baseurl = base
+            return True
+        return False
+
+    def _path_here(self, mdtype: str) -> Path:
         df = self._resolve_type(mdtype)
         if df is None:
             raise FetchError(f"repo '{self.id}' ({self.baseurl}) publishes no '{mdtype}' metadata.")
@@ -79,8 +117,7 @@ class RepoMetadata:
         if url.startswith("file://"):
             local = file_url_path(url)
             if not local.is_file():
-                raise FetchError(f"metadata file {url} listed in repomd.xml of repo '{self.id}' does not exist.",
-                                 hint="The repository copy is incomplete; re-sync it.")
+                raise FetchError(f"metadata file {url} listed in repomd.xml of repo '{self.id}' does not exist.")
             verify_file(local, df, url)
             return local
         dest = self.cache / f"{df.checksum}-{df.type}{compression_suffix(df.location)}"
@@ -91,7 +128,7 @@ class RepoMetadata:
             except FetchError:
                 log.info("cached %s of repo %s is corrupt; fetching it again", df.type, self.id)
                 dest.unlink()
-        download(self, df, dest)
+        download(df, url, dest)
         return dest
 
     def solv_path(self, mdtype: str) -> Path:
@@ -241,22 +278,32 @@ def open_repo(repo_id: str, baseurls: list[str], cache_dir: Path, *, expire: int
     """Read (or revalidate) a repo's repomd.xml, trying each base URL in turn."""
     cache = repo_cache_dir(cache_dir, repo_id, baseurls)
     errors: list[str] = []
+    tried: list[str] = []
     for base in baseurls:
         url = join_url(base, "repodata/repomd.xml")
-        if url.startswith("file://"):
-            try:
-                data = file_url_path(url).read_bytes()
-            except OSError as exc:
-                errors.append(f"{url}: {exc.strerror}")
-                continue
-        else:
-            data = _http_repomd(url, cache, expire, refresh, errors)
-            if data is None:
-                continue
-        revision, files = parse_repomd(data, url)
-        return RepoMetadata(repo_id, list(baseurls), base, cache, revision, files)
+        data = _read_repomd(url, cache, expire, refresh, errors)
+        if data is None:
+            tried.append(base)
+            continue
+        try:
+            revision, files = parse_repomd(data, url)
+        except FetchError as exc:
+            errors.append(exc.message)
+            tried.append(base)
+            continue
+        return RepoMetadata(repo_id, list(baseurls), base, cache, revision, files, tried=tried)
     raise FetchError(f"cannot read the metadata of repo '{repo_id}': " + "; ".join(errors) + ".",
                      hint="Check the URL (--repo ID=URL) and that the mirror is reachable from this host.")
+
+
+def _read_repomd(url: str, cache: Path, expire: int, refresh: bool, errors: list[str]) -> bytes | None:
+    if url.startswith("file://"):
+        try:
+            return file_url_path(url).read_bytes()
+        except OSError as exc:
+            errors.append(f"{url}: {exc.strerror}")
+            return None
+    return _http_repomd(url, cache, expire, refresh, errors)
 
 
 def _http_repomd(url: str, cache: Path, expire: int, refresh: bool, errors: list[str]) -> bytes | None:
@@ -331,56 +378,44 @@ def _short_reason(exc: Exception) -> str:
     return f"{type(exc).__name__} ({reason or exc})"
 
 
-def download(repo: RepoMetadata, df: DataFile, dest: Path) -> None:
-    """Fetch a data file into dest, hashing while streaming; fail over across base URLs."""
+def download(df: DataFile, url: str, dest: Path) -> None:
+    """Fetch one data file into dest, hashing while streaming (the caller fails over mirrors)."""
     errors: list[str] = []
-    order = [repo.baseurl] + [b for b in repo.baseurls if b != repo.baseurl]
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise cache_problem(dest, exc) from None
-    for base in order:
-        url = join_url(base, df.location)
-        if url.startswith("file://"):
-            errors.append(f"{url}: mixed file:// and http(s) mirrors are not supported")
-            continue
-        got = _get(url, errors)
-        if got is None:
-            continue
-        resp = got[0]
-        algo = {"sha": "sha1"}.get(df.checksum_type, df.checksum_type)
-        h = hashlib.new(algo)
-        tmp = dest.with_name(dest.name + f".{os.getpid()}.part")
-        try:
-            with open(tmp, "wb") as out:
-                while True:
-                    chunk = resp.read(1 << 20)
-                    if not chunk:
-                        break
-                    h.update(chunk)
-                    out.write(chunk)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            if exc.errno in (28, 122):  # ENOSPC, EDQUOT: no mirror will fix a full disk
-                raise cache_problem(dest, exc) from None
-            errors.append(f"{url}: {_short_reason(exc)}")
-            continue
-        except Exception as exc:  # noqa: BLE001 - any other transfer error: next mirror
-            errors.append(f"{url}: {_short_reason(exc)}")
-            tmp.unlink(missing_ok=True)
-            continue
-        finally:
-            resp.close()
-        if h.hexdigest() != df.checksum:
-            tmp.unlink(missing_ok=True)
-            errors.append(f"{url}: checksum mismatch: repomd.xml says {df.checksum_type}:{df.checksum}, "
-                          f"the file has {df.checksum_type}:{h.hexdigest()}")
-            continue
-        os.replace(tmp, dest)
-        log.debug("fetched %s", url)
-        return
-    raise FetchError(f"cannot fetch {df.type} metadata of repo '{repo.id}': " + "; ".join(errors) + ".",
-                     hint="The mirror is unreachable or inconsistent; retry later or point --repo at another mirror.")
+    got = _get(url, errors)
+    if got is None:
+        raise FetchError(errors[0])
+    resp = got[0]
+    algo = {"sha": "sha1"}.get(df.checksum_type, df.checksum_type)
+    h = hashlib.new(algo)
+    tmp = dest.with_name(dest.name + f".{os.getpid()}.part")
+    try:
+        with open(tmp, "wb") as out:
+            while True:
+                chunk = resp.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+                out.write(chunk)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in (28, 122):  # ENOSPC, EDQUOT: no mirror will fix a full disk
+            raise cache_problem(dest, exc) from None
+        raise FetchError(f"{url}: {_short_reason(exc)}") from None
+    except Exception as exc:  # noqa: BLE001 - any other transfer error (http.client): next mirror
+        tmp.unlink(missing_ok=True)
+        raise FetchError(f"{url}: {_short_reason(exc)}") from None
+    finally:
+        resp.close()
+    if h.hexdigest() != df.checksum:
+        tmp.unlink(missing_ok=True)
+        raise FetchError(f"checksum mismatch for {df.type} metadata {url}: repomd.xml says "
+                         f"{df.checksum_type}:{df.checksum}, the file has {df.checksum_type}:{h.hexdigest()}")
+    os.replace(tmp, dest)
+    log.debug("fetched %s", url)
 
 
 # -- modules.yaml -----------------------------------------------------------------

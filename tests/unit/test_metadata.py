@@ -128,9 +128,34 @@ def test_corrupt_data_file_on_one_mirror_uses_the_next(served, tmp_path):
     repo = open_repo("c7", [srv.url + "bad/", srv.url + "c7/"], tmp_path / "cache")
     assert repo.baseurl == srv.url + "bad/"
     path = repo.path("primary")
+    assert repo.baseurl == srv.url + "c7/"
     assert hashlib.sha256(path.read_bytes()).hexdigest() == repo.files["primary"].checksum
-    with pytest.raises(FetchError, match=r"checksum mismatch.*the file has sha256:"):
+    with pytest.raises(FetchError, match=r"from any mirror: checksum mismatch.*the file has sha256:"):
         open_repo("c7", [srv.url + "bad/"], tmp_path / "other").path("primary")
+
+
+def test_a_mirror_with_a_bad_repomd_is_dropped_as_a_whole(served, tmp_path):
+    """Mirror A's repomd.xml lists other checksums: B's files must be checked against B's repomd."""
+    srv, c7 = served
+    bad = c7.parent / "bad"
+    shutil.copytree(c7, bad)
+    repomd = bad / "repodata" / "repomd.xml"
+    real = "2c50202e3091f8e241627053a3ccda04d31afefb3771b96601428a84ac990090"
+    repomd.write_text(repomd.read_text().replace(f">{real}<", ">" + "0" * 64 + "<"))
+    repo = open_repo("c7", [srv.url + "bad/", srv.url + "c7/"], tmp_path / "cache")
+    assert repo.checksum("primary") == "sha256:" + "0" * 64
+    path = repo.path("primary")
+    assert repo.baseurl == srv.url + "c7/" and repo.checksum("primary") == "sha256:" + real
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == real
+    assert ("/c7/repodata/repomd.xml", 200) in srv.log
+
+
+def test_garbage_repomd_on_first_mirror_uses_the_next(tmp_path):
+    bad = tmp_path / "bad"
+    (bad / "repodata").mkdir(parents=True)
+    (bad / "repodata" / "repomd.xml").write_text("<html>proxy error</html>")
+    repo = open_repo("c7", [bad.as_uri(), C7.as_uri()], tmp_path / "cache")
+    assert repo.baseurl == C7.as_uri() and repo.revision == "1525380860"
 
 
 def test_not_a_repo_is_a_fetch_error(tmp_path):
