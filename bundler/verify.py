@@ -455,8 +455,10 @@ def extract_bundle(tar: Path, dest: Path, require_fpr: str | None = None) -> Pat
             fileobj = stack.enter_context(Path(info["path"]).open("rb"))
         try:
             with tarsafe.TarSafe.open(fileobj=fileobj, mode="r:") as tf:
+                if hasattr(tarfile, "data_filter"):   # Python's own 'data' filter too, where it exists
+                    tf.extraction_filter = tarfile.data_filter
                 tf.extractall(str(dest))
-        except (tarsafe.TarSafeException, tarfile.TarError, OSError) as exc:
+        except (tarsafe.TarSafeException, tarfile.TarError, OSError) as exc:  # FilterError is a TarError
             _rmtree(top)
             if isinstance(exc, OSError):
                 raise EnvironmentProblem(f"extracting into {dest} failed: {exc.strerror or exc}.",
