@@ -19,6 +19,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,117 @@ def test_package_phase_installs_each_role_with_real_dnf(el7_built, tmp_path, rol
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"[packages] unchanged: {len(pkgs)} packages already installed" in again.stdout
     assert "Nothing changed" in again.stdout
+
+
+# ------------------------------------------------------------------ a real bundle (wcbundle build --site --sign-key)
+
+@pytest.fixture(scope="module")
+def real_signed(tmp_path_factory, world_el7):
+    """A signed EL7 bundle of every role with the example site, built from the fixture world; extracted."""
+    import sys
+
+    from bundler.verify import extract_bundle
+    sys.path.insert(0, str(TOP / "tests" / "unit"))
+    from test_sign import make_key, stop_agent
+    base = tmp_path_factory.mktemp("real")
+    home = base / "gnupg"
+    fpr = make_key(home, "wcbundle builder <builder@example.invalid>")
+    res = subprocess.run(["wcbundle", "build", "--el", "7", "--out", str(base / "out"), "--cache", str(base / "cache"),
+                          "--site", str(TOP / "manifests/site.example.yaml"), "--sign-key", fpr,
+                          *world_el7.repo_args], capture_output=True, text=True, timeout=900,
+                         env=dict(os.environ, GNUPGHOME=str(home)))
+    assert res.returncode == 0, res.stderr[-3000:]
+    (tar,) = (base / "out").glob("*.tar")
+    yield extract_bundle(tar, base / "x"), fpr
+    stop_agent(home)
+
+
+@pytest.mark.slow
+def test_real_bundle_check_info_and_dry_run(real_signed, tmp_path):
+    top, fpr = real_signed
+    env = dict(os.environ, WCB_ROOT=str(tmp_path / "root"), WCB_TEST_ARCH="x86_64", WCB_FIREWALL_BACKEND="none",
+               # no probe of the example site's 10.10.0.x peers from this host (network rule): services not planned
+               WCB_SKIP_PHASES="services")
+    shutil.copytree(FIXTURES / "root", tmp_path / "root")
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+
+    def sh(*args):
+        return subprocess.run([str(top / "install.sh"), *args], env=env, capture_output=True, text=True, timeout=300)
+
+    res = sh("--check", "--require-signature", fpr)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"signer: {fpr}" in res.stdout
+    res = sh("--check", "--require-signature", "0" * 40)
+    assert res.returncode == 2
+    res = sh("--info")
+    assert res.returncode == 0 and "site:     acme" in res.stdout
+    res = sh("--check-site")
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = sh("--dry-run", "--role", "db-node")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "install MariaDB-server" in res.stdout
+    assert "galera.cnf" in res.stdout
+    res = sh("--dry-run", "--role", "mq-node,app-node")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert ".erlang.cookie" in res.stdout and "WorkCenter-app.yml" in res.stdout
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+    secrets = [line.split("=", 1)[1] for line in (top / "site/secrets.env").read_text().splitlines()
+               if line.startswith("WCB_")]
+    assert not any(s in res.stdout + res.stderr for s in secrets)
+
+
+# ------------------------------------------------------------------ a real Galera cluster on 127.10.0.x
+
+def _stop_units(roots: list[Path], bundle: Path) -> None:
+    """Stop what the lab's direct service seam started under each root (by its pid files only)."""
+    for root in roots:
+        for unit in ("garb", "mariadb"):
+            if (root / f"run/wcbundle/{unit}.pid").exists():
+                subprocess.run(["bash", "-c", 'source "$1/lib/common.sh"; source "$1/lib/paths.sh"; wcb_paths_init; '
+                                'source "$1/lib/service.sh"; wcb_service_stop "$2"', "_", str(bundle), unit],
+                               env=dict(os.environ, WCB_ROOT=str(root), WCB_SERVICE_BACKEND="direct"), timeout=120)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (TOP / "installer_stub/lib/service.sh").exists(), reason="lib/service.sh (the lab's seam) absent")
+def test_install_sh_forms_a_galera_cluster_on_loopback():
+    """db1 bootstraps, db2 joins (rsync SST), garbd joins: wsrep_cluster_size 3, and --status is strict."""
+    # the daemons run as mysql/nobody: they must reach their roots, so not under pytest's 0700 tmp dirs
+    tmp_path = Path(tempfile.mkdtemp(prefix="wcb-galera-"))
+    tmp_path.chmod(0o755)
+    bundle = tmp_path / "bundle"
+    shutil.copytree(TOP / "installer_stub", bundle)
+    shutil.copytree(FIXTURES / "bundle", bundle, dirs_exist_ok=True)
+    (bundle / "site/secrets.env").chmod(0o600)
+    make_manifest(bundle)
+    roots = []
+    try:
+        for node in ("wc-db1", "wc-db2", "wc-arb"):
+            root = tmp_path / f"root-{node}"
+            shutil.copytree(FIXTURES / "root", root)
+            root.chmod(0o755)
+            roots.append(root)
+            res = install(bundle, root, "--node", node, skip="packages",
+                          extra_env={"WCB_SERVICE_BACKEND": "direct", "WCB_SERVICE_TIMEOUT": "120"})
+            assert res.returncode == 0, f"{node}:\n{res.stdout}\n{res.stderr}"
+        plan = install(bundle, roots[0], "--node", "wc-db1", "--dry-run", skip="packages",
+                       extra_env={"WCB_SERVICE_BACKEND": "direct"})
+        assert plan.returncode == 0, plan.stdout + plan.stderr
+        assert "mariadb: running, configuration unchanged" in plan.stdout
+        assert "bootstrap" not in plan.stdout.split("[config]", 1)[1]
+        env = dict(os.environ, WCB_ROOT=str(roots[0]), WCB_SERVICE_BACKEND="direct")
+        st = subprocess.run([str(bundle / "install.sh"), "--status", "--node", "wc-db1"], env=env,
+                            capture_output=True, text=True, timeout=120)
+        assert st.returncode == 0, st.stdout + st.stderr
+        assert "db wsrep_cluster_size              3                            3" in st.stdout
+        again = install(bundle, roots[1], "--node", "wc-db2", skip="packages",
+                        extra_env={"WCB_SERVICE_BACKEND": "direct"})
+        assert again.returncode == 0 and "Nothing changed" in again.stdout, again.stdout + again.stderr
+        boot = subprocess.run([str(bundle / "install.sh"), "--yes", "--node", "wc-db2", "--bootstrap"],
+                              env=dict(env, WCB_ROOT=str(roots[1]), WCB_SKIP_PHASES="packages",
+                                       WCB_FIREWALL_BACKEND="none", WCB_TEST_ARCH="x86_64"),
+                              capture_output=True, text=True, timeout=300)
+        assert boot.returncode == 0, boot.stdout + boot.stderr  # running node: --bootstrap has nothing to do
+    finally:
+        _stop_units(roots, bundle)
+        shutil.rmtree(tmp_path, ignore_errors=True)
