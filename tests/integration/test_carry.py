@@ -189,3 +189,17 @@ def test_build_split_option(tmp_path, world_el7):
     join = subprocess.run(["bash", str(out / "join.sh")], capture_output=True, text=True, timeout=120)
     assert join.returncode == 0, join.stderr
     assert tar.read_bytes() == original
+
+
+def test_el9_bundle_verifies_and_inspects(tmp_path, world_el9):
+    """The dnf-era bundle (modular metadata in repodata) passes the same rules; inspect reports EL9."""
+    out = tmp_path / "out"
+    res = wcb("build", "--el", "9", "--role", "db-node", "--out", str(out), "--cache", str(tmp_path / "c"),
+              *world_el9.repo_args)
+    no_traceback(res)
+    assert res.returncode == 0, res.stderr
+    tar = next(out.glob("*.tar"))
+    assert wcb("verify", str(tar)).returncode == 0
+    shown = json.loads(wcb("inspect", "--json", str(tar)).stdout)
+    assert shown["el"] == 9 and "db-node" in shown["roles"]
+    assert any(n.startswith("MariaDB-server-") for n in shown["roles"]["db-node"])
