@@ -54,10 +54,14 @@ def sign(rpms: list[Path], el: int, repo: str, gnupg: Path) -> None:
         return
     email = key_uid(el, repo).split("<")[1].rstrip(">")
     # Debian's rpm defaults %__gpg to /usr/bin/gpg2, which Debian does not ship.
+    # RSA/SHA256 as the real EL7/EL9 packages; on EL7 also the v3 header+payload
+    # signature that rpm 4.11-era packages carry (rpm >= 4.14 writes the header one only).
+    argv = ["rpmsign", "--addsign", "--define", f"__gpg {which('gpg')}", "--define", f"_gpg_name {email}",
+            "--define", f"_gpg_path {gnupg}", "--define", "_gpg_digest_algo sha256"]
+    if el == 7:
+        argv.append("--rpmv3")
     for i in range(0, len(rpms), 60):
-        run(["rpmsign", "--addsign", "--define", f"__gpg {which('gpg')}", "--define", f"_gpg_name {email}",
-             "--define", f"_gpg_path {gnupg}", *map(str, rpms[i:i + 60])],
-            env={"GNUPGHOME": str(gnupg)}, timeout=900)
+        run(argv + [str(r) for r in rpms[i:i + 60]], env={"GNUPGHOME": str(gnupg)}, timeout=900)
 
 
 def make_repodata(repo_dir: Path, comps: Path | None, modules: str | None, work: Path) -> None:
