@@ -24,6 +24,11 @@ comes from the fingerprint, handed over out of band:
    with the builder: `wcbundle verify BUNDLE --require-signature <FPR>`). An
    unsigned bundle, a bad signature or another signer is refused (exit 7 in
    wcbundle, exit 2 in install.sh) before anything is installed.
+4. install.sh is itself part of what is being checked. Where that matters,
+   check with the target's own tools first (gnupg2 is in @core):
+       gpgv --keyring ./keys/wcbundle-signer.gpg MANIFEST.sha256.asc MANIFEST.sha256
+       sha256sum -c --strict --quiet MANIFEST.sha256
+   gpgv prints "using ... key <FPR>": it must equal the fingerprint handed over.
 """
 
 from __future__ import annotations
