@@ -423,6 +423,24 @@ def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str]) -> tu
     jobs = []
     for name in names:
         jobs += _job_for(loaded, name, role)
+    requested_jobs = list(jobs)
+    newest: dict[tuple[str, str], solv.XSolvable] = {}
+    for sid in loaded.module_of:
+        if sid not in loaded.excluded:
+            s = pool.solvables[sid]
+            old = newest.get((s.name, s.arch))
+            if old is None or s.evrcmp(old) > 0:
+                newest[(s.name, s.arch)] = s
+    favored = [s.id for s in newest.values()]  # favouring older builds too would pick them
+    if favored:
+        # When a dependency has both a package of an active module stream and a provider from a
+        # module_hotfixes repo (e.g. `mariadb = 3:10.5` vs vendor MariaDB-client's bare `mariadb`),
+        # take the modular one: the target's dnf hides the other whenever the bundle repo is not
+        # module_hotfixes, so only that choice installs both ways.
+        favor = pool.Selection()
+        for sid in favored:
+            favor.add_raw(solv.Job.SOLVER_SOLVABLE, sid)
+        jobs += favor.jobs(solv.Job.SOLVER_FAVOR)
     solver = pool.Solver()
     solver.set_flag(solv.Solver.SOLVER_FLAG_ALLOW_VENDORCHANGE, 1)
     solver.set_flag(solv.Solver.SOLVER_FLAG_BEST_OBEY_POLICY, 1)
@@ -432,7 +450,7 @@ def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str]) -> tu
     if problems and not loaded.filelists and _file_problem(problems):
         raise NeedFilelists()
     if problems:
-        roots = [s for j in jobs for s in j.solvables()]
+        roots = [s for j in requested_jobs for s in j.solvables()]
         raise ResolveError(_problem_text(loaded, role, roots, problems),
                            hint="Fix the repo list or the manifest (pins, modules), or add the missing repo.")
     trans = solver.transaction()
@@ -444,7 +462,7 @@ def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str]) -> tu
             replaced[s.id] = other
     members = {s.id: s for s in new}
     roots = []
-    for j in jobs:
+    for j in requested_jobs:
         cands = [s for s in j.solvables() if s.id in members]
         roots.extend(cands[:1])
     chains = why_chains(pool, roots, members, man.weak_deps)
