@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +75,10 @@ class Lock:
             "baseline": self.baseline,
             "manifest": self.manifest,
             "repos": self.repos,
-            "roles": {name: asdict(r) for name, r in sorted(self.roles.items())},
-            "packages": [asdict(p) for p in sorted(self.packages, key=lambda p: (p.name, p.arch))],
+            # dict(vars(...)) rather than asdict(): same fields, without asdict's deep copies
+            "roles": {name: {k: list(v) for k, v in vars(r).items()} for name, r in sorted(self.roles.items())},
+            "packages": [{k: (list(v) if isinstance(v, list) else v) for k, v in vars(p).items()}
+                         for p in sorted(self.packages, key=lambda p: (p.name, p.arch))],
             "modules": self.modules,
         }
 

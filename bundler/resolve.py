@@ -57,7 +57,7 @@ class Loaded:
     metas: dict[str, RepoMetadata]
     repos: dict[str, solv.Repo]
     excluded: dict[int, str] = field(default_factory=dict)   # solvable id -> why it is hidden
-    module_of: dict[int, object] = field(default_factory=dict)  # solvable id -> active ModuleDoc
+    module_of: dict[int, tuple] = field(default_factory=dict)  # solvable id -> (repo, doc index, label)
     modules: dict[str, ModuleIndex] = field(default_factory=dict)
     filelists: bool = False                                    # filelists metadata loaded
 
@@ -163,9 +163,35 @@ def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf], filelists: b
         repo = loaded.repos[conf.id]
         if _record_added_provides(repo, added) or fresh[conf.id]:
             bl.write_solv(repo, _solv_path(loaded.metas[conf.id], sel.cache_dir, filelists))
-    pool.createwhatprovides()
+    _hide_cached(man, sel, loaded)
+    return loaded  # createwhatprovides() comes once the installed repo is in (resolve)
+
+
+def _hide_cached(man: Manifest, sel: Selection, loaded: Loaded) -> None:
+    """_hide(), remembered: its result depends only on the manifest, the repos' contents and
+    their order (which fix the solvable ids), so a warm run reads it instead of walking every
+    package and parsing modules.yaml again."""
+    import json
+    ident = [SOLV_FORMAT, man.sha256, sel.el, loaded.filelists,
+             [[repr(c), _solv_path(loaded.metas[c.id], sel.cache_dir, loaded.filelists).name,
+               loaded.metas[c.id].checksum("modules")] for c in loaded.confs.values()]]
+    key = hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
+    path = Path(sel.cache_dir) / "solv" / f"hidden-{key}.json"
+    try:
+        data = json.loads(path.read_text())
+        reasons = data["reasons"]
+        loaded.excluded = {sid: reasons[i] for sid, i in data["excluded"]}
+        loaded.module_of = {sid: (rid, i, label) for sid, rid, i, label in data["module_of"]}
+        return
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        pass
     _hide(man, sel, loaded)
-    return loaded
+    reasons = sorted(set(loaded.excluded.values()))
+    index = {r: i for i, r in enumerate(reasons)}
+    data = {"reasons": reasons, "excluded": [[sid, index[r]] for sid, r in loaded.excluded.items()],
+            "module_of": [[sid, *ref] for sid, ref in loaded.module_of.items()]}
+    from .metadata import atomic_write
+    atomic_write(path, json.dumps(data).encode())
 
 
 def _hide(man: Manifest, sel: Selection, loaded: Loaded) -> None:
@@ -205,17 +231,18 @@ def module_filter(man: Manifest, sel: Selection, loaded: Loaded) -> None:
     for spec in conf.modules.enable:
         name, stream = spec.split(":", 1)
         enabled[name] = stream
-    active: dict[str, object] = {}   # NEVRA -> ModuleDoc
+    active: dict[str, tuple] = {}    # NEVRA -> (repo, doc index, label)
     inactive: dict[str, str] = {}    # NEVRA -> reason
-    for idx in loaded.modules.values():
-        for doc in idx.docs:
+    for rid, idx in loaded.modules.items():
+        for i, doc in enumerate(idx.docs):
             ok = enabled.get(doc.name) == doc.stream
             ok = ok and (not doc.platforms or platform in doc.platforms)
             ok = ok and all(not streams or enabled.get(m) in streams or m not in enabled
                             for m, streams in doc.requires.items())
+            ref = (rid, i, f"{doc.name}:{doc.stream}:{doc.version}:{doc.context}")
             for nevra in doc.artifacts:
                 if ok:
-                    active[nevra] = doc
+                    active[nevra] = ref
                 elif nevra not in active:
                     inactive[nevra] = f"module stream {doc.name}:{doc.stream} is not enabled"
     for nevra in active:
@@ -245,11 +272,11 @@ def _nevra(s: solv.XSolvable) -> str:
     return f"{s.name}-{evr}.{s.arch}"
 
 
-def consider(loaded: Loaded, only_repo: str | None = None) -> None:
-    pool = loaded.pool
-    ids = [s.id for s in pool.solvables_iter()
-           if s.id not in loaded.excluded and (only_repo is None or s.repo.name in (only_repo, "@System"))]
-    pool.set_considered_list(ids)
+def consider(loaded: Loaded) -> None:
+    """Everything but the hidden packages (set once every repo, @System included, is loaded:
+    libsolv sizes the map when it is set)."""
+    ex = loaded.excluded
+    loaded.pool.set_considered_list([i for i in range(2, len(loaded.pool.solvables)) if i not in ex])
 
 
 # -- baseline --------------------------------------------------------------------
@@ -478,8 +505,8 @@ def _package(loaded: Loaded, s) -> Package:
     meta = loaded.metas[s.repo.name]
     location = s.lookup_location()[0]
     chk = s.lookup_checksum(solv.SOLVABLE_CHECKSUM)
-    doc = loaded.module_of.get(s.id)
-    label = f"{doc.name}:{doc.stream}:{doc.version}:{doc.context}" if doc else None
+    ref = loaded.module_of.get(s.id)
+    label = ref[2] if ref else None
     return Package(name=s.name, epoch=epoch, version=version, release=release, arch=s.arch,
                    repo=s.repo.name, location=location, url=join_url(meta.baseurl, location),
                    checksum=f"{chk.typestr()}:{chk.hex()}" if chk else "",
@@ -534,12 +561,16 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
         _check_compat(man, sel.el, role, new)
     modules: dict[str, str] = {}
     for sid in pkgs:
-        doc = loaded.module_of.get(sid)
-        if doc is not None:
-            rid = loaded.pool.solvables[sid].repo.name
+        ref = loaded.module_of.get(sid)
+        if ref is not None:
+            rid, i, _ = ref
+            idx = loaded.modules.get(rid)
+            if idx is None:  # warm run: the hidden-package cache spared the parse until now
+                idx = loaded.modules[rid] = parse_modules(loaded.metas[rid].read("modules"), f"repo '{rid}'")
+            doc = idx.docs[i]
             text = modules.get(rid, "")
             if doc.text not in text:
-                dflt = loaded.modules[rid].default_texts.get(doc.name, "")
+                dflt = idx.default_texts.get(doc.name, "")
                 modules[rid] = text + doc.text + (dflt if dflt and dflt not in text else "")
     repos = {c.id: {"baseurls": c.baseurls, "gpgkeys": c.gpgkeys, "module_hotfixes": c.module_hotfixes}
              for c in confs}

@@ -134,3 +134,13 @@ def test_disabled_module_ignores_its_default_stream(cache, with_default, tmp_pat
     lock = resolve(sel(cache, manifest(tmp_path, "    modules: {disable: [mariadb]}\n"), appstream=with_default))
     assert picked(lock).version.startswith("10.5.")
     assert lock.modules == {}
+
+
+def test_warm_run_gives_the_same_lock_with_module_documents(tmp_path):
+    """The warm path reads the hidden-package analysis from the cache and parses modules.yaml
+    only to copy the picked documents: the lock must not change."""
+    man = manifest(tmp_path, '    modules: {enable: ["mariadb:10.11"]}\n')
+    cold = resolve(sel(tmp_path / "cache", man)).to_dict()
+    assert list((tmp_path / "cache" / "solv").glob("hidden-*.json"))
+    warm = resolve(sel(tmp_path / "cache", man)).to_dict()
+    assert warm == cold and "mariadb" in warm["modules"]["el9-appstream"]
