@@ -420,8 +420,8 @@ def _chain_in_pool(loaded: Loaded, roots: list, target) -> list[str]:
                 path.append(pool.solvables[sid].name)
                 sid = prev[sid]
             return list(reversed(path))
-        for dep in s.lookup_deparray(solv.SOLVABLE_REQUIRES):
-            for p in pool.whatprovides(dep):
+        for dep in sorted(s.lookup_deparray(solv.SOLVABLE_REQUIRES), key=str):
+            for p in sorted(pool.whatprovides(dep), key=lambda x: (x.name, x.arch)):
                 if p.id not in prev and p.id not in loaded.excluded:
                     prev[p.id] = s.id
                     queue.append(p)
@@ -436,8 +436,10 @@ def why_chains(pool: solv.Pool, roots: list, members: dict[int, object], weak: b
     while queue:
         s = queue.popleft()
         for key in keys:
-            for dep in s.lookup_deparray(key):
-                for p in pool.whatprovides(dep):
+            # sorted: libsolv's internal order differs between a fresh parse and a .solv load,
+            # and the chains must not (a warm run gives the same lock as a cold one)
+            for dep in sorted(s.lookup_deparray(key), key=str):
+                for p in sorted(pool.whatprovides(dep), key=lambda x: (x.name, x.arch)):
                     if p.id in members and p.id not in chains:
                         chains[p.id] = chains[s.id] + [p.name]
                         queue.append(p)
