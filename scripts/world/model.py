@@ -54,22 +54,30 @@ def mariadb_repo(el: int, version: str, galera: str) -> list[Pkg]:
     libc = ["libc.so.6()(64bit)", "libpthread.so.0()(64bit)", "libz.so.1()(64bit)", "libstdc++.so.6()(64bit)"]
     wsrep = ["galera-4", "rsync", "lsof", "grep", "gawk", "iproute", "coreutils", "findutils", "tar"]
     common_req = ["MariaDB-compat"] if el == 7 else []
+    # cpack's ALTERNATIVE_NAME(real alt): Provides `alt = E:ver-rel` (versioned, the distro's
+    # epoch: 1 on EL7, 3 on EL8/9) and Obsoletes `alt < E:ver-rel`.
+    alt_evr = f"{1 if el == 7 else 3}:{evr}"
+
+    def alt(*names: str) -> dict[str, list[str]]:
+        return {"prov": [f"{n} = {alt_evr}" for n in names], "obs": [f"{n} < {alt_evr}" for n in names]}
+    client, server, backup = alt("mariadb", "mysql"), alt("mariadb-server", "mysql-server"), alt("mariadb-backup")
     pkgs = [
         m("MariaDB-common", evr, "x86_64", req=common_req, conf=["mariadb-config"],
           prov=["config(MariaDB-common) = " + evr], files=["/etc/my.cnf", "/usr/share/mariadb/charsets/Index.xml"]),
         m("MariaDB-client", evr, "x86_64", size=8_300_000, req=["MariaDB-common", *libc, *ssl, "libncurses.so.5()(64bit)"
                                                 if el == 7 else "libncursesw.so.6()(64bit)"],
-          prov=["mysql-client", "MySQL-client", "mariadb"], conf=["mariadb < 3:10.11", "mysql"],
+          prov=["mysql-client", "MySQL-client", *client["prov"]], obs=client["obs"],
           files=["/usr/bin/mariadb", "/usr/bin/mysql", "/usr/bin/mysqladmin"]),
         m("MariaDB-server", evr, "x86_64", size=27_000_000,
           req=["MariaDB-common", "MariaDB-client", *wsrep, *libc, *ssl, "libaio.so.1()(64bit)",
                "libaio.so.1(LIBAIO_0.1)(64bit)", "libpam.so.0()(64bit)", "libsystemd.so.0()(64bit)",
                "perl(DBI)", "/bin/sh", "pre:/usr/sbin/useradd"],
-          prov=["mariadb-server", "MySQL-server", "mysql-server", "msqlormysql", "config(MariaDB-server) = " + evr],
-          conf=["mariadb-server < 3:10.11", "mysql-server"],
+          prov=["MySQL-server", "msqlormysql", "config(MariaDB-server) = " + evr, *server["prov"]],
+          obs=server["obs"],
           files=["/usr/sbin/mariadbd", "/usr/sbin/mysqld", "/usr/bin/galera_new_cluster",
                  "/usr/bin/galera_recovery", "/usr/lib/systemd/system/mariadb.service"]),
         m("MariaDB-backup", evr, "x86_64", size=7_200_000, req=["MariaDB-common", *libc, *ssl, "libaio.so.1()(64bit)"],
+          prov=backup["prov"], obs=backup["obs"],
           files=["/usr/bin/mariabackup", "/usr/bin/mbstream"]),
         m("MariaDB-shared", evr, "x86_64", req=["MariaDB-common", *libc, *ssl],
           prov=["libmariadb.so.3()(64bit)", "libmariadb.so.3(libmariadb_3)(64bit)"],
