@@ -215,9 +215,9 @@ def cmd_publish(a, password: str) -> dict:
                         republished += 1
                     else:
                         mid, nxt = nxt, nxt + 1
-                    conn.publish(a.queue, str(mid).encode())
                     tag += 1
-                    pending[tag] = mid
+                    pending[tag] = mid                     # tracked before sending: a send that
+                    conn.publish(a.queue, str(mid).encode())  # breaks re-queues it for retry
                     if a.delay:
                         time.sleep(a.delay)
                 _, _, meth, args = conn.read_method()

@@ -79,11 +79,19 @@ install_ok() {
   fi
 }
 
+# teardown: every lab process by pid, then namespaces, veths, /etc/netns entries, the bridge
+LAB_TORN_DOWN=0
+teardown() {
+  [[ "$LAB_TORN_DOWN" == 1 ]] && return 0
+  lab_kill_all
+  lab_net_teardown
+  LAB_TORN_DOWN=1
+}
+
 cleanup() {
   local rc=$?
   set +e
-  lab_kill_all
-  lab_net_teardown
+  teardown
   if [[ "${LAB_KEEP:-0}" != 1 && -n "${LAB_DIR:-}" && -d "$LAB_DIR" ]]; then
     # the data dirs are large (InnoDB logs, gcache); logs, configs and the report stay
     rm -rf "$LAB_DIR"/*/root/var/lib/mysql "$LAB_DIR"/*/root/var/lib/rabbitmq/mnesia
@@ -248,9 +256,13 @@ else
 fi
 lab_check rabbitmq.guest_gone "$([[ "$users" != *'"guest"'* && "$users" == *"\"$MQ_APP_USER\""* && "$guest_refused" == 1 ]] && echo 1 || echo 0)" \
   "list_users has $MQ_APP_USER and no guest; guest/guest login on 127.0.0.1 refused"
-policy="$(lab_rmqctl mq1 list_policies --formatter json 2>/dev/null || true)"
-lab_check rabbitmq.ha_policy "$([[ "$policy" == *'"ha-all"'* && "$policy" == *'"ha-mode":"all"'* ]] && echo 1 || echo 0)" \
-  "the installer's ha-all policy (RabbitMQ $(dpkg-query -W -f='${Version}' rabbitmq-server) is 3.x: classic mirrored queues)"
+policy_ok="$(lab_rmqctl mq1 list_policies --formatter json 2>/dev/null | python3 -c '
+import json, sys
+ps = {p["name"]: p for p in json.load(sys.stdin)}
+d = json.loads(ps["ha-all"]["definition"]) if "ha-all" in ps else {}
+print(1 if d.get("ha-mode") == "all" and ps["ha-all"]["pattern"] == "^" else 0)' 2>/dev/null || echo 0)"
+lab_check rabbitmq.ha_policy "$policy_ok" \
+  "the installer's ha-all policy (ha-mode all, pattern ^) is set: RabbitMQ $(dpkg-query -W -f='${Version}' rabbitmq-server) is 3.x, classic mirrored queues exist"
 for qt in classic quorum; do
   out="$(amqp app1 publish --addresses "$MQ_ADDRS" --queue "lab-$qt" --type "$qt" --count 500 --confirmed "$LAB_DIR/confirmed-$qt" || true)"
   lab_result "rabbitmq.publish_$qt" "$out"
@@ -259,10 +271,16 @@ for qt in classic quorum; do
   lab_check "rabbitmq.confirms_$qt" "$([[ "$(json_get "$out" confirmed)" == 500 && "$(json_get "$drained" lost)" == 0 ]] && echo 1 || echo 0)" \
     "app user, $qt queue: $(json_get "$out" confirmed)/500 confirmed, $(json_get "$drained" consumed) consumed, $(json_get "$drained" lost) lost"
 done
-mirrors="$(lab_rmqctl mq1 list_queues name policy type --formatter json 2>/dev/null || true)"
-lab_result rabbitmq.queues "$mirrors"
-lab_check rabbitmq.queue_kinds "$([[ "$mirrors" == *'"name":"lab-classic","policy":"ha-all"'* && "$mirrors" == *'"name":"lab-quorum"'*'"type":"quorum"'* ]] && echo 1 || echo 0)" \
-  "lab-classic is mirrored by ha-all, lab-quorum is a quorum queue"
+queues="$(lab_rmqctl mq1 list_queues name policy type synchronised_slave_pids --formatter json 2>/dev/null || true)"
+lab_result rabbitmq.queues "$queues"
+kinds="$(python3 -c '
+import json, sys
+q = {x["name"]: x for x in json.loads(sys.argv[1])}
+c, r = q.get("lab-classic", {}), q.get("lab-quorum", {})
+ok = c.get("policy") == "ha-all" and len(c.get("synchronised_slave_pids") or []) == 2 and r.get("type") == "quorum"
+print(1 if ok else 0)' "$queues" 2>/dev/null || echo 0)"
+lab_check rabbitmq.queue_kinds "$kinds" \
+  "lab-classic: policy ha-all with 2 synchronised mirrors (3 copies); lab-quorum: a quorum queue"
 
 step "App nodes: WorkCenter-app.yml's first JDBC host and RabbitMQ addresses accept the app users"
 for h in app1 app2; do
@@ -426,7 +444,7 @@ for qt in classic quorum; do
   l="$(json_get "$drained" lost)"
   [[ "$l" =~ ^[0-9]+$ ]] || { l=999999; f3_ok=0; }
   MSGS_LOST=$((MSGS_LOST + l))
-  [[ "$l" == 0 && "$(json_get "$pub" ok)" == True && "$(json_get "$pub" confirmed)" -ge 3000 ]] || f3_ok=0
+  [[ "$l" == 0 && "$(json_get "$pub" ok)" == True && "$(json_get "$pub" confirmed)" == 3000 ]] || f3_ok=0
   echo "  $qt: $(json_get "$pub" confirmed) confirmed ($(json_get "$pub" nacks) nacks, $(json_get "$pub" republished) re-published, $(json_get "$pub" reconnects) reconnects), $(json_get "$drained" consumed) consumed, lost $l"
 done
 fault_result 3 "$f3_ok" "every confirmed message consumed after the kill, mq1 rejoined ($MQ_GOOD/3 list all running)"
@@ -477,11 +495,16 @@ lab_result summary.faults_survived "$FAULTS_OK"
 lab_result summary.faults_total "$FAULTS_TOTAL"
 lab_result summary.rows_lost "$ROWS_LOST"
 lab_result summary.messages_lost "$MSGS_LOST"
-lab_result summary.failed_checks "$LAB_FAILS"
 lab_result summary.seconds "$((SECONDS - LAB_T0))"
 lab_result summary.rabbitmq_version "\"$(dpkg-query -W -f='${Version}' rabbitmq-server)\""
 lab_result summary.mariadb_version "\"$(dpkg-query -W -f='${Version}' mariadb-server)\""
 lab_result summary.galera_version "\"$(dpkg-query -W -f='${Version}' galera-4)\""
+step "teardown"
+teardown
+left="$(ip netns list | grep -c "^$LAB_NS_PREFIX" || true)"
+lab_check teardown "$([[ "$left" == 0 ]] && ! ip link show "$LAB_BRIDGE" >/dev/null 2>&1 && [[ ! -e "$LAB_NETNS_ETC/${LAB_NS_PREFIX}db1" ]] && echo 1 || echo 0)" \
+  "processes stopped by pid, $left lab namespaces left, bridge and /etc/netns entries removed"
+lab_result summary.failed_checks "$LAB_FAILS"
 python3 "$LAB_SCRIPTS/report.py" "$RESULTS" "$REPORT"
 echo
 echo "lab: $((SECONDS - LAB_T0)) s, $LAB_FAILS failed checks; logs in $LAB_DIR/logs"
