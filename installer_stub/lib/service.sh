@@ -354,6 +354,7 @@ wcb_service__workcenter_start() {
         argv+=("$w")
     done
     dir="$(wcb_service__rooted "${dir:-/}")"
+    [[ -d "$dir" ]] || { printf 'Error: workcenter: WorkingDirectory %s does not exist\n' "$dir" >&2; return 1; }
     (cd "$dir" && wcb_service__spawn workcenter "${WCB_ROOT:-}/var/log/wcbundle/workcenter.out" "${argv[@]}")
     sleep 1
     wcb_service__alive "$(wcb_service__pid workcenter)" || { printf 'Error: workcenter exited at start-up\n' >&2; return 1; }

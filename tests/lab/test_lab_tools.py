@@ -1,0 +1,115 @@
+"""The cluster lab's own tools, without root or a network: the service seam's direct backend with
+a real process, the lab bundle passing install.sh's real integrity check, the AMQP encoder and the
+JSON report. The lab itself (scripts/lab/run.sh, `make lab`) needs root and runs real clusters."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LAB = REPO / "scripts" / "lab"
+SERVICE = REPO / "installer_stub" / "lib" / "service.sh"
+sys.path.insert(0, str(LAB))
+
+import amqp_confirm  # noqa: E402
+
+
+def seam(root: Path, *script: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run bash lines with lib/service.sh sourced, the direct backend and WCB_ROOT=root."""
+    body = "set -euo pipefail\nsource " + str(SERVICE) + "\n" + "\n".join(script)
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "WCB_ROOT": str(root), "WCB_SERVICE_BACKEND": "direct",
+           "WCB_SERVICE_TIMEOUT": "10"}
+    return subprocess.run(["bash", "-c", body], env=env, capture_output=True, text=True, check=check, timeout=60)
+
+
+def write_unit(root: Path, exec_start: str) -> None:
+    unit = root / "etc/systemd/system/workcenter.service"
+    unit.parent.mkdir(parents=True, exist_ok=True)
+    unit.write_text(f"[Service]\nUser=no-such-user-wcb\nWorkingDirectory=/opt/workcenter\nExecStart={exec_start}\n")
+
+
+def test_direct_backend_starts_checks_and_stops_a_real_process(tmp_path):
+    (tmp_path / "opt/workcenter").mkdir(parents=True)
+    (tmp_path / "opt/workcenter/app.yml").write_text("x: 1\n")
+    app = tmp_path / "opt/workcenter/app.sh"
+    app.write_text('#!/bin/sh\nf="${1#*=file:}"\ntest -f "$f" || exit 3\nexec sleep 300\n')
+    app.chmod(0o755)
+    # the unit names EL paths; the seam roots them: program and config exist only under WCB_ROOT
+    write_unit(tmp_path, "/opt/workcenter/app.sh --spring.config.additional-location=file:/opt/workcenter/app.yml")
+    seam(tmp_path, "wcb_service_start workcenter", "wcb_service_is_active workcenter")
+    pid = int((tmp_path / "run/wcbundle/workcenter.pid").read_text())
+    assert Path(f"/proc/{pid}").exists()
+    assert (tmp_path / "var/log/wcbundle/workcenter.out").exists()
+    seam(tmp_path, "wcb_service_stop workcenter")
+    assert seam(tmp_path, "wcb_service_is_active workcenter", check=False).returncode != 0
+    assert not (tmp_path / "run/wcbundle/workcenter.pid").exists()
+
+
+def test_direct_backend_reports_a_daemon_that_dies_at_start(tmp_path):
+    write_unit(tmp_path, "/bin/false")
+    r = seam(tmp_path, "wcb_service_start workcenter", check=False)
+    assert r.returncode != 0 and "WorkingDirectory" in r.stderr
+    (tmp_path / "opt/workcenter").mkdir(parents=True)
+    r = seam(tmp_path, "wcb_service_start workcenter", check=False)
+    assert r.returncode != 0
+    assert "exited at start-up" in r.stderr
+
+
+def test_unknown_unit_and_backend_are_refused(tmp_path):
+    r = seam(tmp_path, "wcb_service_start httpd", check=False)
+    assert r.returncode != 0 and "unknown service unit: httpd" in r.stderr
+    r = subprocess.run(["bash", "-c", f"source {SERVICE}; WCB_SERVICE_BACKEND=upstart wcb_service_backend"],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "expected systemd or direct" in r.stderr
+
+
+def test_garb_refuses_a_remove_line(tmp_path):
+    conf = tmp_path / "etc/sysconfig/garb"
+    conf.parent.mkdir(parents=True)
+    conf.write_text('# REMOVE this line\nGALERA_NODES="198.18.0.41:4567"\nGALERA_GROUP="g"\n')
+    r = seam(tmp_path, "wcb_service_start garb", check=False)
+    assert r.returncode != 0 and "REMOVE" in r.stderr
+    assert not (tmp_path / "run/wcbundle/garb.pid").exists()
+
+
+@pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="the lab bundle reads Debian package versions")
+def test_lab_bundle_passes_install_sh_integrity_check(tmp_path):
+    jar = tmp_path / "WorkCenter.jar"
+    jar.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    bundle = tmp_path / "bundle"
+    subprocess.run([sys.executable, "-m", "scripts.lab.make_bundle", str(LAB / "site-3db.yaml"), str(jar), str(bundle)],
+                   cwd=REPO, check=True, capture_output=True, text=True)
+    assert (bundle / "site/secrets.env").stat().st_mode & 0o777 == 0o600
+    assert (bundle / "lib/service.sh").is_file()
+    r = subprocess.run([str(bundle / "install.sh"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    env = dict(line.split("=", 1) for line in (bundle / "site/site.env").read_text().splitlines()
+               if line and not line.startswith("#"))
+    ips = [v for k, v in env.items() if k.endswith("_IP")]
+    assert ips and all(ip.startswith("198.18.0.") for ip in ips)
+
+
+def test_amqp_table_and_strings():
+    assert amqp_confirm.shortstr("ab") == b"\x02ab"
+    t = amqp_confirm.table({"x-queue-type": "quorum", "c": {"publisher_confirms": True}})
+    (size,) = struct.unpack("!I", t[:4])
+    assert size == len(t) - 4
+    assert b"\x0cx-queue-typeS\x00\x00\x00\x06quorum" in t
+    assert b"\x12publisher_confirmst\x01" in t
+
+
+def test_report_nests_dotted_keys(tmp_path):
+    src = tmp_path / "r.tsv"
+    src.write_text('summary.rows_lost\t0\ngalera.a.db1\t{"state": "Synced"}\nnote\tplain text\n')
+    subprocess.run([sys.executable, str(LAB / "report.py"), str(src), str(tmp_path / "r.json")], check=True)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert rep["summary"]["rows_lost"] == 0
+    assert rep["galera"]["a"]["db1"]["state"] == "Synced"
+    assert rep["note"] == "plain text"
