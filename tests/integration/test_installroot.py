@@ -123,7 +123,7 @@ def el9_bundle(tmp_path_factory):
 def el9_modular_bundle(tmp_path_factory):
     # A custom role whose closure is modular on the EL9 world (AppStream's default
     # mariadb:10.5 stream), so the bundle must carry the module documents.
-    return build_bundle(tmp_path_factory.mktemp("b9m"), 9, "--install", "mariadb")
+    return build_bundle(tmp_path_factory.mktemp("b9m"), 9, "--install", "mariadb-server")
 
 
 @pytest.fixture(scope="session")
@@ -186,9 +186,12 @@ def test_el9_modular_package_installs_from_bundle(el9_modular_bundle, seeded9, t
     from bundler.localrepo import repomd_types
     assert "modules" in repomd_types(el9_modular_bundle / "repo")
     root, _ = install_role(el9_modular_bundle, seeded9, tmp_path, "custom", 9, hotfixes=False)
-    res = run(["rpm", "--root", root, "-q", "mariadb", "--qf", "%{MODULARITYLABEL}\n"], check=False)
+    res = run(["rpm", "--root", root, "-q", "mariadb-server", "mariadb", "--qf", "%{MODULARITYLABEL}\n"],
+              check=False)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert res.stdout.startswith("mariadb:10.5:"), f"mariadb is not the modular build: {res.stdout!r}"
+    labels = res.stdout.splitlines()
+    assert len(labels) == 2 and all(x.startswith("mariadb:10.5:") for x in labels), \
+        f"mariadb-server/mariadb are not the default stream's modular builds: {labels!r}"
 
 
 def test_el9_modular_package_needs_the_modules_metadata(el9_modular_bundle, seeded9, tmp_path):
@@ -200,12 +203,3 @@ def test_el9_modular_package_needs_the_modules_metadata(el9_modular_bundle, seed
     _, out = install_role(el9_modular_bundle, seeded9, tmp_path / "w", "custom", 9, hotfixes=False, repo=bare,
                           check=False)
     assert "No available modular metadata for modular package" in out, out[-2000:]
-
-
-@pytest.mark.xfail(strict=True, reason="resolver: `mariadb = <modular EVR>` is satisfied by vendor MariaDB-client "
-                   "(unversioned provide `mariadb`), which dnf's modular filtering hides; dnf wants the modular "
-                   "`mariadb` package instead")
-def test_el9_modular_server_installs_with_modularity_on(tmp_path_factory, seeded9, tmp_path):
-    bundle = build_bundle(tmp_path_factory.mktemp("b9ms"), 9, "--install", "mariadb-server")
-    root, _ = install_role(bundle, seeded9, tmp_path, "custom", 9, hotfixes=False)
-    assert rpm_q(root, "mariadb-server")[0] == 0
