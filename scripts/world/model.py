@@ -73,7 +73,7 @@ def mariadb_repo(el: int, version: str, galera: str) -> list[Pkg]:
                "libaio.so.1(LIBAIO_0.1)(64bit)", "libpam.so.0()(64bit)", "libsystemd.so.0()(64bit)",
                "perl(DBI)", "/bin/sh", "pre:/usr/sbin/useradd"],
           prov=["MySQL-server", "msqlormysql", "config(MariaDB-server) = " + evr, *server["prov"]],
-          obs=server["obs"],
+          obs=server["obs"], rec=[] if el == 7 else ["pv"],   # EL7's rpm 4.11 has no weak deps
           files=["/usr/sbin/mariadbd", "/usr/sbin/mysqld", "/usr/bin/galera_new_cluster",
                  "/usr/bin/galera_recovery", "/usr/lib/systemd/system/mariadb.service"]),
         m("MariaDB-backup", evr, "x86_64", size=7_200_000, req=["MariaDB-common", *libc, *ssl, "libaio.so.1()(64bit)"],
