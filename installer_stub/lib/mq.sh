@@ -54,11 +54,17 @@ wcb_mq_expected_nodes() {
 
 # usage: wcb_mq_join_if_alone   when this node runs alone but is not the first mq node: reset and join the first
 wcb_mq_join_if_alone() {
-    local first running
+    local first running first_ip
     first="rabbit@$(wcb_role_field mq-node NAME | awk '{ print $1 }')"
+    first_ip="$(wcb_role_field mq-node IP | awk '{ print $1 }')"
     [[ "$first" == "rabbit@$WCB_NODE" ]] && return 0
     running="$(wcb_mq_running_nodes | tr '\n' ' ')"
-    if [[ "$running" == *"$first"* ]]; then
+    if [[ " $running " == *" $first "* ]]; then
+        return 0
+    fi
+    if ! wcb_tcp_open "$first_ip" 25672 2; then
+        # classic_config: when $first starts (blank) it joins this node; nothing to force now
+        wcb_note "$first is not running yet: the cluster forms when it is installed (classic_config)"
         return 0
     fi
     wcb_say "    $WCB_NODE is not clustered with $first: stop_app; reset; join_cluster $first; start_app"
