@@ -26,12 +26,12 @@ DNF_PY = "/usr/bin/python3"
 DNF_SOLVE = textwrap.dedent("""
     import json, sys
     import dnf
-    root, releasever, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+    root, releasever, weak, names = sys.argv[1], sys.argv[2], sys.argv[3] == "weak", sys.argv[4:]
     base = dnf.Base()
     c = base.conf
     c.installroot = root + "/root"; c.cachedir = root + "/cache"; c.reposdir = [root + "/repos"]
     c.logdir = root + "/log"; c.persistdir = root + "/persist"
-    c.install_weak_deps = False
+    c.install_weak_deps = weak
     c.substitutions["releasever"] = releasever; c.substitutions["basearch"] = "x86_64"; c.arch = "x86_64"
     base.read_all_repos()
     base.fill_sack(load_system_repo=False)
@@ -43,14 +43,15 @@ DNF_SOLVE = textwrap.dedent("""
 """)
 
 
-def run_dnf_solve(tmp: Path, repo: Path, releasever: str, names: list[str]) -> list[str]:
+def run_dnf_solve(tmp: Path, repo: Path, releasever: str, names: list[str], weak: bool = False) -> list[str]:
     """dnf's own install solve on an empty installroot -> sorted NEVRAs."""
     for d in ("root", "cache", "repos", "log", "persist"):
         (tmp / d).mkdir(parents=True, exist_ok=True)
     (tmp / "repos" / "test.repo").write_text(
         f"[test]\nname=test\nbaseurl={repo.as_uri()}\nenabled=1\ngpgcheck=1\n")
     (tmp / "solve.py").write_text(DNF_SOLVE)
-    out = run([DNF_PY, str(tmp / "solve.py"), str(tmp), releasever] + names, timeout=120).stdout
+    argv = [DNF_PY, str(tmp / "solve.py"), str(tmp), releasever, "weak" if weak else "strict"] + names
+    out = run(argv, timeout=120).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -93,5 +94,20 @@ def test_same_nevra_set_as_dnf_on_cs9_baseos(tmp_path):
     ours = sorted(lock.roles["custom"].install)
     theirs = run_dnf_solve(tmp_path / "dnf", CS9_BASEOS, "9", names)
     assert len(theirs) > 90
+    assert ours == theirs, {"only wcbundle": sorted(set(ours) - set(theirs)),
+                            "only dnf": sorted(set(theirs) - set(ours))}
+
+
+def test_weak_deps_on_match_dnf_install_weak_deps(tmp_path):
+    from bundler import paths
+    from bundler.resolve import Selection, resolve
+    man = tmp_path / "weak.yaml"
+    man.write_text(paths.DEFAULT_MANIFEST.read_text().replace("weak-deps: false", "weak-deps: true"))
+    names = ["openssh-server", "dnf"]
+    lock = resolve(Selection(el=9, manifest_path=man, repos={"el9-baseos": CS9_BASEOS.as_uri()},
+                             installs=names, baseline="none", cache_dir=tmp_path / "wcb"))
+    ours = sorted(lock.roles["custom"].install)
+    theirs = run_dnf_solve(tmp_path / "dnf", CS9_BASEOS, "9", names, weak=True)
+    assert "openssl-pkcs11-0:0.4.11-7.el9.x86_64" in theirs  # a Recommends of openssh
     assert ours == theirs, {"only wcbundle": sorted(set(ours) - set(theirs)),
                             "only dnf": sorted(set(theirs) - set(ours))}
