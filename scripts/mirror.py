@@ -21,6 +21,8 @@ import argparse
 import fnmatch
 import gzip
 import lzma
+import mmap
+import os
 import re
 import signal
 import socket
@@ -144,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(head=False)
 
     # --- plumbing --------------------------------------------------------------------
-    def _send(self, data: bytes) -> int:
+    def _send(self, data: bytes | memoryview) -> int:
         """Write through the link model; returns bytes written."""
         sent = 0
         mirror = self.server.mirror
@@ -208,9 +210,10 @@ class _Handler(BaseHTTPRequestHandler):
         target = self._file(path)
         if target is None:
             return 404, self._simple(404, b"not found\n", head=head)
-        data = target.read_bytes()
+        data = _map(target)
         if kind == "bad-metadata":
-            data = _mangle_repomd(data) if path.endswith("repomd.xml") else _reencode(path, data)
+            raw = bytes(data)
+            data = memoryview(_mangle_repomd(raw) if path.endswith("repomd.xml") else _reencode(path, raw))
         status, start, end = 200, 0, len(data)
         extra: dict[str, str] = {"Accept-Ranges": "bytes"}
         if rng:
@@ -223,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = data[start:end]
         if kind == "flip" and body:
             mid = len(body) // 2
-            body = body[:mid] + bytes([body[mid] ^ 0xFF]) + body[mid + 1:]
+            body = memoryview(bytes(body[:mid]) + bytes([body[mid] ^ 0xFF]) + bytes(body[mid + 1:]))
         length = len(body)
         if kind == "wrong-length":
             length = max(0, length + int(fault.params.get("delta", 1000)))
@@ -240,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
             return status, 0
         return status, self._body(body, kind)
 
-    def _body(self, body: bytes, kind: str | None) -> int:
+    def _body(self, body: memoryview, kind: str | None) -> int:
         mirror = self.server.mirror
         if kind in ("truncate", "reset"):
             sent = self._send(body[: len(body) // 2])
@@ -261,6 +264,14 @@ class _Handler(BaseHTTPRequestHandler):
                 mirror.stop_event.wait(1.0)
             return sent
         return self._send(body)
+
+
+def _map(target: Path) -> memoryview:
+    """The file's bytes without reading them all: big bundles stream from the page cache."""
+    with open(target, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return memoryview(b"")
+        return memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ))
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:

@@ -66,6 +66,18 @@ def test_serves_files_with_keepalive_and_logs(mirror):
     assert len(mirror._conns) <= 2   # both requests on one kept-alive connection (or closed already)
 
 
+def test_empty_and_large_files(mirror, root):
+    (root / "empty").write_bytes(b"")
+    big = hashlib.shake_256(b"big").digest(12 << 20)
+    (root / "big.tar").write_bytes(big)
+    r = get(mirror.url + "/empty")
+    assert r.status_code == 200 and r.content == b"" and r.headers["Content-Length"] == "0"
+    got = get(mirror.url + "/big.tar", timeout=30).content
+    assert hashlib.sha256(got).digest() == hashlib.sha256(big).digest()
+    tail = get(mirror.url + "/big.tar", headers={"Range": f"bytes={len(big) - 5}-"}).content
+    assert tail == big[-5:]
+
+
 @pytest.mark.parametrize("header,start,end", [
     ("bytes=100-199", 100, 200), ("bytes=1000-", 1000, len(BODY)), ("bytes=-10", len(BODY) - 10, len(BODY)),
     ("bytes=0-999999999", 0, len(BODY)),
