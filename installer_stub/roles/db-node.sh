@@ -55,7 +55,13 @@ wcb_role_db_node_config() {
 # usage: wcb_role_db_node_services   phase 7 for db-node: bootstrap exactly one node, others join
 wcb_role_db_node_services() {
     local mode
-    if wcb_unit_active mariadb; then
+    if wcb_unit_active mariadb && wcb_is_dirty mariadb && [[ -z "$(wcb_db_reachable_peers)" ]]; then
+        # the only running member: a plain restart could not find a Primary to rejoin, so
+        # stop it (clean shutdown -> safe_to_bootstrap: 1) and bootstrap it again
+        wcb_note "mariadb: configuration changed on the only running member; stop and re-bootstrap"
+        wcb_svc stop mariadb || wcb_die 4 "stopping mariadb failed; see $WCB_P_DB_LOG"
+        wcb_svc bootstrap_galera || wcb_die 4 "re-bootstrapping Galera on $WCB_NODE failed; see $WCB_P_DB_LOG"
+    elif wcb_unit_active mariadb; then
         wcb_unit_ensure mariadb
     else
         wcb_db_init_datadir

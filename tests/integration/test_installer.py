@@ -275,6 +275,15 @@ def test_install_sh_forms_a_galera_cluster_on_loopback():
             res = install(bundle, root, "--node", node, skip="packages",
                           extra_env={"WCB_SERVICE_BACKEND": "direct", "WCB_SERVICE_TIMEOUT": "120"})
             assert res.returncode == 0, f"{node}:\n{res.stdout}\n{res.stderr}"
+            if node == "wc-db1":
+                # a hand edit on the only running member: restored, and the node re-bootstrapped (not restarted)
+                with open(root / "etc/my.cnf.d/galera.cnf", "a") as f:
+                    f.write("max_connections=7\n")
+                res = install(bundle, root, "--node", node, skip="packages",
+                              extra_env={"WCB_SERVICE_BACKEND": "direct", "WCB_SERVICE_TIMEOUT": "120"})
+                assert res.returncode == 0, res.stdout + res.stderr
+                assert "configuration changed on the only running member; stop and re-bootstrap" in res.stdout
+                assert "max_connections" not in (root / "etc/my.cnf.d/galera.cnf").read_text()
         plan = install(bundle, roots[0], "--node", "wc-db1", "--dry-run", skip="packages",
                        extra_env={"WCB_SERVICE_BACKEND": "direct"})
         assert plan.returncode == 0, plan.stdout + plan.stderr
