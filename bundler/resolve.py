@@ -30,7 +30,8 @@ from .metadata import ModuleIndex, RepoMetadata, join_url, open_repo, parse_modu
 log = logging.getLogger("wcbundle")
 
 ARCHES = ("x86_64", "noarch")
-SOLV_FORMAT = "wcb3"  # bump when the way .solv caches are written changes
+SOLV_FORMAT = "wcb3"
+MAX_RULES = 6         # per problem, in an error message  # bump when the way .solv caches are written changes
 
 
 @dataclass
@@ -393,7 +394,11 @@ def _problem_text(loaded: Loaded, role: str, requested: list, problems) -> str:
                 if found:
                     chain = found + [str(info.dep)]
         head = f"problem {n}: " if len(problems) > 1 else ""
-        parts.append(head + "; ".join(texts or [str(p)]))
+        texts = texts or [str(p)]
+        # the root causes first; a long tail of "none of the providers" says little more
+        texts.sort(key=lambda t: (not t.startswith("nothing provides"), "is disabled" not in t))
+        more = f" (+{len(texts) - MAX_RULES} more)" if len(texts) > MAX_RULES else ""
+        parts.append(head + "; ".join(texts[:MAX_RULES]) + more)
     text = f"role '{role}' cannot be resolved: " + " ".join(t.rstrip(".") + "." for t in parts)
     if chain:
         text += " Chain: " + " -> ".join(chain) + "."
