@@ -152,6 +152,11 @@ def test_unsigned_fails_unless_allowed(world, tmp_path):
         check_signatures(lock, _files(lock), keys)
     rep = check_signatures(lock, _files(lock), keys, allow_unsigned=["u"])
     assert rep.unsigned_allowed == ["delta-0:1.0-1.noarch"] and rep.allow_unsigned == ["u"]
+    # a package signed by a key the repo does not name is unverified: accepted only under the waiver
+    lock = lock_for({"a": world["a"] + [world["foreign"]]}, {"a": [world["key_a"]]})
+    keys = fetch_keys(lock, tmp_path / "keys2")
+    rep = check_signatures(lock, _files(lock), keys, allow_unsigned=["a"])
+    assert rep.signed_ok == 2 and rep.unsigned_allowed == ["eps-0:1.0-1.noarch"]
     with pytest.raises(InputError, match="nosuch"):
         check_signatures(lock, _files(lock), keys, allow_unsigned=["nosuch"])
 
