@@ -245,3 +245,77 @@ def split_evr(evr: str) -> tuple[int, str, str]:
         epoch = int(e) if e.isdigit() else 0
     version, _, release = evr.rpartition("-")
     return epoch, version, release
+
+
+# -- minimal: @core ------------------------------------------------------------------
+
+def make_baseline(sel, man, loaded) -> Baseline:
+    """The Baseline of a run (sel: resolve.Selection, loaded: resolve.Loaded)."""
+    if sel.baseline == "none":
+        return Baseline("none", "-", [])
+    if sel.baseline != "minimal":
+        return load_capture(sel.baseline)
+    from .resolve import SOLV_FORMAT
+    base = man.for_el(sel.el).base_repo
+    if base not in loaded.metas:  # --repo overrides with other ids: the first repo that has comps
+        base = next((rid for rid, m in loaded.metas.items() if m.has("group")), base)
+    meta = loaded.metas.get(base)
+    if meta is None:
+        raise ResolveError(f"--baseline minimal needs the base repo '{base}' (its comps define @core), but "
+                           f"it is not among the repos of this run ({', '.join(loaded.metas)}).",
+                           hint=f"Add --repo {base}=URL, or use --baseline none or a capture file.")
+    if not meta.has("group"):
+        raise ResolveError(f"repo '{base}' publishes no comps (group) metadata, so @core is unknown.",
+                           hint="Use --baseline none or a capture file.")
+    key = hashlib.sha256("|".join([SOLV_FORMAT, meta.checksum("primary"), meta.checksum("group"),
+                                   meta.checksum("filelists") if loaded.filelists else "primary-only"])
+                         .encode()).hexdigest()[:24]
+    cached = Path(sel.cache_dir) / "baseline" / f"core-{base}-{key}.txt"
+    if cached.is_file():
+        # the installed repo's .solv (same key) makes parsing the records unnecessary
+        if (Path(sel.cache_dir) / "solv" / f"@System-core-{key}.solv").is_file():
+            return Baseline("minimal", "@core", [], key=f"core-{key}")
+        return Baseline("minimal", "@core", parse_capture_text(cached.read_text(), str(cached)),
+                           key=f"core-{key}")
+    names = core_names(meta.read("group"), f"repo '{base}'")
+    pkgs = _solve_core(loaded, meta, sel.cache_dir, names)
+    write_capture(pkgs, cached)
+    return Baseline("minimal", "@core", pkgs, key=f"core-{key}")
+
+
+def _solve_core(loaded, meta, cache_dir: Path, names: list[str]) -> list[BaselinePkg]:
+    """@core as a fresh install from the base repo alone, in a scratch pool.
+
+    A separate pool, because libsolv's considered map is sized when it is set:
+    restricting the main pool to the base repo and then adding the installed
+    repo left the map short and corrupted memory.
+    """
+    import solv
+
+    from .resolve import ARCHES, NeedFilelists, _file_problem, _load_repo
+    pool = solv.Pool()
+    pool.setarch("x86_64")
+    repo, _ = _load_repo(pool, meta, cache_dir, loaded.filelists)
+    pool.addfileprovides()
+    pool.createwhatprovides()
+    conf = loaded.confs[meta.id]
+    found = None
+    pool.set_considered_list([s.id for s in repo.solvables_iter() if s.arch in ARCHES and conf.admits(s.name)])
+    jobs = []
+    for name in names:
+        found = pool.select(name, solv.Selection.SELECTION_NAME)
+        if not found.isempty():
+            jobs += found.jobs(solv.Job.SOLVER_INSTALL)
+    solver = pool.Solver()
+    solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
+    problems = solver.solve(jobs)
+    if problems and not loaded.filelists and _file_problem(problems):
+        raise NeedFilelists()
+    if problems:
+        text = "; ".join(str(p) for p in problems)
+        raise ResolveError(f"@core of repo '{meta.id}' does not resolve: {text}",
+                           hint="Use --baseline none or a capture file.")
+    pkgs = records_from_solvables(pool, solver.transaction().newsolvables())
+    del problems, solver, jobs, found, repo
+    pool.free()
+    return pkgs

@@ -14,7 +14,7 @@ import hashlib
 import os
 import pickle
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import paths
@@ -158,6 +158,31 @@ class Manifest:
                 return pin, pins[pin]
         return None
 
+
+    def effective_repos(self, sel) -> list[RepoConf]:
+        """The repos of a run (sel: resolve.Selection): the manifest's, or the --repo overrides,
+        where a known id keeps its manifest options and only the URL changes."""
+        conf = self.for_el(sel.el)
+        if not sel.repos:
+            out = list(conf.repos)
+        else:
+            out = []
+            for rid, url in sel.repos.items():
+                known = conf.repo(rid)
+                out.append(replace(known, baseurls=[url]) if known else RepoConf(id=rid, baseurls=[url]))
+        return [replace(r, gpgkeys=sel.gpgkeys[r.id]) if r.id in sel.gpgkeys else r for r in out]
+
+    def role_requests(self, sel) -> dict[str, list[str]]:
+        """role -> requested names: --install as one role 'custom', else the selected roles."""
+        if sel.installs:
+            return {"custom": list(dict.fromkeys(sel.installs))}
+        names = sel.roles or sorted(self.roles)
+        unknown = [r for r in names if r not in self.roles]
+        if unknown:
+            from .errors import InputError
+            raise InputError(f"unknown role(s): {', '.join(unknown)}",
+                             hint=f"Roles in {self.path}: {', '.join(sorted(self.roles))}.")
+        return {r: self.role_packages(r, sel.el) for r in names}
 
     def pin_regex(self, el: int) -> re.Pattern | None:
         """One compiled pattern matching every name some pin of `el` constrains (fast pre-check)."""

@@ -1,14 +1,17 @@
 """Solving: one libsolv transaction per role, against an explicit baseline -> Lock.
 
 The pool holds the selected repos (x86_64 + noarch only) and the baseline as
-libsolv's installed repo; the builder host's rpmdb is never read. What a
-package manager on the target would hide is hidden here too, through
-libsolv's "considered" map: i686, repo include/exclude lists, version pins,
-and EL8/9 modular filtering as dnf does it with module_platform_id=platform:elN
-(see modular.py-like helpers below: `module_filter`).
+libsolv's installed repo (bundler.baseline); the builder host's rpmdb is never
+read. What the target's package manager would hide is hidden here too, through
+libsolv's "considered" map: i686, repo include/exclude lists, version pins, and
+EL8/9 modular filtering as dnf does it with module_platform_id=platform:elN
+(`module_filter`).
 
-Each repo's parsed metadata is cached as a .solv file keyed by the checksums
-of its primary and filelists, so a warm resolve reads no XML at all.
+Speed, without changing results: primary is loaded first and filelists only
+when a file dependency needs it; each repo is cached as a .solv file (keyed by
+its metadata checksums, with the file provides libsolv computed); the analysis
+of hidden packages is cached per repo contents and manifest. Tests compare the
+package sets with dnf's own solve.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import solv
@@ -61,31 +64,6 @@ class Loaded:
     module_of: dict[int, tuple] = field(default_factory=dict)  # solvable id -> (repo, doc index, label)
     modules: dict[str, ModuleIndex] = field(default_factory=dict)
     filelists: bool = False                                    # filelists metadata loaded
-
-
-def effective_repos(man: Manifest, sel: Selection) -> list[RepoConf]:
-    """The manifest's repos, or the --repo overrides (keeping a known id's options)."""
-    conf = man.for_el(sel.el)
-    if not sel.repos:
-        out = list(conf.repos)
-    else:
-        out = []
-        for rid, url in sel.repos.items():
-            known = conf.repo(rid)
-            out.append(replace(known, baseurls=[url]) if known else RepoConf(id=rid, baseurls=[url]))
-    return [replace(r, gpgkeys=sel.gpgkeys[r.id]) if r.id in sel.gpgkeys else r for r in out]
-
-
-def role_requests(man: Manifest, sel: Selection) -> dict[str, list[str]]:
-    if sel.installs:
-        return {"custom": list(dict.fromkeys(sel.installs))}
-    names = sel.roles or sorted(man.roles)
-    unknown = [r for r in names if r not in man.roles]
-    if unknown:
-        from .errors import InputError
-        raise InputError(f"unknown role(s): {', '.join(unknown)}",
-                         hint=f"Roles in {man.path}: {', '.join(sorted(man.roles))}.")
-    return {r: man.role_packages(r, sel.el) for r in names}
 
 
 # -- loading --------------------------------------------------------------------
@@ -280,75 +258,6 @@ def consider(loaded: Loaded) -> None:
     loaded.pool.set_considered_list([i for i in range(2, len(loaded.pool.solvables)) if i not in ex])
 
 
-# -- baseline --------------------------------------------------------------------
-
-def make_baseline(sel: Selection, man: Manifest, loaded: Loaded) -> bl.Baseline:
-    if sel.baseline == "none":
-        return bl.Baseline("none", "-", [])
-    if sel.baseline != "minimal":
-        return bl.load_capture(sel.baseline)
-    base = man.for_el(sel.el).base_repo
-    if base not in loaded.metas:  # --repo overrides with other ids: the first repo that has comps
-        base = next((rid for rid, m in loaded.metas.items() if m.has("group")), base)
-    meta = loaded.metas.get(base)
-    if meta is None:
-        raise ResolveError(f"--baseline minimal needs the base repo '{base}' (its comps define @core), but "
-                           f"it is not among the repos of this run ({', '.join(loaded.metas)}).",
-                           hint=f"Add --repo {base}=URL, or use --baseline none or a capture file.")
-    if not meta.has("group"):
-        raise ResolveError(f"repo '{base}' publishes no comps (group) metadata, so @core is unknown.",
-                           hint="Use --baseline none or a capture file.")
-    key = hashlib.sha256("|".join([SOLV_FORMAT, meta.checksum("primary"), meta.checksum("group"),
-                                   meta.checksum("filelists") if loaded.filelists else "primary-only"])
-                         .encode()).hexdigest()[:24]
-    cached = Path(sel.cache_dir) / "baseline" / f"core-{base}-{key}.txt"
-    if cached.is_file():
-        # the installed repo's .solv (same key) makes parsing the records unnecessary
-        if (Path(sel.cache_dir) / "solv" / f"@System-core-{key}.solv").is_file():
-            return bl.Baseline("minimal", "@core", [], key=f"core-{key}")
-        return bl.Baseline("minimal", "@core", bl.parse_capture_text(cached.read_text(), str(cached)),
-                           key=f"core-{key}")
-    names = bl.core_names(meta.read("group"), f"repo '{base}'")
-    pkgs = _solve_core(loaded, meta, sel.cache_dir, names)
-    bl.write_capture(pkgs, cached)
-    return bl.Baseline("minimal", "@core", pkgs, key=f"core-{key}")
-
-
-def _solve_core(loaded: Loaded, meta: RepoMetadata, cache_dir: Path, names: list[str]) -> list[bl.BaselinePkg]:
-    """@core as a fresh install from the base repo alone, in a scratch pool.
-
-    A separate pool, because libsolv's considered map is sized when it is set:
-    restricting the main pool to the base repo and then adding the installed
-    repo left the map short and corrupted memory.
-    """
-    pool = solv.Pool()
-    pool.setarch("x86_64")
-    repo, _ = _load_repo(pool, meta, cache_dir, loaded.filelists)
-    pool.addfileprovides()
-    pool.createwhatprovides()
-    conf = loaded.confs[meta.id]
-    found = None
-    pool.set_considered_list([s.id for s in repo.solvables_iter() if s.arch in ARCHES and conf.admits(s.name)])
-    jobs = []
-    for name in names:
-        found = pool.select(name, solv.Selection.SELECTION_NAME)
-        if not found.isempty():
-            jobs += found.jobs(solv.Job.SOLVER_INSTALL)
-    solver = pool.Solver()
-    solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
-    problems = solver.solve(jobs)
-    if problems and not loaded.filelists and _file_problem(problems):
-        raise NeedFilelists()
-    if problems:
-        text = "; ".join(str(p) for p in problems)
-        raise ResolveError(f"@core of repo '{meta.id}' does not resolve: {text}",
-                           hint="Use --baseline none or a capture file.")
-    pkgs = bl.records_from_solvables(pool, solver.transaction().newsolvables())
-    del problems, solver, jobs, found, repo
-    pool.free()
-    return pkgs
-
-
 # -- solving -----------------------------------------------------------------------
 
 def _job_for(loaded: Loaded, name: str, role: str) -> list:
@@ -525,8 +434,8 @@ def _package(loaded: Loaded, s) -> Package:
 def resolve(sel: Selection, progress=None) -> Lock:
     """Resolve every requested role of `sel` into one Lock."""
     man = load_manifest(sel.manifest_path, cache_dir=sel.cache_dir)
-    requests = role_requests(man, sel)
-    confs = effective_repos(man, sel)
+    requests = man.role_requests(sel)
+    confs = man.effective_repos(sel)
     # primary alone first (fast); the filelists metadata only when a file dependency needs it,
     # as dnf5 does (loading filelists made solving 1.64x slower: libdnf #1674)
     for filelists in (False, True):
@@ -543,7 +452,7 @@ def resolve(sel: Selection, progress=None) -> Lock:
 
 def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, loaded: Loaded,
                     progress) -> Lock:
-    base = make_baseline(sel, man, loaded)
+    base = bl.make_baseline(sel, man, loaded)
     bl.add_installed_repo(loaded.pool, base, sel.cache_dir)
     loaded.pool.createwhatprovides()
     consider(loaded)

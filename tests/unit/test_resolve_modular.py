@@ -19,7 +19,7 @@ import pytest
 from bundler import paths
 from bundler.manifest import load_manifest
 from bundler.metadata import parse_modules
-from bundler.resolve import Selection, effective_repos, load_pool, resolve
+from bundler.resolve import Selection, load_pool, resolve
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "realmeta"
 BASEOS = DATA / "cs9-baseos-2022-x86_64"
@@ -66,7 +66,7 @@ def test_stream_not_enabled_hides_its_builds(cache):
 def test_hidden_builds_carry_the_reason(cache):
     s = sel(cache)
     man = load_manifest(s.manifest_path)
-    loaded = load_pool(man, s, effective_repos(man, s))
+    loaded = load_pool(man, s, man.effective_repos(s))
     hidden = {loaded.pool.solvables[i].str(): why for i, why in loaded.excluded.items()}
     modular = [n for n in hidden if n.startswith("mariadb-server-3:10.11")]
     assert modular and all(hidden[n] == "module stream mariadb:10.11 is not enabled" for n in modular)
@@ -89,7 +89,7 @@ def test_enabled_stream_wins_and_its_documents_are_recorded(cache, tmp_path):
 def test_enabled_stream_hides_same_named_non_modular_packages(cache, tmp_path):
     s = sel(cache, manifest(tmp_path, '    modules: {enable: ["mariadb:10.11"]}\n'))
     man = load_manifest(s.manifest_path)
-    loaded = load_pool(man, s, effective_repos(man, s))
+    loaded = load_pool(man, s, man.effective_repos(s))
     hidden = {loaded.pool.solvables[i].str(): why for i, why in loaded.excluded.items()}
     plain = [n for n in hidden if n.startswith("mariadb-server-3:10.5")]
     assert plain and "an enabled module stream provides 'mariadb-server'" in hidden[plain[0]]
@@ -98,7 +98,7 @@ def test_enabled_stream_hides_same_named_non_modular_packages(cache, tmp_path):
 def test_module_hotfixes_repo_is_not_filtered(cache, tmp_path):
     s = sel(cache, manifest(tmp_path, '    modules: {enable: ["mariadb:10.11"]}\n', appstream_hotfix=True))
     man = load_manifest(s.manifest_path)
-    loaded = load_pool(man, s, effective_repos(man, s))
+    loaded = load_pool(man, s, man.effective_repos(s))
     hidden = {loaded.pool.solvables[i].str() for i in loaded.excluded}
     assert not any(n.startswith("mariadb-server-3:10.5") for n in hidden)
 
