@@ -58,6 +58,7 @@ def dummy_key(work: Path) -> Path:
          "--quick-gen-key", "wcbundle-bench <bench@example.invalid>", "ed25519", "sign", "never"], env=env)
     key = work / "bench-key.asc"
     key.write_text(run(["gpg", "--batch", "--armor", "--export"], env=env).stdout)
+    run(["gpgconf", "--kill", "gpg-agent"], env=env, check=False)  # key generation started one
     return key
 
 
