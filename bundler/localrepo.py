@@ -19,6 +19,7 @@ EL8/9 repos also get the lock's module documents as `modules` metadata
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,7 @@ def modules_document(lock: Any) -> str:
 
 def create_repo(repo_dir: Path, el: int, modules_yaml: str = "", revision: int | None = None) -> None:
     """Index repo_dir (holding Packages/*.rpm) in place; add module metadata when given."""
-    args = ["--quiet", "--no-database", "--workers", "2"]
+    args = ["--quiet", "--no-database", "--workers", str(max(1, min(8, os.cpu_count() or 1)))]
     ctype = compress_type(el)
     if ctype:
         args.append(f"--general-compress-type={ctype}")

@@ -6,7 +6,8 @@ shared bandwidth cap, default 100 Mbit/s, and a per-request latency, default
 
 - cold fetch (`fetch_all`, --jobs 8) wall time vs the floor = bytes / bandwidth;
 - the same fetch with --jobs 1;
-- a full `wcbundle build` with an empty cache (cold) vs the same build again
+- a full `wcbundle build` with an empty cache (cold: metadata and packages over
+  the link) vs the same build again
   with the warm cache: the warm one must download 0 package bytes (the mirror's
   request log says so) and take a fraction of the cold build's time.
 
@@ -21,6 +22,7 @@ import contextlib
 import io
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -58,11 +60,16 @@ def _build(world, url: str, cache: Path, out: Path) -> float:
     return time.monotonic() - t0
 
 
-def run_bench(rate: float, latency: float, jobs: int) -> dict:
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def run_bench(rate: float, latency: float, jobs: int, repeat: int = 3) -> dict:
+    """Each figure is the median of `repeat` runs (fresh caches for every cold run)."""
     from scripts.mirror import Mirror
     from scripts.world import ensure
     world = ensure(7)
-    res: dict = {"link": {"rate_bytes_per_s": rate, "latency_s": latency}, "jobs": jobs}
+    res: dict = {"link": {"rate_bytes_per_s": rate, "latency_s": latency}, "jobs": jobs, "repeat": repeat}
     with tempfile.TemporaryDirectory(prefix="wcbundle-bench-") as tmp, \
             Mirror(world.root, rate=rate, latency=latency) as mirror:
         work = Path(tmp)
@@ -70,26 +77,28 @@ def run_bench(rate: float, latency: float, jobs: int) -> dict:
         pkg_bytes = sum(p.size for p in lock.packages)
         floor = pkg_bytes / rate
         res.update(packages=len(lock.packages), bytes=pkg_bytes, floor_s=round(floor, 3))
-
-        mirror.reset_log()
-        t, got = _fetch(lock, work / "fetch-n", jobs)
-        res["cold_fetch"] = {"seconds": round(t, 3), "bytes": got, "ratio_to_floor": round(t / floor, 3)}
-        t1, got1 = _fetch(lock, work / "fetch-1", 1)
-        res["cold_fetch_jobs1"] = {"seconds": round(t1, 3), "bytes": got1, "ratio_to_floor": round(t1 / floor, 3)}
-
-        cache = work / "build-cache"
-        cold = _build(world, mirror.url, cache, work / "out")
-        mirror.reset_log()
-        warm = _build(world, mirror.url, cache, work / "out")
-        warm_rpm_bytes = sum(e.bytes_sent for e in mirror.log if e.path.endswith(".rpm"))
-        warm_requests = len(mirror.log)
+        for key, n in (("cold_fetch", jobs), ("cold_fetch_jobs1", 1)):
+            runs = [_fetch(lock, work / f"fetch-{n}-{i}", n) for i in range(repeat)]
+            t = _median([r[0] for r in runs])
+            res[key] = {"seconds": round(t, 3), "bytes": runs[0][1], "ratio_to_floor": round(t / floor, 3),
+                        "runs": [round(r[0], 3) for r in runs]}
+        colds, warms, warm_bytes, warm_requests = [], [], 0, 0
+        for i in range(repeat):
+            cache = work / f"build-cache-{i}"
+            colds.append(_build(world, mirror.url, cache, work / "out"))
+            mirror.reset_log()
+            warms.append(_build(world, mirror.url, cache, work / "out"))
+            warm_bytes += sum(e.bytes_sent for e in mirror.log if e.path.endswith(".rpm"))
+            warm_requests += len(mirror.log)
+            shutil.rmtree(work / "out", ignore_errors=True)
+        cold, warm = _median(colds), _median(warms)
         res["build"] = {"cold_s": round(cold, 3), "warm_s": round(warm, 3), "warm_ratio": round(warm / cold, 3),
-                        "warm_package_bytes": warm_rpm_bytes, "warm_requests": warm_requests}
-        shutil.rmtree(work / "out", ignore_errors=True)
+                        "warm_package_bytes": warm_bytes, "warm_requests": warm_requests,
+                        "cold_runs": [round(x, 3) for x in colds], "warm_runs": [round(x, 3) for x in warms]}
     res["targets"] = {
         "cold_fetch_le_1.25x_floor": res["cold_fetch"]["ratio_to_floor"] <= FETCH_TARGET,
         "warm_lt_20pct_of_cold": res["build"]["warm_ratio"] < WARM_TARGET,
-        "warm_downloads_0_bytes": warm_rpm_bytes == 0,
+        "warm_downloads_0_bytes": warm_bytes == 0,
     }
     return res
 
@@ -99,7 +108,8 @@ def report(res: dict) -> str:
     mbit = res["link"]["rate_bytes_per_s"] * 8 / 1e6
     lines = [
         f"link model: {mbit:.0f} Mbit/s shared, {res['link']['latency_s'] * 1000:.0f} ms per request; "
-        f"{res['packages']} packages, {res['bytes'] / 2**20:.1f} MiB; floor {res['floor_s']:.2f} s",
+        f"{res['packages']} packages, {res['bytes'] / 2**20:.1f} MiB; floor {res['floor_s']:.2f} s; "
+        f"medians of {res['repeat']} runs",
         f"cold fetch --jobs {res['jobs']}: {c['seconds']:.2f} s = {c['ratio_to_floor']:.2f}x the floor "
         f"(target <= {FETCH_TARGET}x: {'met' if res['targets']['cold_fetch_le_1.25x_floor'] else 'MISSED'})",
         f"cold fetch --jobs 1: {c1['seconds']:.2f} s = {c1['ratio_to_floor']:.2f}x the floor",
@@ -116,9 +126,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--rate", default="100Mbit", help="link bandwidth (default 100Mbit)")
     p.add_argument("--latency", default="40ms", help="per-request latency (default 40ms)")
     p.add_argument("--jobs", type=int, default=8, help="parallel downloads for the cold fetch (default 8)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per figure; the median is reported (default 3)")
     p.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = p.parse_args(argv if argv is not None else [])
-    res = run_bench(parse_rate(args.rate), parse_duration(args.latency), args.jobs)
+    res = run_bench(parse_rate(args.rate), parse_duration(args.latency), args.jobs, max(1, args.repeat))
     print(report(res), flush=True)
     if args.json:
         print(json.dumps(res, indent=2, sort_keys=True))
