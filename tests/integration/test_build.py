@@ -207,6 +207,7 @@ def test_signed_build_verifies_with_the_printed_fingerprint(world7, mirror7, tmp
     assert main(["verify", str(tar), "--require-signature", fpr]) == 0
     capsys.readouterr()
     assert main(["verify", str(tar), "--require-signature", "A" * 40]) == 7
+    run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], check=False)
 
 
 def test_format_dir_and_full_disk(world7, mirror7, tmp_path, capsys):

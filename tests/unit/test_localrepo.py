@@ -53,6 +53,12 @@ def make_key(home: Path, name: str) -> Path:
     return out
 
 
+def kill_agent(home: Path) -> None:
+    """Stop the gpg-agent that gpg/rpmsign started for this GNUPGHOME (it outlives the test otherwise)."""
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False,  # noqa: S603,S607
+                   capture_output=True)
+
+
 def build_rpm(top: Path, name: str, version: str = "1.0", release: str = "1", *, signer: str | None = None,
               home: Path | None = None, requires: str = "", extra: str = "") -> Path:
     """A noarch RPM with one tiny file; signed by `signer` (a make_key name) when given."""
@@ -101,8 +107,9 @@ def world(tmp_path_factory):
     b = [build_rpm(base / "b", "gamma", signer="vendorb", home=home)]
     unsigned = build_rpm(base / "u", "delta")
     foreign = build_rpm(base / "f", "eps", signer="vendorb", home=home)
-    return {"base": base, "key_a": key_a, "key_b": key_b, "a": a, "b": b, "unsigned": unsigned,
-            "foreign": foreign}
+    yield {"base": base, "key_a": key_a, "key_b": key_b, "a": a, "b": b, "unsigned": unsigned,
+           "foreign": foreign}
+    kill_agent(home)
 
 
 def _files(lock: dict) -> dict[str, Path]:

@@ -119,7 +119,7 @@ def test_tar_is_deterministic_and_well_formed(tmp_path):
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
     """Two signed noarch RPMs in one repo, fetched-style: (lock, files, keys, signature report)."""
-    from test_localrepo import build_rpm, lock_for, make_key
+    from test_localrepo import build_rpm, kill_agent, lock_for, make_key
     base = tmp_path_factory.mktemp("packworld")
     key = make_key(base / "gnupg", "vendora")
     rpms = [build_rpm(base / "a", "alpha", signer="vendora", home=base / "gnupg"),
@@ -128,7 +128,8 @@ def mini(tmp_path_factory):
     files = {p["checksum"]: Path(p["url"][len("file://"):]) for p in d["packages"]}
     keys = fetch_keys(d, base / "keys")
     sigs = check_signatures(d, files, keys)
-    return Lock.from_dict(d), files, keys, sigs
+    yield Lock.from_dict(d), files, keys, sigs
+    kill_agent(base / "gnupg")
 
 
 def test_pack_writes_a_verifiable_tar(mini, tmp_path):
