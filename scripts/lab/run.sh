@@ -49,7 +49,7 @@ declare -A LAB_BUNDLE_OF=()
 lab_bundle_of() { printf '%s\n' "${LAB_BUNDLE_OF[$1]}"; }
 
 # lab_result KEY VALUE: one line of the JSON report
-lab_result() { printf '%s\t%s\n' "$1" "$2" >>"$RESULTS"; }
+lab_result() { printf '%s\t%s\n' "$1" "${2//$'\n'/ }" >>"$RESULTS"; }
 
 # lab_check NAME 0|1 DETAIL: print and record one proof; a failed one fails the lab
 lab_check() {
@@ -499,6 +499,19 @@ lab_result summary.seconds "$((SECONDS - LAB_T0))"
 lab_result summary.rabbitmq_version "\"$(dpkg-query -W -f='${Version}' rabbitmq-server)\""
 lab_result summary.mariadb_version "\"$(dpkg-query -W -f='${Version}' mariadb-server)\""
 lab_result summary.galera_version "\"$(dpkg-query -W -f='${Version}' galera-4)\""
+step "secrets: no generated secret appears in any install.sh output, installer log or daemon log"
+leaks=0
+for b in "$B3" "$BA"; do
+  while IFS='=' read -r key val; do
+    [[ "$key" == WCB_* && -n "$val" ]] || continue
+    if grep -rqF -- "$val" "$LAB_DIR/logs" "$LAB_DIR"/*/root/var/log 2>/dev/null; then
+      leaks=$((leaks + 1))
+      echo "  $key of $(basename "$b") appears in a log"
+    fi
+  done <"$b/site/secrets.env"
+done
+lab_check secrets.not_logged "$([[ "$leaks" == 0 ]] && echo 1 || echo 0)" "12 secrets searched in $LAB_DIR/logs and every host's var/log: $leaks found"
+
 step "teardown"
 teardown
 left="$(ip netns list | grep -c "^$LAB_NS_PREFIX" || true)"
