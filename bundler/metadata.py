@@ -132,21 +132,36 @@ class RepoMetadata:
         return dest
 
     def solv_path(self, mdtype: str) -> Path:
-        """A file libsolv's xfopen can read (it handles gz/xz/bz2, not zstd here)."""
+        """A file libsolv's xfopen can read. The solv wheel reads plain and gzip files only
+        (xfopen returns None for xz, bz2 and zstd), so those are decompressed into the cache."""
         path = self.path(mdtype)
-        if path.suffix != ".zst":
+        if path.suffix not in (".xz", ".bz2", ".zst"):
             return path
-        plain = self.cache / (path.name[:-4])
-        if not plain.is_file():
-            from .run import CommandFailed, run
-            tmp = plain.with_name(plain.name + f".{os.getpid()}.part")
-            try:
-                self.cache.mkdir(parents=True, exist_ok=True)
+        plain = self.cache / f"{self._resolve_type(mdtype).checksum}-{mdtype}.plain"
+        if plain.is_file():
+            return plain
+        tmp = plain.with_name(plain.name + f".{os.getpid()}.part")
+        try:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            if path.suffix == ".zst":
+                from .run import run
                 run(["zstd", "-q", "-d", "-f", "-o", str(tmp), str(path)])
-                os.replace(tmp, plain)
-            except (CommandFailed, OSError) as exc:
-                tmp.unlink(missing_ok=True)
-                raise cache_problem(plain, exc if isinstance(exc, OSError) else None) from None
+            else:
+                import shutil
+                opener = _lzma_open if path.suffix == ".xz" else _bz2_open
+                with opener(path) as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            os.replace(tmp, plain)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, FileNotFoundError) or exc.errno in (28, 122):
+                raise cache_problem(plain, exc) from None
+            raise FetchError(f"cannot decompress {path}: {exc}") from None
+        except Exception as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, (EOFError, ValueError)):
+                raise FetchError(f"cannot decompress {path}: {exc}") from None
+            raise
         return plain
 
     def read(self, mdtype: str) -> bytes:
@@ -197,6 +212,16 @@ def compression_suffix(location: str) -> str:
         if location.endswith(ext):
             return Path(location[: -len(ext)]).suffix + ext
     return Path(location).suffix
+
+
+def _lzma_open(path: Path):
+    import lzma
+    return lzma.open(path)
+
+
+def _bz2_open(path: Path):
+    import bz2
+    return bz2.open(path)
 
 
 def decompress(path: Path) -> bytes:

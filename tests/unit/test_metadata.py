@@ -165,27 +165,34 @@ def test_not_a_repo_is_a_fetch_error(tmp_path):
         open_repo("x", [tmp_path.as_uri()], tmp_path / "cache")
 
 
-def test_zstd_metadata_is_decompressed_for_libsolv(tmp_path):
-    which("zstd")
-    repo_dir = tmp_path / "z"
-    (repo_dir / "repodata").mkdir(parents=True)
-    src = next((C7 / "repodata").glob("*-primary.xml.gz"))
-    plain = decompress(src)
-    zst = repo_dir / "repodata" / "primary.xml.zst"
-    (tmp_path / "p.xml").write_bytes(plain)
+@pytest.mark.parametrize("ext,compress", [
+    ("zst", ["zstd", "-q", "-k"]),
+    ("xz", ["xz", "-k"]),
+    ("bz2", ["bzip2", "-k"]),
+])
+def test_compressed_metadata_is_readable_by_libsolv(tmp_path, ext, compress):
+    """libsolv's xfopen in the solv wheel reads gzip only: the rest is decompressed for it."""
     from bundler.run import run
-    run(["zstd", "-q", "-o", str(zst), str(tmp_path / "p.xml")])
-    digest = hashlib.sha256(zst.read_bytes()).hexdigest()
-    (repo_dir / "repodata" / "repomd.xml").write_text(
+    which(compress[0])
+    repodata = tmp_path / "z" / "repodata"
+    repodata.mkdir(parents=True)
+    plain = decompress(next((C7 / "repodata").glob("*-primary.xml.gz")))
+    base = repodata / "primary.xml"
+    base.write_bytes(plain)
+    run(compress + [str(base)])  # writes primary.xml.<ext> next to it
+    base.unlink()
+    packed = repodata / f"primary.xml.{ext}"
+    digest = hashlib.sha256(packed.read_bytes()).hexdigest()
+    (repodata / "repomd.xml").write_text(
         '<?xml version="1.0"?><repomd xmlns="http://linux.duke.edu/metadata/repo">'
         f'<data type="primary"><checksum type="sha256">{digest}</checksum>'
-        '<location href="repodata/primary.xml.zst"/></data></repomd>')
-    repo = open_repo("z", [repo_dir.as_uri()], tmp_path / "cache")
+        f'<location href="repodata/primary.xml.{ext}"/></data></repomd>')
+    repo = open_repo("z", [(tmp_path / "z").as_uri()], tmp_path / "cache")
     assert repo.read("primary") == plain
     pool = solv.Pool()
     r = pool.add_repo("z")
     fp = solv.xfopen(str(repo.solv_path("primary")))
-    assert r.add_rpmmd(fp, None, 0)
+    assert fp is not None and r.add_rpmmd(fp, None, 0)
     fp.close()
     assert r.nsolvables == 3971
 
