@@ -264,3 +264,14 @@ def test_repo_keys_over_http(world7, mirror7, tmp_path, capsys):
     assert mirror7.requests_for("*/keys/RPM-GPG-KEY-mariadb")
     (tree,) = (tmp_path / "out").iterdir()
     assert (tree / "keys" / "RPM-GPG-KEY-mariadb").read_bytes() == world7.keys["mariadb"].read_bytes()
+
+
+def test_same_lock_and_source_date_epoch_give_the_same_bytes(world7, mirror7, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764172800")
+    shas = []
+    for n in (1, 2):
+        rc, out, err = build(world7, mirror7, tmp_path, "--role", "arbitrator", out=tmp_path / f"o{n}",
+                             capsys=capsys)
+        assert rc == 0, err
+        shas.append(out.splitlines()[1])
+    assert shas[0] == shas[1] and shas[0].startswith("sha256: ")

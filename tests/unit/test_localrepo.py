@@ -210,13 +210,14 @@ def test_el7_repo_is_gzip_only(world, tmp_path):
     assert "<name>alpha</name>" in text and "<name>gamma</name>" in text
 
 
-def test_el9_repo_carries_modules(world, tmp_path):
+@pytest.mark.parametrize("el,suffix", [(8, ".gz"), (9, ".zst")])
+def test_el8_el9_repos_carry_modules(world, tmp_path, el, suffix):
     repo = _repo_with(world, tmp_path)
     lock = {"modules": {"c9-appstream": MODULES}}
-    create_repo(repo, 9, modules_document(lock))
-    assert "modules" in repomd_types(repo)
-    mod = next((repo / "repodata").glob("*modules.yaml*"))
-    assert mod.exists()
+    create_repo(repo, el, modules_document(lock))
+    assert repomd_types(repo) == ["filelists", "modules", "other", "primary"]
+    assert next((repo / "repodata").glob("*modules.yaml*")).name.endswith(suffix)
+    assert next((repo / "repodata").glob("*primary.xml*")).name.endswith(suffix)
 
 
 def test_createrepo_failure_is_reported(tmp_path):
