@@ -270,6 +270,8 @@ wcb_phase_health() {
 if [[ "$WCB_MODE" == status ]]; then
     wcb_service_require
     WCB_HEALTH_STRICT=1
+    # the services run already: a short wait for the app port, not the install's start-up wait
+    WCB_APP_WAIT_TRIES="${WCB_APP_WAIT_TRIES:-3}"
     wcb_phase_health
     exit 0
 fi

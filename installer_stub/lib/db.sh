@@ -44,9 +44,11 @@ wcb_db_fresh() {
     [[ -z "$uuid" || "$uuid" == 00000000-0000-0000-0000-000000000000 ]]
 }
 
+# A dry-run makes no network connection: it probes no peer (and says so where it matters).
 # usage: wcb_db_reachable_peers   print the other db nodes whose Galera port 4567 answers
 wcb_db_reachable_peers() {
     local i ip
+    [[ "$WCB_DRY_RUN" == 1 ]] && return 0
     for i in $(wcb_role_nodes db-node); do
         ip="$(wcb_node_field "$i" IP)"
         [[ "$ip" == "$WCB_NODE_IP" ]] && continue

@@ -67,17 +67,23 @@ wcb_role_db_node_services() {
         wcb_db_init_datadir
         if ! mode="$(wcb_db_start_mode)"; then
             if [[ "$WCB_DRY_RUN" == 1 ]]; then
-                wcb_say "    would NOT start mariadb: $mode"
-                return 0
+                wcb_note "mariadb: would join the cluster; a db peer must run by then (peers are not probed in a dry-run)"
+                mode="join"
+            else
+                wcb_die 4 "mariadb not started: $mode"
             fi
-            wcb_die 4 "mariadb not started: $mode"
         fi
-        if [[ "$mode" == bootstrap ]]; then
+        if [[ "$mode" == bootstrap && "$WCB_DRY_RUN" == 1 ]]; then
+            wcb_note "mariadb: would bootstrap a new Galera cluster on $WCB_NODE (peers are not probed in a dry-run: a db peer answering on 4567 makes it a join)"
+            wcb_svc bootstrap_galera
+        elif [[ "$mode" == bootstrap ]]; then
             wcb_note "mariadb: bootstrapping a new Galera cluster on $WCB_NODE (no peer answers)"
             wcb_svc bootstrap_galera || wcb_die 4 "bootstrapping Galera on $WCB_NODE failed; see the log and $WCB_P_DB_LOG"
-        else
+        elif [[ "$WCB_DRY_RUN" != 1 ]]; then
             wcb_note "mariadb: joining the running cluster"
             wcb_svc start mariadb || wcb_die 4 "starting mariadb (join) failed; see $WCB_P_DB_LOG"
+        else
+            wcb_svc start mariadb
         fi
         wcb_svc enable mariadb || wcb_die 4 "enabling mariadb failed"
     fi

@@ -44,11 +44,18 @@ assert_lines() {
     done
 }
 
-# usage: listen IP PORT   a real TCP listener (python3) on IP:PORT; its pid in LISTENER_PID, killed by stop_listener
+# usage: listen IP PORT   a real TCP listener (python3) on IP:PORT for at most 60 s, logging "conn" per accepted
+# connection in $BATS_TEST_TMPDIR/listen.out; its pid in LISTENER_PID, killed by stop_listener
 listen() {
     python3 -c 'import socket,sys,time
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); print("up", flush=True); time.sleep(60)' "$1" "$2" >"$BATS_TEST_TMPDIR/listen.out" &
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); s.settimeout(0.5); print("up", flush=True)
+end = time.time() + 60
+while time.time() < end:
+    try:
+        c, _ = s.accept(); print("conn", flush=True); c.close()
+    except socket.timeout:
+        pass' "$1" "$2" >"$BATS_TEST_TMPDIR/listen.out" &
     LISTENER_PID=$!
     for _ in $(seq 1 50); do grep -q up "$BATS_TEST_TMPDIR/listen.out" && return 0; sleep 0.1; done
     return 1

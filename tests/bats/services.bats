@@ -78,7 +78,7 @@ db_lib() {
 @test "dry-run on the first db node shows the bootstrap and the user creation, calls no service" {
     run "$B/install.sh" --dry-run --node wc-db1
     [ "$status" -eq 0 ]
-    [[ "$output" == *"bootstrapping a new Galera cluster on wc-db1"* ]]
+    [[ "$output" == *"would bootstrap a new Galera cluster on wc-db1 (peers are not probed in a dry-run"* ]]
     [[ "$output" == *"would bootstrap galera"* ]]
     [[ "$output" == *"would create database workcenter, users workcenter@% and sst@localhost"* ]]
     [ ! -e "$WCB_STUB_LOG" ]
@@ -120,4 +120,31 @@ db_lib() {
     run "$B/install.sh" --yes --node wc-app1 --role app-node
     [ "$status" -eq 4 ]
     [[ "$output" == *"lib/service.sh is missing"* ]]
+}
+
+@test "--status: exit 5 and a FAIL row when a service is down, 0 when it runs; nothing written" {
+    run "$B/install.sh" --status --node wc-arb
+    [ "$status" -eq 5 ]
+    [[ "$output" == *"garb service"*"running"*"stopped"*"FAIL"* ]]
+    [[ "$output" == *"[health] FAILED on wc-arb"* ]]
+    mkdir -p "$WCB_ROOT/run/stub"
+    : >"$WCB_ROOT/run/stub/garb.active"
+    run "$B/install.sh" --status --node wc-arb
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[health] ok on wc-arb"* ]]
+    [ ! -e "$WCB_ROOT/var/log/wcbundle" ]
+}
+
+@test "dry-run makes no network connection: a listening peer is not probed, the plan says so" {
+    listen 127.10.0.21 4567
+    run "$B/install.sh" --dry-run --node wc-db2
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"would join the cluster; a db peer must run by then (peers are not probed in a dry-run)"* ]]
+    [[ "$output" == *"would start service mariadb"* ]]
+    # the listener logged no connection; the real run does probe it (and joins)
+    ! grep -q conn "$BATS_TEST_TMPDIR/listen.out"
+    db_lib wc-db2
+    run wcb_db_start_mode
+    [ "$output" = join ]
+    grep -q conn "$BATS_TEST_TMPDIR/listen.out"
 }
