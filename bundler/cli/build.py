@@ -61,11 +61,9 @@ class _Steps:
 
 
 def _module_disable(sel) -> list[str]:
+    """The manifest's `modules.disable` for the target EL (bundle.env's WCB_MODULE_DISABLE)."""
     from ..manifest import load_manifest
-    try:
-        return list(load_manifest(sel.manifest_path).for_el(sel.el).modules.disable)
-    except AttributeError:  # a manifest EL entry without a modules section
-        return []
+    return list(load_manifest(sel.manifest_path).for_el(sel.el).modules.disable)
 
 
 @click.command()
