@@ -35,7 +35,6 @@ import hashlib
 import logging
 import os
 import random
-import shutil
 import sys
 import threading
 import time
@@ -167,11 +166,12 @@ class _Progress:
 class Fetcher:
     """Fetches the packages of one lock; `fetch_all` is the one-call front door."""
 
-    def __init__(self, cache_dir: Path, opts: FetchOptions | None = None, quiet: bool = False):
+    def __init__(self, cache_dir: Path, opts: FetchOptions | None = None, quiet: bool = False,
+                 stats: FetchStats | None = None):
         self.cache_dir = Path(cache_dir)
         self.opts = opts or FetchOptions()
         self.quiet = quiet
-        self.stats = FetchStats()
+        self.stats = stats if stats is not None else FetchStats()
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
@@ -422,25 +422,21 @@ class Fetcher:
         return written
 
     def _copy_file(self, src: str, part: Path, size: int | None) -> str:
-        h = hashlib.sha256()
         try:
-            with open(src, "rb") as fin, open(part, "wb") as fout:
-                for block in iter(lambda: fin.read(CHUNK), b""):
-                    fout.write(block)
-                    h.update(block)
-                    self._advance(len(block))
-                    self.stats.add(bytes_downloaded=len(block))
-        except FileNotFoundError:
+            fin = open(src, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            raise _Permanent((exc.strerror or str(exc)).lower()) from None
+        h = hashlib.sha256()
+        with fin, open(part, "wb") as fout:
+            for block in iter(lambda: fin.read(CHUNK), b""):
+                fout.write(block)
+                h.update(block)
+                self._advance(len(block))
+                self.stats.add(bytes_downloaded=len(block))
+        n = part.stat().st_size
+        if size is not None and n != size:
             part.unlink(missing_ok=True)
-            raise _Permanent("no such file") from None
-        except IsADirectoryError:
-            part.unlink(missing_ok=True)
-            raise _Permanent("is a directory") from None
-        if size is not None and part.stat().st_size != size:
-            got = h.hexdigest()
-            part.unlink(missing_ok=True)
-            raise _Mismatch(f"size mismatch: {part.stat().st_size if part.exists() else '?'} bytes, "
-                            f"expected {size} (sha256:{got})", got)
+            raise _Mismatch(f"size mismatch: {n} bytes, expected {size}", h.hexdigest())
         return h.hexdigest()
 
 
@@ -502,22 +498,19 @@ def _chunks(resp: requests.Response):
         yield chunk
 
 
+_REASONS = ((requests.ConnectTimeout, "connect timeout"), (requests.ReadTimeout, "read timeout (server stalled)"),
+            (requests.TooManyRedirects, "too many redirects"))
+
+
 def _reason(exc: Exception) -> str:
     """A short human reason for a requests exception (no 300-char urllib3 reprs)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return "connect timeout"
-    if isinstance(exc, requests.ReadTimeout):
-        return "read timeout (server stalled)"
-    if isinstance(exc, requests.TooManyRedirects):
-        return "too many redirects"
-    if isinstance(exc, requests.ConnectionError):
-        text = str(exc)
-        for key in ("Connection refused", "Connection reset", "Name or service not known",
-                    "IncompleteRead", "Connection aborted"):
-            if key in text:
-                return key.lower()
-        return "connection error"
-    return type(exc).__name__
+    for kind, text in _REASONS:
+        if isinstance(exc, kind):
+            return text
+    for key in ("Connection refused", "Connection reset", "IncompleteRead", "Connection aborted"):
+        if key in str(exc):
+            return key.lower()
+    return "connection error" if isinstance(exc, requests.ConnectionError) else type(exc).__name__
 
 
 def fetch_all(lock: Any, cache_dir: Path, jobs: int = 8, quiet: bool = False,
@@ -527,19 +520,4 @@ def fetch_all(lock: Any, cache_dir: Path, jobs: int = 8, quiet: bool = False,
     A warm cache downloads nothing. `stats`, when given, is filled in (bytes, counts, time).
     """
     opts = dataclasses.replace(opts or FetchOptions(), jobs=jobs)
-    f = Fetcher(Path(cache_dir), opts, quiet)
-    try:
-        return f.fetch(lock)
-    finally:
-        if stats is not None:
-            for k in ("packages", "cached", "downloaded", "bytes_downloaded", "bytes_total", "seconds",
-                      "resumed"):
-                setattr(stats, k, getattr(f.stats, k))
-
-
-def copy_or_link(src: Path, dest: Path) -> None:
-    """Hard-link a cache file into a bundle tree, or copy it across filesystems."""
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copy2(src, dest)
+    return Fetcher(Path(cache_dir), opts, quiet, stats).fetch(lock)

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from . import __version__, paths
 from .errors import EnvironmentProblem, IntegrityError
-from .fetch import copy_or_link, lock_as_dict, sha256_file
+from .fetch import lock_as_dict, sha256_file
 from .localrepo import create_repo, modules_document
 
 REPO_ID = "wcbundle"
@@ -161,6 +161,15 @@ def _copy_installer(tree: Path) -> None:
             shutil.copytree(entry, tree / entry.name, symlinks=False)
         else:
             shutil.copy2(entry, tree / entry.name)
+
+
+def copy_or_link(src: Path, dest: Path) -> None:
+    """Hard-link a cache file into the tree (each RPM stored once on disk), or copy it across
+    filesystems. A later edit of a hard-linked bundle file is caught by fetch's re-hash of the cache."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
 
 
 def _place_rpms(tree: Path, d: dict, files: dict[str, Path]) -> None:
