@@ -264,8 +264,10 @@ def _job_for(loaded: Loaded, name: str, role: str) -> list:
     pool = loaded.pool
     flags = solv.Selection.SELECTION_NAME | solv.Selection.SELECTION_DOTARCH
     sel_ = pool.select(name, flags)
-    if sel_.isempty():
-        sel_ = pool.select(name, solv.Selection.SELECTION_PROVIDES | solv.Selection.SELECTION_FILELIST)
+    if sel_.isempty():  # as dnf: a provide, a path, name-[epoch:]version[-release][.arch], "name >= evr"
+        sel_ = pool.select(name, solv.Selection.SELECTION_PROVIDES | solv.Selection.SELECTION_FILELIST
+                           | solv.Selection.SELECTION_CANON | solv.Selection.SELECTION_DOTARCH
+                           | solv.Selection.SELECTION_REL)
     if sel_.isempty() and name.startswith("/") and not loaded.filelists:
         raise NeedFilelists()
     cands = [] if sel_.isempty() else sel_.solvables()

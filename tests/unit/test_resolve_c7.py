@@ -183,3 +183,11 @@ def test_file_dependency_outside_primary_loads_filelists(cache):
     # a path request works the same way
     lock = resolve(sel(cache, "none", installs=["/usr/share/dict/words"]))
     assert [p.name for p in lock.packages] == ["words"]
+
+
+@pytest.mark.parametrize("spec", ["mariadb-server-5.5.56", "mariadb-server-1:5.5.56-2.el7.x86_64",
+                                  "mariadb-server >= 1:5.5", "perl(DBI)"])
+def test_requests_take_the_forms_dnf_takes(cache, spec):
+    lock = resolve(sel(cache, "minimal", installs=[spec]))
+    assert lock.roles["custom"].requested == [spec]
+    assert {"perl-DBI"} <= {p.name for p in lock.packages}
