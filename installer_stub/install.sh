@@ -144,8 +144,12 @@ case "$WCB_MODE" in
         ;;
     capture-baseline)
         wcb_has rpm || wcb_die 3 "rpm is not installed: --capture-baseline runs on an EL target"
+        rpm_argv=(rpm)
+        if [[ -n "${WCB_ROOT:-}" ]]; then
+            rpm_argv+=(--root "$WCB_ROOT")
+        fi
         # the format of bundler/baseline.py: NEVRA, then TAB P:<provide>... and TAB F:<file>...
-        (umask 022 && rpm -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\tP:%{PROVIDENEVRS}][\tF:%{FILENAMES}]\n' >"$WCB_BASELINE_OUT") ||
+        (umask 022 && "${rpm_argv[@]}" -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\tP:%{PROVIDENEVRS}][\tF:%{FILENAMES}]\n' >"$WCB_BASELINE_OUT") ||
             wcb_die 4 "rpm -qa failed writing $WCB_BASELINE_OUT"
         printf 'captured %s packages in %s (use: wcbundle build --baseline %s)\n' \
             "$(grep -c . "$WCB_BASELINE_OUT")" "$WCB_BASELINE_OUT" "$(basename "$WCB_BASELINE_OUT")"

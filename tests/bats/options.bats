@@ -83,10 +83,11 @@ setup() {
 @test "--capture-baseline writes the bundler/baseline.py format with one rpm call" {
     # rpm is a PATH stub here (this Debian host has no rpm database): it records its argv
     export RPM_ARGS="$BATS_TEST_TMPDIR/rpm.args"
-    PATH="$FIXTURES/stubs:$PATH" run "$B/install.sh" --capture-baseline "$BATS_TEST_TMPDIR/baseline.txt"
+    WCB_ROOT="" PATH="$FIXTURES/stubs:$PATH" run "$B/install.sh" --capture-baseline "$BATS_TEST_TMPDIR/baseline.txt"
     [ "$status" -eq 0 ]
     [[ "$output" == *"captured 1 packages"* ]]
     run cat "$RPM_ARGS"
+    [ "${#lines[@]}" -eq 3 ]
     [ "${lines[0]}" = "-qa" ]
     [ "${lines[1]}" = "--qf" ]
     [ "${lines[2]}" = '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\tP:%{PROVIDENEVRS}][\tF:%{FILENAMES}]\n' ]

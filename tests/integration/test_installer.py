@@ -305,3 +305,23 @@ def test_install_sh_forms_a_galera_cluster_on_loopback():
     finally:
         _stop_units(roots, bundle)
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.mark.installroot
+@pytest.mark.slow
+def test_capture_baseline_is_read_by_bundler_baseline(el7_built, tmp_path):
+    """install.sh --capture-baseline on a real EL7 root (the seeded @core) -> bundler.baseline.load_capture."""
+    from bundler.baseline import load_capture
+    bundle, seeded = el7_built
+    out = tmp_path / "baseline.txt"
+    res = subprocess.run([str(bundle / "install.sh"), "--capture-baseline", str(out)],
+                         env=dict(os.environ, WCB_ROOT=str(seeded)), capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    names = subprocess.run(["rpm", "--root", seeded, "-qa", "--qf", "%{NAME}\\n"], capture_output=True, text=True,
+                           check=True).stdout.split()
+    base = load_capture(out)
+    got = {p.name for p in base.packages}
+    assert got == {n for n in names if n != "gpg-pubkey"}
+    assert f"captured {len(names)} packages" in res.stdout
+    bash = next(p for p in base.packages if p.name == "bash")
+    assert bash.files and bash.provides
