@@ -5,6 +5,7 @@ set -euo pipefail
 
 PKGS=(
   rpm dnf gnupg gpgv                       # rpmbuild/rpmsign/rpmkeys, dnf --installroot proof, signing
+  zstd bzip2 xz-utils                      # compressed repo metadata (.zst/.bz2/.xz)
   shellcheck bats                          # installer lint and tests
   graphviz fonts-nanum                     # topology diagram (dot); Hangul glyphs for the Korean sheet headings
   chromium                                 # report.html render test
