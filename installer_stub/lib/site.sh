@@ -179,6 +179,10 @@ wcb_site_validate() {
                 p+=("WCB_NODE_${i}_IP: '$ip' is not an IPv4 address")
             elif [[ "$seen_ips" == *" $ip "* ]]; then
                 p+=("WCB_NODE_${i}_IP: $ip is used by two nodes")
+            elif [[ "$ip" == "${WCB_VIP:-}" ]]; then
+                p+=("WCB_NODE_${i}_IP: $ip is also the VIP (the VIP lives on the L4 switch, not on a node)")
+            elif [[ "$ip" == 0.* || "$ip" =~ ^(22[4-9]|2[3-5][0-9])\. ]]; then
+                p+=("WCB_NODE_${i}_IP: $ip cannot be a node's internal IP")
             fi
             seen_ips+="$ip "
             [[ -n "$(wcb_node_field "$i" ROLES)" ]] || p+=("WCB_NODE_${i}_ROLES: empty")

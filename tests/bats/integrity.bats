@@ -171,3 +171,16 @@ sign_bundle() {
     assert_refused
     [[ "$output" == *"MANIFEST.sha256.asc is missing"* ]]
 }
+
+@test "site validation: duplicate IPs, a node on the VIP, an even number of Galera voters, bad secrets" {
+    sed -i 's/^WCB_NODE_2_IP=.*/WCB_NODE_2_IP=127.10.0.11/; s/^WCB_NODE_4_IP=.*/WCB_NODE_4_IP=127.10.0.100/; s/^WCB_NODE_5_ROLES=.*/WCB_NODE_5_ROLES="mq-node"/' "$B/site/site.env"
+    sed -i 's/^WCB_ERLANG_COOKIE=.*/WCB_ERLANG_COOKIE=short/' "$B/site/secrets.env"
+    make_manifest "$B"
+    run "$B/install.sh" --check-site
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"WCB_NODE_2_IP: 127.10.0.11 is used by two nodes"* ]]
+    [[ "$output" == *"WCB_NODE_4_IP: 127.10.0.100 is also the VIP"* ]]
+    [[ "$output" == *"Galera voters (db nodes + arbitrators) are 2"* ]]
+    [[ "$output" == *"WCB_ERLANG_COOKIE (secrets.env): missing or not 20+ upper-case letters"* ]]
+    [[ "$output" != *"short"* ]]
+}
