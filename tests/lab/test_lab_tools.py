@@ -113,3 +113,22 @@ def test_report_nests_dotted_keys(tmp_path):
     assert rep["summary"]["rows_lost"] == 0
     assert rep["galera"]["a"]["db1"]["state"] == "Synced"
     assert rep["note"] == "plain text"
+
+
+def test_systemd_backend_calls_systemctl_and_galera_new_cluster(tmp_path):
+    # systemctl cannot run here: a PATH stub records its argv (the only mock in these tests)
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    calls = tmp_path / "calls"
+    for name in ("systemctl", "galera_new_cluster"):
+        (stubs / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "{calls}"\n')
+        (stubs / name).chmod(0o755)
+    body = (f"set -euo pipefail\nsource {SERVICE}\nwcb_service_start mariadb\nwcb_service_enable garb\n"
+            "wcb_service_restart rabbitmq-server\nwcb_service_stop workcenter\nwcb_service_is_active mariadb\n"
+            "wcb_service_bootstrap_galera\nwcb_service_daemon_reload\n")
+    env = {"PATH": f"{stubs}:/usr/bin:/bin", "WCB_SERVICE_BACKEND": "systemd"}
+    subprocess.run(["bash", "-c", body], env=env, check=True, timeout=30)
+    assert calls.read_text().splitlines() == [
+        "systemctl start mariadb", "systemctl enable --quiet garb", "systemctl restart rabbitmq-server",
+        "systemctl stop workcenter", "systemctl is-active --quiet mariadb", "galera_new_cluster",
+        "systemctl daemon-reload"]
