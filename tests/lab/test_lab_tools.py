@@ -121,7 +121,7 @@ def test_systemd_backend_calls_systemctl_and_galera_new_cluster(tmp_path):
     stubs.mkdir()
     calls = tmp_path / "calls"
     for name in ("systemctl", "galera_new_cluster"):
-        (stubs / name).write_text(f'#!/bin/sh\necho "{name} $*" >> "{calls}"\n')
+        (stubs / name).write_text(f"#!/bin/sh\necho \"{name}${{*:+ $*}}\" >> \"{calls}\"\n")
         (stubs / name).chmod(0o755)
     body = (f"set -euo pipefail\nsource {SERVICE}\nwcb_service_start mariadb\nwcb_service_enable garb\n"
             "wcb_service_restart rabbitmq-server\nwcb_service_stop workcenter\nwcb_service_is_active mariadb\n"
