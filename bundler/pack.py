@@ -337,12 +337,28 @@ def pack(inp: PackInput) -> PackResult:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _taken(dest: Path) -> EnvironmentProblem:
+    return EnvironmentProblem(f"{dest} appeared while this build ran (another build into the same --out?); "
+                              "nothing was overwritten.", hint="Run the build again: it takes the next free name.")
+
+
+def _place(src: Path, dest: Path) -> None:
+    """Move src to dest, never replacing an existing file (link + unlink, not rename)."""
+    try:
+        os.link(src, dest)
+    except FileExistsError:
+        raise _taken(dest) from None
+    os.unlink(src)
+
+
 def _pack_in(inp: PackInput, d: dict, staging: Path, top: str, when: datetime, out: Path) -> PackResult:
     tree = staging / top
     _fill_tree(inp, d, tree, top, when)
     npk = len({p["checksum"] for p in d["packages"]})
     if inp.fmt == "dir":
-        os.replace(tree, out / top)
+        if (out / top).exists():
+            raise _taken(out / top)
+        os.rename(tree, out / top)
         size = sum(p.stat().st_size for p in (out / top).rglob("*") if p.is_file())
         return PackResult(top, out / top, None, size, npk)
     tmp_tar = staging / f"{top}.tar"
@@ -355,13 +371,14 @@ def _pack_in(inp: PackInput, d: dict, staging: Path, top: str, when: datetime, o
         sign_file(staging / f"{top}.tar.sha256", inp.sign_key)
         moves.append(f"{top}.tar.sha256.asc")
     shutil.copyfile(tree / "report.html", staging / f"{top}.report.html")
+    placed: list[Path] = []
     try:
         # The sidecar, its signature and the report land first: a .tar in --out always has its .sha256.
-        for name in moves:
-            os.replace(staging / name, out / name)
-        os.replace(tmp_tar, out / f"{top}.tar")
+        for name in [*moves, f"{top}.tar"]:
+            _place(staging / name, out / name)
+            placed.append(out / name)
     except BaseException:
-        for name in moves:
-            (out / name).unlink(missing_ok=True)
+        for path in placed:  # only our own files: never a concurrent build's
+            path.unlink(missing_ok=True)
         raise
     return PackResult(top, out / f"{top}.tar", digest, size, npk, out / f"{top}.report.html")

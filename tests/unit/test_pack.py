@@ -168,3 +168,19 @@ def test_pack_refuses_a_missing_package(mini, tmp_path):
     with pytest.raises(IntegrityError, match="was not fetched"):
         pack(PackInput(lock=lock, files=one, keys=keys, out_dir=tmp_path, build_time=WHEN))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_pack_never_overwrites_a_concurrent_builds_file(mini, tmp_path, monkeypatch):
+    lock, files, keys, _ = mini
+    real_top_name = packmod.top_name
+
+    def stale_name(*a):  # as if another build took the name after this one chose it
+        name = real_top_name(*a)
+        (tmp_path / f"{name}.tar").write_text("the other build's bundle")
+        return name
+
+    monkeypatch.setattr(packmod, "top_name", stale_name)
+    with pytest.raises(EnvironmentProblem, match="appeared while this build ran"):
+        pack(PackInput(lock=lock, files=files, keys=keys, out_dir=tmp_path, build_time=WHEN))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t-el7-x86_64-20261126.tar"]
+    assert (tmp_path / "t-el7-x86_64-20261126.tar").read_text() == "the other build's bundle"
