@@ -303,14 +303,14 @@ else
     wcb_system_hosts
     wcb_system_firewall
     wcb_system_selinux
-    wcb_result system "done: /etc/hosts block, firewall, SELinux ($((WCB_CHANGES - before)) changes)"
+    wcb_result system "/etc/hosts block, firewall, SELinux: $(wcb_changes_since "$before")"
 fi
 if wcb_skipped config; then
     wcb_result config "skipped (WCB_SKIP_PHASES)"
 else
     before="$WCB_CHANGES"
     wcb_each_role config
-    wcb_result config "done for ${WCB_SELECTED_ROLES[*]} ($((WCB_CHANGES - before)) changes)"
+    wcb_result config "${WCB_SELECTED_ROLES[*]}: $(wcb_changes_since "$before")"
 fi
 if wcb_skipped services; then
     wcb_result services "skipped (WCB_SKIP_PHASES)"
@@ -318,7 +318,7 @@ else
     wcb_service_require
     before="$WCB_CHANGES"
     wcb_each_role services
-    wcb_result services "done ($((WCB_CHANGES - before)) actions)"
+    wcb_result services "${WCB_SELECTED_ROLES[*]}: $(wcb_changes_since "$before")"
 fi
 if wcb_skipped health; then
     wcb_result health "skipped (WCB_SKIP_PHASES)"
@@ -335,5 +335,5 @@ fi
 if [[ "$WCB_CHANGES" == 0 ]]; then
     wcb_say "Nothing changed: $WCB_NODE was already configured (log: $WCB_LOG_FILE)"
 else
-    wcb_say "Done: $WCB_CHANGES changes on $WCB_NODE (log: $WCB_LOG_FILE)"
+    wcb_say "Done: $WCB_CHANGES change$([[ "$WCB_CHANGES" == 1 ]] || echo s) on $WCB_NODE (log: $WCB_LOG_FILE)"
 fi

@@ -27,7 +27,7 @@ wcb_unit_active() {
 wcb_svc() {
     local action="$1" unit="${2:-}"
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
-        wcb_say "    would ${action//_/ } ${unit:+service $unit}"
+        wcb_say "    would ${action//_/ }${unit:+ service $unit}"
         WCB_CHANGES=$((WCB_CHANGES + 1))
         return 0
     fi

@@ -76,6 +76,13 @@ wcb_warn() {
     wcb_log "WARNING: $*"
 }
 
+# usage: wcb_changes_since N   print "done (K changes)" or, in a dry-run, "planned (K changes)" since counter N
+wcb_changes_since() {
+    local k=$((WCB_CHANGES - $1)) word="done"
+    [[ "$WCB_DRY_RUN" == 1 ]] && word=planned
+    printf '%s (%d change%s)\n' "$word" "$k" "$([[ "$k" == 1 ]] || echo s)"
+}
+
 # usage: wcb_result PHASE TEXT   the one-line result of a phase
 wcb_result() {
     wcb_say "[$1] $2"

@@ -101,6 +101,7 @@ wcb_db_init_datadir() {
     tool="$(command -v mariadb-install-db || command -v mysql_install_db || true)"
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
         wcb_say "    would initialise $WCB_P_DB_DATADIR (mariadb-install-db)"
+        WCB_CHANGES=$((WCB_CHANGES + 1))
         return 0
     fi
     [[ -n "$tool" ]] || wcb_die 4 "mariadb-install-db is missing: is MariaDB-server installed?"

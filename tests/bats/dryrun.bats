@@ -87,7 +87,7 @@ setup() {
     printf 'max_connections=5\n' >>"$WCB_ROOT/etc/my.cnf.d/galera.cnf"
     run "$B/install.sh" --yes --node wc-db1
     [ "$status" -eq 0 ]
-    [[ "$output" == *"Done: 1 changes on wc-db1"* ]]
+    [[ "$output" == *"Done: 1 change on wc-db1"* ]]
     ! grep -q max_connections "$WCB_ROOT/etc/my.cnf.d/galera.cnf"
     grep -q max_connections "$WCB_ROOT"/etc/my.cnf.d/galera.cnf.wcbundle-bak.*
     [ "$(stat -c %a "$WCB_ROOT"/etc/my.cnf.d/galera.cnf.wcbundle-bak.*)" = 640 ]
