@@ -275,3 +275,20 @@ def test_same_lock_and_source_date_epoch_give_the_same_bytes(world7, mirror7, tm
         assert rc == 0, err
         shas.append(out.splitlines()[1])
     assert shas[0] == shas[1] and shas[0].startswith("sha256: ")
+
+
+def test_interrupted_build_resumes_the_partial_download(world7, mirror7, tmp_path, capsys):
+    victim = "*/java-1.8.0-openjdk-headless-*.rpm"
+    mirror7.set_fault(victim, "reset")  # every try: half the body, then RST
+    rc, _, err = build(world7, mirror7, tmp_path, "--role", "app-node", capsys=capsys)
+    assert rc == 5 and "try 3/3" in err, err
+    (part,) = (tmp_path / "cache" / "pkgs").rglob("*.part")  # kept: a resumable, unverified prefix
+    have = part.stat().st_size
+    assert have > 0
+    mirror7.clear_faults()
+    mirror7.reset_log()
+    rc, _, err = build(world7, mirror7, tmp_path, "--role", "app-node", capsys=capsys)
+    assert rc == 0, err
+    (req,) = mirror7.requests_for(victim)
+    assert req.range == f"bytes={have}-" and req.status == 206
+    assert not list((tmp_path / "cache" / "pkgs").rglob("*.part"))
