@@ -232,6 +232,10 @@ wcb_put_file() {
         rm -f "$tmp"
         wcb_die 4 "could not install $dest ($mode $owner)"
     fi
+    # SELinux: the policy's label for the path (e.g. mysqld_etc_t), not the temp file's
+    if [[ -z "${WCB_ROOT:-}" ]] && wcb_has restorecon; then
+        restorecon -F "$dest" 2>/dev/null || wcb_warn "restorecon $dest failed"
+    fi
     wcb_log "wrote $dest ($mode $owner)"
     WCB_CHANGES=$((WCB_CHANGES + 1))
 }
