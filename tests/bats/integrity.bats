@@ -184,3 +184,22 @@ sign_bundle() {
     [[ "$output" == *"WCB_ERLANG_COOKIE (secrets.env): missing or not 20+ upper-case letters"* ]]
     [[ "$output" != *"short"* ]]
 }
+
+@test "--keyring adds a signer key that is not shipped in keys/" {
+    sign_bundle
+    mv "$B/keys/wcbundle-signer.gpg" "$BATS_TEST_TMPDIR/signer.gpg"
+    make_manifest "$B"
+    gpg --batch --yes -a --detach-sign -o "$B/MANIFEST.sha256.asc" "$B/MANIFEST.sha256"
+    run "$B/install.sh" --check --require-signature "$FPR"
+    assert_refused
+    [[ "$output" == *"could not be verified"* ]]
+    run "$B/install.sh" --check --require-signature "$FPR" --keyring "$BATS_TEST_TMPDIR/signer.gpg"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"signer: $FPR"* ]]
+}
+
+@test "the verify phase cannot be skipped through WCB_SKIP_PHASES" {
+    printf 'x' >>"$B/lib/render.sh"
+    WCB_SKIP_PHASES="verify preflight" run "$B/install.sh" --yes --node wc-db1
+    assert_refused
+}

@@ -100,3 +100,12 @@ firewall-cmd --reload"
     [ "$status" -eq 4 ]
     [[ "$output" == *"policycoreutils-python"* ]]
 }
+
+@test "an unexpected failure inside a phase is an install failure (exit 4) naming the command" {
+    rm "$WCB_ROOT/etc/hosts"
+    mkdir "$WCB_ROOT/etc/hosts"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"Error: unexpected failure (status 1) in common.sh:"* ]]
+    [[ "$output" != *"Done:"* ]]
+}
