@@ -498,7 +498,8 @@ def _chunks(resp: requests.Response):
         yield chunk
 
 
-_REASONS = ((requests.ConnectTimeout, "connect timeout"), (requests.ReadTimeout, "read timeout (server stalled)"),
+_REASONS = ((requests.ConnectTimeout, "connect timeout"),
+            ((requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError), "read timeout (server stalled)"),
             (requests.TooManyRedirects, "too many redirects"))
 
 
@@ -507,9 +508,10 @@ def _reason(exc: Exception) -> str:
     for kind, text in _REASONS:
         if isinstance(exc, kind):
             return text
-    for key in ("Connection refused", "Connection reset", "IncompleteRead", "Connection aborted"):
+    for key, text in (("Connection refused", "connection refused"), ("Connection reset", "connection reset"),
+                      ("IncompleteRead", "connection closed early"), ("Connection aborted", "connection aborted")):
         if key in str(exc):
-            return key.lower()
+            return text
     return "connection error" if isinstance(exc, requests.ConnectionError) else type(exc).__name__
 
 
