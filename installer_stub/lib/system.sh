@@ -27,7 +27,8 @@ wcb_hosts_merge() {
             !skip { print }' "$file"
     else
         if [[ -f "$file" ]]; then
-            cat "$file"
+            # awk ends every line with a newline, also a last line that had none
+            awk '{ print }' "$file"
         fi
         printf '%s\n' "$block"
     fi

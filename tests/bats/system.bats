@@ -109,3 +109,11 @@ firewall-cmd --reload"
     [[ "$output" == *"Error: unexpected failure (status 1) in common.sh:"* ]]
     [[ "$output" != *"Done:"* ]]
 }
+
+@test "a hosts file without a final newline keeps its last line intact" {
+    printf '127.0.0.1 localhost\n192.0.2.8 last-line-no-newline' >"$WCB_ROOT/etc/hosts"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 0 ]
+    grep -qx '192.0.2.8 last-line-no-newline' "$WCB_ROOT/etc/hosts"
+    grep -qx '# BEGIN wcbundle managed block: do not edit inside; ./install.sh rewrites it' "$WCB_ROOT/etc/hosts"
+}
