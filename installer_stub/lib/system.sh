@@ -34,10 +34,27 @@ wcb_hosts_merge() {
     fi
 }
 
+# usage: wcb_hosts_conflicts FILE   print lines outside the managed block that name a site node (first match wins)
+wcb_hosts_conflicts() {
+    local names="" i
+    [[ -f "$1" ]] || return 0
+    for i in $(wcb_site_nodes); do
+        names+=" $(wcb_node_field "$i" NAME)"
+    done
+    awk -v b="$WCB_HOSTS_BEGIN" -v e="$WCB_HOSTS_END" -v names="$names" '
+        BEGIN { n = split(names, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+        $0 == b { skip = 1; next }
+        $0 == e { skip = 0; next }
+        !skip && $1 !~ /^#/ { for (i = 2; i <= NF; i++) { h = $i; sub(/\..*/, "", h); if (h in want) { print NR ": " $0; next } } }' "$1"
+}
+
 # usage: wcb_system_hosts   install the merged /etc/hosts (backup kept when it changes)
 wcb_system_hosts() {
-    local tmp mode="0644"
+    local tmp mode="0644" line
     tmp="$(wcb_tmpfile)"
+    while IFS= read -r line; do
+        [[ -n "$line" ]] && wcb_warn "/etc/hosts line $line names a site node outside the managed block; the first match wins: remove it"
+    done < <(wcb_hosts_conflicts "$WCB_P_HOSTS")
     wcb_hosts_merge "$WCB_P_HOSTS" >"$tmp"
     wcb_put_file "$tmp" "$WCB_P_HOSTS" 644 root:root
     if wcb_changed; then

@@ -117,3 +117,12 @@ firewall-cmd --reload"
     grep -qx '192.0.2.8 last-line-no-newline' "$WCB_ROOT/etc/hosts"
     grep -qx '# BEGIN wcbundle managed block: do not edit inside; ./install.sh rewrites it' "$WCB_ROOT/etc/hosts"
 }
+
+@test "an operator's own line for a site node outside the block is warned about" {
+    printf '10.0.0.99 wc-db2.acme.local wc-db2\n' >>"$WCB_ROOT/etc/hosts"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"Warning: /etc/hosts line 3: 10.0.0.99 wc-db2.acme.local wc-db2 names a site node outside the managed block"* ]]
+    run "$B/install.sh" --yes --node wc-db1
+    [[ "$output" == *"line 3: 10.0.0.99"* ]]
+}
