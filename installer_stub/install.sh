@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # install.sh: the wcbundle installer. Parses options and dispatches the phases; the logic is in lib/ and roles/.
+# Test seams (docs/design.md section 7; deliberately not in --help): WCB_ROOT (root prefix of every path
+# written), WCB_SERVICE_BACKEND (lib/service.sh), WCB_SKIP_PHASES (never "verify"), WCB_FIREWALL_BACKEND=none,
+# and for bats only WCB_TEST_ARCH (uname -m) and WCB_TEST_LOCAL_IPS (this host's IPs).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
