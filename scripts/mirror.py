@@ -134,6 +134,9 @@ def _reencode(path: str, data: bytes) -> bytes:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as separate small writes; with Nagle on, each response
+    # waits ~40 ms for the client's delayed ACK, which a real mirror does not do.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
