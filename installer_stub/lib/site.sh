@@ -44,6 +44,11 @@ wcb_site_load() {
     if [[ ! -f "$b/site/secrets.env" ]]; then
         wcb_die 3 "no site/secrets.env: place the site's secrets file (mode 0600) in $b/site/"
     fi
+    local mode
+    mode="$(stat -c %a "$b/site/secrets.env")"
+    if [[ "$mode" != 600 && "$mode" != 400 ]]; then
+        wcb_warn "site/secrets.env is mode $mode: it holds the site's secrets, make it private (chmod 0600 $b/site/secrets.env)"
+    fi
     if ! err="$(wcb_env_load_report "$b/site/secrets.env")"; then
         wcb_die 3 "site/secrets.env: $err"
     fi

@@ -203,3 +203,13 @@ sign_bundle() {
     WCB_SKIP_PHASES="verify preflight" run "$B/install.sh" --yes --node wc-db1
     assert_refused
 }
+
+@test "a secrets.env readable by others is warned about, with the chmod that fixes it" {
+    chmod 0644 "$B/site/secrets.env"
+    run "$B/install.sh" --check-site
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"Warning: site/secrets.env is mode 644"*"chmod 0600"* ]]
+    chmod 0600 "$B/site/secrets.env"
+    run "$B/install.sh" --check-site
+    [[ "$output" != *"Warning: site/secrets.env"* ]]
+}
