@@ -423,11 +423,13 @@ def summarize(raw: bytes, label: str, size: int | None) -> dict:
         lock = doc["lock"]
         pkgs = lock["packages"]
         roles = {role: sorted(r.get("install", [])) for role, r in sorted(lock["roles"].items())}
+        # role sizes count what the role ships: its new packages and the baseline upgrades it needs
         by_role_size = {role: sum(p.get("size", 0) for p in pkgs if role in p.get("roles", []))
                         for role in roles}
         return {"bundle": label, "el": lock["el"], "arch": lock["arch"], "bytes": size,
                 "packages": len(pkgs), "packages_bytes": sum(p.get("size", 0) for p in pkgs),
                 "roles": roles, "requested": {r: v.get("requested", []) for r, v in lock["roles"].items()},
+                "upgrades": {r: sorted(v.get("upgrade", [])) for r, v in sorted(lock["roles"].items())},
                 "role_bytes": by_role_size, "build": doc.get("build", {}),
                 "site": (doc.get("site") or {}).get("name") if isinstance(doc.get("site"), dict) else None,
                 "repos": sorted(lock.get("repos", {}))}

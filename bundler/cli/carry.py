@@ -79,10 +79,14 @@ def inspect(bundle: Path, as_json: bool) -> None:
         click.echo(f"Site:     {info['site']}")
     for role, pkgs in info["roles"].items():
         req = " ".join(info["requested"].get(role, []))
-        click.echo(f"Role {role}: {len(pkgs)} packages, {_human(info['role_bytes'][role])}"
+        ups = info.get("upgrades", {}).get(role, [])
+        click.echo(f"Role {role}: {len(pkgs) + len(ups)} packages ({len(ups)} baseline upgrades), "
+                   f"{_human(info['role_bytes'][role])}"
                    + (f" (requested: {req})" if req else ""))
         for nevra in pkgs:
             click.echo(f"  {nevra}")
+        for nevra in info.get("upgrades", {}).get(role, []):
+            click.echo(f"  {nevra}  (upgrades a baseline package)")
 
 
 @click.command()
