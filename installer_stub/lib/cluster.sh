@@ -79,9 +79,10 @@ wcb_health_failed() {
 # usage: wcb_health_table   print the summary table
 wcb_health_table() {
     local row
-    printf '    %-34s %-28s %-28s %s\n' CHECK EXPECTED SEEN RESULT
+    local c e s r
+    printf '    %-6s %-30s %-10s %s\n' RESULT CHECK EXPECTED SEEN
     for row in "${WCB_HEALTH_ROWS[@]}"; do
         IFS=$'\t' read -r c e s r <<<"$row"
-        printf '    %-34s %-28s %-28s %s\n' "$c" "$e" "$s" "$r"
+        printf '    %-6s %-30s %-10s %s\n' "$r" "$c" "$e" "$s"
     done
 }

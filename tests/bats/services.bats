@@ -125,7 +125,7 @@ db_lib() {
 @test "--status: exit 5 and a FAIL row when a service is down, 0 when it runs; nothing written" {
     run "$B/install.sh" --status --node wc-arb
     [ "$status" -eq 5 ]
-    [[ "$output" == *"garb service"*"running"*"stopped"*"FAIL"* ]]
+    [[ "$output" == *"FAIL   garb service                   running    stopped"* ]]
     [[ "$output" == *"[health] FAILED on wc-arb"* ]]
     mkdir -p "$WCB_ROOT/run/stub"
     : >"$WCB_ROOT/run/stub/garb.active"

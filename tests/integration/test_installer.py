@@ -293,7 +293,7 @@ def test_install_sh_forms_a_galera_cluster_on_loopback():
         st = subprocess.run([str(bundle / "install.sh"), "--status", "--node", "wc-db1"], env=env,
                             capture_output=True, text=True, timeout=120)
         assert st.returncode == 0, st.stdout + st.stderr
-        assert "db wsrep_cluster_size              3                            3" in st.stdout
+        assert "ok     db wsrep_cluster_size          3          3" in st.stdout
         again = install(bundle, roots[1], "--node", "wc-db2", skip="packages",
                         extra_env={"WCB_SERVICE_BACKEND": "direct"})
         assert again.returncode == 0 and "Nothing changed" in again.stdout, again.stdout + again.stderr
