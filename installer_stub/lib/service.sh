@@ -344,6 +344,8 @@ wcb_service__workcenter_start() {
     dir="$(wcb_service__conf_get "$unit" WorkingDirectory)"
     if [[ -n "$user" ]] && id -u "$user" >/dev/null 2>&1; then
         mapfile -t argv < <(wcb_service__as "$user")
+    elif [[ -n "$user" ]]; then
+        printf 'service: user %s does not exist here: workcenter runs as %s\n' "$user" "$(id -un)"
     fi
     for w in $exec; do
         if [[ "$w" == *=file:/* ]]; then

@@ -40,9 +40,14 @@ REPORT="$LAB_DIR/report.json"
 LAB_FAILS=0
 LAB_T0=$SECONDS
 FAULTS_OK=0
-FAULTS_TOTAL=0
+FAULTS_TOTAL=4
 ROWS_LOST=0
 MSGS_LOST=0
+GALERA_SYNCED=0
+GALERA_TOTAL=5
+ARB=FAILED
+MQ_GOOD=0
+LAB_SUMMARY_DONE=0
 declare -A LAB_BUNDLE_OF=()
 
 # lab_bundle_of HOST: the extracted bundle HOST installs from
@@ -88,10 +93,40 @@ teardown() {
   LAB_TORN_DOWN=1
 }
 
+# summary: the JSON report, its path, and the summary line (always the last line printed)
+summary() {
+  [[ "$LAB_SUMMARY_DONE" == 1 ]] && return 0
+  LAB_SUMMARY_DONE=1
+  lab_result summary.galera_synced "$GALERA_SYNCED"
+  lab_result summary.galera_nodes "$GALERA_TOTAL"
+  lab_result summary.arbitrator "\"$ARB\""
+  lab_result summary.rabbitmq_running "$MQ_GOOD"
+  lab_result summary.faults_survived "$FAULTS_OK"
+  lab_result summary.faults_total "$FAULTS_TOTAL"
+  lab_result summary.rows_lost "$ROWS_LOST"
+  lab_result summary.messages_lost "$MSGS_LOST"
+  lab_result summary.seconds "$((SECONDS - LAB_T0))"
+  lab_result summary.failed_checks "$LAB_FAILS"
+  lab_result summary.rabbitmq_version "\"$(dpkg-query -W -f='${Version}' rabbitmq-server)\""
+  lab_result summary.mariadb_version "\"$(dpkg-query -W -f='${Version}' mariadb-server)\""
+  lab_result summary.galera_version "\"$(dpkg-query -W -f='${Version}' galera-4)\""
+  python3 "$LAB_SCRIPTS/report.py" "$RESULTS" "$REPORT" || echo "lab: could not write $REPORT"
+  echo
+  echo "lab: $((SECONDS - LAB_T0)) s, $LAB_FAILS failed checks; logs in $LAB_DIR/logs"
+  echo "lab: report $REPORT"
+  echo "lab: galera $GALERA_SYNCED/$GALERA_TOTAL synced, arbitrator $ARB, rabbitmq $MQ_GOOD/3 running, faults survived $FAULTS_OK/$FAULTS_TOTAL, rows lost $ROWS_LOST, messages lost $MSGS_LOST"
+}
+
 cleanup() {
   local rc=$?
   set +e
   teardown
+  if [[ "$LAB_SUMMARY_DONE" != 1 ]]; then
+    [[ "$rc" == 0 ]] && rc=1
+    LAB_FAILS=$((LAB_FAILS + 1))
+    lab_result summary.aborted "\"the lab stopped early (exit $rc); see the output above\""
+    summary
+  fi
   if [[ "${LAB_KEEP:-0}" != 1 && -n "${LAB_DIR:-}" && -d "$LAB_DIR" ]]; then
     # the data dirs are large (InnoDB logs, gcache); logs, configs and the report stay
     rm -rf "$LAB_DIR"/*/root/var/lib/mysql "$LAB_DIR"/*/root/var/lib/rabbitmq/mnesia
@@ -316,7 +351,6 @@ lines_at_least() { [[ -f "$2" && "$(wc -l <"$2")" -ge "$1" ]]; }
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 
 fault_result() {  # fault_result N 0|1 DETAIL
-  FAULTS_TOTAL=$((FAULTS_TOTAL + 1))
   [[ "$2" == 1 ]] && FAULTS_OK=$((FAULTS_OK + 1))
   lab_check "fault$1" "$2" "$3"
 }
@@ -481,24 +515,11 @@ ga="$GALERA_GOOD"
 galera_check final_b 3 dba1 dba2
 gb="$GALERA_GOOD"
 mq_check final
-GALERA_TOTAL=5
 GALERA_SYNCED=$((ga + gb))
 ARB="$([[ "$arb_ok" == 1 && "$(lab_wsrep dba1 wsrep_cluster_size)" == 3 ]] && echo ok || echo FAILED)"
 [[ "$ARB" == ok ]] || LAB_FAILS=$((LAB_FAILS + 1))
 [[ "$ROWS_LOST" == 0 && "$MSGS_LOST" == 0 ]] || LAB_FAILS=$((LAB_FAILS + 1))
 
-lab_result summary.galera_synced "$GALERA_SYNCED"
-lab_result summary.galera_nodes "$GALERA_TOTAL"
-lab_result summary.arbitrator "\"$ARB\""
-lab_result summary.rabbitmq_running "$MQ_GOOD"
-lab_result summary.faults_survived "$FAULTS_OK"
-lab_result summary.faults_total "$FAULTS_TOTAL"
-lab_result summary.rows_lost "$ROWS_LOST"
-lab_result summary.messages_lost "$MSGS_LOST"
-lab_result summary.seconds "$((SECONDS - LAB_T0))"
-lab_result summary.rabbitmq_version "\"$(dpkg-query -W -f='${Version}' rabbitmq-server)\""
-lab_result summary.mariadb_version "\"$(dpkg-query -W -f='${Version}' mariadb-server)\""
-lab_result summary.galera_version "\"$(dpkg-query -W -f='${Version}' galera-4)\""
 step "secrets: no generated secret appears in any install.sh output, installer log or daemon log"
 leaks=0
 for b in "$B3" "$BA"; do
@@ -517,10 +538,5 @@ teardown
 left="$(ip netns list | grep -c "^$LAB_NS_PREFIX" || true)"
 lab_check teardown "$([[ "$left" == 0 ]] && ! ip link show "$LAB_BRIDGE" >/dev/null 2>&1 && [[ ! -e "$LAB_NETNS_ETC/${LAB_NS_PREFIX}db1" ]] && echo 1 || echo 0)" \
   "processes stopped by pid, $left lab namespaces left, bridge and /etc/netns entries removed"
-lab_result summary.failed_checks "$LAB_FAILS"
-python3 "$LAB_SCRIPTS/report.py" "$RESULTS" "$REPORT"
-echo
-echo "lab: $((SECONDS - LAB_T0)) s, $LAB_FAILS failed checks; logs in $LAB_DIR/logs"
-echo "lab: report $REPORT"
-echo "lab: galera $GALERA_SYNCED/$GALERA_TOTAL synced, arbitrator $ARB, rabbitmq $MQ_GOOD/3 running, faults survived $FAULTS_OK/$FAULTS_TOTAL, rows lost $ROWS_LOST, messages lost $MSGS_LOST"
+summary
 [[ "$LAB_FAILS" == 0 ]]
