@@ -74,21 +74,26 @@ wcb_mq_join_if_alone() {
     wcb_run wcb_rabbitmqctl start_app || wcb_die 4 "rabbitmqctl start_app failed"
 }
 
-# usage: wcb_mq_user_exists USER   true when USER exists on the node
-wcb_mq_user_exists() {
-    local users
-    # read the whole answer first: grep -q closing the pipe early would fail the pipeline (pipefail)
-    users="$(wcb_rabbitmqctl list_users --formatter json 2>/dev/null)" || return 1
-    grep -q "\"user\":\"$1\"" <<<"$users"
+# usage: wcb_mq_has_row TABLE FIELD1 [FIELD2...]   true when TABLE (rabbitmqctl -q tab output) has a row starting so
+wcb_mq_has_row() {
+    local table="$1" want
+    shift
+    want="$(printf '%s\t' "$@")"
+    want="${want%$'\t'}"
+    awk -v w="$want" 'index($0 "\t", w "\t") == 1 { f = 1 } END { exit !f }' <<<"$table"
 }
 
-# usage: wcb_mq_users   create the admin and app users (password via stdin), permissions, delete guest
+# usage: wcb_mq_users   admin and app users (password via stdin), tags, permissions, guest deleted: only what is missing
 wcb_mq_users() {
-    local u pw tags vhost="${WCB_MQ_VHOST:-/}"
+    local u pw tags vhost="${WCB_MQ_VHOST:-/}" users perms
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
         wcb_say "    would add RabbitMQ users $WCB_MQ_ADMIN_USER (administrator) and $WCB_MQ_APP_USER, permissions on $vhost, delete guest"
         return 0
     fi
+    # one listing each (every rabbitmqctl call costs seconds), then only the missing changes
+    users="$(wcb_rabbitmqctl list_users -q --no-table-headers 2>/dev/null)" || wcb_die 4 "rabbitmqctl list_users failed"
+    perms="$(wcb_rabbitmqctl list_permissions -p "$vhost" -q --no-table-headers 2>/dev/null)" ||
+        wcb_die 4 "rabbitmqctl list_permissions -p $vhost failed"
     for u in "$WCB_MQ_ADMIN_USER" "$WCB_MQ_APP_USER"; do
         if [[ "$u" == "$WCB_MQ_ADMIN_USER" ]]; then
             pw="$WCB_MQ_ADMIN_PASSWORD"
@@ -97,16 +102,20 @@ wcb_mq_users() {
             pw="$WCB_MQ_APP_PASSWORD"
             tags=""
         fi
-        if ! wcb_mq_user_exists "$u"; then
+        if ! wcb_mq_has_row "$users" "$u"; then
             wcb_log "rabbitmqctl add_user $u (password on stdin, not logged)"
             printf '%s\n' "$pw" | wcb_rabbitmqctl add_user "$u" >/dev/null 2>&1 || wcb_die 4 "rabbitmqctl add_user $u failed"
             WCB_CHANGES=$((WCB_CHANGES + 1))
         fi
-        wcb_rabbitmqctl set_user_tags "$u" ${tags:+"$tags"} >/dev/null 2>&1 || wcb_die 4 "rabbitmqctl set_user_tags $u failed"
-        wcb_rabbitmqctl set_permissions -p "$vhost" "$u" '.*' '.*' '.*' >/dev/null 2>&1 ||
-            wcb_die 4 "rabbitmqctl set_permissions $u failed"
+        if ! wcb_mq_has_row "$users" "$u" "[$tags]"; then
+            wcb_run wcb_rabbitmqctl set_user_tags "$u" ${tags:+"$tags"} || wcb_die 4 "rabbitmqctl set_user_tags $u failed"
+        fi
+        if ! wcb_mq_has_row "$perms" "$u" '.*' '.*' '.*'; then
+            wcb_run wcb_rabbitmqctl set_permissions -p "$vhost" "$u" '.*' '.*' '.*' ||
+                wcb_die 4 "rabbitmqctl set_permissions $u failed"
+        fi
     done
-    if wcb_mq_user_exists guest; then
+    if wcb_mq_has_row "$users" guest; then
         wcb_run wcb_rabbitmqctl delete_user guest || wcb_die 4 "rabbitmqctl delete_user guest failed"
     fi
 }
@@ -125,7 +134,7 @@ wcb_mq_policy() {
         wcb_run wcb_rabbitmqctl update_vhost_metadata "$vhost" --default-queue-type quorum ||
             wcb_die 4 "setting the quorum default queue type on $vhost failed"
     else
-        if [[ "$WCB_DRY_RUN" != 1 ]] && grep -q '"name":"ha-all"' <<<"$(wcb_rabbitmqctl list_policies -p "$vhost" --formatter json 2>/dev/null)"; then
+        if [[ "$WCB_DRY_RUN" != 1 ]] && wcb_mq_has_row "$(wcb_rabbitmqctl list_policies -p "$vhost" -q --no-table-headers 2>/dev/null)" "$vhost" ha-all; then
             return 0
         fi
         wcb_run wcb_rabbitmqctl set_policy -p "$vhost" --apply-to queues ha-all '^' '{"ha-mode":"all","ha-sync-mode":"automatic"}' ||
