@@ -59,7 +59,9 @@ wcb_role_mq_node_health() {
     local want seen missing="" n r=ok
     want="$(wcb_mq_expected_nodes | sort | tr '\n' ' ')"
     # --status waits for stragglers; an install run does not wait for nodes installed later
-    wcb_wait_until "$([[ "${WCB_HEALTH_STRICT:-0}" == 1 ]] && echo 15 || echo 3)" 2 wcb_mq_all_running || true
+    if [[ "${WCB_HEALTH_STRICT:-0}" == 1 ]]; then
+        wcb_wait_until 15 2 wcb_mq_all_running || true
+    fi
     seen="$(wcb_mq_running_nodes | sort | tr '\n' ' ')"
     for n in $want; do
         [[ " $seen " == *" $n "* ]] || missing+="$n "

@@ -325,3 +325,53 @@ def test_capture_baseline_is_read_by_bundler_baseline(el7_built, tmp_path):
     assert f"captured {len(names)} packages" in res.stdout
     bash = next(p for p in base.packages if p.name == "bash")
     assert bash.files and bash.provides
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (TOP / "installer_stub/lib/service.sh").exists(), reason="lib/service.sh (the lab's seam) absent")
+@pytest.mark.skipif(not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists(), reason="rabbitmq-server not installed")
+def test_install_sh_configures_a_real_rabbitmq_node():
+    """mq-node on a real broker (wc-app1 = 127.10.0.11; wc-app2 never starts): cookie before the first
+    start, users (guest gone), ha-all policy; a re-run changes nothing; drift is repaired."""
+    tmp = Path(tempfile.mkdtemp(prefix="wcb-rabbit-"))
+    tmp.chmod(0o755)
+    bundle = tmp / "bundle"
+    shutil.copytree(TOP / "installer_stub", bundle)
+    shutil.copytree(FIXTURES / "bundle", bundle, dirs_exist_ok=True)
+    (bundle / "site/secrets.env").chmod(0o600)
+    make_manifest(bundle)
+    root = tmp / "root"
+    shutil.copytree(FIXTURES / "root", root)
+    root.chmod(0o755)
+    env = {"WCB_SERVICE_BACKEND": "direct", "WCB_SERVICE_TIMEOUT": "180"}
+
+    def ctl(*args: str) -> str:
+        res = subprocess.run(["bash", "-c", 'source "$1/lib/common.sh"; source "$1/lib/paths.sh"; source "$1/lib/mq.sh"; '
+                              'wcb_paths_init; WCB_NODE=wc-app1; shift; wcb_rabbitmqctl "$@"', "_", str(bundle), *args],
+                             env=dict(os.environ, WCB_ROOT=str(root)), capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    try:
+        res = install(bundle, root, "--node", "wc-app1", "--role", "mq-node", skip="packages", extra_env=env)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "warn   mq running nodes               2          1 (missing rabbit@wc-app2)" in res.stdout
+        users = ctl("list_users", "-q", "--no-table-headers")
+        assert "wcadmin\t[administrator]" in users and "workcenter\t[]" in users and "guest" not in users
+        assert "\tha-all\t" in ctl("list_policies", "-q", "--no-table-headers")
+        assert "rabbit@wc-app1" in ctl("cluster_status")
+        again = install(bundle, root, "--node", "wc-app1", "--role", "mq-node", skip="packages", extra_env=env)
+        assert again.returncode == 0 and "Nothing changed" in again.stdout, again.stdout + again.stderr
+        ctl("clear_permissions", "-p", "/", "workcenter")
+        fixed = install(bundle, root, "--node", "wc-app1", "--role", "mq-node", skip="packages", extra_env=env)
+        assert fixed.returncode == 0 and "Done: 1 change on wc-app1" in fixed.stdout, fixed.stdout + fixed.stderr
+        assert "workcenter\t.*\t.*\t.*" in ctl("list_permissions", "-p", "/", "-q", "--no-table-headers")
+        secrets = [line.split("=", 1)[1] for line in (bundle / "site/secrets.env").read_text().splitlines()
+                   if line.startswith("WCB_")]
+        logs = "".join(p.read_text(errors="replace") for p in (root / "var/log").rglob("*") if p.is_file())
+        assert not any(s in logs + res.stdout + again.stdout + fixed.stdout for s in secrets)
+    finally:
+        subprocess.run(["bash", "-c", 'source "$1/lib/common.sh"; source "$1/lib/paths.sh"; wcb_paths_init; '
+                        'source "$1/lib/service.sh"; wcb_service_stop rabbitmq-server', "_", str(bundle)],
+                       env=dict(os.environ, WCB_ROOT=str(root), WCB_SERVICE_BACKEND="direct"), timeout=180)
+        shutil.rmtree(tmp, ignore_errors=True)
