@@ -1,8 +1,10 @@
 """Repository metadata: repomd.xml and the files it lists, fetched, verified, cached.
 
 `open_repo()` reads repomd.xml from the first base URL that answers (http(s)
-through urllib.request, imported only when a network fetch is really needed;
-file:// read in place, no round trip). Every data file (primary, filelists,
+through requests, imported only when a network fetch is really needed, so a
+warm run and file:// repos never load it; file:// read in place, no round
+trip). One requests.Session serves every http(s) GET until `close_session()`
+(resolve() calls it at its end), so the files of one resolve share connections. Every data file (primary, filelists,
 modules, group) is checked against repomd's checksum before use; a mismatch
 is a FetchError naming the URL, the expected and the actual digest.
 
@@ -33,6 +35,8 @@ log = logging.getLogger("wcbundle")
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
 ATTEMPTS = 3            # per URL, for transient errors
 TIMEOUT = 30            # seconds, per connect and per read
+RETRY_WINDOW = 90       # seconds: no new attempt on a URL starts later than this after its first
+USER_AGENT = "wcbundle"
 # comps comes in several flavours; the first present one is used
 GROUP_TYPES = ("group_gz", "group_xz", "group_zst", "group")
 
@@ -342,7 +346,8 @@ def _http_repomd(url: str, cache: Path, expire: int, refresh: bool, errors: list
         if meta.get("url") == url and not refresh and time.time() - meta.get("fetched", 0) < expire:
             return xml_path.read_bytes()
     headers = {}
-    if meta.get("url") == url and xml_path.is_file():
+    known = meta.get("url") == url and xml_path.is_file()
+    if known:
         if meta.get("etag"):
             headers["If-None-Match"] = meta["etag"]
         if meta.get("last_modified"):
@@ -352,55 +357,103 @@ def _http_repomd(url: str, cache: Path, expire: int, refresh: bool, errors: list
         return None
     resp, status = got
     try:
-        data = xml_path.read_bytes() if status == 304 else resp.read()
-    except OSError as exc:
+        data = xml_path.read_bytes() if status == 304 else resp.content
+    except OSError as exc:  # requests' exceptions are OSErrors too
         errors.append(f"{url}: {_short_reason(exc)}")
         return None
     finally:
         resp.close()
     if status != 304:
         atomic_write(xml_path, data)
-    meta = {"url": url, "fetched": time.time(), "etag": resp.headers.get("ETag"),
-            "last_modified": resp.headers.get("Last-Modified")}
+    # a 304 need not repeat the validators: keep the ones the 200 gave
+    old = meta if status == 304 else {}
+    meta = {"url": url, "fetched": time.time(),
+            "etag": resp.headers.get("ETag") or old.get("etag"),
+            "last_modified": resp.headers.get("Last-Modified") or old.get("last_modified")}
     atomic_write(meta_path, json.dumps(meta).encode())
     return data
+
+
+_SESSION = None  # the requests.Session of the current resolve (created on the first http(s) GET)
+
+
+def _session():
+    """The shared Session, created on first use: requests is imported here and nowhere earlier."""
+    global _SESSION
+    if _SESSION is None:
+        import requests
+        s = requests.Session()
+        s.headers["User-Agent"] = USER_AGENT
+        # the bytes as published: repomd's checksums are over the (compressed) file itself
+        s.headers["Accept-Encoding"] = "identity"
+        # trust_env stays on: http(s)_proxy/no_proxy are honoured for metadata, as before
+        _SESSION = s
+    return _SESSION
+
+
+def close_session() -> None:
+    """Close the shared Session's connections (a no-op when no http(s) GET was made)."""
+    global _SESSION
+    if _SESSION is not None:
+        _SESSION.close()
+        _SESSION = None
 
 
 def _get(url: str, errors: list[str], headers: dict | None = None):
     """GET with bounded retries -> (response, status) or None (and a line in `errors`).
 
-    urllib.request rather than requests here: importing requests takes ~0.1 s, a
-    quarter of a cold resolve, and repomd/metadata GETs need nothing it adds
-    (urllib honours http(s)_proxy/no_proxy and follows redirects too).
+    The response is streamed (the caller reads and closes it); status is 2xx or 304.
+    Bounds: ATTEMPTS tries, TIMEOUT per connect and per read, and no retry starts
+    after RETRY_WINDOW. Connection errors, timeouts, 5xx and 429 are retried; other
+    statuses (404 and friends) will not get better and end the tries at once.
     """
-    import urllib.error
-    import urllib.request
-    req = urllib.request.Request(url, headers={"User-Agent": "wcbundle", **(headers or {})})
+    import requests
+    session = _session()
+    deadline = time.monotonic() + RETRY_WINDOW
     last = ""
     for attempt in range(1, ATTEMPTS + 1):
         try:
-            resp = urllib.request.urlopen(req, timeout=TIMEOUT)  # noqa: S310 - http(s) URLs only
-            return resp, resp.status
-        except urllib.error.HTTPError as exc:
-            if exc.code == 304:
-                return exc, 304
-            last = f"HTTP {exc.code}"
-            exc.close()
-            if exc.code < 500 and exc.code != 429:
-                break  # 404 and friends will not get better
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            resp = session.get(url, headers=headers or None, timeout=(TIMEOUT, TIMEOUT), stream=True)
+        except requests.RequestException as exc:
             last = _short_reason(exc)
-        if attempt < ATTEMPTS:
-            time.sleep(0.2 * attempt)
+        else:
+            code = resp.status_code
+            if code == 304 or 200 <= code < 300:
+                return resp, code
+            resp.close()
+            last = f"HTTP {code}"
+            if code < 500 and code != 429:
+                break
+        pause = 0.2 * attempt
+        if attempt == ATTEMPTS or time.monotonic() + pause > deadline:
+            break
+        time.sleep(pause)
     errors.append(f"{url}: {last}")
     return None
 
 
-def _short_reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None)
-    if isinstance(reason, BaseException):
-        return f"{type(reason).__name__} ({reason})"
-    return f"{type(exc).__name__} ({reason or exc})"
+_REASONS = (("ConnectTimeout", "connect timeout"), ("ReadTimeout", "read timeout"),
+            ("ReadTimeoutError", "read timeout"), ("TooManyRedirects", "too many redirects"))
+
+
+def _short_reason(exc: BaseException) -> str:
+    """A short reason: the OS error at the bottom of the chain when there is one
+    ("ConnectionRefusedError ([Errno 111] Connection refused)"), never urllib3's long reprs."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    root: OSError | None = None
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if isinstance(cur, OSError) and cur.strerror:
+            root = cur
+        cur = cur.__cause__ or cur.__context__
+    if root is not None:
+        return f"{type(root).__name__} ({root})"
+    for name, text in _REASONS:
+        if any(k.__name__ == name for k in type(exc).__mro__):
+            return f"{type(exc).__name__} ({text})"
+    text = str(exc)
+    return f"{type(exc).__name__} ({text[:120] + '...' if len(text) > 120 else text})"
 
 
 def download(df: DataFile, url: str, dest: Path) -> None:
@@ -420,7 +473,7 @@ def download(df: DataFile, url: str, dest: Path) -> None:
     try:
         with open(tmp, "wb") as out:
             while True:
-                chunk = resp.read(1 << 20)
+                chunk = resp.raw.read(1 << 20, decode_content=False)  # the bytes as published
                 if not chunk:
                     break
                 h.update(chunk)
@@ -430,7 +483,7 @@ def download(df: DataFile, url: str, dest: Path) -> None:
         if exc.errno in (28, 122):  # ENOSPC, EDQUOT: no mirror will fix a full disk
             raise cache_problem(dest, exc) from None
         raise FetchError(f"{url}: {_short_reason(exc)}") from None
-    except Exception as exc:  # noqa: BLE001 - any other transfer error (http.client): next mirror
+    except Exception as exc:  # noqa: BLE001 - any other transfer error (urllib3): next mirror
         tmp.unlink(missing_ok=True)
         raise FetchError(f"{url}: {_short_reason(exc)}") from None
     finally:

@@ -28,7 +28,7 @@ from . import baseline as bl
 from .errors import ResolveError
 from .lock import Lock, Package, RoleResult
 from .manifest import Manifest, RepoConf, check_resolved_compat, load_manifest
-from .metadata import ModuleIndex, RepoMetadata, join_url, open_repo, parse_modules
+from .metadata import ModuleIndex, RepoMetadata, close_session, join_url, open_repo, parse_modules
 
 log = logging.getLogger("wcbundle")
 
@@ -440,15 +440,18 @@ def resolve(sel: Selection, progress=None) -> Lock:
     confs = man.effective_repos(sel)
     # primary alone first (fast); the filelists metadata only when a file dependency needs it,
     # as dnf5 does (loading filelists made solving 1.64x slower: libdnf #1674)
-    for filelists in (False, True):
-        loaded = load_pool(man, sel, confs, filelists=filelists)
-        try:
-            return _resolve_loaded(sel, man, requests, confs, loaded, progress)
-        except NeedFilelists:
-            log.info("a file dependency needs the filelists metadata: loading it and solving again")
-        finally:
-            loaded.repos.clear()
-            loaded.module_of.clear()
+    try:
+        for filelists in (False, True):
+            loaded = load_pool(man, sel, confs, filelists=filelists)
+            try:
+                return _resolve_loaded(sel, man, requests, confs, loaded, progress)
+            except NeedFilelists:
+                log.info("a file dependency needs the filelists metadata: loading it and solving again")
+            finally:
+                loaded.repos.clear()
+                loaded.module_of.clear()
+    finally:
+        close_session()  # the metadata GETs of this resolve shared one http(s) Session
     raise AssertionError("unreachable: the filelists pass never raises NeedFilelists")  # pragma: no cover
 
 

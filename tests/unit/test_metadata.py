@@ -7,31 +7,39 @@ import hashlib
 import http.server
 import shutil
 import socket
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 import solv
 
+from bundler import metadata
 from bundler.errors import FetchError
 from bundler.metadata import decompress, open_repo, parse_modules
-from bundler.run import which
+from bundler.run import run, which
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "realmeta"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data" / "realmeta"
 C7 = DATA / "centos7.5-dvd-x86_64"
 CS9_APP = DATA / "cs9-appstream"
 
 
 class Server:
-    """A threaded static file server that records (path, status) of every request."""
+    """A threaded static file server that records (path, status) of every request, and the
+    client port of each (with keep_alive, HTTP/1.1: a reused connection keeps its port)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, keep_alive: bool = False):
         self.log: list[tuple[str, int]] = []
-        log = self.log
+        self.ports: list[int] = []
+        log, ports = self.log, self.ports
 
         class Handler(http.server.SimpleHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
             def log_request(self, code="-", size="-"):
                 log.append((self.path, int(code)))
+                ports.append(self.client_address[1])
 
         handler = functools.partial(Handler, directory=str(root))
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -117,6 +125,64 @@ def test_unreachable_mirror_fails_over_and_all_dead_is_a_fetch_error(served, tmp
         open_repo("c7", [dead], tmp_path / "b")
     assert dead + "repodata/repomd.xml" in err.value.render()
     assert "Connection refused" in err.value.render()
+
+
+def test_404_is_not_retried_and_500_is_retried_a_bounded_number_of_times(served, tmp_path):
+    srv, _ = served
+    with pytest.raises(FetchError) as err:
+        open_repo("c7", [srv.url + "nosuch/"], tmp_path / "a")
+    assert f"{srv.url}nosuch/repodata/repomd.xml: HTTP 404" in err.value.render()
+    assert srv.log == [("/nosuch/repodata/repomd.xml", 404)]
+
+    hits: list[str] = []
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            hits.append(self.path)
+            self.send_error(503)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(FetchError, match="HTTP 503"):
+            open_repo("c7", [f"http://127.0.0.1:{httpd.server_address[1]}/"], tmp_path / "b")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert len(hits) == metadata.ATTEMPTS
+
+
+def test_the_files_of_one_resolve_share_one_connection(tmp_path):
+    root = tmp_path / "www"
+    shutil.copytree(C7, root / "c7")
+    srv = Server(root, keep_alive=True)
+    try:
+        repo = open_repo("c7", [srv.url + "c7/"], tmp_path / "cache")
+        for mdtype in ("primary", "filelists", "group"):
+            repo.path(mdtype)
+        metadata.close_session()
+    finally:
+        srv.close()
+    assert len(srv.log) == 4 and all(status == 200 for _, status in srv.log)
+    assert len(set(srv.ports)) == 1, srv.ports  # one TCP connection for repomd.xml and the three files
+
+
+def imports_requests(*argv: str) -> bool:
+    """Run `python -X importtime -m bundler ARGV` (it must succeed); did it import requests?"""
+    proc = run([sys.executable, "-X", "importtime", "-m", "bundler", "-q", *argv], cwd=str(ROOT))
+    return any(line.rsplit("|", 1)[-1].strip() == "requests" for line in proc.stderr.splitlines())
+
+
+def test_requests_is_imported_only_when_metadata_crosses_the_network(served, tmp_path):
+    srv, _ = served
+    args = ["resolve", "--baseline", "none", "--install", "mariadb-server", "--json"]
+    http_repo = ["--cache", str(tmp_path / "http"), "--repo", f"c7={srv.url}c7/"]
+    assert imports_requests(*args, *http_repo)            # cold: repomd.xml and primary over http
+    assert not imports_requests(*args, *http_repo)        # warm: everything from the cache
+    assert not imports_requests(*args, "--cache", str(tmp_path / "file"), "--repo", f"c7={C7.as_uri()}")
 
 
 def test_corrupt_data_file_on_one_mirror_uses_the_next(served, tmp_path):
