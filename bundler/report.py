@@ -18,6 +18,7 @@ from typing import Any
 
 from .errors import EnvironmentProblem, IntegrityError, WcbundleError
 from .flows import FLOWS, Flow, atomic_write, read_flows_tsv
+from .units import human_size
 
 log = logging.getLogger("wcbundle")
 
@@ -55,15 +56,6 @@ summary{cursor:pointer;font-weight:bold}
 
 def e(value: Any) -> str:
     return html.escape(str(value), quote=True)
-
-
-def human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def _table(headings: list[str], rows: list[list[str]], num_cols: tuple[int, ...] = ()) -> str:
@@ -108,7 +100,7 @@ def _shown(declared: str, refs: dict[str, str]) -> str:
 
 def _header(top: Path, lock: dict, build: dict, n_pkgs: int, total: int) -> str:
     cards = [("EL / arch", f"EL{lock.get('el', '?')} {lock.get('arch', '?')}"),
-             ("packages", str(n_pkgs)), ("total size", human(total)),
+             ("packages", str(n_pkgs)), ("total size", human_size(total)),
              ("roles", str(len(lock.get("roles", {})))),
              ("built (UTC)", str(build.get("time", "unknown")).replace("T", " ").rstrip("Z")),
              ("signed", "yes" if build.get("signed") else "no")]
@@ -166,7 +158,7 @@ def _packages(lock: dict, licenses: dict[str, str]) -> str:
     for role, r in sorted(lock.get("roles", {}).items()):
         mine = [p for p in pkgs if role in p.get("roles", [])]
         summary.append([role, " ".join(r.get("requested", [])), str(len(mine)),
-                        human(sum(int(p.get("size") or 0) for p in mine))])
+                        human_size(sum(int(p.get("size") or 0) for p in mine))])
     out.append(_table(["Role", "Requested", "Packages", "Size"], summary, num_cols=(2, 3)))
     for role in sorted(lock.get("roles", {})):
         mine = [p for p in pkgs if role in p.get("roles", [])]
@@ -177,15 +169,15 @@ def _packages(lock: dict, licenses: dict[str, str]) -> str:
             note = f" (upgrades {p['upgrade_of']})" if p.get("upgrade_of") else ""
             rows.append([p["name"], f"{p.get('epoch', 0)}:{p['version']}-{p['release']}.{p['arch']}" + note,
                          p.get("repo", ""), ("raw", f'<span class="why">{e(why)}</span>'),
-                         licenses.get(fname) or p.get("license", ""), human(int(p.get("size") or 0))])
+                         licenses.get(fname) or p.get("license", ""), human_size(int(p.get("size") or 0))])
         out.append(f"<details open><summary>{e(role)}: {len(mine)} packages</summary>"
                    + _table(["Package", "Version", "Repo", "Why (requested → … → this)", "License", "Size"],
                             rows, num_cols=(5,)) + "</details>")
     by_repo: dict[str, list[int]] = {}
     for p in pkgs:
         by_repo.setdefault(p.get("repo", "?"), []).append(int(p.get("size") or 0))
-    totals = [[repo, str(len(s)), human(sum(s))] for repo, s in sorted(by_repo.items())]
-    totals.append(["total / 합계", str(len(pkgs)), human(sum(sum(s) for s in by_repo.values()))])
+    totals = [[repo, str(len(s)), human_size(sum(s))] for repo, s in sorted(by_repo.items())]
+    totals.append(["total / 합계", str(len(pkgs)), human_size(sum(sum(s) for s in by_repo.values()))])
     out.append("<h3>Totals / 합계</h3>" + _table(["Repo", "Packages", "Size"], totals, num_cols=(1, 2)))
     return "".join(out) + "</section>"
 

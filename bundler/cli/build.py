@@ -17,7 +17,8 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-from .resolve import human_size, selection_from, selection_options
+from ..units import human_size
+from .resolve import selection_from, selection_options
 
 log = logging.getLogger("wcbundle")
 

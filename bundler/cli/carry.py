@@ -14,16 +14,11 @@ import click
 
 from .. import split as split_mod
 from .. import verify as verify_mod
+from ..units import human_size
 
 
 def _human(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+    return "-" if n is None else human_size(n)
 
 
 @click.command()

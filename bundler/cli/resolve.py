@@ -17,6 +17,7 @@ import click
 
 from .. import paths
 from ..errors import InputError
+from ..units import human_size
 
 log = logging.getLogger("wcbundle")
 
@@ -96,15 +97,6 @@ def _run_resolve(kwargs):
     sel = selection_from(**kwargs)
     log.info("resolving for EL%s against baseline %s", sel.el, sel.baseline)
     return do_resolve(sel, progress=lambda role: log.info("solving role %s", role))
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(n)  # pragma: no cover
 
 
 @click.command()
