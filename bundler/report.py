@@ -49,6 +49,8 @@ summary{cursor:pointer;font-weight:bold}
 .why{color:#4b5563}
 .tag{display:inline-block;background:#e0e7ff;border-radius:4px;padding:0 5px;margin:0 2px 2px 0;font-size:12px}
 .warn{color:#92400e}
+section.alert{background:#fef3c7;border:2px solid #d97706}
+section.alert h2{color:#92400e}
 .diagram{text-align:center}
 .diagram svg{max-width:100%;height:auto}
 """
@@ -135,6 +137,64 @@ def _verify(top: Path, build: dict) -> str:
     else:
         text += '<p class="warn">This bundle is not signed (built without --sign-key).</p>'
     return f"<section><h2>How to verify / 무결성 확인</h2>{text}</section>"
+
+
+def _allowed_unsigned(build: dict) -> list[str]:
+    sigs = build.get("signatures") or {}
+    return sorted(set(build.get("allow_unsigned") or []) | set(sigs.get("allow_unsigned") or []))
+
+
+def _escape_hatch(build: dict) -> str:
+    """The --allow-unsigned warning box, first on the page; empty when the build did not use it."""
+    repos = _allowed_unsigned(build)
+    if not repos:
+        return ""
+    sigs = build.get("signatures") or {}
+    accepted = sorted(sigs.get("unsigned_allowed") or [])
+    text = (f"<p>Built with <code>{e(' '.join('--allow-unsigned ' + r for r in repos))}</code>: packages of "
+            f"{'this repo' if len(repos) == 1 else 'these repos'} ({e(', '.join(repos))}) were accepted without "
+            "a verified RPM signature (unsigned, or signed by a key the build did not hold). For them, only the "
+            "repo metadata checksums and MANIFEST.sha256 vouch for the bytes, not the vendor's key.</p>")
+    if accepted:
+        text += (f"<details open><summary>{len(accepted)} package{'s' if len(accepted) != 1 else ''} accepted "
+                 "without a verified signature / 서명 미검증 패키지</summary>"
+                 + _table(["Package (NEVRA)"], [[n] for n in accepted]) + "</details>")
+    elif sigs:
+        text += "<p>No package needed it: every package of these repos had a verified signature.</p>"
+    return ('<section class="alert"><h2>⚠ Unsigned packages allowed / 서명 검증 예외 (--allow-unsigned)</h2>'
+            f"{text}</section>")
+
+
+def _signatures(lock: dict, build: dict) -> str:
+    """Per repo: the keys its packages were checked against, and how many passed."""
+    sigs = build.get("signatures") or {}
+    if not sigs:
+        return ('<section><h2>RPM signatures / RPM 서명</h2><p class="warn">bundle.json records no RPM '
+                "signature check for this bundle.</p></section>")
+    allowed, keys = set(_allowed_unsigned(build)), sigs.get("keys") or {}
+    unsigned = set(sigs.get("unsigned_allowed") or [])
+    per_repo: dict[str, list[int]] = {}
+    for p in lock.get("packages", []):
+        nevra = f"{p['name']}-{p.get('epoch', 0)}:{p['version']}-{p['release']}.{p['arch']}"
+        counts = per_repo.setdefault(p.get("repo", "?"), [0, 0])
+        counts[0] += 1
+        counts[1] += nevra in unsigned
+    rows = []
+    for repo in sorted(set(per_repo) | set(keys) | allowed):
+        n, n_unsigned = per_repo.get(repo, [0, 0])
+        ids = keys.get(repo) or []
+        key_cell = ("raw", " ".join(f"<code>{e(k)}</code>" for k in ids)) if ids else ("raw", '<span class="warn">none</span>')
+        if repo in allowed:
+            note = ("raw", f'<span class="warn">--allow-unsigned: {n_unsigned} accepted without a verified '
+                           "signature</span>")
+        else:
+            note = "all verified"
+        rows.append([repo, key_cell, str(n), note])
+    return ("<section><h2>RPM signatures / RPM 서명</h2>"
+            f"<p>{e(sigs.get('signed_ok', '?'))} of {e(sigs.get('checked', '?'))} packages have a signature "
+            "verified against their repo's GPG keys (rpmkeys --checksig); the keys are in <code>keys/</code>.</p>"
+            + _table(["Repo", "Signing keys (rpm key ids)", "Packages", "Signature check"], rows, num_cols=(2,))
+            + "</section>")
 
 
 def _commands(top: Path, lock: dict, site: Any) -> str:
@@ -262,11 +322,12 @@ def render_report(bundle_top: Path) -> str:
     except WcbundleError as exc:  # an edited site.env must not stop the report
         log.warning("Warning: report.html shows no site plan: %s", exc.render())
         site, flows, site_problem = None, list(FLOWS), exc.render()
-    parts = [_header(top, lock, build, len(pkgs), total), _verify(top, build), _commands(top, lock, site),
+    parts = [_escape_hatch(build), _header(top, lock, build, len(pkgs), total), _verify(top, build),
+             _signatures(lock, build), _commands(top, lock, site),
              _site_section(top, site, flows) if site is not None else _no_site(site_problem),
              _packages(lock, licenses), _sbom_section(sbom)]
     title = f"{top.name}: wcbundle report"
-    body = "\n".join(parts)
+    body = "\n".join(part for part in parts if part)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
             "img-src data:\">"

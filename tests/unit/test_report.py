@@ -16,6 +16,9 @@ from bundler.report import write_report
 from bundler.site import load_site, write_site_files
 
 TOP = "workcenter-el7-x86_64-20261126"
+# build["signatures"] as gpg.SignatureReport.to_dict() writes it, for a build where every package verified
+VERIFIED = {"checked": 4, "signed_ok": 4, "allow_unsigned": [], "unsigned_allowed": [],
+            "keys": {"c7-os": ["f4a80eb5"], "mariadb": ["1bb943db"]}}
 
 
 def pkg(name: str, roles: list[str], why: list[str], size: int, lic: str = "GPLv2", repo: str = "c7-os") -> dict:
@@ -25,7 +28,8 @@ def pkg(name: str, roles: list[str], why: list[str], size: int, lic: str = "GPLv
             "upgrade_of": None, "roles": roles, "why": why}
 
 
-def make_tree(root: Path, with_site: bool = True, signed: bool = False) -> Path:
+def make_tree(root: Path, with_site: bool = True, signed: bool = False, allow_unsigned: tuple[str, ...] = (),
+              signatures: dict | None = None) -> Path:
     top = root / TOP
     (top / "site").mkdir(parents=True)
     write_flows_tsv(top / "site" / "flows.tsv")
@@ -44,7 +48,9 @@ def make_tree(root: Path, with_site: bool = True, signed: bool = False) -> Path:
             "modules": {}}
     build = {"tool": "wcbundle", "tool_version": "0.1.0", "time": "2026-11-26T16:00:00Z",
              "builder_os": {"pretty_name": "Debian GNU/Linux 12 (bookworm)"}, "signed": signed,
-             "signer_fpr": "0123456789ABCDEF0123456789ABCDEF01234567" if signed else ""}
+             "signer_fpr": "0123456789ABCDEF0123456789ABCDEF01234567" if signed else "",
+             "allow_unsigned": sorted(allow_unsigned),
+             "signatures": signatures if signatures is not None else VERIFIED}
     (top / "bundle.json").write_text(json.dumps({"lock": lock, "build": build, "site": None}))
     sbom = {"spdxVersion": "SPDX-2.3", "documentNamespace": "https://wcbundle.invalid/spdx/x",
             "packages": [{"SPDXID": "SPDXRef-Bundle"},
@@ -133,3 +139,68 @@ def test_edited_invalid_site_env_still_gives_a_report(tmp_path, caplog):
     assert "site/site.env is not valid" in text and "WCB_NODE_4_IP" in text and "used twice" in text
     assert "Built without --site" not in text and "wc-arb" not in text
     assert any("no site plan" in r.getMessage() for r in caplog.records)
+
+
+def alert_boxes(path: Path) -> list[str]:
+    """The text of each <section class="alert">, in page order."""
+    class Boxes(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.boxes: list[list[str]] = []
+            self.depth = 0
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "section":
+                if self.depth or "alert" in (dict(attrs).get("class") or "").split():
+                    self.depth += 1
+                    if self.depth == 1:
+                        self.boxes.append([])
+
+        def handle_endtag(self, tag):
+            if tag == "section" and self.depth:
+                self.depth -= 1
+
+        def handle_data(self, data):
+            if self.depth:
+                self.boxes[-1].append(data)
+
+    b = Boxes()
+    b.feed(path.read_text(encoding="utf-8"))
+    return [" ".join(" ".join(parts).split()) for parts in b.boxes]
+
+
+def test_allow_unsigned_is_named_in_a_warning_box_first(tmp_path):
+    """issue 3 section 2: the --allow-unsigned escape hatch is named in the report, prominently."""
+    sigs = {"checked": 4, "signed_ok": 2, "allow_unsigned": ["mariadb"],
+            "unsigned_allowed": ["MariaDB-server-0:1.0-1.el7.x86_64", "galera-4-0:1.0-1.el7.x86_64"],
+            "keys": {"c7-os": ["f4a80eb5"], "mariadb": []}}
+    top = make_tree(tmp_path, allow_unsigned=("mariadb",), signatures=sigs)
+    write_report(top, tmp_path / "r.html")
+    boxes = alert_boxes(tmp_path / "r.html")
+    assert len(boxes) == 1, boxes
+    box = boxes[0]
+    assert "--allow-unsigned mariadb" in box and "(mariadb)" in box
+    assert "MariaDB-server-0:1.0-1.el7.x86_64" in box and "galera-4-0:1.0-1.el7.x86_64" in box
+    assert "2 packages accepted without a verified signature" in box
+    raw = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert raw.index('class="alert"') < raw.index("Build / 빌드 정보")  # before anything else on the page
+    text = " ".join(" ".join(parse(tmp_path / "r.html").text).split())
+    assert "2 of 4 packages have a signature verified" in text
+    assert "f4a80eb5" in text and "--allow-unsigned: 2 accepted without a verified signature" in text
+
+
+def test_allow_unsigned_from_build_alone_is_still_named(tmp_path):
+    """An --allow-unsigned repo that needed no exception is still on record (and nothing else warns)."""
+    top = make_tree(tmp_path, allow_unsigned=("c7-os",))
+    write_report(top, tmp_path / "r.html")
+    boxes = alert_boxes(tmp_path / "r.html")
+    assert len(boxes) == 1 and "--allow-unsigned c7-os" in boxes[0], boxes
+    assert "No package needed it" in boxes[0]
+
+
+def test_verified_build_has_no_warning_box_and_lists_each_repos_keys(report):
+    assert alert_boxes(report) == []
+    text = " ".join(" ".join(parse(report).text).split())
+    assert "--allow-unsigned" not in text
+    assert "4 of 4 packages have a signature verified" in text
+    assert "c7-os f4a80eb5 2 all verified" in text and "mariadb 1bb943db 2 all verified" in text
