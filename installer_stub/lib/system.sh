@@ -148,7 +148,11 @@ wcb_system_firewall() {
     if [[ "$added" -gt 0 && "${fw[0]}" == firewall-cmd ]]; then
         wcb_run firewall-cmd --reload
     fi
-    wcb_note "firewall: $added of $total rules added${WCB_DRY_RUN:+}"
+    if [[ "$WCB_DRY_RUN" == 1 ]]; then
+        wcb_note "firewall: $added of $total rules would be added"
+    else
+        wcb_note "firewall: $added of $total rules added"
+    fi
 }
 
 # usage: wcb_selinux_ports   print "port type" for the SELinux labels this host's roles need
