@@ -150,11 +150,19 @@ def el7_built(tmp_path_factory):
     return build_bundle(tmp / "b", 7), seed_root(tmp / "s", 7)
 
 
+@pytest.fixture(scope="module")
+def el9_built(tmp_path_factory):
+    from tests.integration.test_installroot import build_bundle, seed_root
+    tmp = tmp_path_factory.mktemp("inst9")
+    return build_bundle(tmp / "b", 9), seed_root(tmp / "s", 9)
+
+
 @pytest.mark.installroot
 @pytest.mark.slow
+@pytest.mark.parametrize("el", [7, 9])
 @pytest.mark.parametrize("role", ["db-node", "mq-node", "app-node", "arbitrator"])
-def test_package_phase_installs_each_role_with_real_dnf(el7_built, tmp_path, role):
-    bundle, seeded = el7_built
+def test_package_phase_installs_each_role_with_real_dnf(request, tmp_path, role, el):
+    bundle, seeded = request.getfixturevalue(f"el{el}_built")
     root = tmp_path / "root"
     shutil.copytree(seeded, root, symlinks=True)
     site = bundle / "site"
