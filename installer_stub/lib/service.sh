@@ -163,13 +163,15 @@ wcb_service__wait_gone() {
     return 1
 }
 
-# usage: wcb_service__spawn UNIT LOG ARG...   run ARG... detached (own session, no inherited fds), record its pid
+# usage: wcb_service__spawn UNIT LOG DIR ARG...   run ARG... in DIR, detached (own session, no inherited fds), record its pid
 wcb_service__spawn() {
-    local unit="$1" log="$2" pid
-    shift 2
+    local unit="$1" log="$2" dir="$3" pid
+    shift 3
     mkdir -p "$(dirname "$log")"
     (
         local fd
+        # like systemd's WorkingDirectory (default /): never the caller's directory, which may vanish
+        cd "$dir" || exit 1
         for fd in /proc/"$BASHPID"/fd/*; do
             fd="${fd##*/}"
             if ((fd > 2)); then exec {fd}>&-; fi
@@ -248,7 +250,7 @@ wcb_service__mariadb_start() {
     sock="${WCB_P_DB_SOCKET:-${WCB_ROOT:-}/var/lib/mysql/mysql.sock}"
     pidf="${WCB_P_DB_PIDFILE:-${WCB_ROOT:-}/var/lib/mysql/mariadb.pid}"
     rm -f "$pidf"
-    wcb_service__spawn mariadb "${WCB_ROOT:-}/var/log/wcbundle/mariadb.out" \
+    wcb_service__spawn mariadb "${WCB_ROOT:-}/var/log/wcbundle/mariadb.out" / \
         "$bin" --defaults-file="$cnf" --user=mysql "$@"
     wcb_service__wait_ready mariadb mysqladmin --no-defaults --protocol=socket --socket="$sock" -u root ping
 }
@@ -278,7 +280,7 @@ wcb_service__garb_start() {
     argv+=("$bin" -a "gcomm://$addr" -g "$group")
     [[ -n "$opts" ]] && argv+=(-o "$opts")
     [[ -n "$logf" ]] && argv+=(-l "$(wcb_service__rooted "$logf")")
-    wcb_service__spawn garb "${WCB_ROOT:-}/var/log/wcbundle/garb.out" "${argv[@]}"
+    wcb_service__spawn garb "${WCB_ROOT:-}/var/log/wcbundle/garb.out" / "${argv[@]}"
     wcb_service__wait_ready garb wcb_service__listening 4567 || return 1
     # garbd exits when it cannot join the group: be sure it is still there a moment later
     sleep 3
@@ -328,7 +330,9 @@ wcb_service__rabbitmq_start() {
     mapfile -t env < <(wcb_service__rabbitmq_env)
     mapfile -t argv < <(wcb_service__as rabbitmq)
     argv+=(env "${env[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server)
-    wcb_service__spawn rabbitmq-server "${WCB_ROOT:-}/var/log/wcbundle/rabbitmq-server.out" "${argv[@]}"
+    # Debian's and EL's wrappers run the broker in its home, /var/lib/rabbitmq (rooted here)
+    wcb_service__spawn rabbitmq-server "${WCB_ROOT:-}/var/log/wcbundle/rabbitmq-server.out" \
+        "${WCB_P_MQ_HOME:-${WCB_ROOT:-}/var/lib/rabbitmq}" "${argv[@]}"
     wcb_service__wait_ready rabbitmq-server wcb_service__rabbitmq_ready
 }
 
@@ -357,7 +361,7 @@ wcb_service__workcenter_start() {
     done
     dir="$(wcb_service__rooted "${dir:-/}")"
     [[ -d "$dir" ]] || { printf 'Error: workcenter: WorkingDirectory %s does not exist\n' "$dir" >&2; return 1; }
-    (cd "$dir" && wcb_service__spawn workcenter "${WCB_ROOT:-}/var/log/wcbundle/workcenter.out" "${argv[@]}")
+    wcb_service__spawn workcenter "${WCB_ROOT:-}/var/log/wcbundle/workcenter.out" "$dir" "${argv[@]}"
     sleep 1
     wcb_service__alive "$(wcb_service__pid workcenter)" || { printf 'Error: workcenter exited at start-up\n' >&2; return 1; }
 }

@@ -33,6 +33,7 @@ fi
 
 LAB_DIR="$(mktemp -d /tmp/wcb-lab.XXXXXX)"
 chmod 0755 "$LAB_DIR"
+cd "$LAB_DIR"    # every lab process runs from here, never from the caller's directory
 mkdir -p "$LAB_DIR/logs"
 RESULTS="$LAB_DIR/results.tsv"
 REPORT="$LAB_DIR/report.json"

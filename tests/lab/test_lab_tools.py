@@ -46,6 +46,7 @@ def test_direct_backend_starts_checks_and_stops_a_real_process(tmp_path):
     seam(tmp_path, "wcb_service_start workcenter", "wcb_service_is_active workcenter")
     pid = int((tmp_path / "run/wcbundle/workcenter.pid").read_text())
     assert Path(f"/proc/{pid}").exists()
+    assert Path(f"/proc/{pid}/cwd").resolve() == (tmp_path / "opt/workcenter").resolve()  # WorkingDirectory, rooted
     assert (tmp_path / "var/log/wcbundle/workcenter.out").exists()
     seam(tmp_path, "wcb_service_stop workcenter")
     assert seam(tmp_path, "wcb_service_is_active workcenter", check=False).returncode != 0
