@@ -20,6 +20,8 @@ LAB_SCRIPTS="$LAB_REPO/scripts/lab"
 source "$LAB_SCRIPTS/lib/net.sh"
 # shellcheck source=scripts/lab/lib/hosts.sh
 source "$LAB_SCRIPTS/lib/hosts.sh"
+# shellcheck source=scripts/lab/lib/checks.sh
+source "$LAB_SCRIPTS/lib/checks.sh"
 
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
 [[ "$(id -u)" == 0 ]] || die "run it as root (network namespaces, bridge, daemons as mysql/rabbitmq)"
@@ -180,55 +182,8 @@ for h in dba1 dba2 arb1; do
   install_ok "$h" "$BA" || die "installing $h failed"
 done
 
-# ------------------------------------------------------------------------------------------
-# galera_check LABEL SIZE HOST...: Synced, Primary, ready, size SIZE, one state UUID on every HOST
-galera_check() {
-  local label="$1" want="$2" h state size status uuid ready uuids="" ok=1 good=0
-  shift 2
-  for h in "$@"; do
-    state="$(lab_wsrep "$h" wsrep_local_state_comment)"
-    size="$(lab_wsrep "$h" wsrep_cluster_size)"
-    status="$(lab_wsrep "$h" wsrep_cluster_status)"
-    uuid="$(lab_wsrep "$h" wsrep_cluster_state_uuid)"
-    ready="$(lab_wsrep "$h" wsrep_ready)"
-    lab_result "galera.$label.$h" "{\"state\": \"$state\", \"size\": \"$size\", \"status\": \"$status\", \"uuid\": \"$uuid\", \"ready\": \"$ready\"}"
-    if [[ "$state" == Synced && "$size" == "$want" && "$status" == Primary && "$ready" == ON ]]; then
-      good=$((good + 1))
-    else
-      ok=0
-    fi
-    [[ " $uuids " == *" $uuid "* ]] || uuids+="${uuids:+ }$uuid"
-  done
-  [[ "$(wc -w <<<"$uuids")" == 1 ]] || ok=0
-  lab_check "galera.$label" "$ok" "$good/$# Synced+Primary+ready, wsrep_cluster_size $want, state UUIDs: ${uuids:-none}"
-  GALERA_GOOD="$good"
-}
 
-# galera_synced SIZE HOST...: true when every HOST is Synced with SIZE members
-galera_synced() {
-  local want="$1" h
-  shift
-  for h in "$@"; do
-    [[ "$(lab_wsrep "$h" wsrep_local_state_comment)" == Synced && "$(lab_wsrep "$h" wsrep_cluster_size)" == "$want" ]] || return 1
-  done
-}
 
-# galera_write_read LABEL HOST...: a row written on each HOST is readable on every other HOST
-galera_write_read() {
-  local label="$1" w r token seen ok=1 n=0
-  shift
-  lab_sql "$1" "CREATE DATABASE IF NOT EXISTS labcheck; CREATE TABLE IF NOT EXISTS labcheck.w (k VARCHAR(64) PRIMARY KEY, origin VARCHAR(16)) ENGINE=InnoDB"
-  for w in "$@"; do
-    token="$label-$w-$RANDOM$RANDOM"
-    lab_sqlc "$w" "INSERT INTO labcheck.w VALUES ('$token', '$w')" || ok=0
-    for r in "$@"; do
-      [[ "$r" == "$w" ]] && continue
-      seen="$(lab_sqlc "$r" "SELECT origin FROM labcheck.w WHERE k = '$token'" 2>/dev/null || true)"
-      if [[ "$seen" == "$w" ]]; then n=$((n + 1)); else ok=0; fi
-    done
-  done
-  lab_check "galera.$label.write_read" "$ok" "$n reads of rows written on another node"
-}
 
 step "Galera: state, size, UUID, write on one node / read on the others"
 lab_wait 60 galera_synced 3 db1 db2 db3 || true
@@ -247,38 +202,10 @@ lab_check galera.arbitrator "$arb_ok" "garbd (pid ${garb_pid:-none}) runs on arb
 # ------------------------------------------------------------------------------------------
 MQ_HOSTS=(mq1 mq2 mq3)
 MQ_WANT="rabbit@mq1 rabbit@mq2 rabbit@mq3"
-# mq_check LABEL: every node's cluster_status lists every node as running; sets MQ_GOOD
-mq_check() {
-  local h seen good=0
-  for h in "${MQ_HOSTS[@]}"; do
-    seen="$(lab_running_nodes "$h" | tr '\n' ' ')"
-    seen="${seen% }"
-    lab_result "rabbitmq.$1.$h" "\"$seen\""
-    [[ "$seen" == "$MQ_WANT" ]] && good=$((good + 1))
-  done
-  lab_check "rabbitmq.$1" "$([[ "$good" == 3 ]] && echo 1 || echo 0)" "$good/3 nodes list running nodes: $MQ_WANT"
-  MQ_GOOD="$good"
-}
-# mq_all_running: true when every node lists every node as running
-mq_all_running() {
-  local h
-  for h in "${MQ_HOSTS[@]}"; do
-    [[ "$(lab_running_nodes "$h" | tr '\n' ' ')" == "$MQ_WANT " ]] || return 1
-  done
-}
 
 MQ_ADDRS="198.18.0.21:5672,198.18.0.22:5672,198.18.0.23:5672"
 MQ_APP_USER="$(sed -n 's/^WCB_MQ_APP_USER=//p' "$B3/site/site.env")"
 DB_APP_USER="$(sed -n 's/^WCB_DB_APP_USER=//p' "$B3/site/site.env")"
-# amqp HOST ARG...: the lab's AMQP client in HOST's namespace as the app mq user (password via env)
-amqp() {
-  local host="$1"
-  shift
-  AMQP_PASSWORD="$(lab_secret "$B3" WCB_MQ_APP_PASSWORD)" lab_exec "$host" \
-    python3 "$LAB_SCRIPTS/amqp_confirm.py" "$@" --user "$MQ_APP_USER"
-}
-# json_get JSON KEY: print a top-level value of a JSON object
-json_get() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2"; }
 
 step "RabbitMQ: cluster_status everywhere, guest gone, publish with confirms to replicated queues"
 lab_wait 60 mq_all_running || true
@@ -328,28 +255,7 @@ for h in app1 app2; do
   lab_check "app.$h.http" "$([[ "$code" == 200 ]] && echo 1 || echo 0)" "the unit's java -jar answers HTTP 200 on :8080 (stand-in jar)"
 done
 
-# ------------------------------------------------------------------------------------------
-# rows_missing HOST ACKFILE: print how many acknowledged ids HOST lacks
-rows_missing() {
-  comm -23 <(sort -u "$2") <(lab_sqlc "$1" "SELECT id FROM workcenter.lab_rows" | sort -u) | wc -l
-}
-# table_fingerprints HOST...: print "count checksum" per HOST, one line each
-table_fingerprints() {
-  local h
-  for h in "$@"; do
-    printf '%s %s\n' "$(lab_sqlc "$h" "SELECT COUNT(*) FROM workcenter.lab_rows")" \
-      "$(lab_sql "$h" "CHECKSUM TABLE workcenter.lab_rows" | awk '{ print $2 }')"
-  done
-}
-# fingerprints_equal HOST...: true when every HOST has the same count and checksum
-fingerprints_equal() {
-  [[ "$(table_fingerprints "$@" | sort -u | wc -l)" == 1 ]]
-}
 
-# lines_at_least N FILE: true when FILE has N lines or more
-lines_at_least() { [[ -f "$2" && "$(wc -l <"$2")" -ge "$1" ]]; }
-# pid_gone PID: true when PID has exited
-pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 
 fault_result() {  # fault_result N 0|1 DETAIL
   [[ "$2" == 1 ]] && FAULTS_OK=$((FAULTS_OK + 1))
