@@ -113,6 +113,8 @@ summary() {
   lab_result summary.rabbitmq_version "\"$(dpkg-query -W -f='${Version}' rabbitmq-server)\""
   lab_result summary.mariadb_version "\"$(dpkg-query -W -f='${Version}' mariadb-server)\""
   lab_result summary.galera_version "\"$(dpkg-query -W -f='${Version}' galera-4)\""
+  # which installer was proven: the commit, and whether installer_stub had uncommitted changes
+  lab_result summary.commit "\"$(git -C "$LAB_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$LAB_REPO" diff --quiet HEAD -- installer_stub 2>/dev/null || echo +dirty-installer)\""
   python3 "$LAB_SCRIPTS/report.py" "$RESULTS" "$REPORT" || echo "lab: could not write $REPORT"
   echo
   echo "lab: $((SECONDS - LAB_T0)) s, $LAB_FAILS failed checks; logs in $LAB_DIR/logs"
