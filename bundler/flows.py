@@ -7,9 +7,13 @@ plan` / report.html expand the same table for the whole site. Nothing else may
 know a port number: site.py takes its WCB_APP_*_PORT values from here.
 
 flows.tsv format (docs/design.md section 6): UTF-8, one `#` header line
-`#port<TAB>proto<TAB>src<TAB>dst<TAB>scope<TAB>purpose`, then one flow per line.
+`#port<TAB>proto<TAB>src<TAB>dst<TAB>scope<TAB>purpose<TAB>key`, then one flow per line.
 `src`/`dst` are roles, or `vip` (clients through the L4/VIP) or `admin` (the
-admin network). `port` is `N` or `N-M`.
+admin network). `port` is `N` or `N-M`. `key` is the stable name of the service
+(`galera`, `amqp`, ...; the rows of one service share it, and one key names one
+port): install.sh's `wcb_port KEY` looks a port up by it, so its templates and
+roles name services, never port numbers. The key is the last column, so a
+reader splitting on tabs for the first six keeps working.
 
 firewalld rules for one host (`firewalld_rules(site, host)`), the exact argv
 install.sh runs, in table order, then in site.yaml node order, duplicates dropped:
@@ -59,32 +63,35 @@ class Flow:
     dst: str
     scope: str
     purpose: str
+    key: str
 
 
 FLOWS: tuple[Flow, ...] = (
-    Flow(str(DB_PORT), "tcp", "app-node", "db-node", "peer", "MariaDB client (JDBC)"),
-    Flow("4567", "tcp", "db-node", "db-node", "peer", "Galera replication"),
-    Flow("4567", "tcp", "arbitrator", "db-node", "peer", "Galera replication (garbd)"),
-    Flow("4567", "tcp", "db-node", "arbitrator", "peer", "Galera replication (garbd)"),
-    Flow("4568", "tcp", "db-node", "db-node", "peer", "Galera IST"),
-    Flow("4444", "tcp", "db-node", "db-node", "peer", "Galera SST"),
-    Flow(str(MQ_AMQP_PORT), "tcp", "app-node", "mq-node", "peer", "AMQP"),
-    Flow("4369", "tcp", "mq-node", "mq-node", "peer", "epmd"),
-    Flow("25672", "tcp", "mq-node", "mq-node", "peer", "Erlang distribution (inter-node)"),
-    Flow("35672-35682", "tcp", "mq-node", "mq-node", "peer", "RabbitMQ CLI tools"),
-    Flow(str(APP_HAZELCAST_PORT), "tcp", "app-node", "app-node", "peer", "Hazelcast"),
-    Flow(str(APP_HTTP_PORT), "tcp", "vip", "app-node", "public", "HTTP API via VIP"),
-    Flow(str(APP_SOCKET_PORT), "tcp", "vip", "app-node", "public", "Netty socket via VIP"),
-    Flow(str(MQ_MANAGEMENT_PORT), "tcp", "admin", "mq-node", "public", "RabbitMQ management"),
-    Flow(str(APP_ADMIN_PORT), "tcp", "admin", "app-node", "public", "WorkCenter admin"),
+    Flow(str(DB_PORT), "tcp", "app-node", "db-node", "peer", "MariaDB client (JDBC)", "mysql"),
+    Flow("4567", "tcp", "db-node", "db-node", "peer", "Galera replication", "galera"),
+    Flow("4567", "tcp", "arbitrator", "db-node", "peer", "Galera replication (garbd)", "galera"),
+    Flow("4567", "tcp", "db-node", "arbitrator", "peer", "Galera replication (garbd)", "galera"),
+    Flow("4568", "tcp", "db-node", "db-node", "peer", "Galera IST", "ist"),
+    Flow("4444", "tcp", "db-node", "db-node", "peer", "Galera SST", "sst"),
+    Flow(str(MQ_AMQP_PORT), "tcp", "app-node", "mq-node", "peer", "AMQP", "amqp"),
+    Flow("4369", "tcp", "mq-node", "mq-node", "peer", "epmd", "epmd"),
+    Flow("25672", "tcp", "mq-node", "mq-node", "peer", "Erlang distribution (inter-node)", "erl-dist"),
+    Flow("35672-35682", "tcp", "mq-node", "mq-node", "peer", "RabbitMQ CLI tools", "rabbit-cli"),
+    Flow(str(APP_HAZELCAST_PORT), "tcp", "app-node", "app-node", "peer", "Hazelcast", "hazelcast"),
+    Flow(str(APP_HTTP_PORT), "tcp", "vip", "app-node", "public", "HTTP API via VIP", "http"),
+    Flow(str(APP_SOCKET_PORT), "tcp", "vip", "app-node", "public", "Netty socket via VIP", "socket"),
+    Flow(str(MQ_MANAGEMENT_PORT), "tcp", "admin", "mq-node", "public", "RabbitMQ management", "mgmt"),
+    Flow(str(APP_ADMIN_PORT), "tcp", "admin", "app-node", "public", "WorkCenter admin", "admin"),
 )
 
-TSV_HEADER = "#port\tproto\tsrc\tdst\tscope\tpurpose"
+TSV_HEADER = "#port\tproto\tsrc\tdst\tscope\tpurpose\tkey"
+TSV_COLUMNS = 7
+KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
 def write_flows_tsv(path: Path, flows: tuple[Flow, ...] = FLOWS) -> None:
     """Write the flow table as flows.tsv (atomically)."""
-    lines = [TSV_HEADER] + ["\t".join((f.port, f.proto, f.src, f.dst, f.scope, f.purpose)) for f in flows]
+    lines = [TSV_HEADER] + ["\t".join((f.port, f.proto, f.src, f.dst, f.scope, f.purpose, f.key)) for f in flows]
     atomic_write(Path(path), "\n".join(lines) + "\n")
 
 
@@ -100,17 +107,27 @@ def read_flows_tsv(path: Path) -> list[Flow]:
         if not line.strip() or line.startswith("#"):
             continue
         cols = line.split("\t")
-        if len(cols) != 6:
-            raise InputError(f"expected 6 tab-separated columns, found {len(cols)}", path=spath, line=n,
+        if len(cols) != TSV_COLUMNS:
+            raise InputError(f"expected {TSV_COLUMNS} tab-separated columns, found {len(cols)}", path=spath, line=n,
                              hint="Regenerate the file with wcbundle; it is written, not edited.")
         flow = Flow(*cols)
         lo, _, hi = flow.port.partition("-")
         if not (lo.isdigit() and (not hi or hi.isdigit())) or flow.scope not in SCOPES \
-                or flow.proto not in ("tcp", "udp"):
+                or flow.proto not in ("tcp", "udp") or not flow.key or not set(flow.key) <= KEY_CHARS:
             raise InputError(f"invalid flow {line!r}", path=spath, line=n,
-                             hint="port is N or N-M, proto tcp|udp, scope peer|public.")
+                             hint="port is N or N-M, proto tcp|udp, scope peer|public, key [a-z0-9-]+.")
         flows.append(flow)
+    check_keys(flows, spath)
     return flows
+
+
+def check_keys(flows: tuple[Flow, ...] | list[Flow], path: str = "flows.tsv") -> None:
+    """One key names one port (install.sh's wcb_port KEY); InputError naming the key otherwise."""
+    port_of: dict[str, str] = {}
+    for f in flows:
+        if port_of.setdefault(f.key, f.port) != f.port:
+            raise InputError(f"flow key {f.key!r} names two ports ({port_of[f.key]} and {f.port})", path=path,
+                             hint="Each service key stands for one port; give the other port its own key.")
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:

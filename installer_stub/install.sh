@@ -8,6 +8,38 @@ set -euo pipefail
 
 WCB_BUNDLE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 
+# The bootstrap check, the only code that runs before lib/: each file is checked against its
+# MANIFEST.sha256 line right before it is sourced, so a replaced library never runs (the verify
+# phase then checks the whole tree and the signature). Coreutils and awk only.
+# usage: wcb_boot_check RELPATH...   exit 2 unless each is a regular file (no symlink) matching MANIFEST.sha256
+wcb_boot_check() {
+    local rel want got m="$WCB_BUNDLE/MANIFEST.sha256"
+    if [[ ! -f "$m" || -L "$m" ]]; then
+        printf 'Error: bundle integrity: MANIFEST.sha256 is missing: this is not a complete bundle\n' >&2
+        exit 2
+    fi
+    for rel in "$@"; do
+        if [[ -L "$WCB_BUNDLE/${rel%/*}" || -L "$WCB_BUNDLE/$rel" || ! -f "$WCB_BUNDLE/$rel" ]]; then
+            printf 'Error: bundle integrity: %s is missing, or a symlink: refusing to run it\n' "$rel" >&2
+            exit 2
+        fi
+        # exactly one "<sha256>  <path>" (or " *<path>") line for the file
+        want="$(awk -v a="  $rel" -v b=" *$rel" 'substr($0, 65) == a || substr($0, 65) == b { n++; h = substr($0, 1, 64) }
+                END { if (n == 1 && h ~ /^[0-9a-f]+$/ && length(h) == 64) print h }' "$m")"
+        got="$(sha256sum <"$WCB_BUNDLE/$rel")"
+        got="${got%% *}"
+        if [[ -z "$want" ]]; then
+            printf 'Error: bundle integrity: %s does not match MANIFEST.sha256 (not listed once): refusing to run it\n' "$rel" >&2
+            exit 2
+        elif [[ "$got" != "$want" ]]; then
+            printf 'Error: bundle integrity: %s does not match MANIFEST.sha256 (sha256 %s, listed %s): refusing to run it\n' \
+                "$rel" "$got" "$want" >&2
+            exit 2
+        fi
+    done
+}
+
+wcb_boot_check lib/common.sh lib/env.sh lib/verify.sh
 # shellcheck source=lib/common.sh
 source "$WCB_BUNDLE/lib/common.sh"
 # shellcheck source=lib/env.sh
@@ -43,6 +75,7 @@ Options:
   --capture-baseline FILE  write this host's installed-package capture to FILE
                            (for 'wcbundle build --baseline FILE') and exit
   --require-signature FPR  refuse an unsigned bundle or one signed by another key
+                           (FPR: the signer's full fingerprint, 40 or 64 hex digits)
   --keyring FILE           extra public key(s) for the signature check
   --list                   list the bundle's files and exit
   --info                   print the bundle's facts and exit
@@ -117,6 +150,10 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 [[ "$WCB_DRY_RUN" == 1 && "$WCB_MODE" != install ]] && wcb_usage_error "--dry-run goes with an install run, not --$WCB_MODE"
+if [[ -n "$WCB_REQUIRE_SIGNATURE" ]]; then
+    WCB_REQUIRE_SIGNATURE="$(wcb_fpr_normalize "$WCB_REQUIRE_SIGNATURE")" ||
+        wcb_usage_error "--require-signature needs the signer key's full fingerprint (40 hex digits, or 64 for a v5 key; spaces allowed), not '$WCB_REQUIRE_SIGNATURE': a short key id or a part of a fingerprint can match another key"
+fi
 export WCB_DRY_RUN
 
 # ---------------------------------------------------------------- the bundle's own facts
@@ -166,7 +203,10 @@ if [[ "$WCB_MODE" != status ]]; then
     [[ "$WCB_MODE" == check ]] && ! wcb_site_edited && exit 0
 fi
 
-# the rest of the installer is sourced only after the bundle checked out
+# the rest of the installer is sourced only after the bundle checked out (and, for --status, which
+# skips the verify phase, after each file's own check)
+wcb_boot_check lib/paths.sh lib/site.sh lib/render.sh lib/system.sh lib/preflight.sh lib/pkg.sh lib/db.sh \
+    lib/mq.sh lib/cluster.sh roles/db-node.sh roles/arbitrator.sh roles/mq-node.sh roles/app-node.sh
 # shellcheck source=lib/paths.sh
 source "$WCB_BUNDLE/lib/paths.sh"
 # shellcheck source=lib/site.sh
@@ -186,6 +226,7 @@ source "$WCB_BUNDLE/lib/mq.sh"
 # shellcheck source=lib/cluster.sh
 source "$WCB_BUNDLE/lib/cluster.sh"
 if [[ -f "$WCB_BUNDLE/lib/service.sh" ]]; then
+    wcb_boot_check lib/service.sh
     # the service seam (owned by the lab; absent = services cannot be started)
     # shellcheck source=/dev/null
     source "$WCB_BUNDLE/lib/service.sh"
@@ -209,6 +250,8 @@ if [[ "$WCB_MODE" == check-site || "$WCB_MODE" == check ]]; then
     wcb_result site "ok: $WCB_SITE_NAME, $WCB_NODE_COUNT nodes, $(wcb_role_nodes db-node | wc -l) db + $(wcb_role_nodes arbitrator | wc -l) arbitrator voters"
     exit 0
 fi
+# every port comes from site/flows.tsv (wcb_port KEY): read and checked once, here in the main shell
+wcb_ports_load
 
 # ---------------------------------------------------------------- which node, which roles
 if [[ -n "$WCB_OPT_NODE" ]]; then

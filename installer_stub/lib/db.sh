@@ -45,14 +45,15 @@ wcb_db_fresh() {
 }
 
 # A dry-run makes no network connection: it probes no peer (and says so where it matters).
-# usage: wcb_db_reachable_peers   print the other db nodes whose Galera port 4567 answers
+# usage: wcb_db_reachable_peers   print the other db nodes whose Galera port (flows.tsv key galera) answers
 wcb_db_reachable_peers() {
-    local i ip
+    local i ip port
     [[ "$WCB_DRY_RUN" == 1 ]] && return 0
+    port="$(wcb_port galera)"
     for i in $(wcb_role_nodes db-node); do
         ip="$(wcb_node_field "$i" IP)"
         [[ "$ip" == "$WCB_NODE_IP" ]] && continue
-        if wcb_tcp_open "$ip" 4567 2; then
+        if wcb_tcp_open "$ip" "$port" 2; then
             wcb_node_field "$i" NAME
         fi
     done
@@ -73,7 +74,7 @@ wcb_db_start_mode() {
     first="$(wcb_db_first_node)"
     if [[ -n "${peers// /}" ]]; then
         if [[ "${WCB_OPT_BOOTSTRAP:-0}" == 1 ]]; then
-            printf 'refusing --bootstrap: Galera peer(s) %sanswer on 4567, so a cluster exists; bootstrapping would create a second cluster. Re-run without --bootstrap to join it.\n' "$peers"
+            printf 'refusing --bootstrap: Galera peer(s) %sanswer on %s, so a cluster exists; bootstrapping would create a second cluster. Re-run without --bootstrap to join it.\n' "$peers" "$(wcb_port galera)"
             return 1
         fi
         printf 'join\n'

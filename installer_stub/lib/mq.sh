@@ -62,7 +62,7 @@ wcb_mq_join_if_alone() {
     if [[ " $running " == *" $first "* ]]; then
         return 0
     fi
-    if ! wcb_tcp_open "$first_ip" 25672 2; then
+    if ! wcb_tcp_open "$first_ip" "$(wcb_port erl-dist)" 2; then
         # classic_config: when $first starts (blank) it joins this node; nothing to force now
         wcb_note "$first is not running yet: the cluster forms when it is installed (classic_config)"
         return 0

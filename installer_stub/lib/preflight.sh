@@ -55,11 +55,11 @@ wcb_port_busy() {
 
 # usage: wcb_preflight_ports   fail for each required port held by something other than this role's own service
 wcb_preflight_ports() {
-    local port proto dst purpose unit checked=" "
+    local port proto dst purpose key unit checked=" "
     WCB_LISTENERS="$(wcb_listening_ports)"
-    while IFS=$'\t' read -r port proto _ dst _ purpose; do
+    while IFS=$'\t' read -r port proto _ dst _ purpose key; do
         [[ "$port" == *-* ]] && continue # a client-side range (CLI tools), never listened on in advance
-        [[ "$port" == 4369 ]] && continue # epmd is shared by every Erlang program (and socket-activated on EL)
+        [[ "$key" == epmd ]] && continue # epmd is shared by every Erlang program (and socket-activated on EL)
         [[ "$checked" == *" $port "* ]] && continue
         checked+="$port "
         wcb_port_busy "$port" || continue

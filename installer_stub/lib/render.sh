@@ -9,6 +9,7 @@ WCB_TPL_ALLOWED=(
     WCB_DB_APP_PASSWORD WCB_DB_SST_PASSWORD WCB_MQ_APP_USER WCB_MQ_APP_PASSWORD WCB_MQ_VHOST
     WCB_APP_HTTP_PORT WCB_APP_SOCKET_PORT WCB_APP_HAZELCAST_PORT WCB_APP_ADMIN_PORT WCB_APP_USER
     WCB_NODE WCB_NODE_IP
+    WCB_PORT_MYSQL WCB_PORT_GALERA WCB_PORT_IST WCB_PORT_SST WCB_PORT_AMQP WCB_PORT_MGMT
     TPL_GALERA_PROVIDER TPL_GCOMM TPL_DB_DATADIR TPL_DB_SOCKET TPL_DB_PIDFILE TPL_DB_LOG
     TPL_GARB_NODES
     TPL_MQ_NODENAME TPL_MQ_CONF_DIR TPL_MQ_MNESIA_BASE TPL_MQ_LOG_BASE TPL_MQ_CLASSIC_NODES TPL_MQ_PLUGINS
@@ -20,6 +21,16 @@ WCB_TPL_ALLOWED=(
 wcb_tpl() {
     wcb_in_list "$1" "${WCB_TPL_ALLOWED[@]}" || wcb_die 4 "internal: template variable $1 is not allow-listed"
     printf -v "$1" '%s' "$2"
+}
+
+# usage: wcb_tpl_port KEY...   set {{WCB_PORT_<KEY>}} (upper case, - as _) to the flows.tsv port of each KEY
+wcb_tpl_port() {
+    local key name port
+    for key in "$@"; do
+        name="WCB_PORT_${key^^}"
+        port="$(wcb_port "$key")" || exit 4
+        wcb_tpl "${name//-/_}" "$port"
+    done
 }
 
 # usage: wcb_render TEMPLATE   print TEMPLATE with every {{NAME}} replaced; exit 4 on unknown/unset names

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# site.sh: the site model read from site/site.env + site/secrets.env: validation, node lookup, role members.
+# site.sh: the site model read from site/site.env + site/secrets.env: validation, node lookup, role members;
+# the service ports from site/flows.tsv (wcb_port KEY).
 set -euo pipefail
 
 WCB_KNOWN_ROLES=(db-node arbitrator mq-node app-node)
@@ -30,6 +31,41 @@ wcb_is_port() {
 # usage: wcb_var NAME   print the value of variable NAME (empty when unset)
 wcb_var() {
     printf '%s\n' "${!1:-}"
+}
+
+# site/flows.tsv (docs/design.md section 6) is the one home of port knowledge: no installer file
+# names a port number; it asks for a service's port by its key (column 7), e.g. wcb_port galera.
+declare -gA WCB_PORTS=()
+WCB_PORTS_LOADED=0
+# The keys the installer looks up. wcb_ports_load checks them all up front, in the main shell, so
+# that a lookup inside $(...) (where exit 4 would end only the subshell) cannot fail.
+WCB_PORT_KEYS=(mysql galera ist sst amqp mgmt erl-dist)
+
+# usage: wcb_ports_load   read site/flows.tsv once into WCB_PORTS (key -> port); exit 4 when it is unusable
+wcb_ports_load() {
+    local f="$WCB_BUNDLE/site/flows.tsv" port key n=0
+    [[ -f "$f" ]] || wcb_die 4 "site/flows.tsv is missing: the bundle's flow table names every port the installer uses"
+    WCB_PORTS=()
+    while IFS=$'\t' read -r port _ _ _ _ _ key; do
+        n=$((n + 1))
+        [[ -z "$port" || "$port" == \#* ]] && continue
+        [[ "$key" =~ ^[a-z0-9-]+$ ]] ||
+            wcb_die 4 "site/flows.tsv line $n has no service key (7th column): the bundle was built by an older wcbundle; rebuild it"
+        [[ -z "${WCB_PORTS[$key]+set}" || "${WCB_PORTS[$key]}" == "$port" ]] ||
+            wcb_die 4 "site/flows.tsv: key '$key' names two ports (${WCB_PORTS[$key]} and $port)"
+        WCB_PORTS[$key]="$port"
+    done <"$f"
+    for key in "${WCB_PORT_KEYS[@]}"; do
+        [[ -n "${WCB_PORTS[$key]+set}" ]] || wcb_die 4 "site/flows.tsv has no flow with key '$key' (keys: ${!WCB_PORTS[*]})"
+    done
+    WCB_PORTS_LOADED=1
+}
+
+# usage: wcb_port KEY   print the port of the service KEY (flows.tsv column 7); exit 4 naming KEY when absent
+wcb_port() {
+    [[ "$WCB_PORTS_LOADED" == 1 ]] || wcb_ports_load
+    [[ -n "${WCB_PORTS[$1]+set}" ]] || wcb_die 4 "site/flows.tsv has no flow with key '$1' (keys: ${!WCB_PORTS[*]})"
+    printf '%s\n' "${WCB_PORTS[$1]}"
 }
 
 # usage: wcb_site_load BUNDLE   load site/site.env and site/secrets.env; exit 3 with what to do when absent or malformed

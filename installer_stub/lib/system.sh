@@ -62,21 +62,21 @@ wcb_system_hosts() {
     fi
 }
 
-# usage: wcb_flow_rows   print this host's flow rows "port proto src dst scope" for the selected roles (dst)
+# usage: wcb_flow_rows   print this host's flow rows "port proto src dst scope purpose key" for the selected roles (dst)
 wcb_flow_rows() {
-    local port proto src dst scope purpose
-    while IFS=$'\t' read -r port proto src dst scope purpose; do
+    local port proto src dst scope purpose key
+    while IFS=$'\t' read -r port proto src dst scope purpose key; do
         [[ -z "$port" || "$port" == \#* ]] && continue
         wcb_in_list "$dst" "${WCB_SELECTED_ROLES[@]}" || continue
-        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$port" "$proto" "$src" "$dst" "$scope" "$purpose"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$port" "$proto" "$src" "$dst" "$scope" "$purpose" "$key"
     done <"$WCB_BUNDLE/site/flows.tsv"
 }
 
 # usage: wcb_firewall_rules   print this host's firewall-cmd arguments, one rule per line (deduplicated, ordered)
 wcb_firewall_rules() {
-    local port proto src dst scope purpose i ip net
+    local port proto src dst scope i ip net
     local -a out=()
-    while IFS=$'\t' read -r port proto src dst scope purpose; do
+    while IFS=$'\t' read -r port proto src dst scope _; do
         case "$scope" in
             peer)
                 for i in $(wcb_role_nodes "$src"); do
@@ -157,9 +157,12 @@ wcb_system_firewall() {
 
 # usage: wcb_selinux_ports   print "port type" for the SELinux labels this host's roles need
 wcb_selinux_ports() {
-    if wcb_in_list db-node "${WCB_SELECTED_ROLES[@]}"; then
-        printf '%s\t%s\n' 4567 mysqld_port_t 4568 mysqld_port_t 4444 mysqld_port_t
-    fi
+    local port key
+    wcb_in_list db-node "${WCB_SELECTED_ROLES[@]}" || return 0
+    # mysqld binds the Galera ports: this host's flows.tsv rows keyed galera, ist and sst, each port once
+    while IFS=$'\t' read -r port _ _ _ _ _ key; do
+        [[ " galera ist sst " == *" $key "* ]] && printf '%s\t%s\n' "$port" mysqld_port_t
+    done < <(wcb_flow_rows) | awk '!seen[$0]++'
 }
 
 # usage: wcb_selinux_mode   print Enforcing|Permissive|Disabled|absent

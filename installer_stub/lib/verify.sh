@@ -46,6 +46,14 @@ wcb_dearmor_keys() {
     done
 }
 
+# usage: wcb_fpr_normalize FPR   print FPR without spaces, upper case; fails unless it is a full fingerprint (40/64 hex)
+wcb_fpr_normalize() {
+    local f="${1//[[:space:]]/}"
+    f="${f^^}"
+    [[ "$f" =~ ^[0-9A-F]{40}$ || "$f" =~ ^[0-9A-F]{64}$ ]] || return 1
+    printf '%s\n' "$f"
+}
+
 # usage: wcb_verify_signature BUNDLE   check MANIFEST.sha256.asc with gpgv; honours WCB_REQUIRE_SIGNATURE
 wcb_verify_signature() {
     local b="$1" asc="$1/MANIFEST.sha256.asc" ring status fpr
@@ -83,10 +91,12 @@ wcb_verify_signature() {
         return 0
     fi
     if [[ -n "${WCB_REQUIRE_SIGNATURE:-}" ]]; then
-        local want="${WCB_REQUIRE_SIGNATURE// /}"
-        want="${want^^}"
-        if [[ "$fpr" != "$want" && "$fpr" != *"$want" ]] || [[ "${#want}" -lt 16 ]]; then
-            wcb_verify_fail "signed by $fpr, not by the required $WCB_REQUIRE_SIGNATURE"
+        # the full fingerprint, exactly (install.sh refused anything shorter as a usage error)
+        local want
+        want="$(wcb_fpr_normalize "$WCB_REQUIRE_SIGNATURE")" ||
+            wcb_verify_fail "--require-signature '$WCB_REQUIRE_SIGNATURE' is not a full fingerprint"
+        if [[ "${fpr^^}" != "$want" ]]; then
+            wcb_verify_fail "signed by $fpr, not by the required $want"
         fi
     fi
     WCB_SIGNER_FOUND="$fpr"

@@ -4,13 +4,15 @@ set -euo pipefail
 
 # usage: wcb_app_node_vars   compute the template variables of WorkCenter-app.yml and the unit
 wcb_app_node_vars() {
-    local ip hosts="" members="" mq=""
+    local ip hosts="" members="" mq="" db_port mq_port
+    db_port="$(wcb_port mysql)"
+    mq_port="$(wcb_port amqp)"
     for ip in $(wcb_role_field db-node IP); do
-        hosts+="${hosts:+,}$ip:3306"
+        hosts+="${hosts:+,}$ip:$db_port"
     done
     wcb_tpl TPL_APP_JDBC_URL "jdbc:mariadb:sequential://$hosts/$WCB_DB_NAME?autoReconnect=true"
     for ip in $(wcb_role_field mq-node IP); do
-        mq+="${mq:+,}$ip:5672"
+        mq+="${mq:+,}$ip:$mq_port"
     done
     wcb_tpl TPL_APP_MQ_ADDRESSES "$mq"
     for ip in $(wcb_role_field app-node IP); do

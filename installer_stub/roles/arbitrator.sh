@@ -4,11 +4,13 @@ set -euo pipefail
 
 # usage: wcb_role_arbitrator_config   phase 6 for arbitrator
 wcb_role_arbitrator_config() {
-    local ip out=""
+    local ip out="" port
+    port="$(wcb_port galera)"
     for ip in $(wcb_role_field db-node IP); do
-        out+="${out:+ }$ip:4567"
+        out+="${out:+ }$ip:$port"
     done
     wcb_tpl TPL_GARB_NODES "$out"
+    wcb_tpl_port galera
     wcb_mkdir "$(dirname "$WCB_P_GARB_CONF")" 0755 root:root
     # rendered without the packaged '# REMOVE' line, which keeps garbd from starting
     wcb_render_to "$WCB_BUNDLE/templates/garb" "$WCB_P_GARB_CONF" 644 root:root garb
@@ -18,16 +20,17 @@ wcb_role_arbitrator_config() {
 # usage: wcb_role_arbitrator_services   phase 7 for arbitrator: garbd needs a running db node
 wcb_role_arbitrator_services() {
     if ! wcb_unit_active garb && [[ "$WCB_DRY_RUN" != 1 ]] && [[ -z "$(wcb_arb_db_peers)" ]]; then
-        wcb_die 4 "garb not started: no db node answers on 4567; install the db nodes first, then re-run here"
+        wcb_die 4 "garb not started: no db node answers on $(wcb_port galera); install the db nodes first, then re-run here"
     fi
     wcb_unit_ensure garb
 }
 
-# usage: wcb_arb_db_peers   print the db nodes answering on 4567
+# usage: wcb_arb_db_peers   print the db nodes answering on the Galera port
 wcb_arb_db_peers() {
-    local ip
+    local ip port
+    port="$(wcb_port galera)"
     for ip in $(wcb_role_field db-node IP); do
-        if wcb_tcp_open "$ip" 4567 2; then
+        if wcb_tcp_open "$ip" "$port" 2; then
             printf '%s\n' "$ip"
         fi
     done

@@ -22,6 +22,7 @@ wcb_db_node_vars() {
     wcb_tpl TPL_DB_SOCKET "$WCB_P_DB_SOCKET"
     wcb_tpl TPL_DB_PIDFILE "$WCB_P_DB_PIDFILE"
     wcb_tpl TPL_DB_LOG "$WCB_P_DB_LOG"
+    wcb_tpl_port mysql galera ist sst
 }
 
 # usage: wcb_db_sst_tools   exit 4 when the tools of the site's SST method are missing (a joiner would hang)
@@ -74,7 +75,7 @@ wcb_role_db_node_services() {
             fi
         fi
         if [[ "$mode" == bootstrap && "$WCB_DRY_RUN" == 1 ]]; then
-            wcb_note "mariadb: would bootstrap a new Galera cluster on $WCB_NODE (peers are not probed in a dry-run: a db peer answering on 4567 makes it a join)"
+            wcb_note "mariadb: would bootstrap a new Galera cluster on $WCB_NODE (peers are not probed in a dry-run: a db peer answering on $(wcb_port galera) makes it a join)"
             wcb_svc bootstrap_galera
         elif [[ "$mode" == bootstrap ]]; then
             wcb_note "mariadb: bootstrapping a new Galera cluster on $WCB_NODE (no peer answers)"

@@ -15,6 +15,7 @@ wcb_mq_node_vars() {
     done
     wcb_tpl TPL_MQ_CLASSIC_NODES "$out"
     wcb_tpl TPL_MQ_PLUGINS "rabbitmq_management"
+    wcb_tpl_port amqp mgmt
 }
 
 # usage: wcb_role_mq_node_config   phase 6 for mq-node (the cookie is written before any start)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# helpers.bash: build a fixture bundle (installer_stub + fixtures/bundle + MANIFEST.sha256) and a fake root.
+# helpers.bash: build a fixture bundle (installer_stub + fixtures/bundle + site/flows.tsv from bundler.flows +
+# MANIFEST.sha256) and a fake root.
 # (no `set -euo pipefail` here: bats loads this into its own shell, which manages errexit itself)
 
 WCB_REPO_TOP="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
@@ -12,12 +13,27 @@ make_manifest() {
     (cd "$1" && xargs -d '\n' sha256sum <<<"$list" >"$1/MANIFEST.sha256")
 }
 
+# usage: fixture_flows_tsv   print the path of site/flows.tsv written by the builder (bundler.flows), once per run
+fixture_flows_tsv() {
+    local out="$BATS_RUN_TMPDIR/flows.tsv" tmp
+    if [[ ! -f "$out" ]]; then
+        tmp="$(mktemp "$BATS_RUN_TMPDIR/flows.XXXXXX")"
+        PYTHONPATH="$WCB_REPO_TOP" python3 -c 'import sys; from pathlib import Path
+from bundler.flows import write_flows_tsv
+write_flows_tsv(Path(sys.argv[1]))' "$tmp" || return 1
+        mv -f "$tmp" "$out"
+    fi
+    printf '%s\n' "$out"
+}
+
 # usage: make_bundle [DIR]   assemble an extracted fixture bundle in DIR (default $BATS_TEST_TMPDIR/bundle)
 make_bundle() {
     B="${1:-$BATS_TEST_TMPDIR/bundle}"
     mkdir -p "$B"
     cp -r "$WCB_REPO_TOP/installer_stub/." "$B/"
     cp -r "$FIXTURES/bundle/." "$B/"
+    mkdir -p "$B/site"
+    cp "$(fixture_flows_tsv)" "$B/site/flows.tsv"
     # bats never starts daemons: the service seam is the recording stub
     cp "$FIXTURES/service_stub.sh" "$B/lib/service.sh"
     chmod 0600 "$B/site/secrets.env"

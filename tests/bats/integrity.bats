@@ -213,3 +213,69 @@ sign_bundle() {
     run "$B/install.sh" --check-site
     [[ "$output" != *"Warning: site/secrets.env"* ]]
 }
+
+@test "--require-signature takes the full fingerprint in any case, with spaces" {
+    sign_bundle
+    spaced="$(sed 's/..../& /g' <<<"${FPR,,}")"
+    run "$B/install.sh" --check --require-signature "$spaced"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"signer: $FPR"* ]]
+    run "$B/install.sh" --check "--require-signature=${FPR,,}"
+    [ "$status" -eq 0 ]
+}
+
+@test "--require-signature refuses a short or partial fingerprint as a usage error (exit 1), even a suffix of the signer's" {
+    sign_bundle
+    for bad in "${FPR: -16}" "${FPR: -39}" "${FPR:0:39}" "${FPR}0" "${FPR:0:39}G" "0x$FPR" "${FPR}${FPR:0:20}"; do
+        run "$B/install.sh" --check --require-signature "$bad"
+        [ "$status" -eq 1 ] || { echo "accepted: $bad"; return 1; }
+        [[ "$output" == *"--require-signature needs the signer key's full fingerprint (40 hex digits, or 64 for a v5 key"* ]]
+        [[ "$output" != *"[verify]"* ]]
+    done
+}
+
+@test "--require-signature accepts the 64-digit form of a v5 fingerprint (and refuses another signer)" {
+    sign_bundle
+    run "$B/install.sh" --check --require-signature "$(printf '%064d' 7)"
+    assert_refused
+    [[ "$output" == *"signed by $FPR, not by the required $(printf '%064d' 7)"* ]]
+}
+
+@test "a library changed after the build is refused before it runs (exit 2), in every mode" {
+    printf '\ntouch %q\n' "$BATS_TEST_TMPDIR/ran" >>"$B/lib/common.sh"
+    for mode in --check --status --info --help; do
+        run "$B/install.sh" "$mode"
+        assert_refused
+        [[ "$output" == *"lib/common.sh does not match MANIFEST.sha256 (sha256 $(sha256sum <"$B/lib/common.sh" | cut -c 1-64), listed $(grep '  lib/common.sh$' "$B/MANIFEST.sha256" | cut -c 1-64)): refusing to run it"* ]]
+        [ ! -e "$BATS_TEST_TMPDIR/ran" ]
+    done
+}
+
+@test "a library replaced by a symlink (even to an identical copy) is refused before it runs" {
+    cp "$B/lib/verify.sh" "$BATS_TEST_TMPDIR/verify.sh"
+    ln -sf "$BATS_TEST_TMPDIR/verify.sh" "$B/lib/verify.sh"
+    run "$B/install.sh" --check
+    assert_refused
+    [[ "$output" == *"lib/verify.sh is missing, or a symlink"* ]]
+}
+
+@test "--status (no verify phase) still refuses a changed role or service file before sourcing it" {
+    printf '\ntouch %q\n' "$BATS_TEST_TMPDIR/ran" >>"$B/roles/mq-node.sh"
+    run "$B/install.sh" --status --node wc-app1
+    assert_refused
+    [[ "$output" == *"roles/mq-node.sh does not match MANIFEST.sha256"* ]]
+    make_manifest "$B"
+    printf '\ntouch %q\n' "$BATS_TEST_TMPDIR/ran" >>"$B/lib/service.sh"
+    run "$B/install.sh" --status --node wc-app1
+    assert_refused
+    [[ "$output" == *"lib/service.sh does not match MANIFEST.sha256"* ]]
+    [ ! -e "$BATS_TEST_TMPDIR/ran" ]
+}
+
+@test "a library listed twice in MANIFEST.sha256 is refused before it runs" {
+    line="$(grep '  lib/env.sh$' "$B/MANIFEST.sha256")"
+    printf '%s\n' "$line" >>"$B/MANIFEST.sha256"
+    run "$B/install.sh" --check
+    assert_refused
+    [[ "$output" == *"lib/env.sh does not match MANIFEST.sha256 (not listed once)"* ]]
+}

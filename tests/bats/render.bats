@@ -157,3 +157,55 @@ render_lib() {
     [[ "$output" == *"wsrep_sst_method=mariabackup needs mariabackup"*"MariaDB-backup"* ]]
     [ ! -e "$WCB_ROOT/etc/my.cnf.d/galera.cnf" ]
 }
+
+@test "wcb_port prints a service's port from site/flows.tsv; an absent key is exit 4 naming it" {
+    # shellcheck source=/dev/null
+    for f in common env site; do source "$B/lib/$f.sh"; done
+    set +u
+    WCB_BUNDLE="$B"
+    run wcb_port galera
+    [ "$status" -eq 0 ]
+    [ "$output" = 4567 ]
+    run wcb_port rabbit-cli
+    [ "$output" = 35672-35682 ]
+    run wcb_port no-such-service
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"site/flows.tsv has no flow with key 'no-such-service'"* ]]
+}
+
+@test "every port comes from site/flows.tsv: changed ports there reach every rendered file, rule and label" {
+    # 4567 -> 4574 and so on: any port the installer hard-coded would keep its old value
+    awk -F '\t' -v OFS='\t' '!/^#/ { if ($1 ~ /^[0-9]+$/) $1 = $1 + 7 } { print }' "$B/site/flows.tsv" >"$BATS_TEST_TMPDIR/f"
+    cp "$BATS_TEST_TMPDIR/f" "$B/site/flows.tsv"
+    make_manifest "$B"
+    export SELINUX_MODE=Enforcing SEMANAGE_CALLS="$BATS_TEST_TMPDIR/se.calls" SEMANAGE_STATE="$BATS_TEST_TMPDIR/se.state"
+    PATH="$FIXTURES/stubs:$PATH" run "$B/install.sh" --yes --node wc-db2
+    [ "$status" -eq 0 ]
+    assert_lines "$WCB_ROOT/etc/my.cnf.d/galera.cnf" \
+        'port=3313' \
+        'wsrep_sst_receive_address=127.10.0.22:4451' \
+        'wsrep_provider_options="gmcast.listen_addr=tcp://127.10.0.22:4574;ist.recv_addr=127.10.0.22:4575"'
+    [ "$(grep -- ' -a ' "$SEMANAGE_CALLS" | sort)" = "$(printf 'port -a -t mysqld_port_t -p tcp %s\n' 4451 4574 4575)" ]
+    [[ "$output" == *'source address="127.10.0.31/32" port port="4574"'* ]]
+    run "$B/install.sh" --yes --node wc-arb
+    [ "$status" -eq 0 ]
+    assert_lines "$WCB_ROOT/etc/sysconfig/garb" \
+        'GALERA_NODES="127.10.0.21:4574 127.10.0.22:4574"' \
+        'GALERA_OPTIONS="gmcast.listen_addr=tcp://127.10.0.31:4574"'
+    run "$B/install.sh" --yes --node wc-app1
+    [ "$status" -eq 0 ]
+    assert_lines "$WCB_ROOT/etc/rabbitmq/rabbitmq.conf" 'listeners.tcp.default = 5679' 'management.tcp.port = 15679'
+    grep -qF 'url: "jdbc:mariadb:sequential://127.10.0.21:3313,127.10.0.22:3313/workcenter?autoReconnect=true"' \
+        "$WCB_ROOT/opt/workcenter/WorkCenter-app.yml"
+    grep -qF 'addresses: "127.10.0.11:5679,127.10.0.12:5679"' "$WCB_ROOT/opt/workcenter/WorkCenter-app.yml"
+}
+
+@test "a site/flows.tsv without the key column (an older bundle) is an install failure (exit 4)" {
+    cut -f 1-6 "$B/site/flows.tsv" >"$BATS_TEST_TMPDIR/f"
+    cp "$BATS_TEST_TMPDIR/f" "$B/site/flows.tsv"
+    make_manifest "$B"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"site/flows.tsv line 2 has no service key (7th column)"*"rebuild it"* ]]
+    [ ! -e "$WCB_ROOT/etc/my.cnf.d/galera.cnf" ]
+}

@@ -19,6 +19,7 @@ db_lib() {
     # shellcheck source=/dev/null
     for f in common env paths site db; do source "$B/lib/$f.sh"; done
     wcb_paths_init
+    WCB_BUNDLE="$B" # install.sh's name for the bundle top (wcb_port reads $WCB_BUNDLE/site/flows.tsv)
     wcb_site_load "$B"
     WCB_NODE="$1"
     WCB_NODE_IP="$(wcb_node_field "$(wcb_node_index "$1")" IP)"

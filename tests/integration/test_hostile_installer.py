@@ -136,9 +136,6 @@ def test_resigned_by_attacker_refused_when_pinned(signed, tmp_path):
     refused(b, "not by the required", "--require-signature", signed["fpr"])
 
 
-@pytest.mark.xfail(strict=True, reason="install.sh sources lib/common.sh, lib/env.sh and lib/verify.sh before the "
-                                       "verify phase, so a replaced lib file runs before anything is checked; "
-                                       "requested from the installer owner")
 def test_lib_file_replaced_is_refused_before_it_runs(signed, tmp_path):
     b = fresh(signed, tmp_path)
     marker = tmp_path / "ran"

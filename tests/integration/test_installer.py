@@ -1,7 +1,7 @@
 """install.sh's rendered configs through real parsers, and its package phase through a real dnf.
 
-The fixture bundle is the bats one (tests/bats/fixtures/bundle + installer_stub + a MANIFEST made
-here); install.sh runs for real under a WCB_ROOT prefix, with the packages/services/health phases
+The fixture bundle is the bats one (tests/bats/fixtures/bundle + installer_stub + site/flows.tsv
+from bundler.flows + a MANIFEST made here); install.sh runs for real under a WCB_ROOT prefix, with the packages/services/health phases
 skipped (no daemons here; the cluster lab runs those). Then:
   - galera.cnf passes `my_print_defaults` and `mariadbd --help --verbose` (Debian's MariaDB: every
     option must be known to the server, or it refuses);
@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bundler.flows import write_flows_tsv
+
 pytestmark = [pytest.mark.integration]
 
 TOP = Path(__file__).resolve().parents[2]
@@ -41,9 +43,15 @@ def make_manifest(bundle: Path) -> None:
     (bundle / "MANIFEST.sha256").write_text("".join(lines))
 
 
-def make_fixture_bundle(dest: Path) -> Path:
+def copy_fixture_bundle(dest: Path) -> None:
+    """installer_stub + the bats fixture bundle + site/flows.tsv as the builder writes it."""
     shutil.copytree(TOP / "installer_stub", dest, symlinks=False)
     shutil.copytree(FIXTURES / "bundle", dest, dirs_exist_ok=True)
+    write_flows_tsv(dest / "site" / "flows.tsv")
+
+
+def make_fixture_bundle(dest: Path) -> Path:
+    copy_fixture_bundle(dest)
     shutil.copy(FIXTURES / "service_stub.sh", dest / "lib" / "service.sh")
     (dest / "site" / "secrets.env").chmod(0o600)
     make_manifest(dest)
@@ -269,8 +277,7 @@ def test_install_sh_forms_a_galera_cluster_on_loopback():
     tmp_path = Path(tempfile.mkdtemp(prefix="wcb-galera-"))
     tmp_path.chmod(0o755)
     bundle = tmp_path / "bundle"
-    shutil.copytree(TOP / "installer_stub", bundle)
-    shutil.copytree(FIXTURES / "bundle", bundle, dirs_exist_ok=True)
+    copy_fixture_bundle(bundle)
     (bundle / "site/secrets.env").chmod(0o600)
     make_manifest(bundle)
     roots = []
@@ -344,8 +351,7 @@ def test_install_sh_configures_a_real_rabbitmq_node():
     tmp = Path(tempfile.mkdtemp(prefix="wcb-rabbit-"))
     tmp.chmod(0o755)
     bundle = tmp / "bundle"
-    shutil.copytree(TOP / "installer_stub", bundle)
-    shutil.copytree(FIXTURES / "bundle", bundle, dirs_exist_ok=True)
+    copy_fixture_bundle(bundle)
     (bundle / "site/secrets.env").chmod(0o600)
     make_manifest(bundle)
     root = tmp / "root"

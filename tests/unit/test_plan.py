@@ -77,6 +77,12 @@ def test_markdown_sheet_has_the_same_rows(planned):
 def test_plan_carries_the_bundle_flow_table(planned, tmp_path):
     flows.write_flows_tsv(tmp_path / "flows.tsv")
     assert (planned / "flows.tsv").read_bytes() == (tmp_path / "flows.tsv").read_bytes()
+    lines = (planned / "flows.tsv").read_text(encoding="utf-8").splitlines()
+    # the service key is the 7th (last) column: readers of the first six keep working
+    assert lines[0] == "#port\tproto\tsrc\tdst\tscope\tpurpose\tkey"
+    assert [ln.split("\t")[6] for ln in lines[1:]] == [f.key for f in flows.FLOWS]
+    assert lines[2].split("\t") == ["4567", "tcp", "db-node", "db-node", "peer", "Galera replication", "galera"]
+    assert flows.read_flows_tsv(planned / "flows.tsv") == list(flows.FLOWS)
 
 
 def test_host_scripts_are_the_installer_rules(planned):
