@@ -221,6 +221,15 @@ else
 fi
 lab_check rabbitmq.guest_gone "$([[ "$users" != *'"guest"'* && "$users" == *"\"$MQ_APP_USER\""* && "$guest_refused" == 1 ]] && echo 1 || echo 0)" \
   "list_users has $MQ_APP_USER and no guest; guest/guest login on 127.0.0.1 refused"
+cookies="$(for h in "${MQ_HOSTS[@]}"; do stat -c '%a %U' "$(lab_root "$h")/var/lib/rabbitmq/.erlang.cookie"; sha256sum <"$(lab_root "$h")/var/lib/rabbitmq/.erlang.cookie"; done | sort -u | wc -l)"
+lab_check rabbitmq.cookie "$([[ "$cookies" == 2 ]] && echo 1 || echo 0)" \
+  "the erlang cookie is 0400 rabbitmq and the same on mq1-3 (compared by hash, never shown)"
+rules=0
+for peer in 22 23; do
+  grep -q "source address=\"$LAB_NET_PREFIX.$peer/32\" port port=\"25672\"" "$LAB_DIR/logs/04-mq1-install.log" && rules=$((rules + 1))
+done
+lab_check rabbitmq.port_25672 "$([[ "$rules" == 2 ]] && echo 1 || echo 0)" \
+  "mq1's firewall rules (printed, backend none) open 25672/tcp to mq2 and mq3 (the port the seed forgot)"
 policy_ok="$(lab_rmqctl mq1 list_policies --formatter json 2>/dev/null | python3 -c '
 import json, sys
 ps = {p["name"]: p for p in json.load(sys.stdin)}
