@@ -258,7 +258,7 @@ wcb_service__mariadb_start() {
 # garbd: what EL's garb-systemd does with /etc/sysconfig/garb, run as nobody (EL's garb.service User=).
 # usage: wcb_service__garb_start   start garbd from ${WCB_ROOT}/etc/sysconfig/garb
 wcb_service__garb_start() {
-    local conf nodes group opts logf addr="" n bin
+    local conf nodes group opts logf addr="" n bin port
     local -a argv
     conf="${WCB_P_GARB_CONF:-${WCB_ROOT:-}/etc/sysconfig/garb}"
     [[ -f "$conf" ]] || { printf 'Error: %s is missing\n' "$conf" >&2; return 1; }
@@ -271,17 +271,24 @@ wcb_service__garb_start() {
     opts="$(wcb_service__conf_get "$conf" GALERA_OPTIONS)"
     logf="$(wcb_service__conf_get "$conf" LOG_FILE)"
     [[ -n "$nodes" && -n "$group" ]] || { printf 'Error: %s: GALERA_NODES and GALERA_GROUP are required\n' "$conf" >&2; return 1; }
+    # an address without a port gets Galera's own default, as garb-systemd passes it on
     for n in ${nodes//,/ }; do
-        [[ "$n" == *:* ]] || n="$n:4567"
         addr+="${addr:+,}$n"
     done
+    # the port garbd listens on: the config's gmcast.listen_addr, else flows.tsv's galera port
+    port="$(sed -n 's/.*gmcast\.listen_addr=tcp:\/\/[^;]*:\([0-9][0-9]*\).*/\1/p' <<<"$opts")"
+    if [[ -z "$port" ]] && declare -F wcb_port >/dev/null; then
+        port="$(wcb_port galera)"
+    fi
     bin="$(wcb_service__first_cmd garbd /usr/bin/garbd)" || return 1
     mapfile -t argv < <(wcb_service__as nobody)
     argv+=("$bin" -a "gcomm://$addr" -g "$group")
     [[ -n "$opts" ]] && argv+=(-o "$opts")
     [[ -n "$logf" ]] && argv+=(-l "$(wcb_service__rooted "$logf")")
     wcb_service__spawn garb "${WCB_ROOT:-}/var/log/wcbundle/garb.out" / "${argv[@]}"
-    wcb_service__wait_ready garb wcb_service__listening 4567 || return 1
+    if [[ -n "$port" ]]; then
+        wcb_service__wait_ready garb wcb_service__listening "$port" || return 1
+    fi
     # garbd exits when it cannot join the group: be sure it is still there a moment later
     sleep 3
     wcb_service__alive "$(wcb_service__pid garb)" || { printf 'Error: garbd exited after start-up\n' >&2; return 1; }
