@@ -103,7 +103,7 @@ wcb_db_ready() {
 
 # usage: wcb_role_db_node_health   phase 8 for db-node
 wcb_role_db_node_health() {
-    local want size status state ready r=ok
+    local want size status state ready split r=ok
     want=$(($(wcb_role_nodes db-node | wc -l) + $(wcb_role_nodes arbitrator | wc -l)))
     wcb_wait_until 15 2 wcb_db_synced || true
     size="$(wcb_wsrep wsrep_cluster_size)"
@@ -113,11 +113,30 @@ wcb_role_db_node_health() {
     if [[ "$size" != "$want" ]]; then
         r=FAIL
         [[ "${WCB_HEALTH_STRICT:-0}" != 1 && -n "$size" && "$size" -ge 1 ]] && r=warn
+        split="$(wcb_db_split_peers)"
+        if [[ -n "$split" ]]; then
+            r=FAIL
+            size+=" (split: $split answer but are not members)"
+        fi
     fi
     wcb_health_row "db wsrep_cluster_size" "$want" "${size:-none}" "$r"
     wcb_health_row "db wsrep_cluster_status" Primary "${status:-none}" "$([[ "$status" == Primary ]] && echo ok || echo FAIL)"
     wcb_health_row "db wsrep_local_state_comment" Synced "${state:-none}" "$([[ "$state" == Synced ]] && echo ok || echo FAIL)"
     wcb_health_row "db wsrep_ready" ON "${ready:-none}" "$([[ "$ready" == ON ]] && echo ok || echo FAIL)"
+}
+
+# A db node that answers on the Galera port but is missing from this node's component means two
+# clusters (a second bootstrap): found by the cluster lab, where such a node only gave a warning.
+# usage: wcb_db_split_peers   print the reachable db peers that are not members of this node's cluster
+wcb_db_split_peers() {
+    local inc p ip out=""
+    inc="$(wcb_wsrep wsrep_incoming_addresses)"
+    [[ -n "$inc" && "$inc" != AUTO ]] || return 0
+    for p in $(wcb_db_reachable_peers); do
+        ip="$(wcb_node_field "$(wcb_node_index "$p")" IP)"
+        [[ ",$inc," == *",$ip:"* ]] || out+="${out:+ }$p"
+    done
+    printf '%s\n' "$out"
 }
 
 # usage: wcb_db_synced   true when Primary and Synced
