@@ -185,11 +185,13 @@ wcb_service__spawn() {
 
 # usage: wcb_service__wait_ready UNIT PROBE...   wait until PROBE succeeds while UNIT's process lives
 wcb_service__wait_ready() {
-    local unit="$1" pid i limit
+    local unit="$1" pid i limit deadline
     shift
     limit="$(wcb_service__timeout)"
+    deadline=$((SECONDS + limit))
     pid="$(wcb_service__pid "$unit")"
-    for ((i = 0; i < limit; i++)); do
+    # bounded twice: at most `limit` probes, and no new probe after `limit` seconds
+    for ((i = 0; i < limit && SECONDS < deadline; i++)); do
         if ! wcb_service__alive "$pid"; then
             printf 'Error: %s (pid %s) exited during start-up\n' "$unit" "$pid" >&2
             rm -f "$(wcb_service__pidfile "$unit")"
