@@ -81,11 +81,12 @@ lab_pid_of() {
   tr -cd '0-9' <"$(lab_root "$1")/run/wcbundle/$2.pid" 2>/dev/null || true
 }
 
-# lab_wait SECONDS CMD...: run CMD once a second until it succeeds, at most SECONDS times
+# lab_wait SECONDS CMD...: run CMD once a second until it succeeds: at most SECONDS tries, and no
+# try starts after SECONDS seconds
 lab_wait() {
-  local n="$1" i
+  local n="$1" i deadline=$((SECONDS + $1))
   shift
-  for ((i = 0; i < n; i++)); do
+  for ((i = 0; i < n && SECONDS < deadline; i++)); do
     "$@" >/dev/null 2>&1 && return 0
     sleep 1
   done
