@@ -17,9 +17,6 @@ IP = {n.name: n.ip for n in SITE.nodes}
 TOP = Path(__file__).resolve().parents[2]
 DESIGN = TOP / "docs" / "design.md"
 INSTALLER = TOP / "installer_stub"
-# lib/service.sh (the lab's service seam) still names the Galera port twice: the lead replaces
-# those after the lab work; remove this exemption then.
-PORT_LITERAL_EXEMPT = {"lib/service.sh"}
 
 
 def rich(src: str, port: str) -> list[str]:
@@ -104,7 +101,7 @@ def port_literals_in_installer(top: Path = INSTALLER) -> list[str]:
     for sub in ("templates", "roles", "lib"):
         for path in sorted((top / sub).rglob("*")):
             rel = str(path.relative_to(top))
-            if not path.is_file() or rel in PORT_LITERAL_EXEMPT:
+            if not path.is_file():
                 continue
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if pattern.search(_strip_comment(line)):
@@ -123,9 +120,10 @@ def test_the_port_literal_scan_finds_what_it_looks_for(tmp_path):
         (tmp_path / sub).mkdir()
     (tmp_path / "templates" / "x.conf").write_text("# port 4567 in a comment is fine\nport=3306\n")
     (tmp_path / "roles" / "r.sh").write_text('x="$ip:35682" # 4444 in a trailing comment\ny=145672 z=45670\n')
-    (tmp_path / "lib" / "service.sh").write_text("wait 4567\n")   # exempt until the lead's fix
+    (tmp_path / "lib" / "service.sh").write_text("wait 4567\n")
     assert port_literals_in_installer(tmp_path) == ["templates/x.conf:2: port=3306",
-                                                    "roles/r.sh:1: " + 'x="$ip:35682" # 4444 in a trailing comment']
+                                                    "roles/r.sh:1: " + 'x="$ip:35682" # 4444 in a trailing comment',
+                                                    "lib/service.sh:1: wait 4567"]
 
 
 def test_expand_restricts_each_flow_to_its_peers():
