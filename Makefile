@@ -38,7 +38,7 @@ bats:
 	bats tests/bats
 
 test: sysdeps setup lint       ## everything CI runs except the cluster lab
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q tests/unit tests/integration
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q tests/unit tests/integration tests/lab
 	bats tests/bats
 
 lab: sysdeps setup             ## real Galera + RabbitMQ clusters in network namespaces

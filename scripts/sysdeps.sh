@@ -10,6 +10,7 @@ PKGS=(
   graphviz fonts-nanum                     # topology diagram (dot); Hangul glyphs for the Korean sheet headings
   chromium                                 # report.html render test
   iproute2 mariadb-server mariadb-client galera-4 galera-arbitrator-4 rabbitmq-server socat rsync lsof  # cluster lab
+  openjdk-17-jdk-headless                  # javac + jar for the lab's stand-in WorkCenter jar
 )
 
 missing=()
