@@ -1,6 +1,6 @@
 """One way to run a subprocess: argv lists only, errors that say what failed.
 
-Never shell=True. A missing tool becomes an EnvironmentProblem that says which
+No shell is ever involved. A missing tool becomes an EnvironmentProblem that says which
 Debian/EL package provides it. createrepo_c/modifyrepo_c are driven through
 the `sh` package (see localrepo.py), which also ends up here for error text.
 """
