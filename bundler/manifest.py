@@ -84,6 +84,13 @@ class ElConf:
     direct_rpms: list[DirectRpm] = field(default_factory=list, metadata={"key": "direct-rpms"})
 
     def validate(self) -> None:
+        if self.direct_rpms:
+            # The model validates them, but resolve/fetch do not carry them yet: refuse
+            # rather than build a bundle that silently lacks them.
+            raise ValueError(
+                "direct-rpms: direct RPM URLs are not supported by this version of wcbundle "
+                "yet. Put those RPMs in a directory, index it with `createrepo_c DIR`, and add "
+                "it as a repo (--repo ID=file:///DIR --gpgkey ID=URL).")
         ids = [r.id for r in self.repos]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:

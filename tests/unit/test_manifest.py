@@ -107,3 +107,15 @@ def test_version_series_maths():
     assert version_in("24.3.9", "23.3", "24.3")
     assert not version_in("25.0", "23.3", "24.3")
     assert not version_in("23.2.7", "23.3", "24.3")
+
+
+def test_direct_rpms_are_refused_not_silently_dropped(tmp_path):
+    """resolve/fetch do not carry direct RPM URLs yet: a manifest listing one must fail, naming the
+    place and the workaround, instead of building a bundle without that package."""
+    entry = '    direct-rpms:\n      - {url: "https://rpm.example/x-1.0-1.el7.x86_64.rpm", sha256: "' + "a" * 64 + '", roles: [db-node]}\n'
+    text = DEFAULT.replace('  "7":\n    base-repo: c7-os\n', '  "7":\n    base-repo: c7-os\n' + entry, 1)
+    assert text != DEFAULT
+    with pytest.raises(ManifestError) as err:
+        load_manifest(write(tmp_path, text))
+    msg = err.value.render()
+    assert "at 'el.7'" in msg and "direct-rpms" in msg and "createrepo_c" in msg
