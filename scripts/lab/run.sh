@@ -306,11 +306,7 @@ lab_wait 60 pid_gone "$INSERT_PID" || kill "$INSERT_PID" 2>/dev/null || true
 wait "$INSERT_PID" 2>/dev/null || true
 lab_wait 30 fingerprints_equal db1 db2 db3 || true
 fp="$(table_fingerprints db1 db2 db3 | tr '\n' ';')"
-lost=0
-for h in db1 db2 db3; do
-  m="$(rows_missing "$h" "$ACK")"
-  (( m > lost )) && lost="$m"
-done
+lost="$(rows_lost "$ACK" db1 db2 db3)"
 ROWS_LOST=$((ROWS_LOST + lost))
 lab_result fault1.rows_acked "$(wc -l <"$ACK")"
 lab_result fault1.fingerprints "\"$fp\""
@@ -354,11 +350,7 @@ install_ok db2 "$B3" || true
 lab_wait 120 galera_synced 3 db1 db2 db3 || true
 lab_wait 30 fingerprints_equal db1 db2 db3 || true
 fp_after="$(table_fingerprints db1 db2 db3 | sort -u | tr '\n' ';')"
-lost=0
-for h in db1 db2 db3; do
-  m="$(rows_missing "$h" "$ACK")"
-  (( m > lost )) && lost="$m"
-done
+lost="$(rows_lost "$ACK" db1 db2 db3)"
 ROWS_LOST=$((ROWS_LOST + lost))
 ok=0
 [[ "$safe" == "db1=0 db2=0 db3=1 " && "$refused1" == 1 && "$boot_ok" == 1 && "$refused2" == 1 && "$fp_after" == "$fp_before;" && "$lost" == 0 ]] &&

@@ -93,6 +93,17 @@ rows_missing() {
   comm -23 <(sort -u "$2") <(lab_sqlc "$1" "SELECT id FROM workcenter.lab_rows" | sort -u) | wc -l
 }
 
+# rows_lost ACKFILE HOST...: the most acknowledged rows missing on any one HOST
+rows_lost() {
+  local ack="$1" h m lost=0
+  shift
+  for h in "$@"; do
+    m="$(rows_missing "$h" "$ack")"
+    (( m > lost )) && lost="$m"
+  done
+  echo "$lost"
+}
+
 # table_fingerprints HOST...: print "count checksum" per HOST, one line each
 table_fingerprints() {
   local h
