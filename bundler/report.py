@@ -60,6 +60,16 @@ def e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _baseline_text(baseline: dict) -> str:
+    """'minimal (@core), 275 packages installed on the target' from the lock's baseline entry."""
+    kind = baseline.get("kind", "?")
+    source = baseline.get("source")
+    text = kind + (f" ({source})" if source and source != kind else "")
+    if "count" in baseline:
+        text += f", {baseline['count']} packages assumed installed on the target"
+    return text
+
+
 def _table(headings: list[str], rows: list[list[str]], num_cols: tuple[int, ...] = ()) -> str:
     """An HTML table; cells are escaped here unless already marked up (tuple ('raw', html))."""
     out = ["<table><thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in headings) + "</tr></thead><tbody>"]
@@ -110,7 +120,7 @@ def _header(top: Path, lock: dict, build: dict, n_pkgs: int, total: int) -> str:
     manifest = lock.get("manifest", {})
     builder = build.get("builder_os", {})
     facts = [["Bundle", top.name], ["Manifest", f"{manifest.get('name', '?')} (sha256 {manifest.get('sha256', '?')})"],
-             ["Baseline", json.dumps(lock.get("baseline", {}), sort_keys=True)],
+             ["Baseline", _baseline_text(lock.get("baseline", {}))],
              ["Tool", f"{build.get('tool', 'wcbundle')} {build.get('tool_version', '?')}"],
              ["Builder OS", builder.get("pretty_name") or builder.get("system", "?")],
              ["Repos", ", ".join(sorted(lock.get("repos", {})))]]

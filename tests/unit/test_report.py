@@ -102,7 +102,8 @@ def test_report_shows_build_packages_site_and_commands(report):
                    f"tar -xf {TOP}.tar && cd {TOP}", "./install.sh --role db-node",
                    "./install.sh --role app-node,mq-node", "./install.sh --role arbitrator",
                    "Source host / 출발지 호스트", "25672", "35672-35682", "4444", "4568",
-                   "This bundle is not signed", "acme_galera"):
+                   "This bundle is not signed", "acme_galera",
+                   "minimal (@core), 301 packages assumed installed on the target"):
         assert needle in text, needle
     assert "GPL-2.0-only" in text  # the SBOM's license wins over the lock's tag for galera-4
     assert "ASL 1.1 and GPLv2 with exceptions (RPM tag)" in text and "LicenseRef-java-1" not in text
