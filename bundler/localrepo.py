@@ -97,6 +97,14 @@ def create_repo(repo_dir: Path, el: int, modules_yaml: str = "", revision: int |
             _tool("modifyrepo_c", *margs, str(src), str(repo_dir / "repodata"))
 
 
+def index_for_solving(repo_dir: Path) -> Path:
+    """Index the RPMs in repo_dir for libsolv (gz, plain file names): -> repo_dir/repodata.
+    resolve.py uses it to read a manifest's direct RPMs as a repo of their own."""
+    _tool("createrepo_c", "--quiet", "--no-database", "--simple-md-filenames",
+          "--general-compress-type=gz", str(repo_dir))
+    return repo_dir / "repodata"
+
+
 def repomd_types(repo_dir: Path) -> list[str]:
     """The metadata types repomd.xml lists (primary, filelists, other, modules...)."""
     import xml.etree.ElementTree as ET

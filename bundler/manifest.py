@@ -50,17 +50,30 @@ class RepoConf:
 
 @dataclass
 class DirectRpm:
-    """A package a vendor publishes only as a release file (no repo)."""
+    """A package a vendor publishes only as a release file (no repo).
+
+    resolve.py downloads it (sha256-verified) into the package cache, solves with it as a
+    repo of its own (`direct-<name>` in the lock, baseurl = the URL's directory) and requests
+    it, by name, for each of `roles`; its signature is checked against `gpgkey` like any repo's.
+    """
 
     url: str
     sha256: str
     roles: list[str]
+    gpgkey: list[str]
 
     def validate(self) -> None:
         if not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
             raise ValueError(f"sha256 of {self.url} is not 64 lower-case hex digits")
-        if not self.url.endswith(".rpm"):
-            raise ValueError(f"{self.url} does not name an .rpm file")
+        if not re.match(r"(https?|file)://[^?#]*\.rpm$", self.url):
+            raise ValueError(f"{self.url} is not an http(s):// or file:// URL of an .rpm file")
+        if not self.roles:
+            raise ValueError(f"direct RPM {self.url} names no roles")
+        if not self.gpgkey:
+            raise ValueError(f"direct RPM {self.url} has no gpgkey (its signature is checked like any other)")
+        for url in self.gpgkey:
+            if not re.match(r"(https?|file)://", url):
+                raise ValueError(f"direct RPM {self.url}: gpgkey {url!r} is not an http(s):// or file:// URL")
 
 
 @dataclass
@@ -84,13 +97,10 @@ class ElConf:
     direct_rpms: list[DirectRpm] = field(default_factory=list, metadata={"key": "direct-rpms"})
 
     def validate(self) -> None:
-        if self.direct_rpms:
-            # The model validates them, but resolve/fetch do not carry them yet: refuse
-            # rather than build a bundle that silently lacks them.
-            raise ValueError(
-                "direct-rpms: direct RPM URLs are not supported by this version of wcbundle "
-                "yet. Put those RPMs in a directory, index it with `createrepo_c DIR`, and add "
-                "it as a repo (--repo ID=file:///DIR --gpgkey ID=URL).")
+        urls = [d.url for d in self.direct_rpms]
+        dup_urls = {u for u in urls if urls.count(u) > 1}
+        if dup_urls:
+            raise ValueError(f"direct-rpms: listed twice: {', '.join(sorted(dup_urls))}")
         ids = [r.id for r in self.repos]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:

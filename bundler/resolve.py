@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import re
+import shutil
+import tempfile
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +29,9 @@ from pathlib import Path
 import solv
 
 from . import baseline as bl
-from .errors import ResolveError
+from .errors import FetchError, ResolveError
 from .lock import Lock, Package, RoleResult
-from .manifest import Manifest, RepoConf, check_resolved_compat, load_manifest
+from .manifest import DirectRpm, Manifest, RepoConf, check_resolved_compat, load_manifest
 from .metadata import ModuleIndex, RepoMetadata, close_session, join_url, open_repo, parse_modules
 
 log = logging.getLogger("wcbundle")
@@ -64,6 +68,22 @@ class Loaded:
     module_of: dict[int, tuple] = field(default_factory=dict)  # solvable id -> (repo, doc index, label)
     modules: dict[str, ModuleIndex] = field(default_factory=dict)
     filelists: bool = False                                    # filelists metadata loaded
+    direct: dict[str, DirectLoaded] = field(default_factory=dict)  # repo id -> a direct RPM
+
+
+@dataclass
+class Direct:
+    """A direct RPM of the manifest: downloaded, verified, indexed for libsolv."""
+
+    entry: DirectRpm
+    path: Path            # the verified file in the package cache
+    repodata: Path        # a one-package createrepo_c index of it
+
+
+@dataclass
+class DirectLoaded:
+    direct: Direct
+    sid: int              # its solvable in the pool
 
 
 # -- loading --------------------------------------------------------------------
@@ -124,7 +144,8 @@ def _load_repo(pool: solv.Pool, meta: RepoMetadata, cache_dir: Path, filelists: 
     return repo, True
 
 
-def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf], filelists: bool = False) -> Loaded:
+def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf], filelists: bool = False,
+              direct: list[Direct] | tuple = ()) -> Loaded:
     pool = solv.Pool()
     pool.setarch("x86_64")
     pool.set_flag(solv.Pool.POOL_FLAG_IMPLICITOBSOLETEUSESCOLORS, 1)
@@ -137,6 +158,8 @@ def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf], filelists: b
         repo.priority = -conf.priority  # dnf: lower number wins; libsolv: higher wins
         loaded.repos[conf.id] = repo
         log.debug("repo %s: %d packages from %s", conf.id, repo.nsolvables, meta.baseurl)
+    for d in direct:
+        _load_direct(loaded, d)
     added = pool.addfileprovides_queue()
     for conf in confs:  # (re)write a .solv when it is new or learnt new file provides
         repo = loaded.repos[conf.id]
@@ -146,13 +169,97 @@ def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf], filelists: b
     return loaded  # createwhatprovides() comes once the installed repo is in (resolve)
 
 
+# -- direct RPMs (manifest el.N.direct-rpms) --------------------------------------------
+
+def fetch_direct(man: Manifest, sel: Selection, roles: list[str], workdir: Path) -> list[Direct]:
+    """Download (sha256-verified, into the package cache, as fetch.py does for the lock) and index
+    each direct RPM that a role of this run asks for. A wrong sha256 is a FetchError naming the URL,
+    the expected and the actual digest, and leaves nothing in the cache."""
+    entries = [d for d in man.for_el(sel.el).direct_rpms if set(d.roles) & set(roles)]
+    if not entries:
+        return []
+    from .fetch import fetch_all  # (requests: only when there is something to download)
+    from .localrepo import index_for_solving
+    out: list[Direct] = []
+    for i, entry in enumerate(entries):
+        fname = entry.url.rsplit("/", 1)[-1]
+        pkg = {"name": fname, "epoch": 0, "version": "", "release": "", "arch": "", "repo": "direct",
+               "location": fname, "url": entry.url, "checksum": f"sha256:{entry.sha256}"}
+        try:
+            files = fetch_all({"packages": [pkg], "repos": {}}, sel.cache_dir, jobs=1, quiet=True)
+        except FetchError as exc:
+            detail = exc.message.split("\n", 1)[-1]
+            raise FetchError(f"could not download the direct RPM {entry.url} (el.{sel.el}.direct-rpms of "
+                             f"{man.path}).\n{detail}",
+                             hint="Check the URL and the sha256 in the manifest: a vendor that replaced the "
+                                  "file under the same name needs a new sha256 (after checking the new file). "
+                                  "Nothing unverified was kept in the cache.") from None
+        path = files[pkg["checksum"]]
+        repo_dir = workdir / f"direct-{i}"
+        repo_dir.mkdir(parents=True)
+        try:
+            os.link(path, repo_dir / fname)
+        except OSError:
+            shutil.copyfile(path, repo_dir / fname)
+        out.append(Direct(entry, path, index_for_solving(repo_dir)))
+    return out
+
+
+def _direct_id(loaded: Loaded, name: str, arch: str) -> str:
+    """direct-<name> (direct-<name>-<arch>, then -2, -3... when taken), valid as a repo id."""
+    base = "direct-" + re.sub(r"[^A-Za-z0-9_.:-]", "_", name)
+    rid, n = base, 1
+    while rid in loaded.confs:
+        n += 1
+        rid = f"{base}-{arch}" if n == 2 else f"{base}-{arch}-{n - 1}"
+    return rid
+
+
+def _load_direct(loaded: Loaded, d: Direct) -> None:
+    """A direct RPM as a repo of its own (one solvable), named after the package."""
+    primary, filelists = d.repodata / "primary.xml.gz", d.repodata / "filelists.xml.gz"
+    scratch = solv.Pool()
+    scratch.setarch("x86_64")
+    probe = scratch.add_repo("probe")
+    fp = solv.xfopen(str(primary))
+    ok = fp is not None and probe.add_rpmmd(fp, None, 0)
+    if fp is not None:
+        fp.close()
+    first = next(iter(probe.solvables_iter()), None) if ok else None
+    if first is None:
+        raise ResolveError(f"the direct RPM {d.entry.url} cannot be read as an RPM package "
+                           f"(libsolv: {scratch.errstr or 'no package in its index'}).",
+                           hint="Check that the manifest's URL names an RPM file.")
+    name, arch = first.name, first.arch
+    del first, probe  # nothing may point into the scratch pool once it is freed
+    scratch.free()
+    rid = _direct_id(loaded, name, arch)
+    repo = loaded.pool.add_repo(rid)
+    for path, flags in ((primary, 0), (filelists, solv.Repo.REPO_EXTEND_SOLVABLES)):
+        fp = solv.xfopen(str(path))
+        ok = fp is not None and repo.add_rpmmd(fp, None, flags)
+        if fp is not None:
+            fp.close()
+        if not ok:
+            raise ResolveError(f"libsolv cannot read the index of the direct RPM {d.entry.url}: "
+                               f"{loaded.pool.errstr}.")
+    repo.internalize()
+    conf = RepoConf(id=rid, baseurls=[d.entry.url.rsplit("/", 1)[0] + "/"], gpgkeys=list(d.entry.gpgkey))
+    repo.priority = -conf.priority
+    loaded.confs[rid] = conf
+    loaded.repos[rid] = repo
+    loaded.direct[rid] = DirectLoaded(d, next(iter(repo.solvables_iter())).id)
+    log.debug("direct RPM %s: repo %s", d.entry.url, rid)
+
+
 def _hide_cached(man: Manifest, sel: Selection, loaded: Loaded) -> None:
     """_hide(), remembered: its result depends only on the manifest, the repos' contents and
     their order (which fix the solvable ids), so a warm run reads it instead of walking every
     package and parsing modules.yaml again."""
     import json
     ident = [SOLV_FORMAT, man.sha256, sel.el, loaded.filelists,
-             [[repr(c), _solv_path(loaded.metas[c.id], sel.cache_dir, loaded.filelists).name,
+             [[repr(c), loaded.direct[c.id].direct.entry.sha256] if c.id in loaded.direct else
+              [repr(c), _solv_path(loaded.metas[c.id], sel.cache_dir, loaded.filelists).name,
                loaded.metas[c.id].checksum("modules")] for c in loaded.confs.values()]]
     key = hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
     path = Path(sel.cache_dir) / "solv" / f"hidden-{key}.json"
@@ -420,15 +527,21 @@ def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str]) -> tu
 
 def _package(loaded: Loaded, s) -> Package:
     epoch, version, release = bl.split_evr(s.evr)
-    meta = loaded.metas[s.repo.name]
-    location = s.lookup_location()[0]
-    chk = s.lookup_checksum(solv.SOLVABLE_CHECKSUM)
     ref = loaded.module_of.get(s.id)
     label = ref[2] if ref else None
+    direct = loaded.direct.get(s.repo.name)
+    if direct is not None:  # the lock names it as any repo's package: baseurl = the URL's directory
+        d = direct.direct
+        url, checksum, size = d.entry.url, f"sha256:{d.entry.sha256}", d.path.stat().st_size
+        location = url.rsplit("/", 1)[-1]
+    else:
+        meta = loaded.metas[s.repo.name]
+        location = s.lookup_location()[0]
+        chk = s.lookup_checksum(solv.SOLVABLE_CHECKSUM)
+        url, checksum = join_url(meta.baseurl, location), f"{chk.typestr()}:{chk.hex()}" if chk else ""
+        size = s.lookup_num(solv.SOLVABLE_DOWNLOADSIZE) or 0
     return Package(name=s.name, epoch=epoch, version=version, release=release, arch=s.arch,
-                   repo=s.repo.name, location=location, url=join_url(meta.baseurl, location),
-                   checksum=f"{chk.typestr()}:{chk.hex()}" if chk else "",
-                   size=s.lookup_num(solv.SOLVABLE_DOWNLOADSIZE) or 0,
+                   repo=s.repo.name, location=location, url=url, checksum=checksum, size=size,
                    license=s.lookup_str(solv.SOLVABLE_LICENSE) or "", vendor=s.vendor or "",
                    sourcerpm=s.lookup_sourcepkg() or "", modularity_label=label)
 
@@ -441,15 +554,17 @@ def resolve(sel: Selection, progress=None) -> Lock:
     # primary alone first (fast); the filelists metadata only when a file dependency needs it,
     # as dnf5 does (loading filelists made solving 1.64x slower: libdnf #1674)
     try:
-        for filelists in (False, True):
-            loaded = load_pool(man, sel, confs, filelists=filelists)
-            try:
-                return _resolve_loaded(sel, man, requests, confs, loaded, progress)
-            except NeedFilelists:
-                log.info("a file dependency needs the filelists metadata: loading it and solving again")
-            finally:
-                loaded.repos.clear()
-                loaded.module_of.clear()
+        with tempfile.TemporaryDirectory(prefix="wcbundle-direct-") as tmp:
+            direct = fetch_direct(man, sel, list(requests), Path(tmp))
+            for filelists in (False, True):
+                loaded = load_pool(man, sel, confs, filelists=filelists, direct=direct)
+                try:
+                    return _resolve_loaded(sel, man, requests, confs, loaded, progress)
+                except NeedFilelists:
+                    log.info("a file dependency needs the filelists metadata: loading it and solving again")
+                finally:
+                    loaded.repos.clear()
+                    loaded.module_of.clear()
     finally:
         close_session()  # the metadata GETs of this resolve shared one http(s) Session
     raise AssertionError("unreachable: the filelists pass never raises NeedFilelists")  # pragma: no cover
@@ -461,6 +576,12 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
     bl.add_installed_repo(loaded.pool, base, sel.cache_dir)
     loaded.pool.createwhatprovides()
     consider(loaded)
+    requests = {role: list(names) for role, names in requests.items()}
+    for dl in loaded.direct.values():  # requested, by name, by each role it names
+        name = loaded.pool.solvables[dl.sid].name
+        for role in dl.direct.entry.roles:
+            if role in requests and name not in requests[role]:
+                requests[role].append(name)
     pkgs: dict[int, Package] = {}
     roles: dict[str, RoleResult] = {}
     for role, names in requests.items():
@@ -494,7 +615,7 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
                 dflt = idx.default_texts.get(doc.name, "")
                 modules[rid] = text + doc.text + (dflt if dflt and dflt not in text else "")
     repos = {c.id: {"baseurls": c.baseurls, "gpgkeys": c.gpgkeys, "module_hotfixes": c.module_hotfixes}
-             for c in confs}
+             for c in confs + [loaded.confs[rid] for rid in loaded.direct]}
     described = base.describe()
     described["count"] = loaded.pool.installed.nsolvables
     return Lock(el=sel.el, arch="x86_64", baseline=described,

@@ -109,13 +109,40 @@ def test_version_series_maths():
     assert not version_in("23.2.7", "23.3", "24.3")
 
 
-def test_direct_rpms_are_refused_not_silently_dropped(tmp_path):
-    """resolve/fetch do not carry direct RPM URLs yet: a manifest listing one must fail, naming the
-    place and the workaround, instead of building a bundle without that package."""
-    entry = '    direct-rpms:\n      - {url: "https://rpm.example/x-1.0-1.el7.x86_64.rpm", sha256: "' + "a" * 64 + '", roles: [db-node]}\n'
-    text = DEFAULT.replace('  "7":\n    base-repo: c7-os\n', '  "7":\n    base-repo: c7-os\n' + entry, 1)
+def _with_direct(entry: str) -> str:
+    text = DEFAULT.replace('  "7":\n    base-repo: c7-os\n',
+                           '  "7":\n    base-repo: c7-os\n    direct-rpms:\n      - ' + entry + "\n", 1)
     assert text != DEFAULT
+    return text
+
+
+DIRECT_URL = "https://rpm.example/x-1.0-1.el7.x86_64.rpm"
+
+
+def test_direct_rpms_load_with_their_gpgkeys(tmp_path):
+    """direct-rpms are carried (resolve/fetch: tests/integration/test_direct_rpms.py), so the model keeps them."""
+    man = load_manifest(write(tmp_path, _with_direct(
+        '{url: "' + DIRECT_URL + '", sha256: "' + "a" * 64 + '", roles: [db-node], '
+        'gpgkey: ["file:///etc/pki/RPM-GPG-KEY-x"]}')))
+    (d,) = man.for_el(7).direct_rpms
+    assert (d.url, d.sha256, d.roles, d.gpgkey) == (DIRECT_URL, "a" * 64, ["db-node"], ["file:///etc/pki/RPM-GPG-KEY-x"])
+    assert man.for_el(9).direct_rpms == []
+
+
+@pytest.mark.parametrize("entry, phrase", [
+    ('{url: "' + DIRECT_URL + '", sha256: "' + "a" * 64 + '", roles: [db-node]}', "gpgkey"),
+    ('{url: "' + DIRECT_URL + '", sha256: "' + "a" * 64 + '", roles: [db-node], gpgkey: []}', "has no gpgkey"),
+    ('{url: "' + DIRECT_URL + '", sha256: "' + "a" * 64 + '", roles: [db-node], gpgkey: ["ftp://k"]}',
+     "is not an http(s):// or file:// URL"),
+    ('{url: "ftp://rpm.example/x.rpm", sha256: "' + "a" * 64 + '", roles: [db-node], gpgkey: ["file:///k"]}',
+     "is not an http(s):// or file:// URL of an .rpm file"),
+    ('{url: "' + DIRECT_URL + '", sha256: "' + "A" * 64 + '", roles: [db-node], gpgkey: ["file:///k"]}',
+     "64 lower-case hex"),
+    ('{url: "' + DIRECT_URL + '", sha256: "' + "a" * 64 + '", roles: [nosuch], gpgkey: ["file:///k"]}',
+     "role 'nosuch' is not defined"),
+])
+def test_bad_direct_rpm_entries_are_refused(tmp_path, entry, phrase):
     with pytest.raises(ManifestError) as err:
-        load_manifest(write(tmp_path, text))
+        load_manifest(write(tmp_path, _with_direct(entry)))
     msg = err.value.render()
-    assert "at 'el.7'" in msg and "direct-rpms" in msg and "createrepo_c" in msg
+    assert phrase in msg, msg
