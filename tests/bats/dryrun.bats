@@ -88,7 +88,7 @@ setup() {
     run "$B/install.sh" --yes --node wc-db1
     [ "$status" -eq 0 ]
     [[ "$output" == *"Done: 1 change on wc-db1"* ]]
-    ! grep -q max_connections "$WCB_ROOT/etc/my.cnf.d/galera.cnf"
+    refute grep -q max_connections "$WCB_ROOT/etc/my.cnf.d/galera.cnf"
     grep -q max_connections "$WCB_ROOT"/etc/my.cnf.d/galera.cnf.wcbundle-bak.*
     [ "$(stat -c %a "$WCB_ROOT"/etc/my.cnf.d/galera.cnf.wcbundle-bak.*)" = 640 ]
 }
@@ -109,11 +109,15 @@ setup() {
     export WCB_SKIP_PHASES="packages services health"
     for n in wc-db1 wc-app1 wc-arb; do
         run "$B/install.sh" --yes --node "$n"
+        [ "$status" -eq 0 ]   # every role's config (galera.cnf with the SST secret, users SQL) was written
     done
     ls "$WCB_ROOT"/var/log/wcbundle/install-*.log >/dev/null
+    local searched=0
     while IFS='=' read -r _ v; do
         [ -n "$v" ] || continue
-        ! grep -rqF -- "$v" "$WCB_ROOT/var/log/wcbundle"
+        refute grep -rqF -- "$v" "$WCB_ROOT/var/log/wcbundle"
+        searched=$((searched + 1))
     done < <(grep '^WCB_' "$B/site/secrets.env")
+    [ "$searched" -ge 6 ]
     [ "$(stat -c %a "$WCB_ROOT/var/log/wcbundle")" = 750 ]
 }

@@ -6,6 +6,15 @@
 WCB_REPO_TOP="$(cd "$BATS_TEST_DIRNAME/../.." && pwd)"
 FIXTURES="$BATS_TEST_DIRNAME/fixtures"
 
+# usage: refute CMD [ARG...]   fail the test when CMD succeeds. A bare `! cmd` line cannot fail a
+# bats test unless it is the test's last line (bash's errexit ignores negated commands).
+refute() {
+    if "$@"; then
+        echo "expected to fail, but succeeded: $*" >&2
+        return 1
+    fi
+}
+
 # usage: make_manifest DIR   write DIR/MANIFEST.sha256 over every file but the manifest and its signature
 make_manifest() {
     local list

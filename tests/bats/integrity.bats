@@ -211,6 +211,7 @@ sign_bundle() {
     [[ "$output" == *"Warning: site/secrets.env is mode 644"*"chmod 0600"* ]]
     chmod 0600 "$B/site/secrets.env"
     run "$B/install.sh" --check-site
+    [ "$status" -eq 0 ]
     [[ "$output" != *"Warning: site/secrets.env"* ]]
 }
 

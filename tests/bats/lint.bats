@@ -32,7 +32,7 @@ installer_shell_files() {
 }
 
 @test "no eval, no set -x, no gpgcheck=0 anywhere in the installer" {
-    ! grep -rnE '(^|[;&|[:space:]])eval[[:space:]]|set -x|gpgcheck=0|--nogpgcheck|setenforce 0' "$WCB_REPO_TOP/installer_stub"
+    refute grep -rnE '(^|[;&|[:space:]])eval[[:space:]]|set -x|gpgcheck=0|--nogpgcheck|setenforce 0' "$WCB_REPO_TOP/installer_stub"
 }
 
 @test "shellcheck -x -S style is clean on the installer and the bats helpers" {

@@ -86,7 +86,7 @@ render_lib() {
     assert_lines "$f" \
         'GALERA_NODES="127.10.0.21:4567 127.10.0.22:4567"' \
         'GALERA_GROUP="acme_galera"'
-    ! grep -q '^# REMOVE' "$f"
+    refute grep -q '^# REMOVE' "$f"
 }
 
 @test "mq-node: cookie 0400, env NODENAME, classic_config peers, management plugin" {
@@ -116,7 +116,7 @@ render_lib() {
     grep -qF 'webUrl: "http://127.10.0.100:8080"' "$y"
     grep -qF 'tokenUrl: "http://127.10.0.100:8080"' "$y"
     grep -qxF '      - "127.10.0.12"' "$y"
-    ! grep -q '127.10.0.31' "$y"
+    refute grep -q '127.10.0.31' "$y"
     [ "$(stat -c %a "$y")" = 640 ]
     cmp "$B/site/WorkCenter.jar" "$WCB_ROOT/opt/workcenter/WorkCenter.jar"
     u="$WCB_ROOT/etc/systemd/system/workcenter.service"

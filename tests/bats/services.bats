@@ -143,7 +143,7 @@ db_lib() {
     [[ "$output" == *"would join the cluster; a db peer must run by then (peers are not probed in a dry-run)"* ]]
     [[ "$output" == *"would start service mariadb"* ]]
     # the listener logged no connection; the real run does probe it (and joins)
-    ! grep -q conn "$BATS_TEST_TMPDIR/listen.out"
+    refute grep -q conn "$BATS_TEST_TMPDIR/listen.out"
     db_lib wc-db2
     run wcb_db_start_mode
     [ "$output" = join ]

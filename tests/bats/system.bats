@@ -27,7 +27,7 @@ setup() {
     [ "$(grep -c 'BEGIN wcbundle' "$WCB_ROOT/etc/hosts")" -eq 1 ]
     [ "$(grep -c 'END wcbundle' "$WCB_ROOT/etc/hosts")" -eq 1 ]
     grep -qxP '127.10.0.23\twc-db2.acme.local wc-db2' "$WCB_ROOT/etc/hosts"
-    ! grep -q '127.10.0.22' "$WCB_ROOT/etc/hosts"
+    refute grep -q '127.10.0.22' "$WCB_ROOT/etc/hosts"
     grep -qx '10.9.9.9 after-block' "$WCB_ROOT/etc/hosts"
     grep -qx '192.0.2.7 printer' "$WCB_ROOT/etc/hosts"
 }
@@ -72,8 +72,8 @@ firewall-cmd --reload"
     : >"$FW_CALLS"
     PATH="$FIXTURES/stubs:$PATH" run "$B/install.sh" --yes --node wc-arb
     [ "$status" -eq 0 ]
-    ! grep -q -- '--add-' "$FW_CALLS"
-    ! grep -q -- '--reload' "$FW_CALLS"
+    refute grep -q -- '--add-' "$FW_CALLS"
+    refute grep -q -- '--reload' "$FW_CALLS"
     [[ "$output" == *"Nothing changed"* ]]
 }
 
@@ -89,7 +89,7 @@ firewall-cmd --reload"
     : >"$SEMANAGE_CALLS"
     PATH="$FIXTURES/stubs:$PATH" run "$B/install.sh" --yes --node wc-db1
     [ "$status" -eq 0 ]
-    ! grep -q -- '-a\|-m' "$SEMANAGE_CALLS"
+    refute grep -q -- '-a\|-m' "$SEMANAGE_CALLS"
 }
 
 @test "SELinux enforcing without semanage is an install failure that names the package" {
