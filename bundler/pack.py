@@ -249,7 +249,10 @@ def _normal_mode(mode: int, is_dir: bool) -> int:
 def write_tar(tree: Path, dest: Path, mtime: int) -> tuple[str, int]:
     """Deterministic uncompressed tar of tree (members under tree.name/); returns (sha256, size)."""
     entries = [tree] + sorted(tree.rglob("*"), key=lambda p: p.relative_to(tree).parts)
-    with open(dest, "wb") as raw:
+    # A bundle that carries site/secrets.env is itself a secret: readable by its owner only.
+    mode = 0o600 if (tree / "site" / "secrets.env").exists() else 0o644
+    with open(dest, "wb", opener=lambda path, flags: os.open(path, flags, mode)) as raw:
+        os.fchmod(raw.fileno(), mode)   # whatever the umask or an earlier file said
         hf = _HashingFile(raw)
         with tarfile.open(fileobj=hf, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for p in entries:

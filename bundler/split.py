@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from pathlib import Path
 
 from .errors import EnvironmentProblem, InputError, IntegrityError
@@ -101,12 +102,14 @@ def split_bundle(tar: Path, size: int | str = DEFAULT_SIZE) -> list[Path]:
     written: list[Path] = []
     try:
         with tar.open("rb") as src:
+            mode = stat.S_IMODE(os.fstat(src.fileno()).st_mode)   # parts are as private as the tar
             for n in range(1, count + 1):
                 part = tar.with_name(f"{tar.name}.part{n:03d}")
                 written.append(part)
                 h = hashlib.sha256()
                 left, got = size, 0
                 with part.open("wb") as dst:
+                    os.fchmod(dst.fileno(), mode)
                     while left:
                         buf = src.read(min(CHUNK, left))
                         if not buf:

@@ -184,3 +184,25 @@ def test_pack_never_overwrites_a_concurrent_builds_file(mini, tmp_path, monkeypa
         pack(PackInput(lock=lock, files=files, keys=keys, out_dir=tmp_path, build_time=WHEN))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t-el7-x86_64-20261126.tar"]
     assert (tmp_path / "t-el7-x86_64-20261126.tar").read_text() == "the other build's bundle"
+
+
+def test_a_tar_carrying_secrets_is_private_and_so_are_its_parts(tmp_path):
+    """site/secrets.env holds every generated password and the Erlang cookie: the tar (and the parts
+    split from it) must not be readable by others, whatever the umask."""
+    from bundler.split import split_bundle
+
+    tree = _tree(tmp_path)
+    assert (tree / "site" / "secrets.env").exists()
+    old = os.umask(0o022)
+    try:
+        digest, _ = write_tar(tree, tmp_path / "s.tar", 1764172800)
+        assert os.stat(tmp_path / "s.tar").st_mode & 0o777 == 0o600
+        (tmp_path / "s.tar.sha256").write_text(f"{digest}  s.tar\n")
+        parts = [p for p in split_bundle(tmp_path / "s.tar", 2048) if p.suffix.startswith(".part0")]
+        assert len(parts) >= 2
+        assert {os.stat(p).st_mode & 0o777 for p in parts} == {0o600}
+        (tree / "site" / "secrets.env").unlink()
+        write_tar(tree, tmp_path / "p.tar", 1764172800)
+        assert os.stat(tmp_path / "p.tar").st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
