@@ -292,14 +292,17 @@ wcb_tcp_open() {
     timeout "$t" bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$ip" "$port" >/dev/null 2>&1
 }
 
+# A slow probe cannot stretch the wait: it is bounded in count and in time (TRIES*SLEEP seconds).
 # usage: wcb_wait_until TRIES SLEEP CMD...   retry CMD up to TRIES times, SLEEP seconds apart (bounded)
 wcb_wait_until() {
-    local tries="$1" pause="$2" i
+    local tries="$1" pause="$2" i deadline
     shift 2
+    deadline=$((SECONDS + tries * pause))
     for ((i = 1; i <= tries; i++)); do
         if "$@"; then
             return 0
         fi
+        ((SECONDS >= deadline)) && break
         [[ "$i" -lt "$tries" ]] && sleep "$pause"
     done
     return 1

@@ -6,7 +6,7 @@ set -euo pipefail
 wcb_mysql() {
     local cli=mariadb
     wcb_has mariadb || cli=mysql
-    "$cli" --no-defaults --protocol=socket --socket="$WCB_P_DB_SOCKET" -u root -N -B "$@"
+    "$cli" --no-defaults --protocol=socket --socket="$WCB_P_DB_SOCKET" --connect-timeout=10 -u root -N -B "$@"
 }
 
 # usage: wcb_wsrep VAR   print the value of the status variable VAR (e.g. wsrep_cluster_size)
