@@ -470,12 +470,19 @@ def download(df: DataFile, url: str, dest: Path) -> None:
     algo = {"sha": "sha1"}.get(df.checksum_type, df.checksum_type)
     h = hashlib.new(algo)
     tmp = dest.with_name(dest.name + f".{os.getpid()}.part")
+    # repomd states each file's size: a mirror that sends more (an endless or wrong body) is cut off
+    # there instead of filling the disk. A slow mirror is bounded by the read timeout of _get().
+    limit = df.size if df.size else None
+    got_bytes = 0
     try:
         with open(tmp, "wb") as out:
             while True:
                 chunk = resp.raw.read(1 << 20, decode_content=False)  # the bytes as published
                 if not chunk:
                     break
+                got_bytes += len(chunk)
+                if limit is not None and got_bytes > limit:
+                    raise ValueError(f"sent more than the {limit} bytes repomd.xml states")
                 h.update(chunk)
                 out.write(chunk)
     except OSError as exc:

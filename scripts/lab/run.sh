@@ -432,16 +432,18 @@ ARB="$([[ "$arb_ok" == 1 && "$(lab_wsrep dba1 wsrep_cluster_size)" == 3 ]] && ec
 
 step "secrets: no generated secret appears in any install.sh output, installer log or daemon log"
 leaks=0
+searched=0
 for b in "$B3" "$BA"; do
   while IFS='=' read -r key val; do
     [[ "$key" == WCB_* && -n "$val" ]] || continue
+    searched=$((searched + 1))
     if grep -rqF -- "$val" "$LAB_DIR/logs" "$LAB_DIR"/*/root/var/log 2>/dev/null; then
       leaks=$((leaks + 1))
       echo "  $key of $(basename "$b") appears in a log"
     fi
   done <"$b/site/secrets.env"
 done
-lab_check secrets.not_logged "$([[ "$leaks" == 0 ]] && echo 1 || echo 0)" "12 secrets searched in $LAB_DIR/logs and every host's var/log: $leaks found"
+lab_check secrets.not_logged "$([[ "$leaks" == 0 && "$searched" -ge 12 ]] && echo 1 || echo 0)" "$searched secrets searched in $LAB_DIR/logs and every host's var/log: $leaks found"
 
 step "teardown"
 teardown

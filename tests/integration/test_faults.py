@@ -220,7 +220,8 @@ def test_package_fault_on_every_mirror(kind, world, mirrors, tmp_path, capsys):
     tried = [line.strip()[2:] for line in msg.splitlines() if line.strip().startswith("- ")]
     reasons = sorted({t.split(".rpm: ", 1)[-1] for t in tried})
     record(f"package {label}, no healthy mirror", label, False,
-           "exit 5 naming package, both mirrors, expected vs actual sha256; no bad file kept",
+           "exit 5 naming package, both mirrors, the expected sha256"
+           + (" and the actual one" if kind == "flip" else " and each mirror's failure") + "; no bad file kept",
            f"exit {code}; {len(tried)} attempts on 2 mirrors named, each with its reason: "
            + "; ".join(f"`{r[:70]}`" for r in reasons[:2]))
 

@@ -281,3 +281,25 @@ def test_streams_like_10_10_are_not_floats():
     index = parse_modules(text, "t")
     assert index.docs[0].stream == "10.10"
     assert index.defaults == {"x": "10.10"}
+
+
+def test_a_body_longer_than_repomd_says_is_cut_off_and_nothing_is_kept(tmp_path):
+    """An endless or wrong body must not fill the cache: repomd.xml's <size> bounds the transfer."""
+    from bundler.errors import FetchError
+    from bundler.metadata import DataFile, download
+
+    root = tmp_path / "www"
+    root.mkdir()
+    body = b"x" * 5000
+    (root / "f.xml").write_bytes(body)
+    digest = hashlib.sha256(body).hexdigest()
+    srv = Server(root)
+    try:
+        dest = tmp_path / "cache" / "f.xml"
+        with pytest.raises(FetchError, match="more than the 4000 bytes"):
+            download(DataFile("primary", "f.xml", "sha256", digest, size=4000), srv.url + "f.xml", dest)
+        assert not dest.exists() and list(dest.parent.iterdir()) == []
+        download(DataFile("primary", "f.xml", "sha256", digest, size=5000), srv.url + "f.xml", dest)
+        assert dest.read_bytes() == body
+    finally:
+        srv.close()
