@@ -475,6 +475,10 @@ class _PartLock:
                 self.fd = fd
                 return self
             os.close(fd)  # the holder removed it between our open and flock: take the new one
+            if time.monotonic() > end:   # bounded in time on this path too
+                raise FetchError(f"could not lock {self.path} for {nevra_of(self.pkg)} within {self.wait:.0f}s: "
+                                 "another build keeps replacing it.",
+                                 hint="Wait for the other wcbundle build to finish, or use a separate --cache.")
 
     def __exit__(self, *exc: object) -> None:
         if self.fd is not None:

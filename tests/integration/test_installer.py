@@ -50,6 +50,18 @@ def copy_fixture_bundle(dest: Path) -> None:
     write_flows_tsv(dest / "site" / "flows.tsv")
 
 
+def daemon_readable_bundle(prefix: str) -> tuple[Path, Path]:
+    """(tmp dir, bundle) for tests that start real daemons: they run as mysql/rabbitmq/nobody and must
+    reach their roots, so not under pytest's 0700 tmp dirs. The caller removes tmp."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    tmp.chmod(0o755)
+    bundle = tmp / "bundle"
+    copy_fixture_bundle(bundle)
+    (bundle / "site/secrets.env").chmod(0o600)
+    make_manifest(bundle)
+    return tmp, bundle
+
+
 def make_fixture_bundle(dest: Path) -> Path:
     copy_fixture_bundle(dest)
     shutil.copy(FIXTURES / "service_stub.sh", dest / "lib" / "service.sh")
@@ -270,16 +282,9 @@ def _stop_units(roots: list[Path], bundle: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (TOP / "installer_stub/lib/service.sh").exists(), reason="lib/service.sh (the lab's seam) absent")
 def test_install_sh_forms_a_galera_cluster_on_loopback():
     """db1 bootstraps, db2 joins (rsync SST), garbd joins: wsrep_cluster_size 3, and --status is strict."""
-    # the daemons run as mysql/nobody: they must reach their roots, so not under pytest's 0700 tmp dirs
-    tmp_path = Path(tempfile.mkdtemp(prefix="wcb-galera-"))
-    tmp_path.chmod(0o755)
-    bundle = tmp_path / "bundle"
-    copy_fixture_bundle(bundle)
-    (bundle / "site/secrets.env").chmod(0o600)
-    make_manifest(bundle)
+    tmp_path, bundle = daemon_readable_bundle("wcb-galera-")
     roots = []
     try:
         for node in ("wc-db1", "wc-db2", "wc-arb"):
@@ -343,17 +348,11 @@ def test_capture_baseline_is_read_by_bundler_baseline(el7_built, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (TOP / "installer_stub/lib/service.sh").exists(), reason="lib/service.sh (the lab's seam) absent")
 @pytest.mark.skipif(not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists(), reason="rabbitmq-server not installed")
 def test_install_sh_configures_a_real_rabbitmq_node():
     """mq-node on a real broker (wc-app1 = 127.10.0.11; wc-app2 never starts): cookie before the first
     start, users (guest gone), ha-all policy; a re-run changes nothing; drift is repaired."""
-    tmp = Path(tempfile.mkdtemp(prefix="wcb-rabbit-"))
-    tmp.chmod(0o755)
-    bundle = tmp / "bundle"
-    copy_fixture_bundle(bundle)
-    (bundle / "site/secrets.env").chmod(0o600)
-    make_manifest(bundle)
+    tmp, bundle = daemon_readable_bundle("wcb-rabbit-")
     root = tmp / "root"
     shutil.copytree(FIXTURES / "root", root)
     root.chmod(0o755)
