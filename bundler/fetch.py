@@ -120,9 +120,12 @@ def cache_path(cache_dir: Path, checksum: str) -> Path:
 
 def package_urls(pkg: dict, repos: dict) -> list[str]:
     """Every URL of a package: each baseurl of its repo + location, then the lock's url."""
+    from .metadata import confined_href
     urls: list[str] = []
+    if not confined_href(pkg["location"]):  # a lock edited to leave the repo root: only its own url
+        return [pkg["url"]] if pkg.get("url") else []
     for base in (repos.get(pkg.get("repo"), {}) or {}).get("baseurls", []) or []:
-        url = base.rstrip("/") + "/" + pkg["location"].lstrip("/")
+        url = base.rstrip("/") + "/" + pkg["location"]
         if url not in urls:
             urls.append(url)
     if pkg.get("url") and pkg["url"] not in urls:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
-import pickle
 import re
-from dataclasses import dataclass, field, replace
+import sys
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
 from . import paths
@@ -211,8 +213,11 @@ class Manifest:
 def load_manifest(path: Path | None = None, cache_dir: Path | None = None) -> Manifest:
     """Load and check a manifest (default: the embedded workcenter.yaml).
 
-    With cache_dir, the parsed model is kept as a pickle keyed by the file's sha256
-    (and this module's mtime), so a warm resolve does not import PyYAML at all.
+    With cache_dir, the parsed model is kept as JSON keyed by the file's sha256 (and this
+    module's mtime), so a warm resolve does not import PyYAML at all. JSON, not pickle:
+    whoever can write the cache directory must not run code in the next resolve. A cache
+    file is rebuilt field by field against the dataclasses' types and re-validated; any
+    mismatch just means the manifest is parsed again.
     """
     path = Path(path) if path else paths.DEFAULT_MANIFEST
     try:
@@ -221,10 +226,10 @@ def load_manifest(path: Path | None = None, cache_dir: Path | None = None) -> Ma
         raise ManifestError(f"cannot read the manifest: {exc.strerror}", path=str(path),
                             hint="Check the --manifest path.") from None
     sha = hashlib.sha256(raw).hexdigest()
-    pickled = None
+    cached = None
     if cache_dir is not None:
-        pickled = Path(cache_dir) / "manifest" / f"{sha[:32]}-{os.stat(__file__).st_mtime_ns}.pickle"
-        man = _load_pickled(pickled)
+        cached = Path(cache_dir) / "manifest" / f"{sha[:32]}-{os.stat(__file__).st_mtime_ns}.json"
+        man = _load_cached(cached, sha)
         if man is not None:
             man.path = str(path)
             return man
@@ -238,23 +243,64 @@ def load_manifest(path: Path | None = None, cache_dir: Path | None = None) -> Ma
     man.sha256 = sha
     for ver in sorted(man.el):
         check_compat(man, int(ver))
-    if pickled is not None:
+    if cached is not None:
         try:
-            pickled.parent.mkdir(parents=True, exist_ok=True)
-            tmp = pickled.with_name(pickled.name + f".{os.getpid()}")
-            tmp.write_bytes(pickle.dumps(man))
-            os.replace(tmp, pickled)
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_name(cached.name + f".{os.getpid()}")
+            tmp.write_text(json.dumps({"sha256": sha, "manifest": asdict(man)}))
+            os.replace(tmp, cached)
         except OSError:
             pass  # an unwritable cache only costs speed
     return man
 
 
-def _load_pickled(path: Path) -> Manifest | None:
+class _Stale(Exception):
+    """A cache file that does not fit the model (another version, or edited): parse again."""
+
+
+def _from_plain(tp, value):
+    """JSON value -> an instance of the type hint tp (the manifest's dataclasses), checked strictly."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise _Stale(tp)
+        hints = typing.get_type_hints(tp, vars(sys.modules[tp.__module__]))
+        init = {f.name for f in fields(tp) if f.init}
+        if set(value) != {f.name for f in fields(tp)}:
+            raise _Stale(tp)
+        obj = tp(**{k: _from_plain(hints[k], v) for k, v in value.items() if k in init})
+        for k in set(value) - init:
+            setattr(obj, k, _from_plain(hints[k], value[k]))
+        check = getattr(obj, "validate", None)
+        if callable(check):
+            check()
+        return obj
+    if origin is list:
+        if not isinstance(value, list):
+            raise _Stale(tp)
+        return [_from_plain(args[0], v) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _Stale(tp)
+        return {k: _from_plain(args[1], v) for k, v in value.items()}
+    if tp in (str, int, bool) and type(value) is tp:
+        return value
+    raise _Stale(tp)
+
+
+def _load_cached(path: Path, sha: str) -> Manifest | None:
     try:
-        man = pickle.loads(path.read_bytes())  # noqa: S301 - our own cache file, keyed by content hash
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("sha256") != sha:
+            return None
+        man = _from_plain(Manifest, data.get("manifest"))
+        if man.sha256 != sha:
+            return None
+        for ver in sorted(man.el):
+            check_compat(man, int(ver))
+    except (OSError, ValueError, TypeError, _Stale, CompatError, ManifestError):
         return None
-    return man if isinstance(man, Manifest) else None
+    return man
 
 
 # -- versions and the RabbitMQ/Erlang table ---------------------------------

@@ -12,6 +12,11 @@ Cache layout under <cache>/metadata/<repo id>-<hash of base URLs>/:
   repomd.xml, repomd.json (etag, last-modified, fetch time, URL that answered),
   <checksum>-<type>.<ext> for each data file (content-addressed, so a second
   run downloads nothing that did not change).
+No text of a mirror is trusted: `parse_repomd()` accepts a checksum only as hex
+of the right length for its type and a type name only as [A-Za-z0-9_-], so a
+cache file name is built from validated parts only; `join_url()` refuses an
+href that leaves the repo root ('..', an absolute path or another URL), and a
+file:// path is resolved (symlinks too) and must stay under the repo root.
 An http(s) repomd.xml younger than the manifest's metadata-expire is reused
 without asking the server (dnf's metadata_expire); older ones are revalidated
 with If-None-Match / If-Modified-Since.
@@ -23,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,7 +125,7 @@ class RepoMetadata:
             raise FetchError(f"repo '{self.id}' ({self.baseurl}) publishes no '{mdtype}' metadata.")
         url = join_url(self.baseurl, df.location)
         if url.startswith("file://"):
-            local = file_url_path(url)
+            local = confined_file(self.baseurl, url)
             if not local.is_file():
                 raise FetchError(f"metadata file {url} listed in repomd.xml of repo '{self.id}' does not exist.")
             verify_file(local, df, url)
@@ -203,8 +209,43 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise cache_problem(path, exc) from None
 
 
+# hex digest length per repomd checksum type (createrepo_c names; "sha" is sha1)
+DIGEST_HEX = {"md5": 32, "sha": 40, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+_MDTYPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def join_url(base: str, location: str) -> str:
-    return base.rstrip("/") + "/" + location.lstrip("/")
+    """base + href, refusing an href that could leave the repo root (FetchError).
+
+    An href is mirror text: it must be a relative path without '..' (also %-encoded),
+    backslashes, control characters, a query or another URL scheme."""
+    if not confined_href(location):
+        raise FetchError(f"refusing the href '{location[:200]}' of {base}: it is not a plain relative path "
+                         "inside the repository (absolute, '..', a URL, or control characters).",
+                         hint="The mirror's metadata is hostile or broken; use another mirror.")
+    return base.rstrip("/") + "/" + location
+
+
+def confined_href(location: str) -> bool:
+    """True for a plain relative path inside a repo (each segment checked after %-decoding)."""
+    if not location or len(location) > 4096 or location.startswith("/"):
+        return False
+    decoded = unquote(unquote(location))
+    if any(c in decoded for c in "\\?#") or any(ord(c) < 32 or ord(c) == 127 for c in decoded):
+        return False
+    if ":" in decoded.split("/", 1)[0]:  # scheme: or a drive letter
+        return False
+    return not any(seg in ("..", ".", "") for seg in decoded.split("/"))
+
+
+def confined_file(base: str, url: str) -> Path:
+    """The local path of a file:// url, resolved (symlinks included) and inside base's root."""
+    root = file_url_path(base).resolve()
+    local = file_url_path(url).resolve()
+    if local != root and root not in local.parents:
+        raise FetchError(f"refusing {url}: it resolves to {local}, outside the repo root {root}.",
+                         hint="A symlink or href in the repository points outside it; fix the repository.")
+    return local
 
 
 def file_url_path(url: str) -> Path:
@@ -288,13 +329,35 @@ def parse_repomd(data: bytes, url: str) -> tuple[str, dict[str, DataFile]]:
         loc = node.find(REPO_NS + "location")
         size = node.find(REPO_NS + "size")
         if cks is None or loc is None or not loc.get("href"):
-            raise FetchError(f"{url}: <data type='{mdtype}'> lacks a checksum or location.")
-        files[mdtype] = DataFile(mdtype, loc.get("href"), cks.get("type", "sha256"), (cks.text or "").strip(),
+            raise FetchError(f"{url}: <data type='{mdtype[:64]}'> lacks a checksum or location.")
+        algo, value = cks.get("type", "sha256"), (cks.text or "").strip()
+        files[mdtype] = DataFile(mdtype, loc.get("href"), algo, value,
                                  int(size.text) if size is not None and (size.text or "").isdigit() else None)
+        _check_data(files[mdtype], url)
     rev = root.find(REPO_NS + "revision")
     if "primary" not in files:
         raise FetchError(f"{url} lists no primary metadata.")
     return (rev.text or "") if rev is not None else "", files
+
+
+def _check_data(df: DataFile, url: str) -> None:
+    """Mirror text used in names and paths: a safe type name, a checksum of the right shape, a confined href."""
+    if not _MDTYPE.fullmatch(df.type):
+        raise FetchError(f"{url}: refusing <data type='{df.type[:64]}'>: a type name is letters, digits, '_', '-'.",
+                         hint="The mirror's repomd.xml is hostile or broken; use another mirror.")
+    want = DIGEST_HEX.get(df.checksum_type)
+    if want is None:
+        raise FetchError(f"{url}: <data type='{df.type}'> has an unknown checksum type "
+                         f"'{df.checksum_type[:32]}' (known: {', '.join(sorted(DIGEST_HEX))}).",
+                         hint="The mirror's repomd.xml is hostile or broken; use another mirror.")
+    if len(df.checksum) != want or not re.fullmatch(r"[0-9a-f]+", df.checksum):
+        raise FetchError(f"{url}: <data type='{df.type}'> checksum '{df.checksum[:140]}' is not {want} lower-case "
+                         f"hex digits, as a {df.checksum_type} digest is.",
+                         hint="The mirror's repomd.xml is hostile or broken; use another mirror.")
+    if not confined_href(df.location):
+        raise FetchError(f"{url}: <data type='{df.type}'> href '{df.location[:200]}' leaves the repository "
+                         "(absolute, '..', a URL, or control characters).",
+                         hint="The mirror's repomd.xml is hostile or broken; use another mirror.")
 
 
 def repo_cache_dir(cache_dir: Path, repo_id: str, baseurls: list[str]) -> Path:
@@ -328,7 +391,10 @@ def open_repo(repo_id: str, baseurls: list[str], cache_dir: Path, *, expire: int
 def _read_repomd(url: str, cache: Path, expire: int, refresh: bool, errors: list[str]) -> bytes | None:
     if url.startswith("file://"):
         try:
-            return file_url_path(url).read_bytes()
+            return confined_file(url.rsplit("/repodata/", 1)[0] + "/", url).read_bytes()
+        except FetchError as exc:
+            errors.append(exc.message)
+            return None
         except OSError as exc:
             errors.append(f"{url}: {exc.strerror}")
             return None

@@ -5,6 +5,7 @@
 #   LIST is <bundle>.tar.parts.sha256 (default: the only *.tar.parts.sha256 next to this script).
 #   It checks every part listed (sha256), joins them in order into <bundle>.tar next to
 #   the parts, and checks the whole against <bundle>.tar.sha256. Needs only bash + coreutils.
+#   The joined tar is created 0600 (umask 077): it holds the site's secrets, as the parts do.
 #
 # Exit codes: 0 joined and verified, 1 usage or missing tool, 2 integrity failure
 # (a part or the whole does not match; nothing is left behind), 3 the join itself
@@ -22,7 +23,7 @@ done
 
 case "${1:-}" in
     -h|--help)
-        head -n 12 -- "$0" | tail -n +2 | cut -c3-
+        head -n 13 -- "$0" | tail -n +2 | cut -c3-
         exit 0 ;;
 esac
 [ "$#" -le 1 ] || die 1 "usage: ./join.sh [BUNDLE.tar.parts.sha256]"
@@ -73,7 +74,10 @@ expected=$(cut -d' ' -f1 < "$tarname.sha256")
 
 tmp="$tarname.joining"
 trap 'rm -f -- "$tmp"' EXIT
-if ! cat -- "${parts[@]}" > "$tmp"; then
+# the tar holds site/secrets.env: it is created private (0600) whatever the caller's umask, and a
+# stale or planted .joining file (a symlink) is removed first instead of written through
+rm -f -- "$tmp"
+if ! (umask 077 && set -o noclobber && cat -- "${parts[@]}" > "$tmp"); then
     die 3 "joining the parts into $dir/$tmp failed (disk full or not writable?); nothing was left behind."
 fi
 actual=$(sha256sum < "$tmp" | cut -d' ' -f1)

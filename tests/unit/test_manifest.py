@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,58 @@ def test_bad_direct_rpm_entries_are_refused(tmp_path, entry, phrase):
         load_manifest(write(tmp_path, _with_direct(entry)))
     msg = err.value.render()
     assert phrase in msg, msg
+
+
+def test_the_manifest_cache_cannot_run_code(tmp_path):
+    """Issue 10, point 9: the cache was a pickle, so whoever could write the cache directory ran code
+    in the next resolve. A planted cache file (pickle or JSON, under any name the loader reads) runs
+    nothing and changes nothing; the manifest is parsed again."""
+    import hashlib
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    from bundler import manifest as mod
+
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (subprocess.call, (["touch", str(marker)],))
+
+    sha = hashlib.sha256(paths.DEFAULT_MANIFEST.read_bytes()).hexdigest()
+    stem = f"{sha[:32]}-{os.stat(mod.__file__).st_mtime_ns}"
+    cache = tmp_path / "cache"
+    (cache / "manifest").mkdir(parents=True)
+    payload = pickle.dumps(Evil())
+    for ext in ("pickle", "json"):
+        (cache / "manifest" / f"{stem}.{ext}").write_bytes(payload)
+    man = load_manifest(cache_dir=cache)
+    assert not marker.exists()
+    assert man == load_manifest() and man.sha256 == sha
+    # the cache it writes is JSON, and a warm load reads it without PyYAML
+    assert json.loads((cache / "manifest" / f"{stem}.json").read_text())["sha256"] == sha
+    code = ("import sys; from pathlib import Path; from bundler.manifest import load_manifest; "
+            f"m = load_manifest(cache_dir=Path({str(cache)!r})); print('yaml' in sys.modules, m.sha256)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", sha]
+
+
+def test_an_edited_manifest_cache_is_ignored(tmp_path):
+    import hashlib
+    import os
+
+    from bundler import manifest as mod
+    sha = hashlib.sha256(paths.DEFAULT_MANIFEST.read_bytes()).hexdigest()
+    cache = tmp_path / "cache"
+    load_manifest(cache_dir=cache)
+    f = cache / "manifest" / f"{sha[:32]}-{os.stat(mod.__file__).st_mtime_ns}.json"
+    data = json.loads(f.read_text())
+    data["manifest"]["el"]["7"]["repos"][0]["priority"] = "1; rm -rf /"   # wrong type
+    f.write_text(json.dumps(data))
+    assert load_manifest(cache_dir=cache) == load_manifest()
+    data["manifest"]["el"]["7"]["base_repo"] = "nowhere"                   # fails validate()
+    data["manifest"]["el"]["7"]["repos"][0]["priority"] = 99
+    f.write_text(json.dumps(data))
+    assert load_manifest(cache_dir=cache) == load_manifest()

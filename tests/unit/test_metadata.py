@@ -303,3 +303,122 @@ def test_a_body_longer_than_repomd_says_is_cut_off_and_nothing_is_kept(tmp_path)
         assert dest.read_bytes() == body
     finally:
         srv.close()
+
+
+# -- a hostile mirror (issue 10, point 7): no mirror text reaches outside the cache or the repo root --
+
+PRIMARY_SHA = "2c50202e3091f8e241627053a3ccda04d31afefb3771b96601428a84ac990090"
+
+
+def _hostile_copy(root: Path, old: str, new: str) -> Path:
+    """A copy of the C7 repo whose repomd.xml has `old` replaced by `new`."""
+    repo = root / "c7"
+    shutil.copytree(C7, repo)
+    md = repo / "repodata" / "repomd.xml"
+    text = md.read_text()
+    assert old in text
+    md.write_text(text.replace(old, new))
+    return repo
+
+
+def test_a_checksum_that_is_a_path_never_names_a_cache_file(tmp_path):
+    """repomd.xml's checksum text became a cache file name: '../../../victim' made the builder
+    check, delete and rewrite tmp/victim-primary.xml.gz, outside the cache."""
+    www = tmp_path / "www"
+    www.mkdir()
+    _hostile_copy(www, f"<checksum type=\"sha256\">{PRIMARY_SHA}</checksum>",
+                  "<checksum type=\"sha256\">../../../victim</checksum>")
+    victim = tmp_path / "victim-primary.xml.gz"
+    victim.write_bytes(b"the builder's own file")
+    srv = Server(www)
+    try:
+        cache = tmp_path / "cache"
+        with pytest.raises(FetchError) as err:
+            open_repo("c7", [srv.url + "c7/"], cache).path("primary")
+    finally:
+        srv.close()
+    assert "is not 64 lower-case hex digits" in err.value.render()
+    assert victim.read_bytes() == b"the builder's own file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "victim-primary.xml.gz", "www"]
+    assert not [p for p in cache.rglob("*") if "primary" in p.name]
+
+
+@pytest.mark.parametrize("algo,value,ok", [
+    ("sha256", "A" * 64, False), ("sha256", "a" * 63, False), ("sha256", "a" * 64 + "\n", True),
+    ("sha512", "a" * 64, False), ("sha1", "a" * 40, True), ("sha", "a" * 40, True), ("crc32", "a" * 8, False),
+    ("sha256", "a" * 62 + "/.", False)])
+def test_checksums_are_validated_by_type(algo, value, ok):
+    xml = (b'<repomd xmlns="http://linux.duke.edu/metadata/repo"><data type="primary">'
+           b'<checksum type="%s">%s</checksum><location href="repodata/p.xml.gz"/></data></repomd>'
+           % (algo.encode(), value.encode()))
+    if ok:
+        assert metadata.parse_repomd(xml, "u")[1]["primary"].checksum == value.strip()
+    else:
+        with pytest.raises(FetchError):
+            metadata.parse_repomd(xml, "u")
+
+
+def test_a_type_name_that_is_a_path_is_refused():
+    xml = (b'<repomd xmlns="http://linux.duke.edu/metadata/repo"><data type="primary">'
+           b'<checksum type="sha256">' + b"a" * 64 + b'</checksum><location href="repodata/p.xml.gz"/></data>'
+           b'<data type="x/../../y"><checksum type="sha256">' + b"a" * 64 + b'</checksum>'
+           b'<location href="repodata/y.xml.gz"/></data></repomd>')
+    with pytest.raises(FetchError, match="type name"):
+        metadata.parse_repomd(xml, "u")
+
+
+def test_a_file_repo_href_outside_the_repo_is_refused(tmp_path):
+    """A file:// repo's '../' href was opened outside the repo (any file whose digest it states)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    src = next((C7 / "repodata").glob("*-primary.xml.gz"))
+    shutil.copy(src, outside / "primary.xml.gz")
+    repo = _hostile_copy(tmp_path, f'href="repodata/{src.name}"', 'href="../outside/primary.xml.gz"')
+    (repo / "repodata" / src.name).unlink()
+    with pytest.raises(FetchError) as err:
+        open_repo("c7", [repo.as_uri()], tmp_path / "cache").path("primary")
+    assert "leaves the repository" in err.value.render()
+
+
+def test_a_file_repo_symlink_outside_the_repo_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    src = next((C7 / "repodata").glob("*-primary.xml.gz"))
+    shutil.copy(src, outside / src.name)
+    repo = tmp_path / "c7"
+    shutil.copytree(C7, repo)
+    (repo / "repodata" / src.name).unlink()
+    (repo / "repodata" / src.name).symlink_to(outside / src.name)
+    with pytest.raises(FetchError) as err:
+        open_repo("c7", [repo.as_uri()], tmp_path / "cache").path("primary")
+    assert "outside the repo root" in err.value.render()
+
+
+@pytest.mark.parametrize("href", ["../secret.xml.gz", "repodata/../../secret.xml.gz", "%2e%2e/secret.xml.gz",
+                                  "repodata/%252e%252e/%252e%252e/secret.xml.gz", "/secret.xml.gz",
+                                  "http://127.0.0.2/secret.xml.gz", "repodata\\..\\..\\secret.xml.gz"])
+def test_an_http_href_outside_the_repo_root_is_never_requested(tmp_path, href):
+    www = tmp_path / "www"
+    www.mkdir()
+    src = next((C7 / "repodata").glob("*-primary.xml.gz"))
+    shutil.copy(src, www / "secret.xml.gz")
+    _hostile_copy(www, f'href="repodata/{src.name}"', f'href="{href}"')
+    srv = Server(www)
+    try:
+        with pytest.raises(FetchError):
+            open_repo("c7", [srv.url + "c7/"], tmp_path / "cache").path("primary")
+    finally:
+        srv.close()
+    assert all(path.startswith("/c7/") for path, _ in srv.log), srv.log
+
+
+@pytest.mark.parametrize("href,ok", [("Packages/a.rpm", True), ("a.rpm", True), ("../a.rpm", False),
+                                     ("Packages/../../a.rpm", False), ("/etc/passwd", False),
+                                     ("file:///etc/passwd", False), ("Packages/%2E%2E/%2e%2e/a.rpm", False),
+                                     ("Packages//a.rpm", False), ("a.rpm?x=1", False)])
+def test_package_hrefs_are_confined_to_the_repo(href, ok):
+    if ok:
+        assert metadata.join_url("http://127.0.0.1/r/", href) == "http://127.0.0.1/r/" + href
+    else:
+        with pytest.raises(FetchError, match="refusing the href"):
+            metadata.join_url("http://127.0.0.1/r/", href)

@@ -226,3 +226,16 @@ def test_join_sh_help_and_missing_tool(tmp_path):
     res = subprocess.run([str(bindir / "bash"), str(split.JOIN_SH)], capture_output=True, text=True,
                          env={"PATH": str(bindir)}, timeout=30)
     assert res.returncode == 1 and "needs 'sha256sum'" in res.stderr
+
+
+def test_joined_tar_is_private_under_umask_022(tmp_path):
+    """Issue 10, point 8: the parts are 0600 (the tar holds site/secrets.env); the joined tar was 0644."""
+    stick, tar, original = carry(tmp_path)
+    for p in stick.glob("*.part*"):
+        p.chmod(0o600)
+    bindir = os.environ["WCB_TEST_PATH"]
+    res = subprocess.run([f"{bindir}/bash", "-c", 'umask 022 && exec bash "$1"', "-", str(stick / "join.sh")],
+                         capture_output=True, text=True, timeout=120, env={"PATH": bindir, "LC_ALL": "C"})
+    assert res.returncode == 0, res.stderr
+    assert tar.read_bytes() == original
+    assert oct(tar.stat().st_mode & 0o777) == "0o600"
