@@ -89,10 +89,141 @@ class RabbitMQ:
     queue_policy: Literal["ha-all", "quorum"] = _k("queue-policy", "ha-all")
 
 
+# --------------------------------------------------------------------------- WorkCenter-app.yml fields
+# BEGIN app-config fields (issue 18). The values WorkCenter-app.yml needs that the topology does not
+# give: the `domain` and `swagger` blocks of the WorkCenter install manual's example. One row per
+# field; everything else (dataclasses, defaults, validation, site.env keys, read-back) derives from
+# APP_FIELDS. `pattern` is written in the regex subset that Python `re` and bash `[[ =~ ]]` (POSIX ERE)
+# read alike, so the installer's validator can use the same strings; kind "text" has no pattern and
+# follows FREE_TEXT_RULE instead. Lengths are in characters; min_len 0 = may be empty (the manual
+# leaves license, licenseUrl and termsOfServiceUrl empty). Defaults are the manual's example values.
+
+
+@dataclass(frozen=True)
+class AppField:
+    key: str       # site.yaml key path
+    env: str       # site.env key
+    kind: Literal["name", "email", "url", "java-package", "text"]
+    min_len: int
+    max_len: int
+    default: str   # the manual's value ("" where it gives none)
+    yml: str       # the WorkCenter-app.yml key it fills (default layout, README "WorkCenter-app.yml")
+
+
+APP_FIELD_PATTERNS = {
+    # a WorkCenter domain name as the manual's example writes it (aworks.com): DNS-name characters
+    "name": r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
+    "email": r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+             r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
+    # http(s) URLs of RFC 3986 characters, less ' $ [ ] (site.env and YAML quoting stay trivial)
+    "url": r"^https?://[A-Za-z0-9._~:/?#@!&*+,;=%()-]+$",
+    "java-package": r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$",
+}
+# Free text (titles, descriptions, license name): any printable Unicode (Korean included), ':' '#'
+# and either kind of quote, but not both kinds in one value (site.env has no escapes: a value is
+# written in the quotes it does not contain); no control or format characters (Unicode Cc, Cf, Zl, Zp:
+# no newlines, no bidi overrides); none of \ $ ` (site.env never carries them); no leading or trailing
+# blank. WorkCenter-app.yml gets every value YAML-quoted by the renderer, whatever it holds.
+FREE_TEXT_FORBIDDEN = "\\$`"
+FREE_TEXT_RULE = ("printable characters (Korean is fine), not both ' and \" in one value, none of \\ $ `, "
+                  "no line breaks, no leading or trailing blank")
+
+APP_FIELDS = (
+    AppField("app.domain.name", "WCB_APP_DOMAIN_NAME", "name", 1, 63, "aworks.com", "workcenter.domain.name"),
+    AppField("app.domain.description", "WCB_APP_DOMAIN_DESCRIPTION", "text", 0, 200,
+             "This is the default domain", "workcenter.domain.description"),
+    AppField("app.domain.supervisor", "WCB_APP_DOMAIN_SUPERVISOR", "email", 3, 254, "super@aworks.com",
+             "workcenter.domain.supervisor"),
+    AppField("app.swagger.title", "WCB_APP_SWAGGER_TITLE", "text", 1, 200, "A.Works WorkCenter APP",
+             "workcenter.swagger.title"),
+    AppField("app.swagger.description", "WCB_APP_SWAGGER_DESCRIPTION", "text", 0, 500,
+             "Cloud RPA A.Works WorkCenter APP", "workcenter.swagger.description"),
+    AppField("app.swagger.base-package", "WCB_APP_SWAGGER_BASE_PACKAGE", "java-package", 1, 200,
+             "com.aworks.workcenter.service", "workcenter.swagger.basePackage"),
+    AppField("app.swagger.license", "WCB_APP_SWAGGER_LICENSE", "text", 0, 200, "", "workcenter.swagger.license"),
+    AppField("app.swagger.license-url", "WCB_APP_SWAGGER_LICENSE_URL", "url", 0, 500, "",
+             "workcenter.swagger.licenseUrl"),
+    AppField("app.swagger.terms-of-service-url", "WCB_APP_SWAGGER_TERMS_URL", "url", 0, 500, "",
+             "workcenter.swagger.termsOfServiceUrl"),
+)
+APP_FIELD = {f.key: f for f in APP_FIELDS}
+
+
+def _app_default(key: str):
+    """A dataclass field for APP_FIELD[key]: YAML key = its last part, default = the manual's value.
+    Optional so that `license:` (empty, as the manual writes it) reads as ""."""
+    return _k(key.rsplit(".", 1)[1], APP_FIELD[key].default)
+
+
+@dataclass
+class AppDomain:
+    name: Optional[str] = _app_default("app.domain.name")  # noqa: UP045 - schema.py evaluates hints on 3.9
+    description: Optional[str] = _app_default("app.domain.description")  # noqa: UP045
+    supervisor: Optional[str] = _app_default("app.domain.supervisor")  # noqa: UP045
+
+
+@dataclass
+class AppSwagger:
+    title: Optional[str] = _app_default("app.swagger.title")  # noqa: UP045
+    description: Optional[str] = _app_default("app.swagger.description")  # noqa: UP045
+    base_package: Optional[str] = _app_default("app.swagger.base-package")  # noqa: UP045
+    license: Optional[str] = _app_default("app.swagger.license")  # noqa: UP045
+    license_url: Optional[str] = _app_default("app.swagger.license-url")  # noqa: UP045
+    terms_of_service_url: Optional[str] = _app_default("app.swagger.terms-of-service-url")  # noqa: UP045
+
+
+def app_field_value(site: Site, f: AppField) -> str:
+    """The site's value of one APP_FIELDS row ("" for an empty/null YAML value)."""
+    obj = site
+    for part in f.key.split("."):
+        obj = getattr(obj, part.replace("-", "_"))
+    return "" if obj is None else str(obj)
+
+
+def free_text_problem(value: str) -> str | None:
+    """Why `value` is not acceptable free text (FREE_TEXT_RULE), or None."""
+    import unicodedata
+    for c in value:
+        if c in FREE_TEXT_FORBIDDEN:
+            return f"it contains {c!r}"
+        if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
+            return f"it contains the control/format character U+{ord(c):04X}"
+    if "'" in value and '"' in value:
+        return "it contains both ' and \""
+    if value != value.strip():
+        return "it starts or ends with a blank"
+    return None
+
+
+def check_app_fields(site: Site, fail: Fail) -> None:
+    """Validate every APP_FIELDS value (lengths, patterns, free-text rule); never echoes secrets (none here)."""
+    for f in APP_FIELDS:
+        value = app_field_value(site, f)
+        if not f.min_len <= len(value) <= f.max_len:
+            what = "must not be empty" if not value and f.min_len else f"has {len(value)} characters"
+            fail(f.key, f"{f.key} {what}", f"Use {f.min_len}-{f.max_len} characters"
+                 + (f" (the manual's value is '{f.default}')." if f.default else "."))
+        if not value:
+            continue
+        if f.kind == "text":
+            problem = free_text_problem(value)
+            if problem:
+                fail(f.key, f"invalid text for {f.key}: {problem}", f"Use {FREE_TEXT_RULE}.")
+        elif not re.match(APP_FIELD_PATTERNS[f.kind], value):
+            hint = {"name": "Use letters, digits, '.', '_', '-' (e.g. aworks.com).",
+                    "email": "Use an e-mail address such as super@aworks.com.",
+                    "url": "Use an http:// or https:// URL without spaces, quotes or '$'.",
+                    "java-package": "Use a Java package name such as com.aworks.workcenter.service."}[f.kind]
+            fail(f.key, f"invalid {f.kind} '{value}' for {f.key}", hint)
+# END app-config fields
+
+
 @dataclass
 class App:
     jar: Optional[str] = None  # noqa: UP045 - schema.py evaluates hints on 3.9
     user: str = "workcenter"
+    domain: AppDomain = field(default_factory=AppDomain)
+    swagger: AppSwagger = field(default_factory=AppSwagger)
 
 
 @dataclass
@@ -211,6 +342,7 @@ def validate(site: Site, fail: Fail) -> list[str]:
              "it needs an odd number, at least 3, to keep quorum",
              "Add a db-node or an arbitrator host (2 db nodes + 1 arbitrator is the minimum HA layout).")
     _check_names(site, fail)
+    check_app_fields(site, fail)
     warnings = []
     if len(site.holders("mq-node")) == 2:
         warnings.append("the site has 2 RabbitMQ nodes: a 2-node cluster keeps quorum only while both run "
@@ -312,9 +444,9 @@ LIST_KEYS = ("WCB_ADMIN_NETWORKS",)
 
 def _quote(key: str, value: str) -> str:
     if key in LIST_KEYS or key.endswith("_ROLES") or not SAFE_VALUE.match(value):
-        if any(c in value for c in '"$`\\\n'):
+        if any(c in value for c in "$`\\\n\r") or ('"' in value and "'" in value):
             raise SiteError(f"value of {key} cannot be written safely: {value!r}")  # prevented by validation
-        return f'"{value}"'
+        return f"'{value}'" if '"' in value else f'"{value}"'
     return value
 
 
@@ -355,6 +487,9 @@ def site_env_entries(site: Site, jar_rel: str = "") -> list[tuple[str, str, str]
         ("WCB_APP_ADMIN_PORT", str(flows.APP_ADMIN_PORT), ""),
         ("WCB_APP_USER", site.app.user, ""),
     ]
+    e += [(f.env, app_field_value(site, f), "WorkCenter-app.yml: the manual's domain and swagger blocks\n"
+           "(free text is written in the quotes it does not contain)." if i == 0 else "")
+          for i, f in enumerate(APP_FIELDS)]
     return e
 
 
@@ -468,6 +603,12 @@ def site_from_env(env: dict[str, str], path: str = "site/site.env", warn: bool =
         database=Database(need("WCB_DB_NAME"), need("WCB_DB_APP_USER"), need("WCB_DB_SST_USER")),
         rabbitmq=RabbitMQ(need("WCB_MQ_ADMIN_USER"), need("WCB_MQ_APP_USER"), need("WCB_MQ_VHOST"), policy),
         app=App(env.get("WCB_APP_JAR") or None, need("WCB_APP_USER")))
+    for f in APP_FIELDS:
+        obj = site
+        *parents, last = f.key.split(".")
+        for part in parents:
+            obj = getattr(obj, part.replace("-", "_"))
+        setattr(obj, last.replace("-", "_"), need(f.env))
     site.jar_sha256 = env.get("WCB_APP_JAR_SHA256", "")
     n_nodes = len(nodes)
 
@@ -487,6 +628,7 @@ _ENV_FOR_PATH = {
     "database.app-user": "WCB_DB_APP_USER", "database.sst-user": "WCB_DB_SST_USER",
     "rabbitmq.admin-user": "WCB_MQ_ADMIN_USER", "rabbitmq.app-user": "WCB_MQ_APP_USER",
     "rabbitmq.vhost": "WCB_MQ_VHOST", "app.user": "WCB_APP_USER",
+    **{f.key: f.env for f in APP_FIELDS},
 }
 
 

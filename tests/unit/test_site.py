@@ -166,8 +166,9 @@ def test_site_env_matches_the_design_format():
     assert [k for k in ours if not re.match(r"WCB_NODE_[2-9]", k)] == design_keys
     assert 'WCB_NODE_1_ROLES="app-node mq-node"' in lines
     assert 'WCB_ADMIN_NETWORKS="10.10.9.0/24"' in lines
-    for line in lines:  # every line is KEY=value with safe or double-quoted values
-        assert re.fullmatch(r'WCB_[A-Z0-9_]+=("[^"$`\\]*"|[A-Za-z0-9_./:@,+-]*)', line), line
+    for line in lines:  # every line is KEY=value with safe, double- or (holding a ") single-quoted values
+        assert re.fullmatch(r"""WCB_[A-Z0-9_]+=("[^"$`\\]*"|'[^'$`\\]*"[^'$`\\]*'|[A-Za-z0-9_./:@,+-]*)""",
+                            line), line
 
 
 def test_secrets_file_is_private_and_well_formed(tmp_path):
