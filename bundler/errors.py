@@ -47,6 +47,12 @@ class WcbundleError(Exception):
         return text
 
 
+class UsageProblem(WcbundleError):
+    """The command line names something that is not there (e.g. a bundle path that does not exist)."""
+
+    exit_code = EXIT_USAGE
+
+
 class InputError(WcbundleError):
     """Invalid user input: manifest, site file, baseline capture, option value."""
 

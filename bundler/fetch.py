@@ -48,6 +48,7 @@ import requests
 import urllib3
 
 from .errors import EnvironmentProblem, FetchError
+from .neterrors import network_reason
 
 log = logging.getLogger("wcbundle")
 
@@ -270,7 +271,10 @@ class Fetcher:
         final.parent.mkdir(parents=True, exist_ok=True)
         part = final.with_name(final.name + ".part")
         with _PartLock(part.with_name(final.name + ".lock"), self.opts.lock_wait, pkg):
-            if final.is_file():  # another process finished it while we waited
+            if final.is_file():  # another process finished (and verified) it while we waited
+                self.stats.add(cached=1)  # counted as from the cache, so downloaded + cached == packages
+                if self._progress is not None:
+                    self._progress.update(int(pkg.get("size") or 0))
                 return final
             return self._fetch_locked(pkg, urls, final, part)
 
@@ -519,7 +523,7 @@ def _reason(exc: Exception) -> str:
                       ("IncompleteRead", "connection closed early"), ("Connection aborted", "connection aborted")):
         if key in str(exc):
             return text
-    return "connection error" if isinstance(exc, requests.ConnectionError) else type(exc).__name__
+    return network_reason(exc)
 
 
 def fetch_all(lock: Any, cache_dir: Path, jobs: int = 8, quiet: bool = False,

@@ -30,6 +30,7 @@ import requests
 
 from .errors import FetchError, InputError, SignatureError
 from .fetch import lock_as_dict, nevra_of
+from .neterrors import network_reason
 from .run import CommandFailed, run
 
 log = logging.getLogger("wcbundle")
@@ -92,7 +93,7 @@ def _read_key(url: str) -> str:
                 if resp.status_code < 500:
                     break
             except requests.RequestException as exc:
-                outcomes.append(type(exc).__name__)
+                outcomes.append(network_reason(exc))
             if attempt < KEY_TRIES:
                 time.sleep(0.5 * attempt)
     raise FetchError(f"cannot download GPG key {url}: {', '.join(outcomes)}.",

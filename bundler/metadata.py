@@ -498,28 +498,10 @@ def _get(url: str, errors: list[str], headers: dict | None = None):
     return None
 
 
-_REASONS = (("ConnectTimeout", "connect timeout"), ("ReadTimeout", "read timeout"),
-            ("ReadTimeoutError", "read timeout"), ("TooManyRedirects", "too many redirects"))
-
-
 def _short_reason(exc: BaseException) -> str:
-    """A short reason: the OS error at the bottom of the chain when there is one
-    ("ConnectionRefusedError ([Errno 111] Connection refused)"), never urllib3's long reprs."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    root: OSError | None = None
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, OSError) and cur.strerror:
-            root = cur
-        cur = cur.__cause__ or cur.__context__
-    if root is not None:
-        return f"{type(root).__name__} ({root})"
-    for name, text in _REASONS:
-        if any(k.__name__ == name for k in type(exc).__mro__):
-            return f"{type(exc).__name__} ({text})"
-    text = str(exc)
-    return f"{type(exc).__name__} ({text[:120] + '...' if len(text) > 120 else text})"
+    """A short reason in words, with what to check (bundler.neterrors), never a class name."""
+    from .neterrors import network_reason
+    return network_reason(exc)
 
 
 def download(df: DataFile, url: str, dest: Path) -> None:

@@ -61,6 +61,23 @@ def _scalar(node: yaml.Node, ctx: _Ctx, key: str) -> Any:
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 _TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+_TYPE_HINTS = {str: "Write a text value (quote it if it looks like a number or true/false).",
+               int: "Write a whole number without quotes, e.g. 3306.",
+               float: "Write a number without quotes, e.g. 1.5.",
+               bool: "Write true or false, without quotes."}
+
+
+def _value_words(value: Any) -> str:
+    """A YAML value in words ('the text \'8080x\'', 'true'), not a Python type name."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if value is None:
+        return "nothing (null)"
+    return f"{value!r}"
 
 
 def _build(tp: Any, node: yaml.Node, ctx: _Ctx, key: str) -> Any:
@@ -113,7 +130,8 @@ def _build(tp: Any, node: yaml.Node, ctx: _Ctx, key: str) -> Any:
             # versions like 10.11 or 7 are written unquoted all the time
             value, ok = node.value, True
         if not ok:
-            ctx.fail(node, key, f"expected {_TYPE_NAMES[tp]}, found {type(value).__name__} {value!r}")
+            ctx.fail(node, key, f"expected {_TYPE_NAMES[tp]}, found {_value_words(value)}",
+                     hint=_TYPE_HINTS[tp])
         return value
     raise TypeError(f"schema: unsupported field type {tp!r}")  # a bug in a model, not user input
 

@@ -49,7 +49,7 @@ from pathlib import Path
 import tarsafe
 
 from . import sign, split
-from .errors import EnvironmentProblem, IntegrityError, SignatureError
+from .errors import EnvironmentProblem, IntegrityError, SignatureError, UsageProblem
 
 BLOCK = 512
 RECORD = 20 * BLOCK
@@ -300,16 +300,20 @@ def _check_signatures(scan: _Scan, beside: list[tuple[Path, Path]], keyring: Pat
 
 
 def _locate(path: Path) -> tuple[str, Path]:
+    """(kind, path) of a bundle argument. A path that names nothing at all (no file, no
+    directory, no parts index for it) is a usage error, exit 2, not an integrity failure."""
     if path.is_dir():
         return "dir", path
-    if path.name.endswith(split.INDEX_SUFFIX) or split._PART_RE.search(path.name):
-        return "parts", path
+    is_parts = path.name.endswith(split.INDEX_SUFFIX) or split._PART_RE.search(path.name)
     if path.is_file():
-        return "tar", path
-    if split.index_path(path).is_file():
-        return "parts", path
-    raise _fail(f"{path}: no such bundle (no file, directory, or split parts by that name).",
-                hint="Give the .tar, its .parts.json or first part, or an extracted bundle directory.")
+        return ("parts" if is_parts else "tar"), path
+    index = path.with_name(split._PART_RE.sub("", path.name) + split.INDEX_SUFFIX)
+    if (is_parts and not path.name.endswith(split.INDEX_SUFFIX) and index.is_file()) \
+            or split.index_path(path).is_file():
+        return "parts", path  # the tar, or one part, is gone but its index is there: check the parts
+    raise UsageProblem(f"{path}: no such bundle (no file, directory, or split parts by that name).",
+                       hint="Check the path: give the .tar, its .parts.json or first part, or an extracted "
+                            "bundle directory.")
 
 
 def verify_bundle(path: Path, require_fpr: str | None = None, keyring: Path | None = None) -> dict:
@@ -353,6 +357,7 @@ def verify_bundle(path: Path, require_fpr: str | None = None, keyring: Path | No
             beside.append((tar.with_name(tar.name + ".sha256"), side_sig))
         signer = _check_signatures(scan, beside, keyring, require_fpr)
     return {"path": str(path), "kind": kind, "top": scan.top, "files": count + 1 + (MANIFEST_SIG in scan.files),
+            "listed": count, "manifest_signed": MANIFEST_SIG in scan.files,
             "bytes": size, "sha256": actual, "signed": signer is not None, "signer": signer, **extra}
 
 
@@ -380,9 +385,10 @@ def _verify_dir(path: Path, require_fpr: str | None, keyring: Path | None) -> di
                 raise _fail(f"{path}: {rel} is an archive inside the bundle (tar-in-tar).")
             with full.open("rb") as f:
                 scan.add_file(rel, f)
-    _check_manifest(scan)
+    count = _check_manifest(scan)
     signer = _check_signatures(scan, [], keyring, require_fpr)
-    return {"path": str(path), "kind": "dir", "top": scan.top, "files": len(scan.files),
+    return {"path": str(path), "kind": "dir", "top": scan.top, "files": len(scan.files), "listed": count,
+            "manifest_signed": MANIFEST_SIG in scan.files,
             "bytes": sum(scan.sizes.values()), "sha256": None, "signed": signer is not None, "signer": signer}
 
 

@@ -4,7 +4,7 @@ Both solve `install mariadb-server java-1.8.0-openjdk-headless` on the real
 CentOS 7.5 metadata (tests/data/realmeta), served over HTTP from 127.0.0.1 by a
 small threaded http.server, with weak deps off and an empty target:
 
-  wcbundle: python -m bundler resolve --repo c7=URL --install ... --baseline none --json
+  wcbundle: python -m bundler resolve --adhoc-repo c7=URL --install ... --baseline none --json
   dnf:      dnf --installroot=<empty> --releasever=7 --setopt=reposdir=<tmp> --setopt=cachedir=<tmp>
                 install --assumeno ...   (gpgcheck=1; the solve never reaches the signature step)
 
@@ -104,7 +104,7 @@ class Wcbundle:
 
     def argv(self) -> list[str]:
         args = [sys.executable, "-m", "bundler", "-q", "resolve", "--cache", str(self.cache),
-                "--repo", f"c7={self.url}", "--baseline", "none", "--json"]
+                "--adhoc-repo", f"c7={self.url}", "--baseline", "none", "--json"]
         return args + [a for p in PACKAGES for a in ("--install", p)]
 
     def once(self) -> float:

@@ -100,6 +100,13 @@ def build(ctx: click.Context, gpgkeys: tuple[str, ...], site_path: Path | None, 
         from ..split import parse_size
         split_bytes = parse_size(split_size)
     sel = selection_from(gpgkeys=gpgkeys, **kwargs)
+    for rid, urls in sel.gpgkeys.items():  # a local key file that is not there fails now, not after the downloads
+        for url in urls:
+            if url.startswith("file://"):
+                from ..metadata import file_url_path
+                if not file_url_path(url).is_file():
+                    raise InputError(f"--gpgkey {rid}: {file_url_path(url)} does not exist or is not a file.",
+                                     hint="Give the path of the repo's public key file (ASCII-armored).")
     site = None
     if site_path is not None:  # validated before anything is downloaded
         from ..site import load_site

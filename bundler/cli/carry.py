@@ -21,6 +21,22 @@ def _human(n: int | None) -> str:
     return "-" if n is None else human_size(n)
 
 
+def files_counted(info: dict) -> str:
+    """What the file count counts, in the words install.sh --check uses (lib/verify.sh)."""
+    files, listed, sig = info["files"], info["listed"], bool(info.get("manifest_signed"))
+    added = files - listed - 1 - sig
+    return (f"{files} files = {listed} listed in MANIFEST.sha256 (all match) + MANIFEST.sha256"
+            + (" + MANIFEST.sha256.asc" if sig else "")
+            + (f" + {added} added on the target (site/)" if added > 0 else ""))
+
+
+# the words of inspect for bundle.json's build keys
+BUILD_WORDS = (("tool_version", "Tool", lambda b: f"wcbundle {b['tool_version']}"),
+               ("time", "Built", lambda b: str(b["time"]).replace("T", " ").replace("Z", " UTC")),
+               ("host", "Builder", lambda b: str(b["host"])),
+               ("manifest_sha256", "Manifest", lambda b: f"sha256 {b['manifest_sha256']}"))
+
+
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option("--require-signature", "require_fpr", metavar="FPR",
@@ -42,7 +58,7 @@ def verify(bundle: Path, require_fpr: str | None, keyring: Path | None, as_json:
         click.echo(json.dumps(info, indent=2, sort_keys=True))
         return
     what = {"tar": "tar", "parts": f"{len(info.get('parts', []))} parts", "dir": "directory"}[info["kind"]]
-    click.echo(f"OK: {info['top']} ({what}, {info['files']} files, {_human(info['bytes'])})")
+    click.echo(f"OK: {info['top']} ({what}, {_human(info['bytes'])}): {files_counted(info)}")
     if info["sha256"]:
         click.echo(f"sha256: {info['sha256']}")
     if info["signed"]:
@@ -67,9 +83,9 @@ def inspect(bundle: Path, as_json: bool) -> None:
     click.echo(f"Target:   EL{info['el']} {info['arch']}")
     click.echo(f"Packages: {info['packages']} ({_human(info['packages_bytes'])})"
                + (f", archive {_human(info['bytes'])}" if info["bytes"] else ""))
-    for key in ("tool_version", "time", "host", "manifest_sha256"):
+    for key, label, words in BUILD_WORDS:
         if key in build:
-            click.echo(f"Build {key}: {build[key]}")
+            click.echo(f"{label + ':':<10}{words(build)}")
     if info.get("site"):
         click.echo(f"Site:     {info['site']}")
     for role, pkgs in info["roles"].items():
@@ -85,7 +101,7 @@ def inspect(bundle: Path, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.argument("size", required=False, default=split_mod.DEFAULT_SIZE)
 def split(bundle: Path, size: str) -> None:
     """Cut BUNDLE (.tar) into parts of SIZE (bytes or K/M/G; default 3900M,

@@ -24,7 +24,6 @@ from bundler.cli import main
 from bundler.errors import (
     EXIT_ENVIRONMENT,
     EXIT_INPUT,
-    EXIT_INTEGRITY,
     EXIT_RESOLVE,
     EXIT_USAGE,
 )
@@ -93,7 +92,7 @@ def test_wrong_type(work, capsys):
 
 def test_unknown_el(work, capsys):
     code, _, err = run_cli(capsys, ["resolve", "--el", "6"] + NO_REPO)
-    assert_clean_error(code, err, EXIT_USAGE, "--el", "'6' is not one of")
+    assert_clean_error(code, err, EXIT_USAGE, "--el", "EL '6' is not supported", "EL 7, 8 and 9")
 
 
 def test_unknown_role(work, capsys):
@@ -156,7 +155,7 @@ def test_bad_split_size_and_verify_target(work, capsys):
     code, _, err = run_cli(capsys, ["verify", "--require-signature", "DEADBEEF", str(tar)])
     assert_clean_error(code, err, EXIT_INPUT, "not a full key fingerprint")
     code, _, err = run_cli(capsys, ["verify", str(work / "missing.tar")])
-    assert_clean_error(code, err, EXIT_INTEGRITY, "no such bundle")
+    assert_clean_error(code, err, EXIT_USAGE, "no such bundle")
 
 
 # --------------------------------------------------------------------- full disk (real tmpfs)

@@ -64,7 +64,7 @@ pytestmark = pytest.mark.skipif(not have_dnf(), reason="needs Debian's dnf (apt-
 
 
 def wcbundle_solve(tmp: Path, names: list[str], capsys) -> list[str]:
-    argv = ["-q", "resolve", "--cache", str(tmp / "wcb"), "--repo", f"c7={C7.as_uri()}", "--baseline", "none",
+    argv = ["-q", "resolve", "--cache", str(tmp / "wcb"), "--adhoc-repo", f"c7={C7.as_uri()}", "--baseline", "none",
             "--json"] + [a for n in names for a in ("--install", n)]
     capsys.readouterr()
     assert main(argv) == 0

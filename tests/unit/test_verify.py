@@ -21,7 +21,7 @@ import pytest
 
 from bundler import verify
 from bundler.cli import main
-from bundler.errors import EXIT_INTEGRITY, IntegrityError
+from bundler.errors import EXIT_INTEGRITY, EXIT_USAGE, IntegrityError
 
 TOP = "workcenter-el7-x86_64-20261126"
 MTIME = 1764172800
@@ -347,7 +347,8 @@ def test_cli_verify_and_inspect_output(tmp_path, capsys):
     tar = make_bundle(tmp_path)
     assert main(["verify", str(tar)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"OK: {TOP} (tar, 8 files") and "Not signed." in out
+    assert out.startswith(f"OK: {TOP} (tar, ") and "Not signed." in out
+    assert "8 files = 7 listed in MANIFEST.sha256 (all match) + MANIFEST.sha256\n" in out
     assert main(["verify", "--json", str(tar)]) == 0
     assert json.loads(capsys.readouterr().out)["sha256"] == hashlib.sha256(tar.read_bytes()).hexdigest()
     assert main(["inspect", "--json", str(tar)]) == 0
@@ -359,4 +360,4 @@ def test_cli_verify_and_inspect_output(tmp_path, capsys):
     assert main(["verify", str(tar)]) == EXIT_INTEGRITY
     err = capsys.readouterr().err
     assert err.startswith("Error: ") and "Traceback" not in err
-    assert main(["verify", str(tmp_path / "nope.tar")]) == EXIT_INTEGRITY
+    assert main(["verify", str(tmp_path / "nope.tar")]) == EXIT_USAGE
