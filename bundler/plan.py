@@ -9,7 +9,9 @@ Outputs of `write_plan()`:
 - firewalld-<host>.sh: the exact firewall-cmd commands install.sh runs there;
 - topology.svg: drawn by graphviz `dot` (hosts clustered by role, the L4/VIP,
   edges labelled with ports, parallel edges merged);
-- flows.tsv: the role-level table itself, byte-identical to a bundle's site/flows.tsv.
+- flows.tsv: the role-level table itself, byte-identical to a bundle's site/flows.tsv;
+- WorkCenter-app.<node>.yml: the WorkCenter-app.yml install.sh writes on the first app
+  node, secrets masked (appconfig.preview: the twin of the installer's renderer).
 """
 
 from __future__ import annotations
@@ -201,6 +203,10 @@ def write_plan(site: Site, out_dir: Path, flows: tuple[Flow, ...] | list[Flow] =
         written.append(out_dir / name)
     write_flows_tsv(out_dir / "flows.tsv", tuple(flows))
     written.append(out_dir / "flows.tsv")
+    from .appconfig import preview
+    app_node = site.holders("app-node")[0].name
+    atomic_write(out_dir / f"WorkCenter-app.{app_node}.yml", preview(site, site.app_yml_template, flows))
+    written.append(out_dir / f"WorkCenter-app.{app_node}.yml")
     for node in site.nodes:
         path = out_dir / f"firewalld-{node.name}.sh"
         atomic_write(path, host_rules_script(site, node.name, flows), mode=0o755)

@@ -283,6 +283,27 @@ def _site_section(top: Path, site: Any, flows: list[Flow]) -> str:
             + _table(SHEET_HEADINGS, sheet_rows(site, flows), num_cols=(0,)) + "</section>")
 
 
+def _app_yml_section(top: Path, site: Any, flows: list[Flow]) -> str:
+    """WorkCenter-app.yml as install.sh writes it on the first app node (secrets masked), rendered
+    from the bundle's own template by the twin of the installer's renderer (appconfig.py)."""
+    from .appconfig import MASK, SITE_TEMPLATE, TemplateError, preview
+    tmpl = top / "site" / SITE_TEMPLATE
+    source = f"site/{SITE_TEMPLATE} (the site's override merged)" if tmpl.is_file() else "templates/WorkCenter-app.yml"
+    if not tmpl.is_file():
+        tmpl = top / "templates" / "WorkCenter-app.yml"
+    node = site.holders("app-node")[0]
+    try:
+        text = preview(site, tmpl.read_text(encoding="utf-8"), flows)
+    except (OSError, TemplateError) as exc:
+        return (f'<section><h2>WorkCenter-app.yml</h2><p class="warn">Cannot render {e(source)}: '
+                f"{e(exc)}</p></section>")
+    return (f"<section><h2>WorkCenter-app.yml ({e(node.name)}) / 애플리케이션 설정</h2>"
+            f"<p>What install.sh writes to <code>/opt/workcenter/WorkCenter-app.yml</code> on {e(node.name)} "
+            f"({e(node.ip)}), from <code>{e(source)}</code>; the other app nodes differ only in the node "
+            f"name of the first line. Passwords are shown as <code>{MASK}</code>.</p>"
+            f"<pre>{e(text)}</pre></section>")
+
+
 def _no_site(problem: str) -> str:
     if problem:
         text = f'<p class="warn">site/site.env is not valid, so no plan is shown:</p><pre>{e(problem)}</pre>'
@@ -335,6 +356,7 @@ def render_report(bundle_top: Path) -> str:
     parts = [_escape_hatch(build), _header(top, lock, build, len(pkgs), total), _verify(top, build),
              _signatures(lock, build), _commands(top, lock, site),
              _site_section(top, site, flows) if site is not None else _no_site(site_problem),
+             _app_yml_section(top, site, flows) if site is not None else "",
              _packages(lock, licenses), _sbom_section(sbom)]
     title = f"{top.name}: wcbundle report"
     body = "\n".join(part for part in parts if part)

@@ -2,12 +2,15 @@
 # render.sh: the installer's template renderer: {{NAME}} from an allow-list of variables, no eval.
 set -euo pipefail
 
-# The variables a template may name. Each is computed in lib/config.sh (wcb_config_vars).
+# The variables a template may name: site.env/secrets.env keys, and TPL_* set by the roles (wcb_tpl).
 WCB_TPL_ALLOWED=(
     WCB_ROOT_PREFIX WCB_SITE_NAME WCB_SITE_DOMAIN WCB_VIP WCB_VIP_HTTP_PORT WCB_VIP_SOCKET_PORT
     WCB_GALERA_CLUSTER_NAME WCB_GALERA_SST_METHOD WCB_DB_NAME WCB_DB_APP_USER WCB_DB_SST_USER
     WCB_DB_APP_PASSWORD WCB_DB_SST_PASSWORD WCB_MQ_APP_USER WCB_MQ_APP_PASSWORD WCB_MQ_VHOST
     WCB_APP_HTTP_PORT WCB_APP_SOCKET_PORT WCB_APP_HAZELCAST_PORT WCB_APP_ADMIN_PORT WCB_APP_USER
+    WCB_APP_DOMAIN_NAME WCB_APP_DOMAIN_DESCRIPTION WCB_APP_DOMAIN_SUPERVISOR WCB_APP_SWAGGER_TITLE
+    WCB_APP_SWAGGER_DESCRIPTION WCB_APP_SWAGGER_BASE_PACKAGE WCB_APP_SWAGGER_LICENSE
+    WCB_APP_SWAGGER_LICENSE_URL WCB_APP_SWAGGER_TERMS_URL
     WCB_NODE WCB_NODE_IP
     WCB_PORT_MYSQL WCB_PORT_GALERA WCB_PORT_IST WCB_PORT_SST WCB_PORT_AMQP WCB_PORT_MGMT
     TPL_GALERA_PROVIDER TPL_GCOMM TPL_DB_DATADIR TPL_DB_SOCKET TPL_DB_PIDFILE TPL_DB_LOG
@@ -34,12 +37,30 @@ wcb_tpl_port() {
 }
 
 # usage: wcb_render TEMPLATE   print TEMPLATE with every {{NAME}} replaced; exit 4 on unknown/unset names
+# A YAML template (*.yml, *.yml.tmpl) places every {{NAME}} inside a single-quoted scalar (or a
+# comment), so each value is written with ' doubled (YAML's only escape there) and a value holding
+# a control character (a line break) is refused. There, a line that is exactly `- '{{NAME[]}}'`
+# becomes one `- 'item'` line per blank-separated item of NAME, at the same indentation.
+# bundler/appconfig.py render_template() is the Python twin (tests compare the two byte for byte).
 wcb_render() {
-    local tmpl="$1" line n=0 res pre after name label
+    local tmpl="$1" line n=0 res pre after name label val item yaml=0
+    local re_list='^( *)- '"'"'\{\{([A-Za-z0-9_]+)\[\]\}\}'"'"' *$'
+    local -a items
     [[ -f "$tmpl" ]] || wcb_die 4 "template $tmpl is missing"
     label="${tmpl##*/}"
+    [[ "$label" == *.yml || "$label" == *.yml.tmpl ]] && yaml=1
     while IFS= read -r line || [[ -n "$line" ]]; do
         n=$((n + 1))
+        if ((yaml)) && [[ "$line" =~ $re_list ]]; then
+            name="${BASH_REMATCH[2]}"
+            wcb_tpl_check "$label" "$n" "$name"
+            read -r -a items <<<"${!name}"
+            for item in "${items[@]}"; do
+                wcb_yaml_ok "$label" "$n" "$name" "$item"
+                printf "%s- '%s'\n" "${BASH_REMATCH[1]}" "${item//\'/\'\'}"
+            done
+            continue
+        fi
         res=""
         while [[ "$line" == *"{{"* ]]; do
             pre="${line%%"{{"*}"
@@ -47,14 +68,30 @@ wcb_render() {
             [[ "$after" == *"}}"* ]] || wcb_die 4 "$label:$n: unterminated {{"
             name="${after%%"}}"*}"
             line="${after#*"}}"}"
-            wcb_in_list "$name" "${WCB_TPL_ALLOWED[@]}" ||
-                wcb_die 4 "$label:$n: unknown template variable {{$name}}"
-            [[ -n "${!name+set}" ]] ||
-                wcb_die 4 "$label:$n: template variable {{$name}} is not set"
-            res+="$pre${!name}"
+            wcb_tpl_check "$label" "$n" "$name"
+            val="${!name}"
+            if ((yaml)); then
+                wcb_yaml_ok "$label" "$n" "$name" "$val"
+                val="${val//\'/\'\'}"
+            fi
+            res+="$pre$val"
         done
         printf '%s\n' "$res$line"
     done <"$tmpl"
+}
+
+# usage: wcb_tpl_check LABEL LINE NAME   exit 4 unless NAME is allow-listed and set
+wcb_tpl_check() {
+    wcb_in_list "$3" "${WCB_TPL_ALLOWED[@]}" ||
+        wcb_die 4 "$1:$2: unknown template variable {{$3}}"
+    [[ -n "${!3+set}" ]] ||
+        wcb_die 4 "$1:$2: template variable {{$3}} is not set"
+}
+
+# usage: wcb_yaml_ok LABEL LINE NAME VALUE   exit 4 when VALUE holds a control character (never printing it)
+wcb_yaml_ok() {
+    [[ "$4" != *[[:cntrl:]]* ]] ||
+        wcb_die 4 "$1:$2: the value of {{$3}} holds a control character (a line break?); a YAML line cannot carry it. Fix it in site/site.env"
 }
 
 # usage: wcb_render_to TEMPLATE DEST MODE OWNER:GROUP [UNIT]   render and install when different

@@ -3,26 +3,35 @@
 set -euo pipefail
 
 # usage: wcb_app_node_vars   compute the template variables of WorkCenter-app.yml and the unit
+# (bundler/appconfig.py node_values() is the Python twin for the plan/report preview)
 wcb_app_node_vars() {
-    local ip hosts="" members="" mq="" db_port mq_port
+    local ip hosts="" mq="" db_port mq_port
     db_port="$(wcb_port mysql)"
     mq_port="$(wcb_port amqp)"
+    # every db node in site order, never the arbitrator; sequential: the first reachable one takes all
     for ip in $(wcb_role_field db-node IP); do
         hosts+="${hosts:+,}$ip:$db_port"
     done
     wcb_tpl TPL_APP_JDBC_URL "jdbc:mariadb:sequential://$hosts/$WCB_DB_NAME?autoReconnect=true"
     for ip in $(wcb_role_field mq-node IP); do
-        mq+="${mq:+,}$ip:$mq_port"
+        mq+="${mq:+, }$ip:$mq_port"
     done
     wcb_tpl TPL_APP_MQ_ADDRESSES "$mq"
-    for ip in $(wcb_role_field app-node IP); do
-        members+="${members:+$'\n'}      - \"$ip\""
-    done
-    wcb_tpl TPL_APP_MEMBERS "$members"
+    wcb_tpl TPL_APP_MEMBERS "$(wcb_role_field app-node IP)"
     wcb_tpl TPL_APP_DIR "/opt/workcenter"
     wcb_tpl TPL_APP_JAR "/opt/workcenter/WorkCenter.jar"
     wcb_tpl TPL_APP_CONF "/opt/workcenter/WorkCenter-app.yml"
     wcb_tpl TPL_JAVA "/usr/bin/java"
+}
+
+# usage: wcb_app_yml_template   print the WorkCenter-app.yml template of this bundle: the site's
+# (site/WorkCenter-app.yml.tmpl, written by wcbundle when site.yaml names an override file) or the stock one
+wcb_app_yml_template() {
+    if [[ -f "$WCB_BUNDLE/site/WorkCenter-app.yml.tmpl" ]]; then
+        printf '%s\n' "$WCB_BUNDLE/site/WorkCenter-app.yml.tmpl"
+    else
+        printf '%s\n' "$WCB_BUNDLE/templates/WorkCenter-app.yml"
+    fi
 }
 
 # usage: wcb_app_user   create the dedicated service user (real root only; a test root must already have it)
@@ -53,12 +62,12 @@ wcb_role_app_node_config() {
         wcb_warn "site.env names no WorkCenter jar (WCB_APP_JAR): place it at $WCB_P_APP_JARFILE yourself"
     fi
     # holds the db and mq passwords: readable by the service's group only
-    wcb_render_to "$WCB_BUNDLE/templates/WorkCenter-app.yml" "$WCB_P_APP_CONF" 640 "root:$WCB_APP_USER" workcenter
+    wcb_render_to "$(wcb_app_yml_template)" "$WCB_P_APP_CONF" 640 "root:$WCB_APP_USER" workcenter
     wcb_render_to "$WCB_BUNDLE/templates/workcenter.service" "$WCB_P_APP_UNIT" 644 root:root workcenter
     if wcb_changed; then
         wcb_mark_dirty workcenter-unit
     fi
-    wcb_note "WorkCenter-app.yml: $TPL_APP_JDBC_URL; rabbitmq $TPL_APP_MQ_ADDRESSES"
+    wcb_note "WorkCenter-app.yml: $TPL_APP_JDBC_URL; rabbitmq $TPL_APP_MQ_ADDRESSES; cluster members $TPL_APP_MEMBERS"
 }
 
 # usage: wcb_role_app_node_services   phase 7 for app-node (runs last)

@@ -48,12 +48,31 @@ render_lib() {
     [[ "$output" == *"unterminated"* ]]
 }
 
+@test "a YAML template gets ' doubled, list lines expanded, control characters refused; others stay raw" {
+    render_lib
+    printf "a: '{{WCB_DB_NAME}}' # {{WCB_NODE}}\n  - '{{TPL_APP_MEMBERS[]}}'\n" >"$BATS_TEST_TMPDIR/t.yml"
+    WCB_DB_NAME="it's: #1 '{{WCB_NODE}}'"
+    WCB_NODE="o'k"
+    TPL_APP_MEMBERS="10.0.0.1 10.0.0.2"
+    run wcb_render "$BATS_TEST_TMPDIR/t.yml"
+    [ "$status" -eq 0 ]
+    [ "$output" = "$(printf "a: 'it''s: #1 ''{{WCB_NODE}}''' # o''k\n  - '10.0.0.1'\n  - '10.0.0.2'")" ]
+    printf "a={{WCB_NODE}}\n" >"$BATS_TEST_TMPDIR/t.cnf"
+    run wcb_render "$BATS_TEST_TMPDIR/t.cnf"
+    [ "$output" = "a=o'k" ]
+    WCB_NODE=$'two\nlines'
+    run wcb_render "$BATS_TEST_TMPDIR/t.yml"
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"t.yml:1: the value of {{WCB_NODE}} holds a control character"* ]]
+    [[ "$output" != *two* ]]
+}
+
 @test "every template names only allow-listed variables" {
     render_lib
     for t in "$B"/templates/*; do
         while read -r name; do
             wcb_in_list "$name" "${WCB_TPL_ALLOWED[@]}" || { echo "$t: $name"; return 1; }
-        done < <(grep -o '{{[^}]*}}' "$t" | tr -d '{}')
+        done < <(grep -o '{{[^}]*}}' "$t" | tr -d '{}' | sed 's/\[\]$//')
     done
 }
 
@@ -111,12 +130,21 @@ render_lib() {
     run "$B/install.sh" --yes --node wc-app1 --role app-node
     [ "$status" -eq 0 ]
     y="$WCB_ROOT/opt/workcenter/WorkCenter-app.yml"
-    grep -qF 'url: "jdbc:mariadb:sequential://127.10.0.21:3306,127.10.0.22:3306/workcenter?autoReconnect=true"' "$y"
-    grep -qF 'addresses: "127.10.0.11:5672,127.10.0.12:5672"' "$y"
-    grep -qF 'webUrl: "http://127.10.0.100:8080"' "$y"
-    grep -qF 'tokenUrl: "http://127.10.0.100:8080"' "$y"
-    grep -qxF '      - "127.10.0.12"' "$y"
+    assert_lines "$y" \
+        "  url: 'http://127.10.0.100:8080'" \
+        "    url: 'jdbc:mariadb:sequential://127.10.0.21:3306,127.10.0.22:3306/workcenter?autoReconnect=true'" \
+        "      connection-timeout: 5000" \
+        "    addresses: '127.10.0.11:5672, 127.10.0.12:5672'" \
+        "    enable: true" \
+        "      - '127.10.0.11'" \
+        "      - '127.10.0.12'" \
+        "    webUrl: 'http://127.10.0.100:8080'" \
+        "    tokenUrl: 'http://127.10.0.100:8080/oauth/token'" \
+        "    description: 'ACME 운영 도메인: ''prod'' #1'" \
+        "    title: 'ACME \"WorkCenter\" API: 문서'" \
+        "    licenseUrl: 'https://acme.local/license?x=1#terms'"
     refute grep -q '127.10.0.31' "$y"
+    python3 -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1], encoding="utf-8")); assert d["workcenter"]["domain"]["description"] == "ACME 운영 도메인: '"'"'prod'"'"' #1", d' "$y"
     [ "$(stat -c %a "$y")" = 640 ]
     cmp "$B/site/WorkCenter.jar" "$WCB_ROOT/opt/workcenter/WorkCenter.jar"
     u="$WCB_ROOT/etc/systemd/system/workcenter.service"
@@ -195,9 +223,9 @@ render_lib() {
     run "$B/install.sh" --yes --node wc-app1
     [ "$status" -eq 0 ]
     assert_lines "$WCB_ROOT/etc/rabbitmq/rabbitmq.conf" 'listeners.tcp.default = 5679' 'management.tcp.port = 15679'
-    grep -qF 'url: "jdbc:mariadb:sequential://127.10.0.21:3313,127.10.0.22:3313/workcenter?autoReconnect=true"' \
+    grep -qF "url: 'jdbc:mariadb:sequential://127.10.0.21:3313,127.10.0.22:3313/workcenter?autoReconnect=true'" \
         "$WCB_ROOT/opt/workcenter/WorkCenter-app.yml"
-    grep -qF 'addresses: "127.10.0.11:5679,127.10.0.12:5679"' "$WCB_ROOT/opt/workcenter/WorkCenter-app.yml"
+    grep -qF "addresses: '127.10.0.11:5679, 127.10.0.12:5679'" "$WCB_ROOT/opt/workcenter/WorkCenter-app.yml"
 }
 
 @test "a site/flows.tsv without the key column (an older bundle) is an install failure (exit 4)" {

@@ -133,11 +133,12 @@ def test_workcenter_app_yml_parses_and_lists_every_db_node(fixture_run):
     assert hosts == ["127.10.0.21:3306", "127.10.0.22:3306"]
     assert url.endswith("/workcenter?autoReconnect=true")
     assert "127.10.0.31" not in url
-    assert doc["spring"]["rabbitmq"]["addresses"] == "127.10.0.11:5672,127.10.0.12:5672"
-    assert doc["workcenter"]["cluster"]["members"] == ["127.10.0.11", "127.10.0.12"]
-    assert doc["domain"]["webUrl"] == "http://127.10.0.100:8080"
-    assert doc["swagger"]["tokenUrl"] == "http://127.10.0.100:8080"
-    assert doc["workcenter"]["node-name"] == "wc-app2"
+    assert doc["spring"]["rabbitmq"]["addresses"] == "127.10.0.11:5672, 127.10.0.12:5672"
+    assert doc["workcenter"]["cluster"] == {"enable": True, "members": ["127.10.0.11", "127.10.0.12"]}
+    assert doc["workcenter"]["domain"]["webUrl"] == "http://127.10.0.100:8080"
+    assert doc["workcenter"]["swagger"]["tokenUrl"] == "http://127.10.0.100:8080/oauth/token"
+    assert doc["server"]["url"] == "http://127.10.0.100:8080"
+    assert doc["workcenter"]["domain"]["description"] == "ACME 운영 도메인: 'prod' #1"  # the fixture's site.env
 
 
 # bundler's site model refuses loopback node IPs (rightly); the bats fixture uses 127.10.0.x so that its
