@@ -161,6 +161,48 @@ export WCB_DRY_RUN
 bundle_env_err="$(wcb_env_parse "$WCB_BUNDLE/bundle.env" 2>&1 >/dev/null)" || wcb_die 2 "bundle.env: $bundle_env_err"
 wcb_env_load "$WCB_BUNDLE/bundle.env"
 
+# usage: wcb_close_names WORD CANDIDATE...   print the candidates within 2 edits of WORD, or starting like it
+wcb_close_names() {
+    local w="$1"
+    shift
+    [[ $# -gt 0 ]] || return 0
+    printf '%s\n' "$@" | awk -v w="$w" '
+        function lev(a, b,    la, lb, i, j, c, x, y, z, d) {
+            la = length(a); lb = length(b)
+            for (i = 0; i <= la; i++) d[i, 0] = i
+            for (j = 0; j <= lb; j++) d[0, j] = j
+            for (i = 1; i <= la; i++)
+                for (j = 1; j <= lb; j++) {
+                    c = (substr(a, i, 1) == substr(b, j, 1)) ? 0 : 1
+                    x = d[i - 1, j] + 1; y = d[i, j - 1] + 1; z = d[i - 1, j - 1] + c
+                    d[i, j] = (x < y ? (x < z ? x : z) : (y < z ? y : z))
+                }
+            return d[la, lb]
+        }
+        $0 != "" && (lev(w, $0) <= 2 || (length(w) >= 3 && index($0, substr(w, 1, 3)) == 1)) { print }'
+}
+
+# usage: wcb_check_role_names   --role must name roles of this bundle (bundle.env WCB_ROLES), checked before
+# anything else (every mode): a typo is a usage error (exit 1) with the close names, not "no node matches"
+wcb_check_role_names() {
+    local r close
+    local -a names=() bundle_roles=()
+    [[ -n "$WCB_OPT_ROLES" ]] || return 0
+    read -r -a bundle_roles <<<"${WCB_ROLES:-}"
+    IFS=',' read -r -a names <<<"$WCB_OPT_ROLES"
+    [[ "${#names[@]}" -gt 0 ]] || wcb_usage_error "--role '$WCB_OPT_ROLES' names no role"
+    for r in "${names[@]}"; do
+        [[ -n "$r" ]] || wcb_usage_error "--role '$WCB_OPT_ROLES' has an empty role name (use --role db-node,mq-node)"
+        wcb_in_list "$r" "${bundle_roles[@]}" && continue
+        if wcb_in_list "$r" db-node arbitrator mq-node app-node; then
+            wcb_die 3 "this bundle has no packages for role '$r' (its roles: ${WCB_ROLES:-none}): use a bundle built with that role"
+        fi
+        close="$(wcb_close_names "$r" "${bundle_roles[@]}" | sed ':a;N;$!ba;s/\n/ or /g')"
+        wcb_usage_error "unknown role '$r'${close:+ (did you mean $close?)}; this bundle's roles: ${WCB_ROLES:-none}"
+    done
+}
+wcb_check_role_names
+
 case "$WCB_MODE" in
     list)
         wcb_manifest_paths "$WCB_BUNDLE/MANIFEST.sha256"
@@ -174,7 +216,11 @@ case "$WCB_MODE" in
             v="WCB_ROLE_PACKAGES_${r//-/_}"
             printf 'role %-12s %s\n' "$r:" "${!v:-}"
         done
-        printf 'signed:   %s %s\n' "${WCB_SIGNED:-0}" "${WCB_SIGNER_FPR:-}"
+        if [[ "${WCB_SIGNED:-0}" == 1 ]]; then
+            printf 'signed:   yes, by %s (compare it with the fingerprint you were given; --require-signature checks it)\n' "${WCB_SIGNER_FPR:-?}"
+        else
+            printf 'signed:   no (built without --sign-key; MANIFEST.sha256 alone vouches for the files)\n'
+        fi
         if [[ -f "$WCB_BUNDLE/site/site.env" ]]; then
             printf 'site:     %s\n' "$(wcb_env_get "$WCB_BUNDLE/site/site.env" WCB_SITE_NAME || true)"
         else

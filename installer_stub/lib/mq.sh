@@ -15,8 +15,8 @@ wcb_rabbitmqctl() {
     env "${env[@]}" timeout 60 "$ctl" -n "rabbit@$WCB_NODE" "$@"
 }
 
-# usage: wcb_mq_version   print the installed rabbitmq-server version (or bundle.env's when not installed yet)
-wcb_mq_version() {
+# usage: wcb_mq_installed_version   print the rabbitmq-server version installed on this host (empty when none)
+wcb_mq_installed_version() {
     local v=""
     v="$(wcb_rpm -q --qf '%{VERSION}' rabbitmq-server 2>/dev/null)" || v=""
     if [[ -z "$v" ]] && wcb_has dpkg-query; then
@@ -24,7 +24,27 @@ wcb_mq_version() {
         v="${v#*:}"
         v="${v%%-*}"
     fi
+    printf '%s\n' "$v"
+}
+
+# usage: wcb_mq_version   print the installed rabbitmq-server version (or bundle.env's when not installed yet)
+wcb_mq_version() {
+    local v
+    v="$(wcb_mq_installed_version)"
     printf '%s\n' "${v:-${WCB_RABBITMQ_VERSION:-0}}"
+}
+
+# usage: wcb_mq_version_words   print which RabbitMQ the node runs, saying whose version it is (host's or bundle's)
+wcb_mq_version_words() {
+    local v b="${WCB_RABBITMQ_VERSION:-unknown}"
+    v="$(wcb_mq_installed_version)"
+    if [[ -z "$v" ]]; then
+        printf 'RabbitMQ %s from the bundle (not installed yet)\n' "$b"
+    elif [[ "$v" == "$b" ]]; then
+        printf "RabbitMQ %s, installed (the bundle's version)\n" "$v"
+    else
+        printf 'RabbitMQ %s already installed on this host (the bundle has %s; the installed one is kept)\n' "$v" "$b"
+    fi
 }
 
 # usage: wcb_mq_queue_mode   print ha-all or quorum: quorum on RabbitMQ >= 4 (classic mirroring was removed)

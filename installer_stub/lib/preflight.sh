@@ -74,7 +74,7 @@ wcb_preflight_ports() {
 
 # usage: wcb_preflight   phase 2; exits 3 (or, in dry-run, reports and continues)
 wcb_preflight() {
-    local el arch id avail need fw mode
+    local el arch id avail need fw mode pm n
     WCB_PREFLIGHT_FAILS=()
     if [[ "$(id -u)" != 0 ]]; then
         wcb_pf_fail "not running as root: run it as root (sudo ./install.sh ...)"
@@ -84,8 +84,14 @@ wcb_preflight() {
     el="${el%%.*}"
     if [[ -z "$el" ]]; then
         wcb_pf_fail "cannot read the OS version from $(wcb_path /etc/os-release)"
-    elif [[ "$el" != "$WCB_EL" || ! " rhel centos rocky almalinux ol " == *" $id "* && ! " $(wcb_os_release_get ID_LIKE) " == *" rhel "* ]]; then
-        wcb_pf_fail "this host is ${id:-unknown} $el but the bundle is for EL$WCB_EL: use the el$(printf '%s' "$el") bundle for this host"
+    elif [[ ! " rhel centos rocky almalinux ol " == *" $id "* && ! " $(wcb_os_release_get ID_LIKE) " == *" rhel "* ]]; then
+        wcb_pf_fail "this host is ${id:-unknown} $el ($(wcb_os_release_get PRETTY_NAME)), not an Enterprise Linux (RHEL, CentOS, Rocky, AlmaLinux, Oracle Linux): this bundle is for EL$WCB_EL, and wcbundle builds bundles for EL 7, 8 and 9 only"
+    elif [[ "$el" != "$WCB_EL" ]]; then
+        if [[ " 7 8 9 " == *" $el "* ]]; then
+            wcb_pf_fail "this host is ${id:-unknown} $el but the bundle is for EL$WCB_EL: use a bundle built with 'wcbundle build --el $el'"
+        else
+            wcb_pf_fail "this host is ${id:-unknown} $el but the bundle is for EL$WCB_EL: wcbundle builds bundles for EL 7, 8 and 9 only"
+        fi
     fi
     arch="${WCB_TEST_ARCH:-$(uname -m)}"
     [[ "$arch" == "$WCB_ARCH" ]] || wcb_pf_fail "this host is $arch but the bundle is for $WCB_ARCH"
@@ -102,7 +108,8 @@ wcb_preflight() {
         fw="$(firewall-cmd --state 2>/dev/null || true)"
         fw="${fw:-not running}"
     fi
-    wcb_note "SELinux: $mode; firewalld: $fw; packages: $WCB_PKG_MANAGER"
+    pm="$(wcb_pkg_manager)"
+    wcb_note "SELinux: $mode; firewalld: $fw; packages: $pm$([[ "$pm" == "${WCB_PKG_MANAGER:-$pm}" ]] || printf ' (bundle.env names %s, which is not installed here)' "$WCB_PKG_MANAGER")"
     if [[ "$WCB_EL" == 7 ]] && wcb_rpm -q mariadb-libs >/dev/null 2>&1; then
         wcb_note "notice: mariadb-libs is installed; the bundle's MariaDB-compat replaces it (yum applies the Obsoletes)"
     fi
@@ -111,7 +118,8 @@ wcb_preflight() {
     fi
     if [[ "${#WCB_PREFLIGHT_FAILS[@]}" -gt 0 ]]; then
         if [[ "$WCB_DRY_RUN" == 1 ]]; then
-            wcb_result preflight "WOULD FAIL (${#WCB_PREFLIGHT_FAILS[@]} problems, listed above); dry-run continues"
+            n="${#WCB_PREFLIGHT_FAILS[@]}"
+            wcb_result preflight "WOULD FAIL ($n problem$([[ "$n" == 1 ]] || echo s), listed above); dry-run continues"
             wcb_dry_run_fail 3
             return 0
         fi

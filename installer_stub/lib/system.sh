@@ -107,6 +107,44 @@ wcb_firewall_query_arg() {
     printf '%s\n' "${1/--add-/--query-}"
 }
 
+# usage: wcb_firewall_ports   print this host's open ports, one per line: "PORT/PROTO from SOURCES (PURPOSE)"
+wcb_firewall_ports() {
+    local port proto src scope purpose from
+    while IFS=$'\t' read -r port proto src _ scope purpose _; do
+        if [[ "$scope" == peer ]]; then
+            from="$(for i in $(wcb_role_nodes "$src"); do
+                [[ "$(wcb_node_field "$i" IP)" == "$WCB_NODE_IP" ]] || wcb_node_field "$i" NAME
+            done | tr '\n' ' ')"
+            from="${from% }"
+            [[ -n "$from" ]] || continue # the only peer of that role is this host: no rule
+            from="${from// /, }"
+        elif [[ "$src" == admin && -n "${WCB_ADMIN_NETWORKS:-}" ]]; then
+            from="$WCB_ADMIN_NETWORKS"
+        else
+            from="anywhere in the zone"
+        fi
+        printf '%s/%s from %s (%s)\n' "$port" "$proto" "$from" "$purpose"
+    done < <(wcb_flow_rows) | awk '!seen[$0]++'
+}
+
+# usage: wcb_firewall_print RULE...   print each rule as the firewall-cmd command, and the ports they open
+wcb_firewall_print() {
+    local rule
+    for rule in "$@"; do
+        wcb_say "    firewall: $(wcb_quote_argv firewall-cmd --permanent "$rule")"
+    done
+    wcb_say "    firewall: $(wcb_quote_argv firewall-cmd --reload)"
+    wcb_firewall_print_ports
+}
+
+# usage: wcb_firewall_print_ports   print "    port: ..." for each port this host opens
+wcb_firewall_print_ports() {
+    local line
+    while IFS= read -r line; do
+        wcb_say "    port: $line"
+    done < <(wcb_firewall_ports)
+}
+
 # usage: wcb_system_firewall   apply the rules (firewalld), or print them (WCB_FIREWALL_BACKEND=none / dry-run)
 wcb_system_firewall() {
     local backend="${WCB_FIREWALL_BACKEND:-firewalld}" rule added=0 total=0
@@ -115,10 +153,7 @@ wcb_system_firewall() {
     total="${#rules[@]}"
     case "$backend" in
         none)
-            for rule in "${rules[@]}"; do
-                wcb_say "    firewall: $(wcb_quote_argv firewall-cmd --permanent "$rule")"
-            done
-            wcb_say "    firewall: $(wcb_quote_argv firewall-cmd --reload)"
+            wcb_firewall_print "${rules[@]}"
             wcb_note "firewall backend 'none': $total rules printed, none applied"
             return 0
             ;;
@@ -126,7 +161,12 @@ wcb_system_firewall() {
         *) wcb_die 1 "WCB_FIREWALL_BACKEND must be firewalld or none, not '$backend'" ;;
     esac
     if ! wcb_has firewall-cmd; then
-        wcb_warn "firewall-cmd is not installed: $total firewall rules NOT applied (install firewalld, or open the ports listed by --dry-run)"
+        wcb_firewall_print "${rules[@]}"
+        if [[ "$WCB_DRY_RUN" == 1 ]]; then
+            wcb_warn "firewall-cmd is not installed: these $total rules would NOT be applied (install firewalld, or open the ports above in the firewall in use)"
+        else
+            wcb_warn "firewall-cmd is not installed: $total firewall rules NOT applied (install firewalld and re-run, or open the ports above in the firewall in use)"
+        fi
         return 0
     fi
     if ! firewall-cmd --state >/dev/null 2>&1; then
@@ -134,9 +174,13 @@ wcb_system_firewall() {
             fw=(firewall-offline-cmd)
             wcb_note "firewalld is not running: writing its permanent configuration with firewall-offline-cmd"
         else
-            wcb_warn "firewalld is not running: $total rules NOT applied; start firewalld and re-run"
+            wcb_firewall_print "${rules[@]}"
+            wcb_warn "firewalld is not running: $total rules NOT applied; start firewalld and re-run, or open the ports above in the firewall in use"
             return 0
         fi
+    fi
+    if [[ "$WCB_DRY_RUN" == 1 ]]; then
+        wcb_firewall_print_ports
     fi
     for rule in "${rules[@]}"; do
         if [[ "$WCB_DRY_RUN" != 1 ]] && "${fw[@]}" "$(wcb_firewall_query_arg "$rule")" >/dev/null 2>&1; then

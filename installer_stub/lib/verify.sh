@@ -156,7 +156,21 @@ wcb_verify() {
             wcb_say "    site/site.env was edited on this host (keys: ${edited:-unknown}); re-validating it"
         }
     fi
-    wcb_result verify "ok: $(grep -c . "$m") files match MANIFEST.sha256; signer: $WCB_SIGNER_FOUND"
+    wcb_result verify "ok: $(wcb_files_counted "$b"); signer: $WCB_SIGNER_FOUND"
+}
+
+# What the verify phase counted, in the words of `wcbundle verify`: every file of the bundle = the ones
+# listed in MANIFEST.sha256 + the manifest (+ its signature, + site files added on the target).
+# usage: wcb_files_counted BUNDLE   print that count and what it is made of
+wcb_files_counted() {
+    local b="$1" listed files sig=0 added
+    listed="$(grep -c . "$b/MANIFEST.sha256")"
+    files="$(cd "$b" && find . -type f | wc -l)"
+    [[ -f "$b/MANIFEST.sha256.asc" ]] && sig=1
+    added=$((files - listed - 1 - sig))
+    printf '%s files = %s listed in MANIFEST.sha256 (all match) + MANIFEST.sha256%s%s\n' "$files" "$listed" \
+        "$([[ "$sig" == 1 ]] && printf ' + MANIFEST.sha256.asc')" \
+        "$([[ "$added" -gt 0 ]] && printf ' + %s added on the target (site/)' "$added")"
 }
 
 # usage: wcb_site_edited   true when the verify phase found site/site.env edited on this host

@@ -32,7 +32,7 @@ wcb_role_mq_node_config() {
     wcb_render_to "$WCB_BUNDLE/templates/rabbitmq-env.conf" "$WCB_P_MQ_ENV" 644 root:root rabbitmq-server
     wcb_render_to "$WCB_BUNDLE/templates/rabbitmq.conf" "$WCB_P_MQ_CONF" 644 root:root rabbitmq-server
     wcb_render_to "$WCB_BUNDLE/templates/enabled_plugins" "$WCB_P_MQ_PLUGINS" 644 root:root rabbitmq-server
-    wcb_note "rabbitmq: node rabbit@$WCB_NODE, classic_config peers: $(wcb_role_field mq-node NAME ', '), queue mode $(wcb_mq_queue_mode) (RabbitMQ $(wcb_mq_version))"
+    wcb_note "rabbitmq: node rabbit@$WCB_NODE, classic_config peers: $(wcb_role_field mq-node NAME ', '), queue mode $(wcb_mq_queue_mode) for $(wcb_mq_version_words)"
 }
 
 # usage: wcb_mq_up   true when this node answers rabbitmqctl status
