@@ -133,3 +133,33 @@ def test_systemd_backend_calls_systemctl_and_galera_new_cluster(tmp_path):
         "systemctl start mariadb", "systemctl enable --quiet garb", "systemctl restart rabbitmq-server",
         "systemctl stop workcenter", "systemctl is-active --quiet mariadb", "galera_new_cluster",
         "systemctl daemon-reload"]
+
+
+@pytest.mark.skipif(shutil.which("javac") is None or shutil.which("jar") is None, reason="needs a JDK")
+def test_appcheck_file_checks_and_the_standin_refusals(tmp_path):
+    """appcheck.py (issue 18) without the lab: the installer's render of the lab bundle passes the file
+    checks, a tampered file fails them, and the real stand-in jar refuses the three broken copies."""
+    import appcheck
+    subprocess.run(["javac", "-d", str(tmp_path / "cls"), str(LAB / "standin/WorkCenterStandin.java")], check=True)
+    (tmp_path / "mf").write_text("Main-Class: WorkCenterStandin\n")
+    jar = tmp_path / "WorkCenter.jar"
+    subprocess.run(["jar", "cfm", str(jar), str(tmp_path / "mf"), "-C", str(tmp_path / "cls"), "."], check=True)
+    bundle = tmp_path / "bundle"
+    subprocess.run([sys.executable, "-m", "scripts.lab.make_bundle", str(LAB / "site-3db.yaml"), str(jar), str(bundle)],
+                   cwd=REPO, check=True, capture_output=True, text=True)
+    script = ('set -euo pipefail; WCB_BUNDLE="$1"; for f in common env site render; do source "$1/lib/$f.sh"; done; '
+              'source "$1/roles/app-node.sh"; wcb_site_load "$1"; WCB_NODE=app1; WCB_NODE_IP=198.18.0.31; '
+              'wcb_app_node_vars; wcb_render "$(wcb_app_yml_template)"')
+    text = subprocess.run(["bash", "-c", script, "r", str(bundle)], check=True, capture_output=True, text=True).stdout
+    result: dict = {}
+    appcheck.file_checks(text, bundle, "app1", result)
+    assert result["file_ok"] and result["manual_keys"] == "21/21", result
+    assert "랩 도메인: 'lab' #1" in text.replace("''", "'")
+    bad: dict = {}
+    appcheck.file_checks(text.replace("      connection-timeout: 5000\n", ""), bundle, "app1", bad)
+    assert not bad["file_ok"] and bad["manual_keys"] == "20/21"
+    bad = {}
+    appcheck.file_checks(text.replace("/oauth/token'", "'"), bundle, "app1", bad)
+    assert bad["site_values_wrong"] == ["workcenter.swagger.tokenUrl"]
+    appcheck.refusal_checks(text, str(jar), "198.18.0.31", result)
+    assert result["refusals"] == {"enable_false": "refused", "no_other_node": "refused", "no_this_node": "refused"}

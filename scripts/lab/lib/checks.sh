@@ -123,3 +123,24 @@ lines_at_least() { [[ -f "$2" && "$(wc -l <"$2")" -ge "$1" ]]; }
 
 # pid_gone PID: true when PID has exited
 pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# ------------------------------------------------------------------------------------------
+# app_check HOST IP: WorkCenter-app.yml on app node HOST (issue 18; scripts/lab/appcheck.py): the file is
+# the builder's twin render and holds every key of the manual with the site's values; its first JDBC
+# host and every AMQP address accept the app users; the stand-in jar the unit runs answers, naming
+# the other app node as its peer; the same jar refuses copies without cluster.enable or a member.
+app_check() {
+  local h="$1" ip="$2" out
+  out="$(lab_exec "$h" python3 "$LAB_SCRIPTS/appcheck.py" "$(lab_root "$h")/opt/workcenter/WorkCenter-app.yml" \
+    --bundle "$(lab_bundle_of "$h")" --node "$h" --url "http://$ip:8080/" \
+    --jar "$(lab_root "$h")/opt/workcenter/WorkCenter.jar" 2>"$LAB_DIR/logs/appcheck-$h.err" || true)"
+  lab_result "app.$h" "${out:-\"appcheck.py printed nothing (logs/appcheck-$h.err)\"}"
+  lab_check "app.$h.yml" "$([[ "$(json_get "$out" file_ok)" == True ]] && echo 1 || echo 0)" \
+    "WorkCenter-app.yml = the builder's render: $(json_get "$out" file_matches_builder_render); manual keys $(json_get "$out" manual_keys); wrong site values: $(json_get "$out" site_values_wrong)"
+  lab_check "app.$h" "$([[ "$(json_get "$out" logins_ok)" == True ]] && echo 1 || echo 0)" \
+    "first JDBC host $(json_get "$out" jdbc_first_host): $(json_get "$out" jdbc_login); AMQP $(json_get "$out" mq_addresses)"
+  lab_check "app.$h.standin" "$([[ "$(json_get "$out" standin_ok)" == True ]] && echo 1 || echo 0)" \
+    "the unit's java -jar answers on $ip:8080: self $(json_get "$out" standin_self), cluster peers $(json_get "$out" standin_peers), reads every key as PyYAML: $(json_get "$out" standin_reads_like_pyyaml)"
+  lab_check "app.$h.standin_refuses" "$([[ "$(json_get "$out" refusals_ok)" == True ]] && echo 1 || echo 0)" \
+    "the same jar on copies of the file: $(json_get "$out" refusals)"
+}
