@@ -1,40 +1,70 @@
-"""Baselines: what the target already has, as libsolv's "installed" repo.
+"""Baselines: what the target already has, as libsolv's installed repo (pool.installed).
+
+An installed package is a whole record, as rpm keeps it in the rpmdb: its
+provides, requires (rich and pre-requires included), conflicts, obsoletes and
+files. So the solve enforces what dnf enforces on the real target: an installed
+package's (conditional) requirement stays met, nothing the bundle brings
+conflicts with an installed package, and obsoletes replace installed packages.
 
 Three kinds:
   minimal  the EL release's @core group (mandatory + default packagereqs of the
-           base repo's comps), resolved with libsolv against the base repo alone
-           (a fresh install from the release media), cached as a capture file.
+           base repo's comps) installed from the base repo alone, as the
+           installer does on a fresh system: the @core packages' own records
+           from the base repo's metadata.
   none     an empty system (like --alldeps).
-  FILE     a capture from a real target, made there with this one line:
+  FILE     a capture from a real target, made there with `install.sh
+           --capture-baseline FILE` or this one line (CAPTURE_COMMAND):
 
-    rpm -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\\tP:%{PROVIDENEVRS}][\\tF:%{FILENAMES}]\\n' > baseline.txt
+    rpm -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\\tP:%{PROVIDENEVRS}][\\tR:%{REQUIREFLAGS:deptype}:%{REQUIRENEVRS}][\\tC:%{CONFLICTNEVRS}][\\tO:%{OBSOLETENEVRS}][\\tF:%{FILENAMES}]\\n' > baseline.txt
 
 Capture format (UTF-8 text, one installed package per line; `#` comments and
 blank lines are ignored; fields separated by TAB):
   NEVRA             name-epoch:version-release.arch (epoch always written)
-  P:<provide>       one per provide, as rpm prints it: `name`, or `name OP evr`
-                    with OP one of = < > <= >=
-  F:<path>          one per file the package owns (so that file requirements of
-                    other packages, e.g. /usr/bin/perl, are satisfied)
+  P:<dep>           one per provide, as rpm prints it: `name` or `name OP evr`
+                    (OP one of = < > <= >=); rpm always prints the package's own
+                    `name = evr`, so a line without any P: field is refused
+  R:<types>:<dep>   one per requirement; <types> is rpm's deptype (manual, pre,
+                    post, interp, rpmlib, ...): pre/post/preun/postun/pretrans/
+                    posttrans/interp mark a pre-requirement, rpmlib(...) ones
+                    are rpm's own and skipped. <dep> may be a rich dependency
+                    `(a if b)`.
+  C:<dep>           one per conflict
+  O:<dep>           one per obsolete
+  F:<path>          one per file the package owns
 gpg-pubkey pseudo-packages (arch "(none)") are skipped. Installed packages that
-no repo carries still satisfy dependencies through their P:/F: fields.
+no repo carries still satisfy dependencies through their P: and F: fields.
+
+The first format (NEVRA, P: and F: only, from earlier releases) still loads,
+with a warning: installed packages' requires, conflicts and obsoletes are then
+unknown and cannot be enforced.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, ResolveError
 
-CAPTURE_COMMAND = ("rpm -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}"
-                   "[\\tP:%{PROVIDENEVRS}][\\tF:%{FILENAMES}]\\n' > baseline.txt")
+log = logging.getLogger("wcbundle")
+
+CAPTURE_FORMAT = ("%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}"
+                  "[\\tP:%{PROVIDENEVRS}][\\tR:%{REQUIREFLAGS:deptype}:%{REQUIRENEVRS}]"
+                  "[\\tC:%{CONFLICTNEVRS}][\\tO:%{OBSOLETENEVRS}][\\tF:%{FILENAMES}]\\n")
+CAPTURE_COMMAND = f"rpm -qa --qf '{CAPTURE_FORMAT}' > baseline.txt"
+CAPTURE_VERSION = 2
+# bump when the records or the way the installed repo is written change (names every derived cache)
+RECORDS_FORMAT = "bl2"
 
 NEVRA_RE = re.compile(r"^(?P<name>.+)-(?P<epoch>\d+):(?P<version>[^-:]+)-(?P<release>[^-:]+)\.(?P<arch>[^.]+)$")
-PROVIDE_RE = re.compile(r"^(?P<name>\S.*?)(?:\s+(?P<op>=|<|>|<=|>=)\s+(?P<evr>\S+))?$")
+SIMPLE_DEP_RE = re.compile(r"^(?P<name>[^\s(]\S*)(?:\s+(?P<op>=|<|>|<=|>=)\s+(?P<evr>\S+))?$")
+DEPTYPE_RE = re.compile(r"^[a-z]+(?:,[a-z]+)*$")
+PRE_TYPES = {"pre", "post", "preun", "postun", "pretrans", "posttrans", "interp", "prereq"}
 
 
 @dataclass
@@ -44,8 +74,12 @@ class BaselinePkg:
     version: str
     release: str
     arch: str
-    provides: list[str] = field(default_factory=list)   # "name" or "name OP evr"
+    provides: list[str] = field(default_factory=list)   # "name", "name OP evr"
     files: list[str] = field(default_factory=list)
+    requires: list[str] = field(default_factory=list)   # also rich "(a if b)"
+    prereqs: list[str] = field(default_factory=list)    # Requires(pre) and the like
+    conflicts: list[str] = field(default_factory=list)
+    obsoletes: list[str] = field(default_factory=list)
 
     @property
     def nevra(self) -> str:
@@ -55,49 +89,88 @@ class BaselinePkg:
     def evr(self) -> str:
         return (f"{self.epoch}:" if self.epoch else "") + f"{self.version}-{self.release}"
 
+    def fields(self) -> list[str]:
+        """The capture line's fields (format CAPTURE_VERSION)."""
+        return ([self.nevra] + [f"P:{x}" for x in self.provides]
+                + [f"R:pre:{x}" for x in self.prereqs] + [f"R:manual:{x}" for x in self.requires]
+                + [f"C:{x}" for x in self.conflicts] + [f"O:{x}" for x in self.obsoletes]
+                + [f"F:{x}" for x in self.files])
+
 
 @dataclass
 class Baseline:
     kind: str            # minimal | none | file
     source: str          # "@core" | "-" | path
     packages: list[BaselinePkg] = field(default_factory=list)
-    key: str = ""        # content hash: names the cached .solv of the installed repo
+    key: str = ""        # content hash: names the cached installed repo
+    version: int = CAPTURE_VERSION   # 1: an old capture (provides and files only)
+    count: int = 0       # packages (when the records were not parsed: a warm cache)
+    loader: Callable[[], list[BaselinePkg]] | None = None   # reads the records when they are needed
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "source": self.source, "count": len(self.packages)}
+        return {"kind": self.kind, "source": self.source, "count": self.count or len(self.packages)}
 
 
-def parse_capture_text(text: str, where: str) -> list[BaselinePkg]:
+def _dep_ok(text: str) -> bool:
+    if text.startswith("("):
+        return text.endswith(")") and text.count("(") == text.count(")")
+    return bool(SIMPLE_DEP_RE.match(text))
+
+
+def parse_capture_text(text: str, where: str) -> tuple[list[BaselinePkg], int]:
+    """-> (packages, format version). Any malformed line is an InputError naming it."""
     pkgs: list[BaselinePkg] = []
+    version = 1
+    hint = f"Capture the target again with: {CAPTURE_COMMAND}"
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
-        fields = line.rstrip("\n").split("\t")
+        fields = line.rstrip("\r\n").split("\t")
         m = NEVRA_RE.match(fields[0].strip())
         if not m:
             if fields[0].startswith("gpg-pubkey-"):
                 continue
             raise InputError(f"'{fields[0][:80]}' is not a NEVRA (name-epoch:version-release.arch)",
-                             f"Produce the file with: {CAPTURE_COMMAND}", path=where, line=lineno)
+                             hint, path=where, line=lineno)
         if m["arch"] == "(none)":
             continue
         pkg = BaselinePkg(m["name"], int(m["epoch"]), m["version"], m["release"], m["arch"])
         for col, item in enumerate(fields[1:], 2):
-            if item.startswith("P:"):
-                prov = item[2:].strip()
-                if not PROVIDE_RE.match(prov):
-                    raise InputError(f"field {col}: malformed provide '{prov[:80]}'", path=where, line=lineno)
-                pkg.provides.append(prov)
-            elif item.startswith("F:") and item[2:].startswith("/"):
-                pkg.files.append(item[2:])
-            elif item:
-                raise InputError(f"field {col}: expected 'P:<provide>' or 'F:/<path>', found '{item[:80]}'",
-                                 f"Produce the file with: {CAPTURE_COMMAND}", path=where, line=lineno)
+            kind, _, value = item.partition(":")
+            value = value.strip()
+            if kind == "F" and value.startswith("/"):
+                pkg.files.append(value)
+                continue
+            if kind == "R":
+                version = CAPTURE_VERSION
+                types, sep, value = value.partition(":")
+                if not sep or not DEPTYPE_RE.match(types):
+                    raise InputError(f"field {col}: expected 'R:<deptype>:<requirement>', found '{item[:80]}'",
+                                     hint, path=where, line=lineno)
+                value = value.strip()
+                if value.startswith("rpmlib(") or "rpmlib" in types.split(","):
+                    continue
+                target = pkg.prereqs if PRE_TYPES & set(types.split(",")) else pkg.requires
+            elif kind in ("P", "C", "O"):
+                target = {"P": pkg.provides, "C": pkg.conflicts, "O": pkg.obsoletes}[kind]
+                if kind != "P":
+                    version = CAPTURE_VERSION
+            else:
+                raise InputError(f"field {col}: expected P:, R:, C:, O: or F:/<path>, found '{item[:80]}'",
+                                 hint, path=where, line=lineno)
+            if not value or not _dep_ok(value):
+                raise InputError(f"field {col}: malformed dependency '{item[:80]}'", hint, path=where, line=lineno)
+            target.append(value)
+        if not pkg.provides:
+            raise InputError(f"package {pkg.nevra} has no P: field (rpm prints at least the package's own "
+                             "'name = version'), so the line is cut short or not a capture",
+                             hint, path=where, line=lineno)
         pkgs.append(pkg)
-    return pkgs
+    return pkgs, version
 
 
 def load_capture(path: str | Path) -> Baseline:
+    """Read and check a capture file: an InputError (exit 3) names the line of the first problem."""
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
@@ -107,19 +180,24 @@ def load_capture(path: str | Path) -> Baseline:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise InputError("the baseline capture is not UTF-8 text", path=str(path), line=line) from None
-    pkgs = parse_capture_text(text, str(path))
+        raise InputError("the baseline capture is not UTF-8 text", path=str(path), line=line,
+                         hint="Produce it on the target with: " + CAPTURE_COMMAND) from None
+    pkgs, version = parse_capture_text(text, str(path))
     if not pkgs:
         raise InputError("the baseline capture lists no packages", path=str(path),
                          hint="Produce it on the target with: " + CAPTURE_COMMAND)
-    return Baseline("file", str(path), pkgs, key="file-" + hashlib.sha256(raw).hexdigest()[:24])
+    if version < CAPTURE_VERSION:
+        log.warning("%s is a capture in the first format (provides and files only): the installed packages' "
+                    "requires, conflicts and obsoletes are unknown, so the solve cannot enforce them and a "
+                    "bundle may not install on that target. Capture it again with: %s", path, CAPTURE_COMMAND)
+    return Baseline("file", str(path), pkgs, key=f"file{version}-" + hashlib.sha256(raw).hexdigest()[:24],
+                    version=version)
 
 
 def write_capture(pkgs: list[BaselinePkg], path: Path) -> None:
     from .metadata import atomic_write
-    lines = ["# wcbundle baseline capture (format: bundler/baseline.py)"]
-    for p in pkgs:
-        lines.append("\t".join([p.nevra] + [f"P:{x}" for x in p.provides] + [f"F:{x}" for x in p.files]))
+    lines = [f"# wcbundle baseline capture, format {CAPTURE_VERSION} (bundler/baseline.py)"]
+    lines += ["\t".join(p.fields()) for p in pkgs]
     atomic_write(path, ("\n".join(lines) + "\n").encode())
 
 
@@ -169,23 +247,49 @@ def core_names(comps_xml: bytes, where: str, group: str = "core") -> list[str]:
 
 # -- libsolv glue ---------------------------------------------------------------
 
-def add_installed_repo(pool, base: Baseline, cache_dir: Path):
-    """Create libsolv's installed repo from baseline records, always through a .solv file.
+def _dep(pool, text: str):
+    import solv
+    if text.startswith("("):
+        return pool.parserpmrichdep(text)
+    m = SIMPLE_DEP_RE.match(text)
+    if m is None:
+        return None
+    dep = pool.Dep(m["name"])
+    if m["op"]:
+        ops = {"=": solv.REL_EQ, "<": solv.REL_LT, ">": solv.REL_GT,
+               "<=": solv.REL_LT | solv.REL_EQ, ">=": solv.REL_GT | solv.REL_EQ}
+        dep = dep.Rel(ops[m["op"]], pool.Dep(m["evr"]))
+    return dep
+
+
+def installed_key(base: Baseline, file_deps: list[str]) -> str:
+    """The name of the installed repo's .solv: the baseline's content and the file dependencies of the
+    repos it is solved with (only the files someone can ask for are kept, see add_installed_repo)."""
+    h = hashlib.sha256(f"{RECORDS_FORMAT}|{base.key}|".encode())
+    h.update("\n".join(sorted(set(file_deps))).encode())
+    return h.hexdigest()[:24]
+
+
+def add_installed_repo(pool, base: Baseline, cache_dir: Path, file_deps: list[str], refresh: bool = False):
+    """libsolv's installed repo from the baseline's records, always through a .solv file.
 
     The records are turned into solvables in a scratch pool and written to
     <cache>/solv/@System-<key>.solv, which the real pool then loads. Filling
     the real pool directly after createwhatprovides() corrupted memory (a
     segfault at garbage collection), and the file doubles as the warm cache.
+    A package's files become file provides when a dependency of the loaded
+    repos or of the baseline itself names them (what libsolv's addfileprovides
+    does for an rpmdb); the key covers both, so the file is exact for this run.
     """
     import solv
-    key = base.key or "h" + hashlib.sha256("\n".join(
-        "\t".join([p.nevra] + p.provides + p.files) for p in base.packages).encode()).hexdigest()[:24]
+    key = installed_key(base, file_deps)
     cached = Path(cache_dir) / "solv" / f"@System-{key}.solv"
-    if not cached.is_file():
+    if refresh or not cached.is_file():
+        pkgs = base.loader() if base.loader is not None and not base.packages else base.packages
         scratch = solv.Pool()
         scratch.setarch("x86_64")
         srepo = scratch.add_repo("@System")
-        _fill_installed(scratch, srepo, base.packages)
+        _fill_installed(scratch, srepo, pkgs, set(file_deps))
         try:
             write_solv(srepo, cached)
         finally:
@@ -202,39 +306,44 @@ def add_installed_repo(pool, base: Baseline, cache_dir: Path):
     return repo
 
 
-def _fill_installed(pool, repo, pkgs: list[BaselinePkg]) -> None:
+def _fill_installed(pool, repo, pkgs: list[BaselinePkg], file_deps: set[str]) -> None:
     import solv
-    ops = {"=": solv.REL_EQ, "<": solv.REL_LT, ">": solv.REL_GT,
-           "<=": solv.REL_LT | solv.REL_EQ, ">=": solv.REL_GT | solv.REL_EQ}
-    for p in pkgs:
+    own = {d for p in pkgs for d in p.requires + p.prereqs + p.conflicts + p.obsoletes if d.startswith("/")}
+    wanted = file_deps | own
+    for p in sorted(pkgs, key=lambda x: (x.name, x.arch, x.evr)):
         s = repo.add_solvable()
         s.name, s.evr, s.arch = p.name, p.evr, p.arch
         s.add_deparray(solv.SOLVABLE_PROVIDES, pool.Dep(p.name).Rel(solv.REL_EQ, pool.Dep(p.evr)))
-        for prov in p.provides:
-            m = PROVIDE_RE.match(prov)
-            dep = pool.Dep(m["name"])
-            if m["op"]:
-                dep = dep.Rel(ops[m["op"]], pool.Dep(m["evr"]))
-            s.add_deparray(solv.SOLVABLE_PROVIDES, dep)
+        for key, texts, marker in ((solv.SOLVABLE_PROVIDES, p.provides, -1),
+                                   (solv.SOLVABLE_REQUIRES, p.requires, -1),
+                                   (solv.SOLVABLE_REQUIRES, p.prereqs, 1),
+                                   (solv.SOLVABLE_CONFLICTS, p.conflicts, -1),
+                                   (solv.SOLVABLE_OBSOLETES, p.obsoletes, -1)):
+            for text in texts:
+                dep = _dep(pool, text)
+                if dep is not None:
+                    s.add_deparray(key, dep, marker)
         for path in p.files:
-            s.add_deparray(solv.SOLVABLE_PROVIDES, pool.Dep(path))
+            if path in wanted:
+                s.add_deparray(solv.SOLVABLE_PROVIDES, pool.Dep(path))
     repo.internalize()
 
 
 def records_from_solvables(pool, solvables) -> list[BaselinePkg]:
-    """Baseline records of repo solvables (after addfileprovides: their needed file provides)."""
+    """Whole records of repo solvables: their own dependency arrays and every file their metadata lists."""
     import solv
     out = []
-    for s in sorted(solvables, key=lambda x: (x.name, x.arch)):
+    for s in sorted(solvables, key=lambda x: (x.name, x.arch, x.evr)):
         epoch, version, release = split_evr(s.evr)
-        provs, files = [], []
-        for dep in s.lookup_deparray(solv.SOLVABLE_PROVIDES, 0):  # 0: also the file provides after the marker
-            text = str(dep)
-            if text.startswith("/"):
-                files.append(text)
-            else:
-                provs.append(text)
-        out.append(BaselinePkg(s.name, epoch, version, release, s.arch, provs, files))
+
+        def deps(key, marker=-1, s=s):
+            return [str(d) for d in s.lookup_deparray(key, marker)]
+        self_provide = f"{s.name} = {s.evr}"
+        files = sorted({d.str for d in s.Dataiterator(solv.SOLVABLE_FILELIST, None, solv.Dataiterator.SEARCH_FILES)})
+        provs = [d for d in deps(solv.SOLVABLE_PROVIDES) if d != self_provide]  # -1: not the file provides
+        out.append(BaselinePkg(s.name, epoch, version, release, s.arch, [self_provide] + provs, files,
+                               requires=deps(solv.SOLVABLE_REQUIRES, -1), prereqs=deps(solv.SOLVABLE_REQUIRES, 1),
+                               conflicts=deps(solv.SOLVABLE_CONFLICTS), obsoletes=deps(solv.SOLVABLE_OBSOLETES)))
     return out
 
 
@@ -249,12 +358,13 @@ def split_evr(evr: str) -> tuple[int, str, str]:
 
 # -- minimal: @core ------------------------------------------------------------------
 
-def make_baseline(sel, man, loaded) -> Baseline:
-    """The Baseline of a run (sel: resolve.Selection, loaded: resolve.Loaded)."""
+def make_baseline(sel, man, loaded, capture: Baseline | None = None) -> Baseline:
+    """The Baseline of a run (sel: resolve.Selection, loaded: resolve.Loaded). A capture file was
+    read and checked before any network access (resolve.resolve): it comes in as `capture`."""
     if sel.baseline == "none":
-        return Baseline("none", "-", [])
+        return Baseline("none", "-", [], key="none")
     if sel.baseline != "minimal":
-        return load_capture(sel.baseline)
+        return capture if capture is not None else load_capture(sel.baseline)
     from .resolve import SOLV_FORMAT
     base = man.for_el(sel.el).base_repo
     if base not in loaded.metas:  # --repo overrides with other ids: the first repo that has comps
@@ -267,16 +377,18 @@ def make_baseline(sel, man, loaded) -> Baseline:
     if not meta.has("group"):
         raise ResolveError(f"repo '{base}' publishes no comps (group) metadata, so @core is unknown.",
                            hint="Use --baseline none or a capture file.")
-    key = hashlib.sha256("|".join([SOLV_FORMAT, meta.checksum("primary"), meta.checksum("group"),
+    conf = loaded.confs[meta.id]
+    # everything that decides @core's records: the base repo's contents and comps, its include/exclude
+    # lists, the file lists read, the solver's rules (SOLV_FORMAT, RECORDS_FORMAT)
+    key = hashlib.sha256("|".join([SOLV_FORMAT, RECORDS_FORMAT, repr(conf), meta.checksum("primary"),
+                                   meta.checksum("group"),
                                    meta.checksum("filelists") if loaded.filelists else "primary-only"])
                          .encode()).hexdigest()[:24]
     cached = Path(sel.cache_dir) / "baseline" / f"core-{base}-{key}.txt"
-    if cached.is_file():
-        # the installed repo's .solv (same key) makes parsing the records unnecessary
-        if (Path(sel.cache_dir) / "solv" / f"@System-core-{key}.solv").is_file():
-            return Baseline("minimal", "@core", [], key=f"core-{key}")
-        return Baseline("minimal", "@core", parse_capture_text(cached.read_text(), str(cached)),
-                           key=f"core-{key}")
+    if cached.is_file() and not sel.refresh:
+        count = sum(1 for line in cached.read_text().splitlines() if line and not line.startswith("#"))
+        return Baseline("minimal", "@core", [], key=f"core-{key}", count=count,
+                        loader=lambda: parse_capture_text(cached.read_text(), str(cached))[0])
     names = core_names(meta.read("group"), f"repo '{base}'")
     pkgs = _solve_core(loaded, meta, sel.cache_dir, names)
     write_capture(pkgs, cached)
@@ -284,7 +396,8 @@ def make_baseline(sel, man, loaded) -> Baseline:
 
 
 def _solve_core(loaded, meta, cache_dir: Path, names: list[str]) -> list[BaselinePkg]:
-    """@core as a fresh install from the base repo alone, in a scratch pool.
+    """@core as a fresh install from the base repo alone, in a scratch pool, solved as dnf's
+    `group install core` does (weak deps on, dnf's default and the installer's).
 
     A separate pool, because libsolv's considered map is sized when it is set:
     restricting the main pool to the base repo and then adding the installed
@@ -292,22 +405,27 @@ def _solve_core(loaded, meta, cache_dir: Path, names: list[str]) -> list[Baselin
     """
     import solv
 
-    from .resolve import ARCHES, NeedFilelists, _file_problem, _load_repo
+    from .resolve import ARCHES, NeedFilelists, _file_problem, _load_repo, dnf_solver
     pool = solv.Pool()
     pool.setarch("x86_64")
     repo, _ = _load_repo(pool, meta, cache_dir, loaded.filelists)
     pool.addfileprovides()
     pool.createwhatprovides()
     conf = loaded.confs[meta.id]
-    found = None
-    pool.set_considered_list([s.id for s in repo.solvables_iter() if s.arch in ARCHES and conf.admits(s.name)])
+    considered = [s.id for s in repo.solvables_iter() if s.arch in ARCHES and conf.admits(s.name)]
+    pool.set_considered_list(considered)
+    ok = set(considered)
     jobs = []
-    for name in names:
-        found = pool.select(name, solv.Selection.SELECTION_NAME)
-        if not found.isempty():
-            jobs += found.jobs(solv.Job.SOLVER_INSTALL)
-    solver = pool.Solver()
-    solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
+    for name in names:  # dnf's group install: each name strict, with the packages obsoleting it
+        ids = {s.id for s in pool.select(name, solv.Selection.SELECTION_NAME).solvables() if s.id in ok}
+        for sid in sorted(ids):
+            s = pool.solvables[sid]
+            point = pool.Dep(s.name).Rel(solv.REL_EQ, pool.Dep(s.evr))
+            ids.update(o.id for o in pool.whatmatchesdep(solv.SOLVABLE_OBSOLETES, point) if o.id in ok)
+        if ids:
+            jobs.append(pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_ONE_OF,
+                                 pool.towhatprovides(sorted(ids))))
+    solver = dnf_solver(pool, weak_deps=True)
     problems = solver.solve(jobs)
     if problems and not loaded.filelists and _file_problem(problems):
         raise NeedFilelists()
@@ -316,6 +434,6 @@ def _solve_core(loaded, meta, cache_dir: Path, names: list[str]) -> list[Baselin
         raise ResolveError(f"@core of repo '{meta.id}' does not resolve: {text}",
                            hint="Use --baseline none or a capture file.")
     pkgs = records_from_solvables(pool, solver.transaction().newsolvables())
-    del problems, solver, jobs, found, repo
+    del problems, solver, jobs, repo
     pool.free()
     return pkgs

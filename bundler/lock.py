@@ -35,7 +35,8 @@ class Package:
     vendor: str = ""
     sourcerpm: str = ""
     modularity_label: str | None = None
-    upgrade_of: str | None = None
+    upgrade_of: str | None = None       # the baseline package of the same name this one upgrades
+    replaces: list[str] = field(default_factory=list)   # baseline packages it replaces through Obsoletes
     roles: list[str] = field(default_factory=list)
     why: list[str] = field(default_factory=list)
 
@@ -51,8 +52,10 @@ class Package:
 @dataclass
 class RoleResult:
     install: list[str] = field(default_factory=list)    # NEVRAs new to the baseline
-    upgrade: list[str] = field(default_factory=list)    # NEVRAs replacing a baseline package
+    upgrade: list[str] = field(default_factory=list)    # NEVRAs upgrading the baseline package of their name
     requested: list[str] = field(default_factory=list)  # names asked for
+    replaced: list[str] = field(default_factory=list)   # baseline NEVRAs replaced through Obsoletes
+    satisfied: list[str] = field(default_factory=list)  # requests the baseline already satisfies
 
 
 @dataclass

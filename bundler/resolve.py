@@ -69,6 +69,7 @@ class Loaded:
     modules: dict[str, ModuleIndex] = field(default_factory=dict)
     filelists: bool = False                                    # filelists metadata loaded
     direct: dict[str, DirectLoaded] = field(default_factory=dict)  # repo id -> a direct RPM
+    file_deps: list[str] = field(default_factory=list)         # paths the repos' dependencies name
 
 
 @dataclass
@@ -114,12 +115,14 @@ def _record_added_provides(repo: solv.Repo, added: list) -> bool:
     return True
 
 
-def _load_repo(pool: solv.Pool, meta: RepoMetadata, cache_dir: Path, filelists: bool) -> tuple[solv.Repo, bool]:
+def _load_repo(pool: solv.Pool, meta: RepoMetadata, cache_dir: Path, filelists: bool,
+               refresh: bool = False) -> tuple[solv.Repo, bool]:
     """-> (repo, parsed now). Without `filelists` only primary is read (its file list covers
-    /etc, */bin/* and the like, which nearly all file dependencies name); see resolve()."""
+    /etc, */bin/* and the like, which nearly all file dependencies name); see resolve().
+    `refresh` (--refresh) parses the metadata again instead of reading the cached .solv."""
     repo = pool.add_repo(meta.id)
     cached = _solv_path(meta, cache_dir, filelists)
-    if cached.is_file():
+    if cached.is_file() and not refresh:
         fp = solv.xfopen(str(cached))
         if fp is not None:
             ok = repo.add_solv(fp)
@@ -148,19 +151,20 @@ def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf], filelists: b
               direct: list[Direct] | tuple = ()) -> Loaded:
     pool = solv.Pool()
     pool.setarch("x86_64")
-    pool.set_flag(solv.Pool.POOL_FLAG_IMPLICITOBSOLETEUSESCOLORS, 1)
     loaded = Loaded(pool, {c.id: c for c in confs}, {}, {}, filelists=filelists)
     fresh = {}
     for conf in confs:
         meta = open_repo(conf.id, conf.baseurls, sel.cache_dir, expire=man.metadata_expire, refresh=sel.refresh)
         loaded.metas[conf.id] = meta
-        repo, fresh[conf.id] = _load_repo(pool, meta, sel.cache_dir, filelists)
+        repo, fresh[conf.id] = _load_repo(pool, meta, sel.cache_dir, filelists, sel.refresh)
         repo.priority = -conf.priority  # dnf: lower number wins; libsolv: higher wins
         loaded.repos[conf.id] = repo
         log.debug("repo %s: %d packages from %s", conf.id, repo.nsolvables, meta.baseurl)
     for d in direct:
         _load_direct(loaded, d)
     added = pool.addfileprovides_queue()
+    # the file dependencies of every loaded repo: the installed repo keeps these of its files
+    loaded.file_deps = sorted(pool.id2str(fid) for fid in added)
     for conf in confs:  # (re)write a .solv when it is new or learnt new file provides
         repo = loaded.repos[conf.id]
         if _record_added_provides(repo, added) or fresh[conf.id]:
@@ -264,6 +268,8 @@ def _hide_cached(man: Manifest, sel: Selection, loaded: Loaded) -> None:
     key = hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
     path = Path(sel.cache_dir) / "solv" / f"hidden-{key}.json"
     try:
+        if sel.refresh:
+            raise OSError("--refresh: computed again")
         data = json.loads(path.read_text())
         reasons = data["reasons"]
         loaded.excluded = {sid: reasons[i] for sid, i in data["excluded"]}
@@ -340,9 +346,11 @@ def module_filter(man: Manifest, sel: Selection, loaded: Loaded) -> None:
             key = _nevra(s)
             if key in active:
                 loaded.module_of[s.id] = active[key]
+            elif hotfix:  # libdnf: module_hotfixes repos are never filtered
+                continue
             elif key in inactive:
                 loaded.excluded.setdefault(s.id, inactive[key])
-            elif not hotfix:
+            else:
                 hit = s.name if s.name in names else next(
                     (str(d).split(" ", 1)[0] for d in s.lookup_deparray(solv.SOLVABLE_PROVIDES)
                      if str(d).split(" ", 1)[0] in names), None)
@@ -367,29 +375,125 @@ def consider(loaded: Loaded) -> None:
 
 # -- solving -----------------------------------------------------------------------
 
-def _job_for(loaded: Loaded, name: str, role: str) -> list:
+GLOB_CHARS = re.compile(r"[*?[]")
+# dnf's installonlypkgs default: these are installed next to the installed versions, never instead
+INSTALLONLY = ("kernel", "kernel-PAE", "installonlypkg(kernel)", "installonlypkg(kernel-module)",
+               "installonlypkg(vm)", "multiversion(kernel)")
+
+
+@dataclass
+class Request:
+    """One request of a role, turned into dnf's selectors: each a set of candidate solvables of which
+    one must be installed (SOLVER_INSTALL | SOLVER_SOLVABLE_ONE_OF, as libdnf's sltrToJob)."""
+
+    spec: str
+    selectors: list[list[int]]
+
+
+def dnf_solver(pool: solv.Pool, weak_deps: bool) -> solv.Solver:
+    """A solver set up as libdnf's Goal does for `dnf install` (libdnf/goal/Goal.cpp: initSolver,
+    solve; dnf.conf defaults best=False, allow_erasing off, protected packages never erased)."""
+    solver = pool.Solver()
+    for flag in (solv.Solver.SOLVER_FLAG_ALLOW_VENDORCHANGE, solv.Solver.SOLVER_FLAG_DUP_ALLOW_VENDORCHANGE,
+                 solv.Solver.SOLVER_FLAG_KEEP_ORPHANS,         # nothing is erased for not being in a repo
+                 solv.Solver.SOLVER_FLAG_BEST_OBEY_POLICY,
+                 solv.Solver.SOLVER_FLAG_YUM_OBSOLETES,        # package splits through obsoletes
+                 solv.Solver.SOLVER_FLAG_ALLOW_DOWNGRADE):     # Goal::install sets DNF_ALLOW_DOWNGRADE
+        solver.set_flag(flag, 1)
+    if not weak_deps:
+        solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
+    return solver
+
+
+def base_jobs(pool: solv.Pool) -> list:
+    """Jobs every dnf transaction carries: installonly packages are multiversion (Goal::constructJob).
+    There is no SOLVER_ALLOWUNINSTALL: without --allowerasing dnf never removes an installed package,
+    so libsolv may only upgrade (or, through obsoletes, replace) baseline packages."""
+    return [pool.Job(solv.Job.SOLVER_MULTIVERSION | solv.Job.SOLVER_SOLVABLE_PROVIDES, pool.str2id(dep))
+            for dep in INSTALLONLY]
+
+
+def _visible(loaded: Loaded, sel_) -> list[int]:
+    if sel_.isempty():
+        return []
+    return sorted({s.id for s in sel_.solvables() if s.id not in loaded.excluded})
+
+
+def _obsoleters(loaded: Loaded, ids: list[int]) -> list[int]:
+    """hawkey's query.filter(obsoletes=pkgs): every visible package whose Obsoletes match one of `ids`
+    by name and EVR (obsoletes never match provides: libsolv's default, and dnf's)."""
     pool = loaded.pool
-    flags = solv.Selection.SELECTION_NAME | solv.Selection.SELECTION_DOTARCH
-    sel_ = pool.select(name, flags)
-    if sel_.isempty():  # as dnf: a provide, a path, name-[epoch:]version[-release][.arch], "name >= evr"
-        sel_ = pool.select(name, solv.Selection.SELECTION_PROVIDES | solv.Selection.SELECTION_FILELIST
-                           | solv.Selection.SELECTION_CANON | solv.Selection.SELECTION_DOTARCH
-                           | solv.Selection.SELECTION_REL)
-    if sel_.isempty() and name.startswith("/") and not loaded.filelists:
-        raise NeedFilelists()
-    cands = [] if sel_.isempty() else sel_.solvables()
-    if not cands or all(c.id in loaded.excluded for c in cands):
-        hidden = sorted({loaded.excluded[c.id] for c in cands})
-        if hidden:
-            raise ResolveError(f"role '{role}': package '{name}' exists but is hidden: {'; '.join(hidden)}.",
-                               hint="Adjust the manifest (pins, modules, repo excludes) if it is really needed.")
-        names = {s.name for s in pool.solvables_iter() if s.id not in loaded.excluded and s.repo.name != "@System"}
-        import difflib
-        close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.6)
-        raise ResolveError(f"role '{role}': no package named '{name}' in the repos "
-                           f"({', '.join(loaded.repos)}).",
-                           hint=(f"Did you mean: {', '.join(close)}?" if close else "Check the spelling and the --repo list."))
-    return sel_.jobs(solv.Job.SOLVER_INSTALL)
+    out: set[int] = set()
+    for sid in ids:
+        s = pool.solvables[sid]
+        point = pool.Dep(s.name).Rel(solv.REL_EQ, pool.Dep(s.evr))
+        out.update(o.id for o in pool.whatmatchesdep(solv.SOLVABLE_OBSOLETES, point) if o.id not in loaded.excluded)
+    return sorted(out)
+
+
+def request_for(loaded: Loaded, spec: str, role: str) -> Request:
+    """A request as `dnf install SPEC` reads it (dnf's Base.install, hawkey Subject._get_best_selectors):
+    - the first form that matches wins: a name (globs allowed), name.arch, name-[epoch:]version[-release]
+      [.arch], a provide (`perl(DBI)`, `name >= evr`), a path;
+    - a plain name also selects the packages that obsolete it (obsoletes=True), so the obsoleting
+      package is installed as dnf does;
+    - a glob selects each matching name on its own (each must install);
+    - installed packages are among the candidates: a request the baseline satisfies adds nothing."""
+    pool = loaded.pool
+    glob = solv.Selection.SELECTION_GLOB if GLOB_CHARS.search(spec) else 0
+    ids = _visible(loaded, pool.select(spec, solv.Selection.SELECTION_NAME | glob))
+    just_name = bool(ids)
+    if not ids:
+        ids = _visible(loaded, pool.select(spec, solv.Selection.SELECTION_NAME | solv.Selection.SELECTION_DOTARCH
+                                           | solv.Selection.SELECTION_CANON | glob))
+    if not ids:
+        ids = _visible(loaded, pool.select(spec, solv.Selection.SELECTION_PROVIDES | solv.Selection.SELECTION_REL
+                                           | glob))
+    if not ids and spec.startswith("/"):
+        ids = _visible(loaded, pool.select(spec, solv.Selection.SELECTION_FILELIST | glob))
+        if not ids and not loaded.filelists:
+            raise NeedFilelists()
+    if not ids:
+        _unknown(loaded, spec, role, glob)
+    if glob and just_name:
+        by_name: dict[str, list[int]] = {}
+        installed = pool.installed
+        for sid in ids:
+            by_name.setdefault(pool.solvables[sid].name, []).append(sid)
+        selectors = []
+        for name in sorted(by_name):
+            group = by_name[name]
+            if all(pool.solvables[i].repo == installed for i in group):
+                continue  # dnf keeps an installed name only when a repo has it too
+            selectors.append(sorted(set(group) | set(_obsoleters(loaded, group))))
+        if not selectors:
+            raise ResolveError(f"role '{role}': '{spec}' matches only packages the baseline has and no repo "
+                               "carries, so dnf would refuse it (no match).",
+                               hint="Name the packages, or leave the request out.")
+        return Request(spec, selectors)
+    if just_name:
+        ids = sorted(set(ids) | set(_obsoleters(loaded, ids)))
+    return Request(spec, [ids])
+
+
+def _unknown(loaded: Loaded, spec: str, role: str, glob: int) -> None:
+    pool = loaded.pool
+    flags = (solv.Selection.SELECTION_NAME | solv.Selection.SELECTION_DOTARCH | solv.Selection.SELECTION_CANON
+             | solv.Selection.SELECTION_PROVIDES | solv.Selection.SELECTION_REL | glob)
+    if spec.startswith("/"):
+        flags |= solv.Selection.SELECTION_FILELIST
+    found = pool.select(spec, flags)
+    cands = [] if found.isempty() else found.solvables()
+    hidden = sorted({loaded.excluded[c.id] for c in cands if c.id in loaded.excluded})
+    if hidden:
+        raise ResolveError(f"role '{role}': package '{spec}' exists but is hidden: {'; '.join(hidden)}.",
+                           hint="Adjust the manifest (pins, modules, repo excludes) if it is really needed.")
+    names = {s.name for s in pool.solvables_iter() if s.id not in loaded.excluded and s.repo != pool.installed}
+    import difflib
+    close = difflib.get_close_matches(spec, sorted(names), n=3, cutoff=0.6)
+    raise ResolveError(f"role '{role}': no package named '{spec}' in the repos "
+                       f"({', '.join(loaded.repos)}).",
+                       hint=(f"Did you mean: {', '.join(close)}?" if close else "Check the spelling and the --repo list."))
 
 
 def _problem_text(loaded: Loaded, role: str, requested: list, problems) -> str:
@@ -469,58 +573,64 @@ def why_chains(pool: solv.Pool, roots: list, members: dict[int, object], weak: b
     return chains
 
 
-def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str]) -> tuple[list, dict, dict]:
-    """-> (new solvables, {id: replaced baseline solvable}, {id: why chain})."""
+@dataclass
+class RoleSolve:
+    """One role's transaction, as dnf would run it on the baseline."""
+
+    new: list                                   # solvables the transaction installs
+    upgrade_of: dict[int, object]               # new id -> the baseline package of that name it upgrades
+    replaces: dict[int, list]                   # new id -> baseline packages it replaces through obsoletes
+    chains: dict[int, list[str]]                # new id -> why chain
+    satisfied: list[str]                        # requests the baseline already satisfies (nothing added)
+
+
+def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str]) -> RoleSolve:
     pool = loaded.pool
-    jobs = []
-    for name in names:
-        jobs += _job_for(loaded, name, role)
-    requested_jobs = list(jobs)
-    newest: dict[tuple[str, str], solv.XSolvable] = {}
-    for sid in loaded.module_of:
-        if sid not in loaded.excluded:
-            s = pool.solvables[sid]
-            old = newest.get((s.name, s.arch))
-            if old is None or s.evrcmp(old) > 0:
-                newest[(s.name, s.arch)] = s
-    favored = [s.id for s in newest.values()]  # favouring older builds too would pick them
-    if favored:
-        # When a dependency has both a package of an active module stream and a provider from a
-        # module_hotfixes repo (e.g. `mariadb = 3:10.5` vs vendor MariaDB-client's bare `mariadb`),
-        # take the modular one: the target's dnf hides the other whenever the bundle repo is not
-        # module_hotfixes, so only that choice installs both ways.
-        favor = pool.Selection()
-        for sid in favored:
-            favor.add_raw(solv.Job.SOLVER_SOLVABLE, sid)
-        jobs += favor.jobs(solv.Job.SOLVER_FAVOR)
-    solver = pool.Solver()
-    solver.set_flag(solv.Solver.SOLVER_FLAG_ALLOW_VENDORCHANGE, 1)
-    solver.set_flag(solv.Solver.SOLVER_FLAG_BEST_OBEY_POLICY, 1)
-    if not man.weak_deps:
-        solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
+    requests = [request_for(loaded, name, role) for name in names]
+    jobs = base_jobs(pool)
+    for req in requests:
+        for ids in req.selectors:
+            jobs.append(pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_ONE_OF, pool.towhatprovides(ids)))
+    solver = dnf_solver(pool, man.weak_deps)
     problems = solver.solve(jobs)
     if problems and not loaded.filelists and _file_problem(problems):
         raise NeedFilelists()
     if problems:
-        roots = [s for j in requested_jobs for s in j.solvables()]
+        roots = [pool.solvables[i] for req in requests for ids in req.selectors for i in ids]
         raise ResolveError(_problem_text(loaded, role, roots, problems),
                            hint="Fix the repo list or the manifest (pins, modules), or add the missing repo.")
     trans = solver.transaction()
     new = list(trans.newsolvables())
-    replaced = {}
-    for s in new:
-        other = trans.othersolvable(s)
-        if other is not None and other.id != s.id and other.repo == pool.installed:
-            replaced[s.id] = other
     members = {s.id: s for s in new}
-    roots = []
-    for j in requested_jobs:
-        cands = [s for s in j.solvables() if s.id in members]
-        roots.extend(cands[:1])
+    upgrade_of: dict[int, object] = {}
+    replaces: dict[int, list] = {}
+    for s in new:
+        for other in trans.allothersolvables(s):
+            if other.repo != pool.installed:
+                continue
+            if other.name == s.name:
+                upgrade_of[s.id] = other
+            else:
+                replaces.setdefault(s.id, []).append(other)
+    gone = {o.id for olds in replaces.values() for o in olds} | {o.id for o in upgrade_of.values()}
+    erased = [s for s in trans.steps() if s.repo == pool.installed and s.id not in gone]
+    if erased:  # never: no SOLVER_ALLOWUNINSTALL; kept as a guard on what the bundle may promise
+        raise ResolveError(f"role '{role}' would remove baseline packages: "
+                           f"{', '.join(_nevra(s) for s in erased)}.")
+    roots, satisfied = [], []
+    for req in requests:
+        chosen = [pool.solvables[i] for ids in req.selectors for i in ids if i in members]
+        roots.extend(chosen[:1])
+        if not chosen:
+            have = sorted({_nevra(pool.solvables[i]) for ids in req.selectors for i in ids
+                           if pool.solvables[i].repo == pool.installed})
+            satisfied.append(req.spec)
+            log.info("role %s: %s is already installed in the baseline (%s): nothing to add",
+                     role, req.spec, ", ".join(have) or "an installed package provides it")
     chains = why_chains(pool, roots, members, man.weak_deps)
     for s in new:  # reached only through a file or rich dependency: say at least what asked
         chains.setdefault(s.id, [r.name for r in roots[:1]] + [s.name])
-    return new, replaced, chains
+    return RoleSolve(new, upgrade_of, replaces, chains, satisfied)
 
 
 # -- the lock --------------------------------------------------------------------
@@ -551,6 +661,8 @@ def resolve(sel: Selection, progress=None) -> Lock:
     man = load_manifest(sel.manifest_path, cache_dir=sel.cache_dir)
     requests = man.role_requests(sel)
     confs = man.effective_repos(sel)
+    # a capture is read and checked before any network access: a bad one fails fast (exit 3)
+    capture = bl.load_capture(sel.baseline) if sel.baseline not in ("minimal", "none") else None
     # primary alone first (fast); the filelists metadata only when a file dependency needs it,
     # as dnf5 does (loading filelists made solving 1.64x slower: libdnf #1674)
     try:
@@ -559,7 +671,7 @@ def resolve(sel: Selection, progress=None) -> Lock:
             for filelists in (False, True):
                 loaded = load_pool(man, sel, confs, filelists=filelists, direct=direct)
                 try:
-                    return _resolve_loaded(sel, man, requests, confs, loaded, progress)
+                    return _resolve_loaded(sel, man, requests, confs, loaded, progress, capture)
                 except NeedFilelists:
                     log.info("a file dependency needs the filelists metadata: loading it and solving again")
                 finally:
@@ -571,9 +683,9 @@ def resolve(sel: Selection, progress=None) -> Lock:
 
 
 def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, loaded: Loaded,
-                    progress) -> Lock:
-    base = bl.make_baseline(sel, man, loaded)
-    bl.add_installed_repo(loaded.pool, base, sel.cache_dir)
+                    progress, capture: bl.Baseline | None = None) -> Lock:
+    base = bl.make_baseline(sel, man, loaded, capture)
+    bl.add_installed_repo(loaded.pool, base, sel.cache_dir, loaded.file_deps, sel.refresh)
     loaded.pool.createwhatprovides()
     consider(loaded)
     requests = {role: list(names) for role, names in requests.items()}
@@ -587,20 +699,22 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
     for role, names in requests.items():
         if progress:
             progress(role)
-        new, replaced, chains = solve_role(loaded, man, role, names)
-        result = RoleResult(requested=list(names))
-        for s in sorted(new, key=lambda x: (x.name, x.arch)):
+        got = solve_role(loaded, man, role, names)
+        result = RoleResult(requested=list(names), satisfied=got.satisfied)
+        for s in sorted(got.new, key=lambda x: (x.name, x.arch)):
             pkg = pkgs.get(s.id)
             if pkg is None:
                 pkg = pkgs[s.id] = _package(loaded, s)
-                pkg.why = chains[s.id]
-                if s.id in replaced:
-                    pkg.upgrade_of = _nevra(replaced[s.id])
+                pkg.why = got.chains[s.id]
+                if s.id in got.upgrade_of:
+                    pkg.upgrade_of = _nevra(got.upgrade_of[s.id])
+                pkg.replaces = sorted(_nevra(o) for o in got.replaces.get(s.id, []))
             pkg.roles.append(role)
-            same_name = s.id in replaced and replaced[s.id].name == s.name
-            (result.upgrade if same_name else result.install).append(pkg.nevra)
+            (result.upgrade if s.id in got.upgrade_of else result.install).append(pkg.nevra)
+            result.replaced.extend(pkg.replaces)
+        result.replaced.sort()
         roles[role] = result
-        _check_compat(man, sel.el, role, new)
+        _check_compat(man, sel.el, role, got.new)
     modules: dict[str, str] = {}
     for sid in pkgs:
         ref = loaded.module_of.get(sid)
@@ -618,6 +732,8 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
              for c in confs + [loaded.confs[rid] for rid in loaded.direct]}
     described = base.describe()
     described["count"] = loaded.pool.installed.nsolvables
+    if base.kind == "file" and base.version < bl.CAPTURE_VERSION:
+        described["format"] = base.version  # an old capture: installed packages' requires were unknown
     return Lock(el=sel.el, arch="x86_64", baseline=described,
                 manifest={"name": man.name, "sha256": man.sha256}, repos=repos, roles=roles,
                 packages=sorted(pkgs.values(), key=lambda p: (p.name, p.arch)), modules=modules)
