@@ -55,6 +55,8 @@ class RoleResult:
     upgrade: list[str] = field(default_factory=list)    # NEVRAs upgrading the baseline package of their name
     requested: list[str] = field(default_factory=list)  # names asked for
     replaced: list[str] = field(default_factory=list)   # baseline NEVRAs replaced through Obsoletes
+    reinstall: list[str] = field(default_factory=list)  # NEVRAs the baseline has, but with less in its record
+    downgrade: list[str] = field(default_factory=list)  # NEVRAs older than the baseline package of their name
     satisfied: list[str] = field(default_factory=list)  # requests the baseline already satisfies
 
 

@@ -578,7 +578,8 @@ class RoleSolve:
     """One role's transaction, as dnf would run it on the baseline."""
 
     new: list                                   # solvables the transaction installs
-    upgrade_of: dict[int, object]               # new id -> the baseline package of that name it upgrades
+    upgrade_of: dict[int, object]               # new id -> the baseline package of its name it replaces
+                                                # (an upgrade, or a reinstall/downgrade, see replace_kind)
     replaces: dict[int, list]                   # new id -> baseline packages it replaces through obsoletes
     chains: dict[int, list[str]]                # new id -> why chain
     satisfied: list[str]                        # requests the baseline already satisfies (nothing added)
@@ -702,15 +703,16 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
         got = solve_role(loaded, man, role, names)
         result = RoleResult(requested=list(names), satisfied=got.satisfied)
         for s in sorted(got.new, key=lambda x: (x.name, x.arch)):
+            kind = replace_kind(s, got.upgrade_of.get(s.id))
             pkg = pkgs.get(s.id)
             if pkg is None:
                 pkg = pkgs[s.id] = _package(loaded, s)
                 pkg.why = got.chains[s.id]
-                if s.id in got.upgrade_of:
+                if kind in ("upgrade", "downgrade"):
                     pkg.upgrade_of = _nevra(got.upgrade_of[s.id])
                 pkg.replaces = sorted(_nevra(o) for o in got.replaces.get(s.id, []))
             pkg.roles.append(role)
-            (result.upgrade if s.id in got.upgrade_of else result.install).append(pkg.nevra)
+            getattr(result, kind).append(pkg.nevra)
             result.replaced.extend(pkg.replaces)
         result.replaced.sort()
         roles[role] = result
@@ -739,6 +741,15 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
                 packages=sorted(pkgs.values(), key=lambda p: (p.name, p.arch)), modules=modules)
 
 
+def replace_kind(new, old) -> str:
+    """install (nothing of its name installed), upgrade, reinstall (the same EVR: the baseline's record
+    lacks something the repo's has, e.g. a file; dnf reinstalls it too) or downgrade."""
+    if old is None:
+        return "install"
+    cmp = new.evrcmp(old)
+    return "upgrade" if cmp > 0 else "reinstall" if cmp == 0 else "downgrade"
+
+
 def _check_compat(man: Manifest, el: int, role: str, new: list) -> None:
     byname = {s.name: s.evr.split(":", 1)[-1].rsplit("-", 1)[0] for s in new}
     if "rabbitmq-server" in byname and "erlang" in byname:
@@ -748,3 +759,68 @@ def _check_compat(man: Manifest, el: int, role: str, new: list) -> None:
 def why(lock: Lock, name: str) -> list[list[str]]:
     """Every recorded chain that ends in package `name` (one per role that needs it)."""
     return [p.why for p in lock.packages if p.name == name]
+
+
+@dataclass
+class SetResult:
+    """A solve as plain NEVRAs (no libsolv object outlives its pool)."""
+
+    install: list[str]                 # new packages (new names, obsoleting ones included)
+    upgrade: dict[str, str]            # new NEVRA -> the baseline NEVRA of the same name it upgrades
+    reinstall: list[str]
+    downgrade: dict[str, str]
+    replaced: dict[str, list[str]]     # new NEVRA -> baseline NEVRAs it replaces through obsoletes
+    satisfied: list[str]               # requests the baseline already satisfies
+
+
+def resolve_sets(sel: Selection, sets: list[list[str]]) -> list[SetResult | ResolveError]:
+    """Solve many requests against one loaded pool and baseline (sel.installs is ignored): each set as
+    the role 'custom' of its own `wcbundle resolve --install ...` run, with the same two passes (primary,
+    then filelists when a file dependency needs them). For the dnf oracle tests and the benchmark."""
+    man = load_manifest(sel.manifest_path, cache_dir=sel.cache_dir)
+    confs = man.effective_repos(sel)
+    capture = bl.load_capture(sel.baseline) if sel.baseline not in ("minimal", "none") else None
+    out: list[SetResult | ResolveError | None] = [None] * len(sets)
+    try:
+        for filelists in (False, True):
+            loaded = load_pool(man, sel, confs, filelists=filelists)
+            try:
+                try:
+                    base = bl.make_baseline(sel, man, loaded, capture)
+                except NeedFilelists:
+                    continue
+                bl.add_installed_repo(loaded.pool, base, sel.cache_dir, loaded.file_deps, sel.refresh)
+                loaded.pool.createwhatprovides()
+                consider(loaded)
+                for i, names in enumerate(sets):
+                    if out[i] is not None:
+                        continue
+                    try:
+                        got = solve_role(loaded, man, "custom", names)
+                    except NeedFilelists:
+                        if filelists:
+                            raise
+                        continue
+                    except ResolveError as exc:
+                        out[i] = exc
+                        continue
+                    kinds = {x.id: replace_kind(x, got.upgrade_of.get(x.id)) for x in got.new}
+                    out[i] = SetResult(
+                        install=sorted(_nevra(x) for x in got.new if kinds[x.id] == "install"),
+                        upgrade={_nevra(x): _nevra(got.upgrade_of[x.id]) for x in got.new if kinds[x.id] == "upgrade"},
+                        reinstall=sorted(_nevra(x) for x in got.new if kinds[x.id] == "reinstall"),
+                        downgrade={_nevra(x): _nevra(got.upgrade_of[x.id]) for x in got.new
+                                   if kinds[x.id] == "downgrade"},
+                        replaced={_nevra(x): sorted(_nevra(r) for r in rs) for x in got.new
+                                  if (rs := got.replaces.get(x.id))},
+                        satisfied=got.satisfied)
+                    del got
+                if all(o is not None for o in out):
+                    break
+            finally:
+                loaded.repos.clear()
+                loaded.module_of.clear()
+                del loaded
+    finally:
+        close_session()
+    return out  # type: ignore[return-value]

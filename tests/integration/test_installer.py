@@ -345,7 +345,7 @@ def test_capture_baseline_is_read_by_bundler_baseline(el7_built, tmp_path):
     assert got == {n for n in names if n != "gpg-pubkey"}
     assert f"captured {len(names)} packages" in res.stdout
     bash = next(p for p in base.packages if p.name == "bash")
-    assert bash.files and bash.provides
+    assert bash.files and bash.provides and bash.requires and base.version == 2   # whole records
 
 
 @pytest.mark.slow

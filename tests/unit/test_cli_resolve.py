@@ -48,7 +48,8 @@ def test_json_goes_to_stdout_logs_to_stderr(cache, capsys):
     data = json.loads(out)
     assert set(data) >= {"el", "arch", "roles", "packages", "repos", "baseline", "lock_version", "modules"}
     assert data["el"] == 7 and data["arch"] == "x86_64"
-    assert set(data["roles"]["custom"]) == {"install", "upgrade", "requested", "replaced", "satisfied"}
+    assert set(data["roles"]["custom"]) == {"install", "upgrade", "requested", "replaced", "satisfied", "reinstall",
+                                            "downgrade"}
     assert len(data["roles"]["custom"]["install"]) == 162
     pkg = data["packages"][0]
     assert set(pkg) >= {"name", "epoch", "version", "release", "arch", "repo", "location", "checksum", "size",

@@ -192,3 +192,87 @@ def test_requests_take_the_forms_dnf_takes(cache, spec):
     lock = resolve(sel(cache, "minimal", installs=[spec]))
     assert lock.roles["custom"].requested == [spec]
     assert {"perl-DBI"} <= {p.name for p in lock.packages}
+
+
+# -- dnf's request handling and a baseline of whole records ------------------------------------
+
+def test_request_for_an_obsoleted_package_installs_the_obsoleting_one(cache):
+    # subscription-manager-rhsm obsoletes python-rhsm < 1.20.11: dnf installs it for `install python-rhsm`
+    role = resolve(sel(cache, "minimal", installs=["python-rhsm"])).roles["custom"]
+    assert names(role.install) >= {"subscription-manager-rhsm"} and "python-rhsm" not in names(role.install)
+    both = resolve(sel(cache, "minimal", installs=["python-rhsm", "subscription-manager-rhsm"])).roles["custom"]
+    assert "python-rhsm" not in names(both.install)
+
+
+def test_globs_select_every_matching_name(cache):
+    role = resolve(sel(cache, "minimal", installs=["perl-DBD-*"])).roles["custom"]
+    assert {"perl-DBD-MySQL", "perl-DBD-SQLite", "perl-DBD-Pg"} <= names(role.install)
+    with pytest.raises(ResolveError, match="no package named 'nosuch\\*'"):
+        resolve(sel(cache, "minimal", installs=["nosuch*"]))
+
+
+def test_request_the_baseline_satisfies_adds_nothing_and_says_so(cache):
+    role = resolve(sel(cache, "minimal", installs=["bash", "/usr/bin/python", "rsync"])).roles["custom"]
+    assert role.satisfied == ["bash", "/usr/bin/python"]
+    assert role.install == ["rsync-0:3.1.2-4.el7.x86_64"] and role.upgrade == [] and role.reinstall == []
+
+
+CAPTURE2 = (
+    "# format 2: an installed package that conflicts with socat, one that requires lsof whenever rsync is\n"
+    "# installed (a rich dependency), and an old python-rhsm that subscription-manager-rhsm obsoletes\n"
+    "site-policy-0:1.0-1.noarch\tP:site-policy = 1.0-1\tR:manual:(lsof if rsync)\tR:pre:/bin/sh"
+    "\tR:rpmlib:rpmlib(CompressedFileNames) <= 3.0.4-1\tC:socat\n"
+    "python-rhsm-0:1.19.9-1.el7.x86_64\tP:python-rhsm = 1.19.9-1.el7\tR:manual:python\n"
+)
+
+
+def test_installed_records_are_enforced(cache, tmp_path):
+    capture = tmp_path / "baseline.txt"
+    capture.write_text(CAPTURE2)
+    base = bl.load_capture(capture)
+    assert base.version == 2 and base.packages[0].prereqs == ["/bin/sh"]   # rpmlib() is rpm's own: skipped
+    # the installed package's conditional requirement: rsync brings lsof along
+    role = resolve(sel(cache, str(capture), installs=["rsync"])).roles["custom"]
+    assert names(role.install) >= {"rsync", "lsof"}
+    # an installed package's conflict: dnf refuses (it never removes an installed package unasked)
+    with pytest.raises(ResolveError, match=r"socat.*site-policy|site-policy.*socat"):
+        resolve(sel(cache, str(capture), installs=["socat"]))
+    # obsoletes replace an installed package, and the lock says which
+    lock = resolve(sel(cache, str(capture), installs=["subscription-manager-rhsm"]))
+    role = lock.roles["custom"]
+    assert role.replaced == ["python-rhsm-0:1.19.9-1.el7.x86_64"]
+    pkg = next(p for p in lock.packages if p.name == "subscription-manager-rhsm")
+    assert pkg.replaces == ["python-rhsm-0:1.19.9-1.el7.x86_64"] and pkg.upgrade_of is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("bash-0:4.2.46-30.el7.x86_64\tR:manual:glibc\n", "bad.txt:1: package bash-0:4.2.46-30.el7.x86_64 has no P: field"),
+    ("bash-0:4.2.46-30.el7.x86_64\tP:bash = 4.2.46-30.el7\tR:glibc\n", "bad.txt:1: field 3: expected 'R:<deptype>:"),
+    ("# ok\nbash-0:4.2.46-30.el7.x86_64\tP:bash = 4.2.46-30.el7\tC:\n", "bad.txt:2: field 3: malformed dependency"),
+    ("bash-0:4.2.46-30.el7.x86_64\tP:bash = 4.2.46-30.el7\tO:(foo if\n", "bad.txt:1: field 3: malformed dependency"),
+    ("\x00\x01garbage\n", "bad.txt:1: '\x00\x01garbage' is not a NEVRA"),
+])
+def test_bad_captures_are_refused_before_any_network_access(tmp_path, text, message):
+    import socket
+    capture = tmp_path / "bad.txt"
+    capture.write_text(text)
+    # the repo is a listening socket on 127.0.0.1 that counts connections: none may arrive
+    with socket.socket() as srv:
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(8)
+        srv.setblocking(False)
+        s = sel(tmp_path / "c", str(capture), repos={"c7-os": f"http://127.0.0.1:{srv.getsockname()[1]}/os/"})
+        with pytest.raises(InputError) as err:
+            resolve(s)
+        with pytest.raises(BlockingIOError):
+            srv.accept()
+    assert message in err.value.message and err.value.exit_code == 3
+
+
+def test_capture_command_is_the_same_everywhere():
+    """install.sh --capture-baseline and the README's one-liner write the format bundler.baseline reads."""
+    installer = (paths.INSTALLER_STUB if hasattr(paths, "INSTALLER_STUB") else
+                 Path(__file__).resolve().parents[2] / "installer_stub") / "install.sh"
+    assert f"--qf '{bl.CAPTURE_FORMAT}'" in installer.read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert bl.CAPTURE_COMMAND in readme
