@@ -52,10 +52,10 @@ def build_bundle(tmp: Path, el: int, *extra: str) -> Path:
     return extract_bundle(tar, tmp / "x")
 
 
-def _dnf(root: Path, el: int, reposdir: Path, *args: str) -> list[str]:
+def _dnf(root: Path, el: int, reposdir: Path, *args: str, weak: bool = False) -> list[str]:
     argv = ["dnf", "-y", f"--installroot={root}", f"--releasever={el}", "--forcearch=x86_64",
             f"--setopt=reposdir={reposdir}", f"--setopt=cachedir={reposdir.parent / 'dnf-cache'}",
-            "--nodocs", "--setopt=install_weak_deps=False", "--setopt=tsflags=noscripts",
+            "--nodocs", f"--setopt=install_weak_deps={weak}", "--setopt=tsflags=noscripts",
             "--setopt=keepcache=False", "--disablerepo=*"]
     if el >= 8:
         argv.append(f"--setopt=module_platform_id=platform:el{el}")
@@ -74,14 +74,15 @@ def _write_repo(reposdir: Path, repo_id: str, baseurl: str, keys: list[str], hot
 
 
 def seed_root(tmp: Path, el: int) -> Path:
-    """A root with the target baseline: `dnf group install core` from the world's base repo."""
+    """A root with the target baseline: `dnf group install core` from the world's base repo, weak deps
+    on as the installer has them (what `--baseline minimal` models)."""
     from scripts.world import ensure
     world = ensure(el)
     base = BASE_REPO[el]
     root, reposdir = tmp / "root", tmp / "repos.d"
     root.mkdir(parents=True)
     _write_repo(reposdir, base, world.repos[base].as_uri() + "/", [world.keys[base].as_uri()], False)
-    res = run(_dnf(root, el, reposdir, f"--enablerepo={base}", "group", "install", "core"), check=False)
+    res = run(_dnf(root, el, reposdir, f"--enablerepo={base}", "group", "install", "core", weak=True), check=False)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     return root
 
