@@ -213,4 +213,6 @@ def write_plan(site: Site, out_dir: Path, flows: tuple[Flow, ...] | list[Flow] =
         written.append(path)
     for stale in sorted(set(out_dir.glob("firewalld-*.sh")) - set(written)):
         log.warning("Warning: %s is from an earlier plan (no such host in this site); remove it.", stale)
+    for stale in sorted(set(out_dir.glob("WorkCenter-app.*.yml")) - set(written)):
+        log.warning("Warning: %s is from an earlier plan (%s is now the first app node); remove it.", stale, app_node)
     return written
