@@ -47,6 +47,7 @@ class RepoKeys:
     urls: list[str]
     files: list[Path] = field(default_factory=list)        # keys/RPM-GPG-KEY-<repo>[-n]
     key_ids: list[str] = field(default_factory=list)       # rpm's short ids, e.g. "edd410c0"
+    fingerprints: list[str] = field(default_factory=list)  # the pinned fingerprint of each file
     names: list[str] = field(default_factory=list)         # "Name <email>" per key
 
 
@@ -59,11 +60,13 @@ class SignatureReport:
     unsigned_allowed: list[str] = field(default_factory=list)   # NEVRAs accepted without a signature
     allow_unsigned: list[str] = field(default_factory=list)     # repos named with --allow-unsigned
     keys: dict[str, list[str]] = field(default_factory=dict)    # repo -> key ids
+    fingerprints: dict[str, list[str]] = field(default_factory=dict)  # repo -> pinned fingerprints used
 
     def to_dict(self) -> dict:
         return {"checked": self.checked, "signed_ok": self.signed_ok,
                 "allow_unsigned": sorted(self.allow_unsigned),
-                "unsigned_allowed": sorted(self.unsigned_allowed), "keys": self.keys}
+                "unsigned_allowed": sorted(self.unsigned_allowed), "keys": self.keys,
+                "fingerprints": self.fingerprints}
 
 
 def key_filename(repo: str, index: int) -> str:
@@ -101,24 +104,119 @@ def _read_key(url: str) -> str:
 
 
 def fetch_keys(lock: Any, dest: Path) -> dict[str, RepoKeys]:
-    """Write the keys of every repo that contributes packages into dest; repo -> RepoKeys."""
+    """Write the pinned keys of every repo that contributes packages into dest; repo -> RepoKeys.
+
+    Only keys whose full fingerprint the lock pins for that repo (the manifest's `fingerprints`,
+    or --key-fingerprint) are written and later imported; a key URL that serves no pinned key
+    is a SignatureError naming the expected and the actual fingerprints.
+    """
     d = lock_as_dict(lock)
     used = sorted({p["repo"] for p in d.get("packages", [])})
     dest.mkdir(parents=True, exist_ok=True)
     out: dict[str, RepoKeys] = {}
     for repo in used:
-        urls = list((d.get("repos", {}).get(repo) or {}).get("gpgkeys") or [])
-        rk = RepoKeys(repo, urls)
-        for i, url in enumerate(urls):
-            text = _read_key(url)
-            if ARMOR_BEGIN not in text:
-                raise SignatureError(f"the GPG key of repo '{repo}' at {url} is not an armored OpenPGP "
-                                     "public key (no '" + ARMOR_BEGIN + "' line).",
-                                     hint="Point the repo's gpgkey at the vendor's RPM-GPG-KEY file.")
+        entry = d.get("repos", {}).get(repo) or {}
+        urls = list(entry.get("gpgkeys") or [])
+        rk = RepoKeys(repo, [])
+        for i, key in enumerate(pinned_keys(f"repo '{repo}'", urls, list(entry.get("fingerprints") or []))):
             path = dest / key_filename(repo, i)
-            path.write_text(text if text.endswith("\n") else text + "\n")
+            path.write_text(key.armored)
             rk.files.append(path)
+            rk.urls.append(key.url)
+            rk.fingerprints.append(key.fingerprint)
         out[repo] = rk
+    return out
+
+
+# -- key fingerprints: what a key file holds, and the pins -------------------------------
+
+@dataclass
+class PinnedKey:
+    fingerprint: str      # 40 upper-case hex digits of the primary key
+    uid: str
+    url: str
+    armored: str          # this key alone, as gpg exports it
+
+
+def _gpg_home() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="wcbundle-gpg-")
+
+
+def _listed_keys(home: str) -> list[tuple[str, str]]:
+    """(primary fingerprint, first uid) of every key in a GnuPG home, from --with-colons."""
+    res = run(["gpg", "--homedir", home, "--batch", "--no-autostart", "--with-colons", "--fixed-list-mode", "--list-keys"],
+              check=False, timeout=60)
+    keys: list[tuple[str, str]] = []
+    fpr, uid, want_fpr = "", "", False
+    for line in res.stdout.splitlines():
+        f = line.split(":")
+        if f[0] == "pub":
+            if fpr:
+                keys.append((fpr, uid))
+            fpr, uid, want_fpr = "", "", True
+        elif f[0] == "fpr" and want_fpr and len(f) > 9:
+            fpr, want_fpr = f[9].upper(), False
+        elif f[0] == "uid" and not uid and len(f) > 9:
+            uid = f[9]
+        elif f[0] == "sub":
+            want_fpr = False
+    if fpr:
+        keys.append((fpr, uid))
+    return keys
+
+
+def key_fingerprints(text: str) -> list[tuple[str, str]]:
+    """(fingerprint, uid) of every public key in an armored key file (one or several blocks)."""
+    with _gpg_home() as home:
+        _gpg_import(home, text)
+        return _listed_keys(home)
+
+
+def _gpg_import(home: str, text: str) -> None:
+    for block in armored_blocks(text) or [text]:
+        run(["gpg", "--homedir", home, "--batch", "--no-autostart", "--quiet", "--import"], input=block.encode(), check=False,
+            timeout=60)
+
+
+def pinned_keys(owner: str, urls: list[str], pins: list[str]) -> list[PinnedKey]:
+    """The keys served at `urls` whose fingerprint is in `pins`, each exported on its own.
+
+    Exit 7 (SignatureError), naming expected and actual fingerprints, when a URL serves no key
+    at all, or no pinned key. Keys a URL serves besides the pinned ones are never used (a
+    vendor file may carry older keys too); they are named in a warning.
+    """
+    pins = [p.upper() for p in pins]
+    out: list[PinnedKey] = []
+    for url in urls:
+        text = _read_key(url)
+        if ARMOR_BEGIN not in text:
+            raise SignatureError(f"the GPG key of {owner} at {url} is not an armored OpenPGP public key (no '"
+                                 + ARMOR_BEGIN + "' line).",
+                                 hint="Point the gpgkey at the vendor's RPM-GPG-KEY file.")
+        with _gpg_home() as home:
+            _gpg_import(home, text)
+            found = _listed_keys(home)
+            if not found:
+                raise SignatureError(f"GnuPG found no usable public key in {url} (the GPG key of {owner}).",
+                                     hint="Point the gpgkey at the vendor's RPM-GPG-KEY file.")
+            keep = [(f, u) for f, u in found if f in pins]
+            if not keep:
+                actual = "; ".join(f"{f} ({u})" for f, u in found)
+                expected = ", ".join(pins) if pins else "none (nothing is pinned)"
+                raise SignatureError(
+                    f"the GPG key of {owner} at {url} is not pinned: expected fingerprint {expected}; "
+                    f"actual {actual}.",
+                    hint="Compare the actual fingerprint with the vendor's published one (all 40 digits). If it "
+                         "is the vendor's key, pin it: the manifest's `fingerprints` of that repo or direct RPM, "
+                         "or --key-fingerprint ID=FPR for a --gpgkey override. Otherwise the key URL serves "
+                         "the wrong key.")
+            extra = [f for f, _ in found if f not in pins]
+            if extra:
+                log.warning("%s: %s also holds key(s) %s, which are not pinned and not used", owner, url,
+                            ", ".join(extra))
+            for fpr, uid in keep:
+                armored = run(["gpg", "--homedir", home, "--batch", "--no-autostart", "--armor", "--export", fpr], timeout=60).stdout
+                out.append(PinnedKey(fpr, uid, url, armored if armored.endswith("\n") else armored + "\n"))
     return out
 
 
@@ -190,6 +288,29 @@ def _only_nokey(root: Path, path: Path) -> bool:
     return "NOKEY" in detail and "BAD" not in detail
 
 
+def check_rpm_pinned(path: Path, keys: list[PinnedKey], what: str) -> None:
+    """`rpmkeys --checksig` of one RPM in a keyring holding exactly `keys` (the pinned ones);
+    anything but "digests signatures OK" is a SignatureError (exit 7)."""
+    with tempfile.TemporaryDirectory(prefix="wcbundle-rpmkeys-") as tmp:
+        root = Path(tmp)
+        (root / "rpmdb").mkdir()
+        for i, key in enumerate(keys):
+            one = root / f"key-{i}.asc"
+            one.write_text(key.armored)
+            try:
+                run(["rpmkeys", "--root", root, "--dbpath", "/rpmdb", "--import", one])
+            except CommandFailed as exc:
+                raise SignatureError(f"rpm could not import the key {key.fingerprint} from {key.url}: "
+                                     f"{exc.stderr.strip() or 'no reason given'}.") from None
+        verdict = _verdicts(root, [path]).get(str(path), "not checked")
+        if verdict != "digests signatures OK":
+            raise SignatureError(
+                f"{what} is not signed by its pinned key: rpmkeys says '{verdict}' "
+                f"({_detail(root, path)}); pinned: {', '.join(k.fingerprint for k in keys)}.",
+                hint="Nothing was kept. Check that the URL serves the vendor's file and that the pinned "
+                     "fingerprint is the key the vendor signs it with.")
+
+
 def check_allow_unsigned(lock: Any, allow_unsigned: list[str] | tuple[str, ...]) -> set[str]:
     """The --allow-unsigned repos, each checked to be a repo of the lock (before anything is fetched)."""
     repos = lock_as_dict(lock).get("repos", {})
@@ -232,6 +353,7 @@ def check_signatures(lock: Any, files: dict[str, Path], keys: dict[str, RepoKeys
         jobs = []
         for repo, root in roots.items():
             report.keys[repo] = (keys.get(repo) or RepoKeys(repo, [])).key_ids
+            report.fingerprints[repo] = list((keys.get(repo) or RepoKeys(repo, [])).fingerprints)
             pkgs = by_repo[repo]
             step = max(1, min(BATCH, -(-len(pkgs) // workers)))
             for i in range(0, len(pkgs), step):

@@ -23,6 +23,25 @@ from . import paths
 from .errors import CompatError, ManifestError
 
 
+def normalize_fingerprint(text: str) -> str:
+    """'0A9A F211 ...' or '0x0a9af211...' -> 40 upper-case hex digits (or '' when it is not one)."""
+    fpr = re.sub(r"\s+", "", str(text)).upper()
+    fpr = fpr[2:] if fpr.startswith("0X") else fpr
+    return fpr if re.fullmatch(r"[0-9A-F]{40}", fpr) else ""
+
+
+def check_fingerprints(values: list[str], where: str) -> list[str]:
+    out = []
+    for v in values:
+        fpr = normalize_fingerprint(v)
+        if not fpr:
+            raise ValueError(f"{where}: fingerprint {v!r} is not a full OpenPGP v4 fingerprint (40 hex digits; "
+                             "a short key id is not a pin)")
+        if fpr not in out:
+            out.append(fpr)
+    return out
+
+
 @dataclass
 class RepoConf:
     id: str
@@ -33,6 +52,10 @@ class RepoConf:
     module_hotfixes: bool = field(default=False, metadata={"key": "module-hotfixes"})
     includepkgs: list[str] = field(default_factory=list)
     excludepkgs: list[str] = field(default_factory=list)
+    # The full (40 hex) fingerprints of the keys its gpgkeys may hold; a key not listed is never trusted.
+    fingerprints: list[str] = field(default_factory=list)
+    # Check repodata/repomd.xml.asc against the pinned keys (dnf's repo_gpgcheck).
+    repo_gpgcheck: bool = field(default=False, metadata={"key": "repo-gpgcheck"})
 
     def validate(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.:-]+", self.id):
@@ -42,6 +65,9 @@ class RepoConf:
         for url in self.baseurls + self.gpgkeys:
             if not re.match(r"(https?|file)://", url):
                 raise ValueError(f"repo '{self.id}': {url!r} is not an http(s):// or file:// URL")
+        self.fingerprints = check_fingerprints(self.fingerprints, f"repo '{self.id}'")
+        if self.repo_gpgcheck and not self.gpgkeys:
+            raise ValueError(f"repo '{self.id}' has repo-gpgcheck but no gpgkeys to check repomd.xml.asc with")
 
     def admits(self, name: str) -> bool:
         """includepkgs/excludepkgs as yum/dnf apply them to this repo."""
@@ -60,13 +86,24 @@ class DirectRpm:
     """
 
     url: str
-    sha256: str
     roles: list[str]
     gpgkey: list[str]
+    sha256: str = ""        # when the vendor publishes none: pinned by `fingerprints` alone
+    fingerprints: list[str] = field(default_factory=list)
+    size: int = 0           # bytes, when known: `wcbundle sources --check` compares it
+    # A source id: `--repo ID=URL` then names a yum repo (an internal mirror) that replaces the download,
+    # keeping this entry's gpgkey and fingerprints.
+    id: str = ""
 
     def validate(self) -> None:
-        if not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
+        if self.sha256 and not re.fullmatch(r"[0-9a-f]{64}", self.sha256):
             raise ValueError(f"sha256 of {self.url} is not 64 lower-case hex digits")
+        self.fingerprints = check_fingerprints(self.fingerprints, f"direct RPM {self.url}")
+        if not self.sha256 and not self.fingerprints:
+            raise ValueError(f"direct RPM {self.url} has neither a sha256 nor key fingerprints: pin it by one "
+                             "of them (fingerprints: the full fingerprint of the key that signs it)")
+        if self.size < 0:
+            raise ValueError(f"size of {self.url} is negative")
         if not re.match(r"(https?|file)://[^?#]*\.rpm$", self.url):
             raise ValueError(f"{self.url} is not an http(s):// or file:// URL of an .rpm file")
         if not self.roles:
@@ -103,7 +140,7 @@ class ElConf:
         dup_urls = {u for u in urls if urls.count(u) > 1}
         if dup_urls:
             raise ValueError(f"direct-rpms: listed twice: {', '.join(sorted(dup_urls))}")
-        ids = [r.id for r in self.repos]
+        ids = [r.id for r in self.repos] + [d.id for d in self.direct_rpms if d.id]
         dup = {i for i in ids if ids.count(i) > 1}
         if dup:
             raise ValueError(f"duplicate repo id(s): {', '.join(sorted(dup))}")
@@ -111,7 +148,18 @@ class ElConf:
             raise ValueError(f"base-repo '{self.base_repo}' is not one of the repos ({', '.join(ids)})")
 
     def repo(self, repo_id: str) -> RepoConf | None:
-        return next((r for r in self.repos if r.id == repo_id), None)
+        """A repo of this EL by id; a direct RPM's id gives the repo that stands in for it."""
+        found = next((r for r in self.repos if r.id == repo_id), None)
+        if found is None:
+            d = next((d for d in self.direct_rpms if d.id and d.id == repo_id), None)
+            if d is not None:
+                found = RepoConf(id=d.id, baseurls=[d.url.rsplit("/", 1)[0] + "/"], name=f"direct RPM {d.url}",
+                                 gpgkeys=list(d.gpgkey), fingerprints=list(d.fingerprints))
+        return found
+
+    def source_ids(self) -> list[str]:
+        """Every id `--repo ID=URL` may name on this EL: repos and direct RPMs with an id."""
+        return [r.id for r in self.repos] + [d.id for d in self.direct_rpms if d.id]
 
 
 @dataclass
@@ -189,7 +237,11 @@ class Manifest:
             for rid, url in sel.repos.items():
                 known = conf.repo(rid)
                 out.append(replace(known, baseurls=[url]) if known else RepoConf(id=rid, baseurls=[url]))
-        return [replace(r, gpgkeys=sel.gpgkeys[r.id]) if r.id in sel.gpgkeys else r for r in out]
+        out = [replace(r, gpgkeys=sel.gpgkeys[r.id]) if r.id in sel.gpgkeys else r for r in out]
+        # --key-fingerprint ID=FPR replaces the manifest's pins of that repo (a --gpgkey alone keeps them:
+        # an internal mirror's copy of the vendor key must still be the vendor key)
+        pins = getattr(sel, "fingerprints", None) or {}
+        return [replace(r, fingerprints=list(pins[r.id])) if r.id in pins else r for r in out]
 
     def role_requests(self, sel) -> dict[str, list[str]]:
         """role -> requested names: --install as one role 'custom', else the selected roles."""

@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -67,6 +68,7 @@ class RepoMetadata:
     revision: str
     files: dict[str, DataFile] = field(default_factory=dict)
     tried: list[str] = field(default_factory=list)   # mirrors given up on
+    verify: Callable[[str, bytes], None] | None = None   # repo_gpgcheck: check_repomd_signature
 
     def has(self, mdtype: str) -> bool:
         return self._resolve_type(mdtype) is not None
@@ -111,6 +113,8 @@ class RepoMetadata:
                 continue
             try:
                 self.revision, self.files = parse_repomd(data, url)
+                if self.verify is not None:
+                    self.verify(base, data)
             except FetchError as exc:
                 errors.append(exc.message)
                 continue
@@ -366,8 +370,11 @@ def repo_cache_dir(cache_dir: Path, repo_id: str, baseurls: list[str]) -> Path:
 
 
 def open_repo(repo_id: str, baseurls: list[str], cache_dir: Path, *, expire: int = 21600,
-              refresh: bool = False) -> RepoMetadata:
-    """Read (or revalidate) a repo's repomd.xml, trying each base URL in turn."""
+              refresh: bool = False, verify: Callable[[str, bytes], None] | None = None) -> RepoMetadata:
+    """Read (or revalidate) a repo's repomd.xml, trying each base URL in turn.
+
+    `verify(base, data)`, when given (repo_gpgcheck), checks repomd.xml's signature; a mirror
+    whose signature fails (FetchError) is dropped like one that does not answer."""
     cache = repo_cache_dir(cache_dir, repo_id, baseurls)
     errors: list[str] = []
     tried: list[str] = []
@@ -379,11 +386,13 @@ def open_repo(repo_id: str, baseurls: list[str], cache_dir: Path, *, expire: int
             continue
         try:
             revision, files = parse_repomd(data, url)
+            if verify is not None:
+                verify(base, data)
         except FetchError as exc:
             errors.append(exc.message)
             tried.append(base)
             continue
-        return RepoMetadata(repo_id, list(baseurls), base, cache, revision, files, tried=tried)
+        return RepoMetadata(repo_id, list(baseurls), base, cache, revision, files, tried=tried, verify=verify)
     raise FetchError(f"cannot read the metadata of repo '{repo_id}': " + "; ".join(errors) + ".",
                      hint="Check the URL (--repo ID=URL) and that the mirror is reachable from this host.")
 
@@ -549,6 +558,83 @@ def download(df: DataFile, url: str, dest: Path) -> None:
                          f"{df.checksum_type}:{df.checksum}, the file has {df.checksum_type}:{h.hexdigest()}")
     os.replace(tmp, dest)
     log.debug("fetched %s", url)
+
+
+# -- repo_gpgcheck: repodata/repomd.xml.asc ---------------------------------------
+
+SIG_MAX_BYTES = 64 << 10   # a detached signature is a few hundred bytes
+
+
+def check_repomd_signature(repo_id: str, base: str, data: bytes, cache: Path, pins: list[str],
+                           keys: Callable[[], list]) -> str:
+    """Check repomd.xml (`data`, read from `base`) against repodata/repomd.xml.asc and the repo's
+    pinned keys; -> the signer's primary fingerprint.
+
+    Missing, unreadable or bad signature: FetchError (exit 5). `keys()` gives the pinned keys
+    (gpg.pinned_keys: a key that is not pinned is a SignatureError, exit 7); it is called only
+    when a signature has to be checked, so a warm run whose repomd.xml was verified before
+    (recorded in the repo's cache as repomd.sig.json, by sha256 and signer) reads no key.
+    """
+    import tempfile
+
+    from .run import run
+    sha = hashlib.sha256(data).hexdigest()
+    record = cache / "repomd.sig.json"
+    try:
+        seen = json.loads(record.read_text())
+        if seen.get("sha256") == sha and seen.get("fingerprint") in pins:
+            return seen["fingerprint"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    url = join_url(base, "repodata/repomd.xml.asc")
+    sig = _read_signature(url)
+    with tempfile.TemporaryDirectory(prefix="wcbundle-repomd-") as tmp:
+        home = Path(tmp) / "g"
+        home.mkdir(mode=0o700)
+        for key in keys():
+            run(["gpg", "--homedir", home, "--batch", "--no-autostart", "--quiet", "--import"],
+                input=key.armored.encode(), check=False, timeout=60)
+        (Path(tmp) / "repomd.xml").write_bytes(data)
+        (Path(tmp) / "repomd.xml.asc").write_bytes(sig)
+        res = run(["gpg", "--homedir", home, "--batch", "--no-autostart", "--status-fd", "1", "--verify",
+                   Path(tmp) / "repomd.xml.asc", Path(tmp) / "repomd.xml"], check=False, timeout=60)
+    status = [ln.split()[1:] for ln in res.stdout.splitlines() if ln.startswith("[GNUPG:] ")]
+    valid = next((f for f in status if f and f[0] == "VALIDSIG"), None)
+    bad = any(f and f[0] in ("BADSIG", "ERRSIG", "NO_PUBKEY", "EXPKEYSIG", "REVKEYSIG") for f in status)
+    signer = valid[-1].upper() if valid else ""
+    if not valid or bad or signer not in pins:
+        why = "; ".join(" ".join(f) for f in status if f and f[0] in
+                        ("BADSIG", "ERRSIG", "NO_PUBKEY", "EXPKEYSIG", "REVKEYSIG", "VALIDSIG")) \
+            or (res.stderr.strip().splitlines() or ["no signature found"])[-1]
+        raise FetchError(f"repo '{repo_id}': the signature {url} does not verify repomd.xml with the pinned "
+                         f"key(s) {', '.join(pins) or '(none)'}: {why}.",
+                         hint="The mirror serves metadata its vendor did not sign (stale, altered or "
+                              "half-synced): use another mirror, or re-sync this one.")
+    atomic_write(record, json.dumps({"sha256": sha, "fingerprint": signer}).encode())
+    return signer
+
+
+def _read_signature(url: str) -> bytes:
+    if url.startswith("file://"):
+        try:
+            return confined_file(url.rsplit("/repodata/", 1)[0] + "/", url).read_bytes()[:SIG_MAX_BYTES]
+        except (OSError, FetchError) as exc:
+            reason = exc.message if isinstance(exc, FetchError) else exc.strerror
+            raise FetchError(f"repomd.xml.asc missing: {url}: {reason}.",
+                             hint="The repo is marked repo-gpgcheck: its metadata must be signed.") from None
+    errors: list[str] = []
+    got = _get(url, errors)
+    if got is None:
+        raise FetchError(f"repomd.xml.asc missing: {errors[0] if errors else url}.",
+                         hint="The repo is marked repo-gpgcheck: its metadata must be signed. A mirror that "
+                              "does not carry repomd.xml.asc cannot be used for it.")
+    resp = got[0]
+    try:
+        return resp.raw.read(SIG_MAX_BYTES, decode_content=True)
+    except Exception as exc:  # noqa: BLE001 - any transfer error is a missing signature
+        raise FetchError(f"repomd.xml.asc missing: {url}: {_short_reason(exc)}.") from None
+    finally:
+        resp.close()
 
 
 # -- modules.yaml -----------------------------------------------------------------

@@ -199,11 +199,17 @@ def _signatures(lock: dict, build: dict) -> str:
                            "signature</span>")
         else:
             note = "all verified"
-        rows.append([repo, key_cell, str(n), note])
+        pins = (lock.get("repos", {}).get(repo) or {}).get("fingerprints") or []
+        pin_cell = ("raw", "<br>".join(f"<code>{e(' '.join(f[i:i + 4] for i in range(0, len(f), 4)))}</code>"
+                                       for f in pins) or '<span class="warn">none pinned</span>')
+        rows.append([repo, key_cell, pin_cell, str(n), note])
     return ("<section><h2>RPM signatures / RPM 서명</h2>"
             f"<p>{e(sigs.get('signed_ok', '?'))} of {e(sigs.get('checked', '?'))} packages have a signature "
             "verified against their repo's GPG keys (rpmkeys --checksig); the keys are in <code>keys/</code>.</p>"
-            + _table(["Repo", "Signing keys (rpm key ids)", "Packages", "Signature check"], rows, num_cols=(2,))
+            + "<p>Only keys whose full fingerprint is pinned (the manifest's <code>fingerprints</code>, or "
+            "<code>--key-fingerprint</code>) were imported.</p>"
+            + _table(["Repo", "Signing keys (rpm key ids)", "Pinned fingerprints", "Packages", "Signature check"],
+                     rows, num_cols=(3,))
             + "</section>")
 
 

@@ -50,6 +50,7 @@ class Selection:
     roles: list[str] = field(default_factory=list)
     repos: dict[str, str] = field(default_factory=dict)
     gpgkeys: dict[str, list[str]] = field(default_factory=dict)
+    fingerprints: dict[str, list[str]] = field(default_factory=dict)   # --key-fingerprint ID=FPR
     installs: list[str] = field(default_factory=list)
     baseline: str = "minimal"
     cache_dir: Path = Path(".")
@@ -79,6 +80,7 @@ class Direct:
     entry: DirectRpm
     path: Path            # the verified file in the package cache
     repodata: Path        # a one-package createrepo_c index of it
+    sha256: str = ""      # the manifest's, or the one seen (a key-pinned direct RPM)
 
 
 @dataclass
@@ -154,7 +156,8 @@ def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf], filelists: b
     loaded = Loaded(pool, {c.id: c for c in confs}, {}, {}, filelists=filelists)
     fresh = {}
     for conf in confs:
-        meta = open_repo(conf.id, conf.baseurls, sel.cache_dir, expire=man.metadata_expire, refresh=sel.refresh)
+        meta = open_repo(conf.id, conf.baseurls, sel.cache_dir, expire=man.metadata_expire, refresh=sel.refresh,
+                         verify=repomd_verifier(conf, sel.cache_dir) if conf.repo_gpgcheck else None)
         loaded.metas[conf.id] = meta
         repo, fresh[conf.id] = _load_repo(pool, meta, sel.cache_dir, filelists, sel.refresh)
         repo.priority = -conf.priority  # dnf: lower number wins; libsolv: higher wins
@@ -173,40 +176,160 @@ def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf], filelists: b
     return loaded  # createwhatprovides() comes once the installed repo is in (resolve)
 
 
+def repomd_verifier(conf: RepoConf, cache_dir: Path):
+    """verify(base, data) for open_repo: repomd.xml.asc against the repo's pinned keys (read once)."""
+    from .metadata import check_repomd_signature, repo_cache_dir
+    cache = repo_cache_dir(cache_dir, conf.id, conf.baseurls)
+    got: list = []
+
+    def keys() -> list:
+        if not got:
+            from .gpg import pinned_keys
+            got.extend(pinned_keys(f"repo '{conf.id}'", conf.gpgkeys, conf.fingerprints))
+        return got
+
+    def verify(base: str, data: bytes) -> None:
+        signer = check_repomd_signature(conf.id, base, data, cache, conf.fingerprints, keys)
+        log.debug("repo %s: repomd.xml signed by %s", conf.id, signer)
+    return verify
+
+
 # -- direct RPMs (manifest el.N.direct-rpms) --------------------------------------------
 
 def fetch_direct(man: Manifest, sel: Selection, roles: list[str], workdir: Path) -> list[Direct]:
-    """Download (sha256-verified, into the package cache, as fetch.py does for the lock) and index
-    each direct RPM that a role of this run asks for. A wrong sha256 is a FetchError naming the URL,
-    the expected and the actual digest, and leaves nothing in the cache."""
-    entries = [d for d in man.for_el(sel.el).direct_rpms if set(d.roles) & set(roles)]
+    """Download and index each direct RPM that a role of this run asks for.
+
+    A direct RPM with a sha256 is fetched like a lock's package (sha256-verified, into the package
+    cache); a wrong sha256 is a FetchError naming the URL, the expected and the actual digest, and
+    leaves nothing in the cache. One pinned by its signing key's fingerprint instead (the vendor
+    publishes no sha256) must pass `rpmkeys --checksig` against exactly that key before it enters
+    the cache; the lock records the sha256 seen. A direct RPM whose `id` a --repo names is not
+    downloaded: that repo (an internal mirror) stands in for it.
+    """
+    entries = [d for d in man.for_el(sel.el).direct_rpms
+               if set(d.roles) & set(roles) and not (d.id and d.id in sel.repos)]
     if not entries:
         return []
-    from .fetch import fetch_all  # (requests: only when there is something to download)
     from .localrepo import index_for_solving
     out: list[Direct] = []
     for i, entry in enumerate(entries):
         fname = entry.url.rsplit("/", 1)[-1]
-        pkg = {"name": fname, "epoch": 0, "version": "", "release": "", "arch": "", "repo": "direct",
-               "location": fname, "url": entry.url, "checksum": f"sha256:{entry.sha256}"}
-        try:
-            files = fetch_all({"packages": [pkg], "repos": {}}, sel.cache_dir, jobs=1, quiet=True)
-        except FetchError as exc:
-            detail = exc.message.split("\n", 1)[-1]
-            raise FetchError(f"could not download the direct RPM {entry.url} (el.{sel.el}.direct-rpms of "
-                             f"{man.path}).\n{detail}",
-                             hint="Check the URL and the sha256 in the manifest: a vendor that replaced the "
-                                  "file under the same name needs a new sha256 (after checking the new file). "
-                                  "Nothing unverified was kept in the cache.") from None
-        path = files[pkg["checksum"]]
+        if entry.sha256:
+            path = _fetch_direct_by_sha(man, sel, entry, fname)
+            if entry.fingerprints:
+                from .gpg import check_rpm_pinned, pinned_keys
+                check_rpm_pinned(path, pinned_keys(f"direct RPM {entry.url}", entry.gpgkey, entry.fingerprints),
+                                 f"the direct RPM {entry.url}")
+            sha = entry.sha256
+        else:
+            path, sha = _fetch_direct_by_key(sel, entry, workdir)
         repo_dir = workdir / f"direct-{i}"
         repo_dir.mkdir(parents=True)
         try:
             os.link(path, repo_dir / fname)
         except OSError:
             shutil.copyfile(path, repo_dir / fname)
-        out.append(Direct(entry, path, index_for_solving(repo_dir)))
+        out.append(Direct(entry, path, index_for_solving(repo_dir), sha))
     return out
+
+
+def _fetch_direct_by_sha(man: Manifest, sel: Selection, entry: DirectRpm, fname: str) -> Path:
+    from .fetch import fetch_all  # (requests: only when there is something to download)
+    pkg = {"name": fname, "epoch": 0, "version": "", "release": "", "arch": "", "repo": "direct",
+           "location": fname, "url": entry.url, "checksum": f"sha256:{entry.sha256}"}
+    try:
+        files = fetch_all({"packages": [pkg], "repos": {}}, sel.cache_dir, jobs=1, quiet=True)
+    except FetchError as exc:
+        detail = exc.message.split("\n", 1)[-1]
+        raise FetchError(f"could not download the direct RPM {entry.url} (el.{sel.el}.direct-rpms of "
+                         f"{man.path}).\n{detail}",
+                         hint="Check the URL and the sha256 in the manifest: a vendor that replaced the "
+                              "file under the same name needs a new sha256 (after checking the new file). "
+                              "Nothing unverified was kept in the cache.") from None
+    return files[pkg["checksum"]]
+
+
+DIRECT_MAX_BYTES = 2 << 30     # a direct RPM larger than 2 GiB is refused
+DIRECT_TIMEOUT = (10.0, 30.0)  # connect, read (no byte for this long)
+DIRECT_TRIES = 3
+
+
+def _fetch_direct_by_key(sel: Selection, entry: DirectRpm, workdir: Path) -> tuple[Path, str]:
+    """-> (the verified file in the package cache, its sha256). A file verified before for the same
+    URL and pins is reused from the cache (index under <cache>/direct/)."""
+    import json
+
+    from .fetch import cache_path, sha256_file
+    from .gpg import check_rpm_pinned, pinned_keys
+    from .metadata import atomic_write
+    index = Path(sel.cache_dir) / "direct" / (hashlib.sha256(entry.url.encode()).hexdigest()[:32] + ".json")
+    try:
+        rec = json.loads(index.read_text())
+        if rec.get("url") == entry.url and rec.get("fingerprints") == entry.fingerprints:
+            cached = cache_path(sel.cache_dir, f"sha256:{rec['sha256']}")
+            if cached.is_file():
+                return cached, rec["sha256"]
+    except (OSError, ValueError, KeyError, TypeError, FetchError):
+        pass
+    keys = pinned_keys(f"direct RPM {entry.url}", entry.gpgkey, entry.fingerprints)
+    incoming = workdir / "incoming"
+    incoming.mkdir(parents=True, exist_ok=True)
+    tmp = incoming / entry.url.rsplit("/", 1)[-1]
+    _download_direct(entry.url, tmp)
+    check_rpm_pinned(tmp, keys, f"the direct RPM {entry.url}")
+    sha = sha256_file(tmp)
+    dest = cache_path(sel.cache_dir, f"sha256:{sha}")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(tmp, dest.with_name(dest.name + f".{os.getpid()}.part"))
+        os.replace(dest.with_name(dest.name + f".{os.getpid()}.part"), dest)
+    except OSError as exc:
+        from .metadata import cache_problem
+        raise cache_problem(dest, exc) from None
+    atomic_write(index, json.dumps({"url": entry.url, "sha256": sha, "fingerprints": entry.fingerprints}).encode())
+    log.info("direct RPM %s: signed by its pinned key; sha256 %s", entry.url, sha)
+    return dest, sha
+
+
+def _download_direct(url: str, dest: Path) -> None:
+    """GET (or read a file:// URL) into dest: DIRECT_TRIES tries, bounded in time and size."""
+    import time
+    from urllib.parse import unquote, urlparse
+    if url.startswith("file://"):
+        try:
+            shutil.copyfile(unquote(urlparse(url).path), dest)
+            return
+        except OSError as exc:
+            raise FetchError(f"could not read the direct RPM {url}: {exc.strerror}.",
+                             hint="Check the URL in the manifest.") from None
+    import requests
+    outcomes: list[str] = []
+    with requests.Session() as s:
+        for attempt in range(1, DIRECT_TRIES + 1):
+            try:
+                with s.get(url, timeout=DIRECT_TIMEOUT, stream=True) as resp:
+                    if resp.status_code != 200:
+                        outcomes.append(f"HTTP {resp.status_code}")
+                        if resp.status_code < 500:
+                            break
+                    else:
+                        got = 0
+                        with open(dest, "wb") as out:
+                            for chunk in resp.iter_content(1 << 20):
+                                got += len(chunk)
+                                if got > DIRECT_MAX_BYTES:
+                                    raise FetchError(f"the direct RPM {url} is larger than "
+                                                     f"{DIRECT_MAX_BYTES >> 20} MiB; refused.")
+                                out.write(chunk)
+                        return
+            except requests.RequestException as exc:
+                outcomes.append(type(exc).__name__.replace("Error", " error").strip())
+            if attempt < DIRECT_TRIES:
+                time.sleep(0.5 * attempt)
+    dest.unlink(missing_ok=True)
+    raise FetchError(f"could not download the direct RPM {url}: {', '.join(outcomes)}.",
+                     hint="Check the URL (the vendor may have moved the release file): "
+                          "`wcbundle sources --check` probes every source.")
 
 
 def _direct_id(loaded: Loaded, name: str, arch: str) -> str:
@@ -248,7 +371,8 @@ def _load_direct(loaded: Loaded, d: Direct) -> None:
             raise ResolveError(f"libsolv cannot read the index of the direct RPM {d.entry.url}: "
                                f"{loaded.pool.errstr}.")
     repo.internalize()
-    conf = RepoConf(id=rid, baseurls=[d.entry.url.rsplit("/", 1)[0] + "/"], gpgkeys=list(d.entry.gpgkey))
+    conf = RepoConf(id=rid, baseurls=[d.entry.url.rsplit("/", 1)[0] + "/"], gpgkeys=list(d.entry.gpgkey),
+                    fingerprints=list(d.entry.fingerprints))
     repo.priority = -conf.priority
     loaded.confs[rid] = conf
     loaded.repos[rid] = repo
@@ -262,7 +386,7 @@ def _hide_cached(man: Manifest, sel: Selection, loaded: Loaded) -> None:
     package and parsing modules.yaml again."""
     import json
     ident = [SOLV_FORMAT, man.sha256, sel.el, loaded.filelists,
-             [[repr(c), loaded.direct[c.id].direct.entry.sha256] if c.id in loaded.direct else
+             [[repr(c), loaded.direct[c.id].direct.sha256] if c.id in loaded.direct else
               [repr(c), _solv_path(loaded.metas[c.id], sel.cache_dir, loaded.filelists).name,
                loaded.metas[c.id].checksum("modules")] for c in loaded.confs.values()]]
     key = hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
@@ -643,7 +767,7 @@ def _package(loaded: Loaded, s) -> Package:
     direct = loaded.direct.get(s.repo.name)
     if direct is not None:  # the lock names it as any repo's package: baseurl = the URL's directory
         d = direct.direct
-        url, checksum, size = d.entry.url, f"sha256:{d.entry.sha256}", d.path.stat().st_size
+        url, checksum, size = d.entry.url, f"sha256:{d.sha256}", d.path.stat().st_size
         location = url.rsplit("/", 1)[-1]
     else:
         meta = loaded.metas[s.repo.name]
@@ -730,7 +854,8 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
             if doc.text not in text:
                 dflt = idx.default_texts.get(doc.name, "")
                 modules[rid] = text + doc.text + (dflt if dflt and dflt not in text else "")
-    repos = {c.id: {"baseurls": c.baseurls, "gpgkeys": c.gpgkeys, "module_hotfixes": c.module_hotfixes}
+    repos = {c.id: {"baseurls": c.baseurls, "gpgkeys": c.gpgkeys, "module_hotfixes": c.module_hotfixes,
+                    "fingerprints": list(c.fingerprints), "repo_gpgcheck": c.repo_gpgcheck}
              for c in confs + [loaded.confs[rid] for rid in loaded.direct]}
     described = base.describe()
     described["count"] = loaded.pool.installed.nsolvables

@@ -26,8 +26,11 @@ TOOL_PACKAGES = {
     "gpg": "gnupg (apt-get install gnupg / dnf install gnupg2)",
     "gpgv": "gpgv (apt-get install gpgv / dnf install gnupg2)",
     "dot": "graphviz (apt-get install graphviz / dnf install graphviz)",
-    "createrepo_c": "the createrepo_c wheel (pip install createrepo_c)",
-    "modifyrepo_c": "the createrepo_c wheel (pip install createrepo_c)",
+    "createrepo_c": "the createrepo_c wheel (pip install createrepo_c; on Python 3.9: 'createrepo_c<=1.2.2', "
+                    "the newest with cp39 wheels) or the host's package (dnf install createrepo_c / "
+                    "apt-get install createrepo-c), either one on PATH",
+    "modifyrepo_c": "the createrepo_c wheel (pip install createrepo_c; on Python 3.9: 'createrepo_c<=1.2.2') "
+                    "or the host's createrepo_c package, either one on PATH",
     "dnf": "dnf (apt-get install dnf)",
 }
 

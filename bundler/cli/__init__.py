@@ -26,6 +26,7 @@ COMMANDS = {
     "inspect": "carry:inspect",
     "split": "carry:split",
     "plan": "plan:plan",
+    "sources": "sources:sources",
 }
 
 EXIT_HELP = "Exit codes:\n\n\b\n" + "\n".join(f"  {code}  {text}" for code, text in sorted(EXIT_CODES.items()))

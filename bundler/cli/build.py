@@ -69,8 +69,6 @@ def _module_disable(sel) -> list[str]:
 
 @click.command()
 @selection_options
-@click.option("--gpgkey", "gpgkeys", multiple=True, metavar="ID=URL",
-              help="Signing key of repo ID (repeatable; file:// or http(s)://), e.g. for an ad-hoc --repo.")
 @click.option("--site", "site_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Site file (site.yaml): adds site/site.env, site/secrets.env (0600) and the app jar.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
@@ -86,7 +84,7 @@ def _module_disable(sel) -> list[str]:
 @click.option("--split", "split_size", metavar="SIZE",
               help="Also cut the tar into parts of SIZE (e.g. 3900M) with an index and join.sh.")
 @click.pass_context
-def build(ctx: click.Context, gpgkeys: tuple[str, ...], site_path: Path | None, out_dir: Path, jobs: int,
+def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
           fmt: str, allow_unsigned: tuple[str, ...], sign_key: str | None, split_size: str | None,
           **kwargs) -> None:
     """Build an offline bundle: resolve, download and verify every package, check
@@ -99,7 +97,7 @@ def build(ctx: click.Context, gpgkeys: tuple[str, ...], site_path: Path | None, 
     if split_size:
         from ..split import parse_size
         split_bytes = parse_size(split_size)
-    sel = selection_from(gpgkeys=gpgkeys, **kwargs)
+    sel = selection_from(**kwargs)
     for rid, urls in sel.gpgkeys.items():  # a local key file that is not there fails now, not after the downloads
         for url in urls:
             if url.startswith("file://"):

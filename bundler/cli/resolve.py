@@ -23,7 +23,7 @@ log = logging.getLogger("wcbundle")
 
 
 def selection_options(f):
-    """--el --manifest --role --repo --install --baseline --cache --refresh."""
+    """--el --manifest --role --repo --gpgkey --key-fingerprint --install --baseline --cache --refresh."""
     options = [
         click.option("--el", default="7", show_default=True, metavar="7|8|9", callback=_check_el,
                      help="Target Enterprise Linux major version."),
@@ -38,6 +38,12 @@ def selection_options(f):
         click.option("--adhoc-repo", "adhoc_repos", multiple=True, metavar="ID=URL",
                      help="Like --repo, for a repo the manifest does not define (no typo check on ID; "
                           "give its key with --gpgkey ID=URL)."),
+        click.option("--gpgkey", "gpgkeys", multiple=True, metavar="ID=URL",
+                     help="Signing key of repo ID (repeatable; file:// or http(s)://), e.g. for an ad-hoc --repo. "
+                          "The repo's pinned fingerprints still apply unless --key-fingerprint replaces them."),
+        click.option("--key-fingerprint", "key_fingerprints", multiple=True, metavar="ID=FPR",
+                     help="Pin repo ID's key to this full fingerprint (repeatable; replaces the manifest's pins "
+                          "of that repo). Compare it with the vendor's published fingerprint first."),
         click.option("--install", "installs", multiple=True, metavar="PKG",
                      help="Resolve these packages as one role named 'custom' instead of the manifest's roles."),
         click.option("--baseline", default="minimal", show_default=True, metavar="minimal|none|FILE",
@@ -87,7 +93,7 @@ def _check_local_inputs(sel, adhoc: set[str]) -> None:
     from ..manifest import load_manifest
     man = load_manifest(sel.manifest_path, cache_dir=sel.cache_dir)
     conf = man.for_el(sel.el)
-    known = [r.id for r in conf.repos]
+    known = conf.source_ids()  # repos, and direct RPMs with an id (a mirror repo stands in for them)
     for rid in sel.repos:
         if rid in known or rid in adhoc:
             continue
@@ -96,7 +102,7 @@ def _check_local_inputs(sel, adhoc: set[str]) -> None:
         raise InputError(f"--repo {rid}: the manifest has no repo '{rid}' for EL{sel.el} "
                          f"(its repos: {', '.join(known)}).",
                          hint=f"{guess}To use a repo the manifest does not define, pass it as "
-                              f"--adhoc-repo {rid}=URL (with --gpgkey {rid}=URL for its key).")
+                              f"--adhoc-repo {rid}=URL (with --gpgkey {rid}=URL and --key-fingerprint {rid}=FPR for its key).")
     man.role_requests(sel)  # unknown roles
     if sel.baseline not in ("minimal", "none"):
         from ..baseline import load_capture
@@ -126,6 +132,16 @@ def selection_from(**kwargs):
             raise InputError(f"--gpgkey '{spec}' is not ID=URL",
                              hint="Example: --gpgkey mariadb=file:///root/RPM-GPG-KEY-MariaDB")
         gpgkeys.setdefault(m.group(1), []).append(m.group(2))
+    fingerprints: dict[str, list[str]] = {}
+    for spec in kwargs.get("key_fingerprints") or ():
+        from ..manifest import normalize_fingerprint
+        m = re.fullmatch(r"([A-Za-z0-9_.:-]+)=(.+)", spec)
+        fpr = normalize_fingerprint(m.group(2)) if m else ""
+        if not fpr:
+            raise InputError(f"--key-fingerprint '{spec}' is not ID=FPR with a full 40-hex-digit fingerprint",
+                             hint="Example: --key-fingerprint mariadb=177F4010FE56CA3336300305F1656F24C74CD1D8 "
+                                  "(a short key id is not a pin).")
+        fingerprints.setdefault(m.group(1), []).append(fpr)
     baseline = kwargs.get("baseline") or "minimal"
     if baseline not in ("minimal", "none") and not Path(baseline).is_file():
         raise InputError(f"--baseline '{baseline}' is neither minimal, none nor a readable capture file",
@@ -137,6 +153,7 @@ def selection_from(**kwargs):
         roles=list(kwargs.get("roles") or ()),
         repos=repos,
         gpgkeys=gpgkeys,
+        fingerprints=fingerprints,
         installs=list(kwargs.get("installs") or ()),
         baseline=baseline,
         cache_dir=paths.cache_dir(kwargs.get("cache")),

@@ -70,12 +70,20 @@ class World:
     def repo_url(self, base_url: str, repo: str) -> str:
         return f"{base_url.rstrip('/')}/el{self.el}/{repo}/"
 
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        """repo -> the full fingerprint of its (per-build) test key."""
+        return {r: self.info["repos"][r]["fingerprint"] for r in self.repo_ids}
+
     def repo_args(self, base_url: str) -> list[str]:
-        """`--repo ID=URL --gpgkey ID=file://KEY` for every repo, for wcbundle resolve/build."""
+        """`--repo ID=URL --gpgkey ID=file://KEY --key-fingerprint ID=FPR` for every repo, for wcbundle
+        resolve/build. The world's keys are not the vendors': each override carries its own pin."""
         args: list[str] = []
+        fprs = self.fingerprints
         for repo in self.repo_ids:
             args += ["--repo", f"{repo}={self.repo_url(base_url, repo)}",
-                     "--gpgkey", f"{repo}={self.keys[repo].resolve().as_uri()}"]
+                     "--gpgkey", f"{repo}={self.keys[repo].resolve().as_uri()}",
+                     "--key-fingerprint", f"{repo}={fprs[repo]}"]
         return args
 
 

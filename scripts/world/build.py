@@ -1,7 +1,7 @@
 """Build one EL world into a directory: keys, RPMs, signatures, repodata, WORLD.json.
 
 Layout of a world root (what the mirror serves):
-    el<N>/<repo id>/Packages/*.rpm, repodata/, RPM-GPG-KEY-<repo id>
+    el<N>/<repo id>/Packages/*.rpm, repodata/ (repomd.xml.asc signed by the repo's key), RPM-GPG-KEY-<repo id>
     el<N>/keys/RPM-GPG-KEY-<repo id>
     WORLD.json
 The GnuPG home lives in a short temp dir (agent sockets have a path limit)
@@ -31,6 +31,20 @@ def _say(msg: str) -> None:
 
 def key_uid(el: int, repo: str) -> str:
     return f"wcbundle fixture world {repo} el{el} <{repo}-el{el}@world.wcbundle.invalid>"
+
+
+def key_fingerprint(gnupg: Path, uid: str) -> str:
+    """The full fingerprint of the world key `uid` (what repo_args pins with --key-fingerprint)."""
+    out = run(["gpg", "--batch", "--with-colons", "--list-keys", uid], env={"GNUPGHOME": str(gnupg)}).stdout
+    return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+
+
+def sign_repomd(repo_dir: Path, el: int, repo: str, gnupg: Path) -> None:
+    """repodata/repomd.xml.asc: an armored detached signature by the repo's key (dnf's repo_gpgcheck)."""
+    email = key_uid(el, repo).split("<")[1].rstrip(">")
+    run(["gpg", "--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase", "", "--local-user", email,
+         "--armor", "--detach-sign", "--output", str(repo_dir / "repodata" / "repomd.xml.asc"),
+         str(repo_dir / "repodata" / "repomd.xml")], env={"GNUPGHOME": str(gnupg)}, timeout=120)
 
 
 def make_keys(el: int, gnupg: Path, keys_dir: Path) -> dict[str, Path]:
@@ -101,7 +115,9 @@ def build_world(el: int, dest: Path, inputs_hash: str) -> None:
                 comps.write_bytes(filter_comps(comps_source(el), {p.name for p in pkgs}))
             modules = model.modules_yaml(pkgs) if any(p.modularity_label for p in pkgs) else None
             make_repodata(repo_dir, comps, modules, work)
+            sign_repomd(repo_dir, el, repo, gnupg)
             summary[repo] = {
+                "fingerprint": key_fingerprint(gnupg, key_uid(el, repo)),
                 "packages": len(pkgs),
                 "modelled": all(p.modelled for p in pkgs) if pkgs else True,
                 "nevras": sorted(p.nevra for p in pkgs),

@@ -132,7 +132,7 @@ def rabbitmq_pkg(version: str, rel: str, erlang_min: str, erlang_max: str, socat
 
 def el7_vendor() -> dict[str, list[Pkg]]:
     return {
-        "mariadb": mariadb_repo(7, "10.11.10", "26.4.20") + mariadb_repo(7, "10.11.9", "26.4.19"),
+        "mariadb": mariadb_repo(7, "10.11.11", "26.4.20") + mariadb_repo(7, "10.11.10", "26.4.19"),
         "erlang": [erlang_pkg(7, "23.3.4.18", "1.el7"), erlang_pkg(7, "23.3.4.11", "1.el7")],
         "rabbitmq": [rabbitmq_pkg("3.9.16", "1.el7", "23.3", "24.4", socat=True),
                      rabbitmq_pkg("3.8.30", "1.el7", "23.2", "24.3", socat=True)],

@@ -109,6 +109,9 @@ def test_wrong_repo_key_fails_the_signature_step(world7, mirror7, tmp_path, caps
     args = world7.repo_args(mirror7.url)
     i = args.index(f"mariadb={world7.keys['mariadb'].resolve().as_uri()}")
     args[i] = f"mariadb={world7.keys['c7-os'].resolve().as_uri()}"
+    # pinned too (a key that is not pinned fails earlier, see test_pins.py): the RPM check is what fails
+    j = args.index(f"mariadb={world7.fingerprints['mariadb']}")
+    args[j] = f"mariadb={world7.fingerprints['c7-os']}"
     rc = main(["-q", "build", "--el", "7", *args, "--role", "arbitrator", "--cache", str(tmp_path / "c"),
                "--out", str(tmp_path / "out")])
     err = " ".join(capsys.readouterr().err.split())

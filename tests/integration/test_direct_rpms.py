@@ -46,11 +46,21 @@ def vendor(tmp_path_factory):
     return pub, hashlib.sha256((pub / FILE).read_bytes()).hexdigest(), key
 
 
-def manifest_with(tmp: Path, url: str, sha256: str, gpgkey: str) -> Path:
+def fpr_of(key_url: str) -> str:
+    from bundler.gpg import key_fingerprints
+    return key_fingerprints(Path(key_url.removeprefix("file://")).read_text())[0][0]
+
+
+def manifest_with(tmp: Path, url: str, sha256: str, gpgkey: str, fingerprint: str | None = None) -> Path:
+    """The default manifest with the EL7 direct-rpms replaced by one entry (pinned by sha256 when
+    given, and by the key's fingerprint: the key's own unless `fingerprint` says otherwise)."""
     text = paths.DEFAULT_MANIFEST.read_text()
-    entry = (f'    direct-rpms:\n      - url: "{url}"\n        sha256: "{sha256}"\n'
-             f'        roles: [arbitrator]\n        gpgkey: ["{gpgkey}"]\n')
-    new = text.replace('  "7":\n    base-repo: c7-os\n', '  "7":\n    base-repo: c7-os\n' + entry, 1)
+    fpr = fingerprint or fpr_of(gpgkey)
+    entry = (f'    direct-rpms:\n      - url: "{url}"\n' + (f'        sha256: "{sha256}"\n' if sha256 else "")
+             + f'        roles: [arbitrator]\n        gpgkey: ["{gpgkey}"]\n        fingerprints: ["{fpr}"]\n')
+    start = text.index("    direct-rpms:\n", text.index('  "7":\n'))
+    end = text.index('  "8":\n')
+    new = text[:start] + entry + "\n" + text[end:]
     assert new != text
     path = tmp / "manifest.yaml"
     path.write_text(new)
@@ -90,7 +100,8 @@ def test_resolve_json_carries_the_direct_rpm(world_el7, vendor, tmp_path, capsys
     assert (pkg["version"], pkg["release"], pkg["arch"]) == ("1.0", "1", "noarch")
     assert pkg["roles"] == ["arbitrator"] and pkg["why"] == [NAME]
     assert lock["repos"][REPO] == {"baseurls": [pub.as_uri() + "/"], "gpgkeys": [key.as_uri()],
-                                   "module_hotfixes": False}
+                                   "module_hotfixes": False, "fingerprints": [fpr_of(key.as_uri())],
+                                   "repo_gpgcheck": False}
     role = lock["roles"]["arbitrator"]
     assert role["requested"] == ["galera-4", NAME]
     assert f"{NAME}-0:1.0-1.noarch" in role["install"]
@@ -145,5 +156,53 @@ def test_build_fails_when_the_direct_rpm_is_not_signed_by_its_gpgkey(world_el7, 
                      "--role", "arbitrator", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
     msg = " ".join(err.split())
     assert rc == 7, err
-    assert f"{NAME}-0:1.0-1.noarch (repo '{REPO}')" in msg and "NOKEY" in msg
+    # refused at resolve time, before anything is packed: its pinned key did not sign it
+    assert f"the direct RPM {(pub / FILE).as_uri()} is not signed by its pinned key" in msg and "NOKEY" in msg
     assert not list((tmp_path / "out").glob("*.tar"))
+
+
+# -- pinned by the signing key's fingerprint (no sha256 published) -------------------------------
+
+def test_key_pinned_direct_rpm_records_the_sha256_seen(world_el7, mirror_factory, vendor, tmp_path, capsys):
+    pub, sha, key = vendor
+    served = mirror_factory(pub)
+    url = f"{served.url}/{FILE}"
+    man = manifest_with(tmp_path, url, "", key.as_uri())
+    cache = tmp_path / "cache"
+    rc, out, err = wcb(capsys, "resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
+                       "--role", "arbitrator", "--cache", str(cache), "--json")
+    assert rc == 0, err
+    (pkg,) = [p for p in json.loads(out)["packages"] if p["name"] == NAME]
+    assert pkg["checksum"] == f"sha256:{sha}" and pkg["url"] == url
+    assert (cache / "pkgs" / "sha256" / sha[:2] / sha).read_bytes() == (pub / FILE).read_bytes()
+    # a second resolve reuses the verified file: the mirror is not asked for the RPM again
+    before = sum(1 for e in served.log if e.path.endswith(FILE))
+    rc, _, err = wcb(capsys, "resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
+                     "--role", "arbitrator", "--cache", str(cache), "--json")
+    assert rc == 0, err
+    assert sum(1 for e in served.log if e.path.endswith(FILE)) == before
+
+
+def test_key_pinned_direct_rpm_signed_by_another_key_fails_7_and_keeps_nothing(world_el7, vendor, tmp_path, capsys):
+    pub, sha, _ = vendor
+    other = world_el7.keys["c7-os"].resolve().as_uri()   # pinned correctly, but it did not sign the RPM
+    man = manifest_with(tmp_path, (pub / FILE).as_uri(), "", other)
+    cache = tmp_path / "cache"
+    rc, out, err = wcb(capsys, "resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
+                       "--role", "arbitrator", "--cache", str(cache), "--json")
+    msg = " ".join(err.split())
+    assert rc == 7, err
+    assert f"the direct RPM {(pub / FILE).as_uri()} is not signed by its pinned key" in msg
+    assert not (cache / "pkgs" / "sha256" / sha[:2] / sha).exists()
+
+
+def test_direct_rpm_key_not_pinned_fails_7_naming_expected_and_actual(world_el7, vendor, tmp_path, capsys):
+    pub, _, key = vendor
+    wrong = "0" * 40
+    man = manifest_with(tmp_path, (pub / FILE).as_uri(), "", key.as_uri(), fingerprint=wrong)
+    rc, _, err = wcb(capsys, "resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
+                     "--role", "arbitrator", "--cache", str(tmp_path / "cache"), "--json")
+    msg = " ".join(err.split())
+    assert rc == 7, err
+    assert f"expected fingerprint {wrong}" in msg and f"actual {fpr_of(key.as_uri())}" in msg
+    assert "Traceback" not in err

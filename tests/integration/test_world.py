@@ -157,11 +157,16 @@ def test_repo_args_point_every_repo_at_the_world(world_el7):
     pairs = list(zip(world_el7.repo_args[::2], world_el7.repo_args[1::2]))
     repos = dict(v.split("=", 1) for flag, v in pairs if flag == "--repo")
     keys = dict(v.split("=", 1) for flag, v in pairs if flag == "--gpgkey")
-    assert {flag for flag, _ in pairs} == {"--repo", "--gpgkey"}
-    assert set(repos) == set(keys) == {"c7-os", "c7-updates", "c7-extras", "mariadb", "erlang", "rabbitmq"}
+    pins = dict(v.split("=", 1) for flag, v in pairs if flag == "--key-fingerprint")
+    assert {flag for flag, _ in pairs} == {"--repo", "--gpgkey", "--key-fingerprint"}
+    assert set(repos) == set(keys) == set(pins) == {"c7-os", "c7-updates", "c7-extras", "mariadb", "erlang",
+                                                     "rabbitmq"}
+    from bundler.gpg import key_fingerprints
+    assert [f for f, _ in key_fingerprints(world_el7.keys["mariadb"].read_text())] == [pins["mariadb"]]
     assert repos["c7-os"] == f"{world_el7.url}/el7/c7-os/"
     assert keys["mariadb"] == world_el7.keys["mariadb"].as_uri()
     assert requests.get(repos["erlang"] + "repodata/repomd.xml", timeout=10).status_code == 200
+    assert requests.get(repos["erlang"] + "repodata/repomd.xml.asc", timeout=10).status_code == 200
 
 
 @pytest.mark.parametrize("el", [7, 9])

@@ -77,12 +77,18 @@ def build_rpm(top: Path, name: str, version: str = "1.0", release: str = "1", *,
     return rpm
 
 
-def lock_for(rpms: dict[str, list[Path]], keys: dict[str, list[Path]], el: int = 9) -> dict:
-    """A lock (design section 3 shape) over local RPMs, one repo per key of `rpms`."""
+def lock_for(rpms: dict[str, list[Path]], keys: dict[str, list[Path]], el: int = 9,
+             pins: dict[str, list[str]] | None = None) -> dict:
+    """A lock (design section 3 shape) over local RPMs, one repo per key of `rpms`; each repo pins
+    every key of its key files unless `pins` says otherwise."""
+    from bundler.gpg import key_fingerprints
     pkgs, repos = [], {}
     for repo, files in rpms.items():
+        fprs = [f for k in keys.get(repo, []) if "BEGIN PGP" in k.read_text()
+                for f, _ in key_fingerprints(k.read_text())]
         repos[repo] = {"baseurls": [files[0].parent.as_uri()],
-                       "gpgkeys": [k.as_uri() for k in keys.get(repo, [])], "module_hotfixes": False}
+                       "gpgkeys": [k.as_uri() for k in keys.get(repo, [])], "module_hotfixes": False,
+                       "fingerprints": (pins or {}).get(repo, fprs)}
         for f in files:
             n, v, r = f.name[: -len(".noarch.rpm")].rsplit("-", 2)
             pkgs.append({"name": n, "epoch": 0, "version": v, "release": r, "arch": "noarch", "repo": repo,
@@ -150,6 +156,34 @@ def test_key_file_with_two_keys_trusts_both(world, tmp_path):
     lock = lock_for({"a": world["a"] + [world["foreign"]]}, {"a": [both]})
     rep = check_signatures(lock, _files(lock), fetch_keys(lock, tmp_path / "keys"))
     assert rep.signed_ok == 3 and len(rep.keys["a"]) == 2
+
+
+def test_key_file_with_two_keys_trusts_only_the_pinned_one(world, tmp_path, caplog):
+    """A vendor key file may carry an old key too: only the pinned fingerprint is imported."""
+    both = tmp_path / "both.asc"
+    both.write_text(world["key_a"].read_text() + world["key_b"].read_text())
+    pin_a = rep_fpr(world["key_a"])
+    lock = lock_for({"a": world["a"] + [world["foreign"]]}, {"a": [both]}, pins={"a": [pin_a]})
+    keys = fetch_keys(lock, tmp_path / "keys")
+    assert keys["a"].fingerprints == [pin_a]
+    assert rep_fpr(world["key_b"]) in caplog.text and "not pinned and not used" in caplog.text
+    with pytest.raises(SignatureError) as ei:
+        check_signatures(lock, _files(lock), keys)
+    assert "eps-0:1.0-1.noarch (repo 'a')" in ei.value.message and "NOKEY" in ei.value.message
+
+
+def test_key_with_another_fingerprint_is_refused_naming_both(world, tmp_path):
+    lock = lock_for({"a": world["a"]}, {"a": [world["key_a"]]}, pins={"a": [rep_fpr(world["key_b"])]})
+    with pytest.raises(SignatureError) as ei:
+        fetch_keys(lock, tmp_path / "keys")
+    msg = ei.value.message
+    assert f"expected fingerprint {rep_fpr(world['key_b'])}" in msg and f"actual {rep_fpr(world['key_a'])}" in msg
+    assert ei.value.exit_code == 7
+
+
+def rep_fpr(key: Path) -> str:
+    out = _cmd(["gpg", "--show-keys", "--with-colons", key]).stdout
+    return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
 
 
 def test_unsigned_fails_unless_allowed(world, tmp_path):

@@ -23,7 +23,8 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_default_manifest_has_the_contract_repo_ids_and_roles():
     man = load_manifest()
     ids = {el: [r.id for r in man.for_el(int(el)).repos] for el in man.el}
-    assert ids["7"] == ["c7-os", "c7-updates", "c7-extras", "mariadb", "erlang", "rabbitmq"]
+    assert ids["7"] == ["c7-os", "c7-updates", "c7-extras", "mariadb"]
+    assert man.for_el(7).source_ids() == ["c7-os", "c7-updates", "c7-extras", "mariadb", "erlang", "rabbitmq"]
     assert ids["8"] == ["el8-baseos", "el8-appstream", "mariadb", "erlang", "rabbitmq"]
     assert ids["9"] == ["el9-baseos", "el9-appstream", "mariadb", "erlang", "rabbitmq"]
     assert [man.for_el(e).base_repo for e in (7, 8, 9)] == ["c7-os", "el8-baseos", "el9-baseos"]
@@ -31,7 +32,7 @@ def test_default_manifest_has_the_contract_repo_ids_and_roles():
     assert "policycoreutils-python" in man.role_packages("db-node", 7)
     assert "policycoreutils-python-utils" in man.role_packages("db-node", 9)
     assert man.role_packages("arbitrator", 7) == ["galera-4"]
-    assert man.for_el(7).pins == {"mariadb": "10.11", "erlang": "23.3.4.18", "rabbitmq": "3.9.16"}
+    assert man.for_el(7).pins == {"mariadb": "10.11.11", "erlang": "23.3.4.18", "rabbitmq": "3.9.16"}
     assert man.for_el(8).modules.disable == ["mariadb", "mysql"]
     assert all(r.module_hotfixes for e in (8, 9) for r in man.for_el(e).repos if r.id == "mariadb")
     assert len(man.sha256) == 64
@@ -44,12 +45,12 @@ def test_erlang_is_excluded_from_every_repo_but_the_erlang_repo():
             assert repo.admits("erlang") == (repo.id == "erlang"), (el, repo.id)
             assert repo.admits("erlang-kernel") == (repo.id == "erlang"), (el, repo.id)
     assert man.for_el(7).repo("c7-os").admits("rsync")
-    assert not man.for_el(7).repo("erlang").admits("rsync")  # includepkgs
+    assert not man.for_el(9).repo("erlang").admits("rsync")  # includepkgs
 
 
 def test_pins_apply_to_their_globs():
     man = load_manifest()
-    assert man.pin_for("MariaDB-server", 7) == ("mariadb", "10.11")
+    assert man.pin_for("MariaDB-server", 7) == ("mariadb", "10.11.11")
     assert man.pin_for("erlang-kernel", 7) == ("erlang", "23.3.4.18")
     assert man.pin_for("rabbitmq-server", 9) == ("rabbitmq", "4")
     assert man.pin_for("rsync", 7) is None
@@ -111,8 +112,10 @@ def test_version_series_maths():
 
 
 def _with_direct(entry: str) -> str:
-    text = DEFAULT.replace('  "7":\n    base-repo: c7-os\n',
-                           '  "7":\n    base-repo: c7-os\n    direct-rpms:\n      - ' + entry + "\n", 1)
+    """The default manifest with EL7's direct-rpms replaced by this one entry."""
+    start = DEFAULT.index("    direct-rpms:\n", DEFAULT.index('  "7":\n'))
+    end = DEFAULT.index('  "8":\n')
+    text = DEFAULT[:start] + "    direct-rpms:\n      - " + entry + "\n\n" + DEFAULT[end:]
     assert text != DEFAULT
     return text
 

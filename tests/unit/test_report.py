@@ -204,4 +204,4 @@ def test_verified_build_has_no_warning_box_and_lists_each_repos_keys(report):
     text = " ".join(" ".join(parse(report).text).split())
     assert "--allow-unsigned" not in text
     assert "4 of 4 packages have a signature verified" in text
-    assert "c7-os f4a80eb5 2 all verified" in text and "mariadb 1bb943db 2 all verified" in text
+    assert "c7-os f4a80eb5 none pinned 2 all verified" in text and "mariadb 1bb943db none pinned 2 all verified" in text

@@ -50,7 +50,9 @@ def test_none_baseline_closure(cache):
     assert lock.baseline == {"kind": "none", "source": "-", "count": 0}
     assert lock.repos == {"c7-os": {"baseurls": [C7.as_uri()],
                                     "gpgkeys": ["https://vault.centos.org/RPM-GPG-KEY-CentOS-7"],
-                                    "module_hotfixes": False}}
+                                    "module_hotfixes": False,
+                                    "fingerprints": ["6341AB2753D78A78A7C27BB124C6A8A7F4A80EB5"],
+                                    "repo_gpgcheck": False}}
 
 
 def test_why_chain_follows_requires(cache):
@@ -138,9 +140,11 @@ def test_unsatisfiable_role_shows_problem_and_chain(cache, tmp_path):
     man.write_text(paths.DEFAULT_MANIFEST.read_text().replace(
         '        baseurls: ["https://vault.centos.org/7.9.2009/os/x86_64/"]\n'
         '        gpgkeys: ["https://vault.centos.org/RPM-GPG-KEY-CentOS-7"]\n'
+        '        fingerprints: ["6341AB2753D78A78A7C27BB124C6A8A7F4A80EB5"]\n'
         '        excludepkgs: ["erlang*"]\n',
         '        baseurls: ["https://vault.centos.org/7.9.2009/os/x86_64/"]\n'
         '        gpgkeys: ["https://vault.centos.org/RPM-GPG-KEY-CentOS-7"]\n'
+        '        fingerprints: ["6341AB2753D78A78A7C27BB124C6A8A7F4A80EB5"]\n'
         '        excludepkgs: ["erlang*", "perl-DBI"]\n'))
     with pytest.raises(ResolveError) as err:
         resolve(sel(cache, "none", installs=["mariadb-server"], manifest=man))
