@@ -52,15 +52,15 @@ def fpr_of(key_url: str) -> str:
 
 
 def manifest_with(tmp: Path, url: str, sha256: str, gpgkey: str, fingerprint: str | None = None) -> Path:
-    """The default manifest with the EL7 direct-rpms replaced by one entry (pinned by sha256 when
-    given, and by the key's fingerprint: the key's own unless `fingerprint` says otherwise)."""
+    """The default manifest with one more EL7 direct RPM (pinned by sha256 when given, and by the
+    key's fingerprint: the key's own unless `fingerprint` says otherwise). Erlang's and RabbitMQ's
+    stay: the world's --repo erlang/rabbitmq stand in for them."""
     text = paths.DEFAULT_MANIFEST.read_text()
     fpr = fingerprint or fpr_of(gpgkey)
-    entry = (f'    direct-rpms:\n      - url: "{url}"\n' + (f'        sha256: "{sha256}"\n' if sha256 else "")
+    entry = (f'      - url: "{url}"\n' + (f'        sha256: "{sha256}"\n' if sha256 else "")
              + f'        roles: [arbitrator]\n        gpgkey: ["{gpgkey}"]\n        fingerprints: ["{fpr}"]\n')
-    start = text.index("    direct-rpms:\n", text.index('  "7":\n'))
-    end = text.index('  "8":\n')
-    new = text[:start] + entry + "\n" + text[end:]
+    at = text.index("    direct-rpms:\n", text.index('  "7":\n')) + len("    direct-rpms:\n")
+    new = text[:at] + entry + text[at:]
     assert new != text
     path = tmp / "manifest.yaml"
     path.write_text(new)

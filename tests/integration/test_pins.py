@@ -77,6 +77,7 @@ def test_ad_hoc_repo_without_a_pin_fails_7(world_el7, tmp_path, capsys):
     args = without(world_el7.repo_args, "--key-fingerprint", "c7-extras")
     args = replaced(args, "c7-extras", world_el7.repo_url("c7-extras"))
     args = [a.replace("c7-extras=", "extra=") for a in args]
+    args = ["--adhoc-repo" if a == "--repo" and args[i + 1].startswith("extra=") else a for i, a in enumerate(args)]
     rc, _, err = wcb(capsys, "-q", "build", "--el", "7", "--install", "galera-4", *args,
                      "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
     # the ad-hoc repo contributes no package, so its key is never read: the build passes ...
@@ -84,6 +85,7 @@ def test_ad_hoc_repo_without_a_pin_fails_7(world_el7, tmp_path, capsys):
     # ... while a contributing one without a pin is refused
     args = without(world_el7.repo_args, "--key-fingerprint", "mariadb")
     args = [a.replace("mariadb=", "mdb=") for a in args]
+    args = ["--adhoc-repo" if a == "--repo" and args[i + 1].startswith("mdb=") else a for i, a in enumerate(args)]
     rc, _, err = wcb(capsys, "-q", "build", "--el", "7", "--install", "galera-4", *args,
                      "--cache", str(tmp_path / "cache2"), "--out", str(tmp_path / "out2"))
     assert rc == 7, err
