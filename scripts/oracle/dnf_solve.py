@@ -3,7 +3,9 @@
 Reads one JSON job on stdin:
   {"root": DIR,                    installroot (its rpmdb is the installed system; may be empty)
    "work": DIR,                    cache, repos.d, logs
-   "repos": {"id": "file:///..."}, "releasever": "7", "platform": "platform:el9" | null,
+   "repos": {"id": "file:///..." | {"url": ..., "module_hotfixes": bool, "excludepkgs": [...],
+            "includepkgs": [...]}},
+  "releasever": "7", "platform": "platform:el9" | null,
    "weak": false, "exclude": ["*.i686"], "group": "core" | null,
    "sets": [["name", ...], ...]}
 and prints one JSON list, one entry per set (or, with "group", one entry for `group install`):
@@ -32,9 +34,16 @@ def main():
     for d in ("cache", "repos", "log", "persist"):
         os.makedirs(os.path.join(work, d), exist_ok=True)
     with open(os.path.join(work, "repos", "oracle.repo"), "w") as fh:
-        for rid, url in job["repos"].items():
-            fh.write(f"[{rid}]\nname={rid}\nbaseurl={url}\nenabled=1\ngpgcheck=1\n"
-                     f"excludepkgs={','.join(job.get('exclude') or [])}\n\n")
+        for rid, repo in job["repos"].items():
+            repo = repo if isinstance(repo, dict) else {"url": repo}
+            exclude = list(job.get("exclude") or []) + list(repo.get("excludepkgs") or [])
+            fh.write(f"[{rid}]\nname={rid}\nbaseurl={repo['url']}\nenabled=1\ngpgcheck=1\n"
+                     f"excludepkgs={','.join(exclude)}\n")
+            if repo.get("includepkgs"):
+                fh.write(f"includepkgs={','.join(repo['includepkgs'])}\n")
+            if repo.get("module_hotfixes"):
+                fh.write("module_hotfixes=1\n")
+            fh.write("\n")
     base = dnf.Base()
     c = base.conf
     c.installroot = job["root"]

@@ -19,11 +19,11 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build (or reuse) the fixture world and print its root")
-    b.add_argument("--el", type=int, choices=(7, 9), action="append",
+    b.add_argument("--el", type=int, choices=(7, 8, 9), action="append",
                    help="EL version (repeatable; default: 7)")
     b.add_argument("--rebuild", action="store_true", help="build even if a cached world exists")
     a = sub.add_parser("repo-args", help="print `--repo ID=URL --gpgkey ID=file://KEY` args, one per line")
-    a.add_argument("--el", type=int, choices=(7, 9), default=7)
+    a.add_argument("--el", type=int, choices=(7, 8, 9), default=7)
     a.add_argument("--base-url", required=True, help="where the world root is served (http://... or file://...)")
     args = parser.parse_args(argv)
     try:

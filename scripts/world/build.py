@@ -110,10 +110,12 @@ def build_world(el: int, dest: Path, inputs_hash: str) -> None:
             sign(rpms, el, repo, gnupg)
             shutil.copy2(keys[repo], repo_dir / f"RPM-GPG-KEY-{repo}")
             comps = None
-            if repo in ("c7-os", "el9-baseos"):
+            if repo in ("c7-os", "el8-baseos", "el9-baseos"):
                 comps = work / f"comps-{repo}.xml"
                 comps.write_bytes(filter_comps(comps_source(el), {p.name for p in pkgs}))
-            modules = model.modules_yaml(pkgs) if any(p.modularity_label for p in pkgs) else None
+            modules = None
+            if any(p.modularity_label for p in pkgs):
+                modules = model.el8_modules_yaml(pkgs) if el == 8 else model.modules_yaml(pkgs)
             make_repodata(repo_dir, comps, modules, work)
             sign_repomd(repo_dir, el, repo, gnupg)
             summary[repo] = {

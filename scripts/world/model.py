@@ -12,6 +12,7 @@ are a plausible model, not a copy.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 from .pkg import Dep, Pkg
 
@@ -251,3 +252,103 @@ def modules_yaml(pkgs: list[Pkg]) -> str:
         "    \"10.11\": [server]", "...",
     ]))
     return "\n".join(docs) + "\n"
+
+
+# --- EL8: AppStream (modelled packages, REAL module metadata) and vendors -----------------------
+
+EL8_MODULES = Path(__file__).resolve().parents[2] / "tests" / "data" / "realmeta" / "rocky8-modules" / "modules.yaml.617a22e"
+# the module documents the EL8 AppStream carries, verbatim from Rocky 8.9's modules.yaml
+EL8_MODULE_NAMES = ("mariadb", "mysql", "perl", "perl-DBI")
+
+
+def _el8_real_docs() -> list[tuple[str, dict]]:
+    """(verbatim text, parsed) of each real document of EL8_MODULE_NAMES (modulemd and defaults)."""
+    import re
+
+    import yaml
+    text = EL8_MODULES.read_text()
+    out = []
+    for chunk in re.split(r"(?m)^(?:---|\.\.\.)[ \t]*$\n?", text):
+        if not chunk.strip():
+            continue
+        doc = yaml.load(chunk, Loader=yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader)
+        data = doc.get("data") or {}
+        if data.get("name", data.get("module")) in EL8_MODULE_NAMES:
+            out.append(("---\n" + chunk.rstrip("\n") + "\n...\n", doc))
+    return out
+
+
+def _el8_artifact(module: str, stream: str, name: str, context: str | None = None) -> tuple[str, str]:
+    """(x86_64 NEVRA, ModularityLabel) of a real module artifact."""
+    for _text, doc in _el8_real_docs():
+        d = doc["data"]
+        if doc["document"] == "modulemd" and d["name"] == module and str(d["stream"]) == stream \
+                and (context is None or d["context"] == context):
+            for art in d["artifacts"]["rpms"]:
+                if art.rsplit(".", 1)[1] == "x86_64" and art.rsplit("-", 2)[0] == name:
+                    return art, f"{module}:{stream}:{d['version']}:{d['context']}"
+    raise KeyError(f"{module}:{stream} has no x86_64 artifact {name}")
+
+
+def _modular(name: str, module: str, stream: str, context: str | None = None, **kw) -> Pkg:
+    nevra, label = _el8_artifact(module, stream, name, context)
+    nevr = nevra.rsplit(".", 1)[0]
+    n, ev, rel = nevr.rsplit("-", 2)
+    epoch, ver = ev.split(":", 1)
+    return m(name, f"{epoch}:{ver}-{rel}", "x86_64", label=label, **kw)
+
+
+def el8_appstream() -> list[Pkg]:
+    """MODELLED EL8 AppStream packages. The modular ones (the default mariadb:10.3 stream, perl-DBI:1.641
+    for perl:5.26) carry the NEVRAs and ModularityLabels of the real Rocky 8.9 module artifacts."""
+    jvm = "/usr/lib/jvm/java-1.8.0-openjdk-1.8.0.412.b08-2.el8.x86_64"
+    ssl = ["libssl.so.3()(64bit)", "libcrypto.so.3()(64bit)", "libc.so.6()(64bit)", "libz.so.1()(64bit)"]
+    mdb = {"module": "mariadb", "stream": "10.3"}
+    mdb_evr = _el8_artifact("mariadb", "10.3", "mariadb")[0].rsplit(".", 1)[0][len("mariadb-"):]   # E:V-R
+    pkgs = [
+        m("java-1.8.0-openjdk-headless", "1:1.8.0.412.b08-2.el8", "x86_64", license="ASL 1.1 and GPL+",
+          size=33_000_000,
+          req=["tzdata-java >= 2024a", "javapackages-filesystem", "copy-jdk-configs >= 3.9",
+               "/usr/sbin/alternatives", "libz.so.1()(64bit)", "libc.so.6()(64bit)", "lksctp-tools(x86-64)"],
+          prov=["java-headless = 1:1.8.0", "jre-headless = 1:1.8.0", "java-1.8.0-headless = 1:1.8.0.412.b08"],
+          files=[f"{jvm}/jre/bin/java", f"{jvm}/jre/lib/rt.jar"]),
+        m("tzdata-java", "2024a-1.el8", "noarch", files=["/usr/share/javazi-1.8/tzdb.dat"]),
+        m("javapackages-filesystem", "5.3.0-2.el8", "noarch", files=["/usr/share/java-utils/.keep"]),
+        m("copy-jdk-configs", "4.0-2.el8", "noarch", req=["javapackages-filesystem"],
+          files=["/usr/libexec/copy_jdk_configs.lua"]),
+        m("socat", "1.7.4.1-1.el8", "x86_64", req=["libssl.so.3()(64bit)", "libcrypto.so.3()(64bit)",
+                                                  "libreadline.so.8()(64bit)", "libc.so.6()(64bit)"],
+          files=["/usr/bin/socat"]),
+        m("perl-libs", "4:5.26.3-422.el8", "x86_64", prov=["perl(:MODULE_COMPAT_5.26.3)", "perl(strict)"],
+          files=["/usr/lib64/libperl.so.5.26"]),
+        _modular("perl-DBI", "perl-DBI", "1.641", "88fd4976",
+                 req=["perl(:MODULE_COMPAT_5.26.3)", "perl(strict)"], prov=["perl(DBI) = 1.641"],
+                 files=["/usr/lib64/perl5/vendor_perl/DBI.pm"]),
+        m("python3-policycoreutils", "2.9-24.el8", "noarch", req=["policycoreutils", "python3", "python3-setools"],
+          files=["/usr/lib/python3.9/site-packages/sepolicy/__init__.py"]),   # the stand-in base has python 3.9
+        m("policycoreutils-python-utils", "2.9-24.el8", "noarch", req=["python3-policycoreutils = 2.9-24.el8"],
+          files=["/usr/sbin/semanage"]),
+        # the default mariadb:10.3 stream (what a stock EL8 gives for `dnf install mariadb-server`)
+        _modular("mariadb-common", **mdb, files=["/etc/my.cnf"]),
+        _modular("mariadb-errmsg", **mdb, req=[f"mariadb-common = {mdb_evr}"]),
+        _modular("mariadb", **mdb, req=[f"mariadb-common = {mdb_evr}", *ssl], prov=["mysql-client"],
+                 files=["/usr/bin/mysql"]),
+        _modular("mariadb-server", **mdb, size=10_000_000,
+                 req=[f"mariadb = {mdb_evr}", f"mariadb-errmsg = {mdb_evr}", "libaio.so.1()(64bit)", *ssl, "/bin/sh"],
+                 prov=["mysql-server"], files=["/usr/libexec/mysqld"]),
+        _modular("galera", **mdb, req=[*ssl, "lsof", "/bin/sh"], files=["/usr/lib64/galera/libgalera_smm.so"]),
+    ]
+    return pkgs
+
+
+def el8_modules_yaml(pkgs: list[Pkg]) -> str:
+    """The real Rocky 8.9 documents (modulemd and modulemd-defaults) of EL8_MODULE_NAMES, verbatim."""
+    return "".join(text for text, _doc in _el8_real_docs())
+
+
+def el8_vendor() -> dict[str, list[Pkg]]:
+    return {
+        "mariadb": mariadb_repo(8, "10.11.10", "26.4.20"),
+        "erlang": [erlang_pkg(8, "27.2.4", "1.el8"), erlang_pkg(8, "26.2.5.6", "1.el8")],
+        "rabbitmq": [rabbitmq_pkg("4.0.7", "1.el8", "26.2", "28", socat=False)],
+    }

@@ -6,6 +6,11 @@ c7-updates carries the modelled baseline-upgrade scenario; c7-extras is an
 empty but valid repo; mariadb/erlang/rabbitmq are modelled.
 EL9: el9-baseos shadows the real CS9 BaseOS (2022-02); el9-appstream and
 the vendor repos are modelled.
+EL8: el8-baseos is a STAND-IN: the same real CS9 BaseOS records (no EL8
+primary is available; the base OS only has to be a consistent, real one);
+el8-appstream is modelled, with the REAL Rocky 8.9 module documents of
+mariadb (default 10.3), mysql, perl and perl-DBI and their defaults; the
+vendor repos are modelled for EL8.
 """
 
 from __future__ import annotations
@@ -18,13 +23,16 @@ from .realmeta import closure, comps_group, read_filelists, read_primary, repoda
 
 PROJECT = Path(__file__).resolve().parents[2]
 REALMETA = PROJECT / "tests" / "data" / "realmeta"
-REAL_DIRS = {7: REALMETA / "centos7.5-dvd-x86_64", 9: REALMETA / "cs9-baseos-2022-x86_64"}
+REAL_DIRS = {7: REALMETA / "centos7.5-dvd-x86_64", 8: REALMETA / "cs9-baseos-2022-x86_64",
+             9: REALMETA / "cs9-baseos-2022-x86_64"}
 REPO_IDS = {7: ["c7-os", "c7-updates", "c7-extras", "mariadb", "erlang", "rabbitmq"],
+            8: ["el8-baseos", "el8-appstream", "mariadb", "erlang", "rabbitmq"],
             9: ["el9-baseos", "el9-appstream", "mariadb", "erlang", "rabbitmq"]}
-BASE_REPO = {7: "c7-os", 9: "el9-baseos"}
+BASE_REPO = {7: "c7-os", 8: "el8-baseos", 9: "el9-baseos"}
 # Base-repo packages the roles ask for by name (domain-facts §1 + semanage).
 ROLE_BASE = {7: ["java-1.8.0-openjdk-headless", "rsync", "socat", "lsof", "perl-DBI", "logrotate",
                  "policycoreutils-python", "mariadb-libs"],
+             8: ["rsync", "lsof", "logrotate", "policycoreutils"],
              9: ["rsync", "lsof", "logrotate", "policycoreutils"]}
 
 
@@ -62,15 +70,17 @@ def _assign_files(shadow: list[Pkg], everything: list[Pkg], real_dir: Path) -> N
 
 def plan(el: int) -> dict[str, list[Pkg]]:
     if el not in REAL_DIRS:
-        raise ValueError(f"no fixture world for EL{el} (have: 7, 9)")
+        raise ValueError(f"no fixture world for EL{el} (have: 7, 8, 9)")
     real_dir = REAL_DIRS[el]
     real = read_primary(repodata_file(real_dir, "primary.xml.gz"))
-    vendor = model.el7_vendor() if el == 7 else model.el9_vendor()
+    vendor = {7: model.el7_vendor, 8: model.el8_vendor, 9: model.el9_vendor}[el]()
     extra: dict[str, list[Pkg]] = {}
     if el == 7:
         by_name = {p.name: p for p in real if p.arch in ("x86_64", "noarch")}
         extra["c7-updates"] = model.el7_updates(by_name)
         extra["c7-extras"] = []
+    elif el == 8:
+        extra["el8-appstream"] = model.el8_appstream()
     else:
         extra["el9-appstream"] = model.el9_appstream()
     models = [p for ps in list(vendor.values()) + list(extra.values()) for p in ps]
@@ -94,6 +104,8 @@ def comps_source(el: int) -> Path:
 def input_files(el: int) -> list[Path]:
     """Everything whose content decides the world (for the cache key)."""
     real = sorted(p for p in (REAL_DIRS[el] / "repodata").iterdir() if p.is_file())
+    if el == 8:
+        real.append(model.EL8_MODULES)
     # The modules that shape the content; the API/CLI (__init__, __main__) do not.
     code = sorted(p for p in Path(__file__).parent.glob("*.py") if not p.name.startswith("__"))
     return code + real

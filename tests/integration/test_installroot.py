@@ -27,7 +27,7 @@ from bundler.run import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.installroot, pytest.mark.slow]
 
-BASE_REPO = {7: "c7-os", 9: "el9-baseos"}
+BASE_REPO = {7: "c7-os", 8: "el8-baseos", 9: "el9-baseos"}
 
 
 def bundle_env(top: Path) -> dict[str, str]:
@@ -121,15 +121,26 @@ def el9_bundle(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def el8_bundle(tmp_path_factory):
+    return build_bundle(tmp_path_factory.mktemp("b8"), 8)
+
+
+@pytest.fixture(scope="session")
 def el9_modular_bundle(tmp_path_factory):
     # A custom role whose closure is modular on the EL9 world (AppStream's default
-    # mariadb:10.5 stream), so the bundle must carry the module documents.
-    return build_bundle(tmp_path_factory.mktemp("b9m"), 9, "--install", "mariadb-server")
+    # mariadb:10.5 stream), so the bundle must carry the module documents. (Not mariadb-server:
+    # the vendor's MariaDB-server obsoletes it, so dnf, and wcbundle, install that one instead.)
+    return build_bundle(tmp_path_factory.mktemp("b9m"), 9, "--install", "mariadb-errmsg")
 
 
 @pytest.fixture(scope="session")
 def seeded7(tmp_path_factory):
     return seed_root(tmp_path_factory.mktemp("seed7"), 7)
+
+
+@pytest.fixture(scope="session")
+def seeded8(tmp_path_factory):
+    return seed_root(tmp_path_factory.mktemp("seed8"), 8)
 
 
 @pytest.fixture(scope="session")
@@ -187,12 +198,12 @@ def test_el9_modular_package_installs_from_bundle(el9_modular_bundle, seeded9, t
     from bundler.localrepo import repomd_types
     assert "modules" in repomd_types(el9_modular_bundle / "repo")
     root, _ = install_role(el9_modular_bundle, seeded9, tmp_path, "custom", 9, hotfixes=False)
-    res = run(["rpm", "--root", root, "-q", "mariadb-server", "mariadb", "--qf", "%{MODULARITYLABEL}\n"],
+    res = run(["rpm", "--root", root, "-q", "mariadb-errmsg", "mariadb-common", "--qf", "%{MODULARITYLABEL}\n"],
               check=False)
     assert res.returncode == 0, res.stdout + res.stderr
     labels = res.stdout.splitlines()
     assert len(labels) == 2 and all(x.startswith("mariadb:10.5:") for x in labels), \
-        f"mariadb-server/mariadb are not the default stream's modular builds: {labels!r}"
+        f"mariadb-errmsg/mariadb-common are not the default stream's modular builds: {labels!r}"
 
 
 def test_el9_modular_package_needs_the_modules_metadata(el9_modular_bundle, seeded9, tmp_path):
@@ -204,3 +215,15 @@ def test_el9_modular_package_needs_the_modules_metadata(el9_modular_bundle, seed
     _, out = install_role(el9_modular_bundle, seeded9, tmp_path / "w", "custom", 9, hotfixes=False, repo=bare,
                           check=False)
     assert "No available modular metadata for modular package" in out, out[-2000:]
+
+
+@pytest.mark.parametrize("role", ["app-node", "arbitrator", "db-node", "mq-node"])
+def test_el8_role_installs_from_bundle_alone(el8_bundle, seeded8, tmp_path, role):
+    """EL8 (module_platform_id=platform:el8, the bundle repo module_hotfixes as install.sh writes it):
+    every role installs on the @core root from the bundle alone, gpgcheck on."""
+    root, _ = install_role(el8_bundle, seeded8, tmp_path, role, 8)
+    _assert_role_installed(el8_bundle, root, role)
+    if role == "db-node":   # the vendor's MariaDB-server, and EL8's modular perl-DBI with its label
+        res = run(["rpm", "--root", root, "-q", "MariaDB-server", "perl-DBI", "--qf", "%{VENDOR}|%{MODULARITYLABEL}\n"])
+        server, dbi = res.stdout.splitlines()
+        assert server.endswith("|(none)") and dbi.endswith("|perl-DBI:1.641:8090020231016030935:88fd4976"), res.stdout
