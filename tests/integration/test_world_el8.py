@@ -34,6 +34,12 @@ def repo_urls(world) -> dict[str, str]:
     return {r: world.repos[r].as_uri() + "/" for r in REPOS}
 
 
+def selection(world, **kw) -> Selection:
+    """The world's repos, each with its test key pinned (the manifest's keys are the vendors')."""
+    return Selection(el=8, repos=repo_urls(world), gpgkeys={r: [world.keys[r].resolve().as_uri()] for r in REPOS},
+                     fingerprints={r: [fpr] for r, fpr in world.fingerprints.items()}, **kw)
+
+
 def manifest_without_disable(tmp_path: Path) -> Path:
     """The manifest with EL8's `modules: {disable: [mariadb, mysql]}` taken out: the default
     mariadb:10.3 stream is then active, as on a stock EL8."""
@@ -46,9 +52,8 @@ def manifest_without_disable(tmp_path: Path) -> Path:
 
 
 def test_el8_roles_resolve_with_vendor_mariadb_and_modular_perl_dbi(world8, tmp_path, capsys):
-    argv = ["-q", "resolve", "--el", "8", "--cache", str(tmp_path / "c"), "--json"]
-    for rid, url in repo_urls(world8).items():
-        argv += ["--repo", f"{rid}={url}"]
+    argv = ["-q", "resolve", "--el", "8", "--cache", str(tmp_path / "c"), "--json",
+            *world8.repo_args(world8.root.as_uri())]
     capsys.readouterr()
     assert main(argv) == 0
     lock = json.loads(capsys.readouterr().out)
@@ -65,8 +70,7 @@ def test_el8_roles_resolve_with_vendor_mariadb_and_modular_perl_dbi(world8, tmp_
 
 def test_vendor_mariadb_wins_over_the_default_stream_through_module_hotfixes(world8, tmp_path):
     man = manifest_without_disable(tmp_path)
-    sel = Selection(el=8, manifest_path=man, repos=repo_urls(world8), baseline="minimal",
-                    cache_dir=tmp_path / "c", roles=["db-node"])
+    sel = selection(world8, manifest_path=man, baseline="minimal", cache_dir=tmp_path / "c", roles=["db-node"])
     lock = resolve(sel)
     server = next(p for p in lock.packages if p.name == "MariaDB-server")
     assert server.repo == "mariadb" and server.modularity_label is None
@@ -108,8 +112,8 @@ def test_provider_choice_with_default_streams_equals_dnfs(world8, tmp_path):
     root.mkdir()
     theirs = oracle.dnf_solve({"el": 8, "root": str(root), "work": str(tmp_path / "dnf"), "repos": repos,
                                "platform": "platform:el8", "weak": False, "sets": ORACLE_SETS})
-    ours = resolve_sets(Selection(el=8, manifest_path=man, repos=repo_urls(world8), baseline="none",
-                                  cache_dir=tmp_path / "c"), ORACLE_SETS)
+    ours = resolve_sets(selection(world8, manifest_path=man, baseline="none", cache_dir=tmp_path / "c"),
+                        ORACLE_SETS)
     assert sum(t["ok"] for t in theirs) >= len(ORACLE_SETS) - 2, theirs   # real solves, not refusals
     diffs = []
     for names, o, t in zip(ORACLE_SETS, ours, theirs):
