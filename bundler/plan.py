@@ -144,12 +144,15 @@ def diagram_dot(site: Site, flows: tuple[Flow, ...] | list[Flow] = FLOWS) -> str
     for n in site.nodes:
         groups.setdefault(tuple(n.roles), []).append(n.name)
     for gi, (roles, names) in enumerate(groups.items()):
+        # the role name is a plaintext node at the top of its cluster, not the cluster's label:
+        # dot routes edges around nodes, but draws them straight through cluster labels
         out.append(f"  subgraph cluster_{gi} {{")
-        out.append(f'    label={_q(" + ".join(roles))}; style="rounded,filled"; '
-                   f'fillcolor="{ROLE_COLORS[roles[0]]}"; color="#9ca3af";')
+        out.append(f'    label=""; style="rounded,filled"; fillcolor="{ROLE_COLORS[roles[0]]}"; color="#9ca3af";')
+        out.append(f'    role{gi} [label={_q(" + ".join(roles))}, shape=plaintext, style="", fontsize=11];')
         for name in names:
             ip = next(n.ip for n in site.nodes if n.name == name)
             out.append(f"    {ids[name]} [label={_q(name + chr(10) + ip)}];")
+            out.append(f"    role{gi} -> {ids[name]} [style=invis];")
         out.append("  }")
     out += _edges(site, expand(site, flows), ids)
     out.append("}")

@@ -34,8 +34,8 @@ section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:16px 
 h2{font-size:18px;margin:0 0 12px;color:#1e3a5f}
 h3{font-size:15px;margin:14px 0 6px}
 .cards{display:flex;flex-wrap:wrap;gap:12px}
-.card{flex:1 1 150px;background:#eef2ff;border-radius:6px;padding:10px 12px}
-.card b{display:block;font-size:20px;color:#1e3a5f}
+.card{flex:1 1 auto;min-width:110px;background:#eef2ff;border-radius:6px;padding:10px 12px}
+.card b{display:block;font-size:20px;color:#1e3a5f;white-space:nowrap}
 .card span{font-size:12px;color:#4b5563}
 table{border-collapse:collapse;width:100%;font-size:12.5px}
 th,td{border:1px solid #e5e7eb;padding:4px 6px;text-align:left;vertical-align:top}
@@ -49,10 +49,39 @@ summary{cursor:pointer;font-weight:bold}
 .why{color:#4b5563}
 .tag{display:inline-block;background:#e0e7ff;border-radius:4px;padding:0 5px;margin:0 2px 2px 0;font-size:12px}
 .warn{color:#92400e}
-section.alert{background:#fef3c7;border:2px solid #d97706}
-section.alert h2{color:#92400e}
+section.alert,section.secrets{background:#fef3c7;border:2px solid #d97706}
+section.alert h2,section.secrets h2{color:#92400e}
 .diagram{text-align:center}
 .diagram svg{max-width:100%;height:auto}
+ol.order{margin:4px 0 10px;padding-left:22px}
+ol.order li{margin:2px 0}
+.ko{display:block;font-weight:normal;color:#4b5563}
+.sheet-wrap{overflow-x:auto}
+table.sheet{width:auto;min-width:100%}
+table.sheet td{white-space:nowrap}
+table.sheet td.purpose{white-space:normal;min-width:13em}
+@page{size:A4 landscape;margin:10mm}
+@media print{
+ *{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ body{background:#fff;font-size:11px;line-height:1.35}
+ header{background:#fff;color:#1e3a5f;padding:0 0 6px;margin:0 0 10px;border-bottom:2px solid #1e3a5f}
+ main{max-width:none;padding:0}
+ section{border:0;border-radius:0;padding:0;margin:0 0 12px}
+ section.alert,section.secrets{border:2px solid #d97706;padding:6px 10px}
+ h2{font-size:15px;break-after:avoid}
+ h3{font-size:12.5px;break-after:avoid}
+ table,code,pre{font-size:9.5px}
+ tr{break-inside:avoid}
+ thead{display:table-header-group}
+ th,td{padding:2px 4px}
+ .card{padding:4px 8px}
+ .card b{font-size:14px}
+ .sheet-wrap{overflow:visible}
+ .diagram{break-inside:avoid}
+ .diagram svg{max-height:150mm}
+ pre{background:#f9fafb;color:#111827;border:1px solid #d1d5db}
+ summary{list-style:none}
+}
 """
 
 
@@ -126,6 +155,19 @@ def _header(top: Path, lock: dict, build: dict, n_pkgs: int, total: int) -> str:
              ["Repos", ", ".join(sorted(lock.get("repos", {})))]]
     return (f'<section><h2>Build / 빌드 정보</h2><div class="cards">{card_html}</div>'
             f"<h3>Details</h3>{_table(['Item', 'Value'], facts)}</section>")
+
+
+def _secrets_alert(top: Path) -> str:
+    """A bundle built with --site carries site/secrets.env: say so where nobody can miss it."""
+    if not (top / "site" / "secrets.env").is_file():
+        return ""
+    return ('<section class="secrets"><h2>⚠ This bundle carries the site\'s secrets / 사이트 비밀 정보 포함</h2>'
+            f"<p><code>{e(top.name)}.tar</code> holds <code>site/secrets.env</code>: the database root, SST and "
+            "application passwords, the RabbitMQ passwords and the Erlang cookie of this site. Handle the tar "
+            "(and its split parts) like those passwords: it is written mode 0600; copy it only to the target "
+            "hosts, keep the USB stick under your control, and delete the copies once the hosts are "
+            "installed.</p><p>이 번들에는 사이트의 비밀번호(DB, RabbitMQ, Erlang 쿠키)가 들어 있습니다. "
+            "비밀번호와 같이 취급하고, 설치 후 사본을 삭제하십시오.</p></section>")
 
 
 def _verify(top: Path, build: dict) -> str:
@@ -213,36 +255,81 @@ def _signatures(lock: dict, build: dict) -> str:
             + "</section>")
 
 
+# the order install.sh expects the roles in (README "Using it on a real connected host")
+INSTALL_ORDER = ("db-node", "arbitrator", "mq-node", "app-node")
+ROLE_STEP = {"db-node": "db nodes first, one at a time: the first bootstraps the Galera cluster, the "
+                        "others join it",
+             "arbitrator": "then the arbitrator: garbd joins the Galera cluster as its extra vote",
+             "mq-node": "then the mq nodes: they form the RabbitMQ cluster",
+             "app-node": "the app nodes last: WorkCenter starts once the database and the broker answer"}
+
+
+def install_order(site: Any) -> list[Any]:
+    """The site's hosts in install order: by their earliest role in INSTALL_ORDER, then site order."""
+    def rank(n: Any) -> int:
+        return min(INSTALL_ORDER.index(r) for r in n.roles if r in INSTALL_ORDER)
+    return sorted(site.nodes, key=lambda n: (rank(n), site.nodes.index(n)))
+
+
+def _host_does(site: Any, node: Any) -> str:
+    first = {role: next((n.name for n in site.nodes if role in n.roles), None) for role in ("db-node", "mq-node")}
+    out = []
+    for role in (r for r in INSTALL_ORDER if r in node.roles):
+        out.append({"db-node": "bootstraps the Galera cluster" if node.name == first["db-node"]
+                    else "joins the Galera cluster",
+                    "arbitrator": "garbd joins the Galera cluster",
+                    "mq-node": "RabbitMQ forms the cluster" if node.name == first["mq-node"]
+                    else "RabbitMQ joins the cluster",
+                    "app-node": "starts WorkCenter"}[role])
+    return "; ".join(out)
+
+
 def _commands(top: Path, lock: dict, site: Any) -> str:
     extract = f"tar -xf {top.name}.tar && cd {top.name}"
-    rows = [[r, ("raw", f"<code>{e(extract)}</code>"), ("raw", f"<code>{e(f'./install.sh --role {r}')}</code>")]
-            for r in sorted(lock.get("roles", {}))]
-    out = ("<section><h2>Install on the targets / 대상 서버 설치</h2>"
-           "<p>Copy the tar (and its .sha256) to each host, then as root:</p>"
-           + _table(["Role / 역할", "1. Extract / 압축 해제", "2. Install / 설치"], rows))
+    roles = [r for r in INSTALL_ORDER if r in lock.get("roles", {})]
+    roles += sorted(set(lock.get("roles", {})) - set(roles))
+    steps = "".join(f"<li><b>{e(r)}</b>: {e(ROLE_STEP.get(r, 'then this role'))}</li>" for r in roles)
+    out = ("<section><h2>Install on the targets, in this order / 설치 순서</h2>"
+           "<p>Copy the tar (and its .sha256) to each host, check it, extract it, and run the installer "
+           "as root, host by host in this order (each run ends with a health check):</p>"
+           f'<ol class="order">{steps}</ol>')
     if site is not None:
-        host_rows = [[n.name, n.ip, ("raw", f"<code>{e('./install.sh --role ' + ','.join(n.roles))}</code>")]
-                     for n in site.nodes]
-        out += "<h3>Per host of this site</h3>" + _table(["Host", "IP", "Command"], host_rows)
+        host_rows = [[str(i), n.name, n.ip, " ".join(r for r in INSTALL_ORDER if r in n.roles),
+                      ("raw", f"<code>{e('./install.sh --role ' + ','.join(n.roles))}</code>"), _host_does(site, n)]
+                     for i, n in enumerate(install_order(site), 1)]
+        out += ("<h3>The hosts of this site, in install order / 호스트별 설치 순서</h3>"
+                + _table(["Step", "Host", "IP", "Roles", "Command (as root, in the extracted bundle)",
+                          "What happens"], host_rows, num_cols=(0,)))
+    rows = [[r, ("raw", f"<code>{e(extract)}</code>"), ("raw", f"<code>{e(f'./install.sh --role {r}')}</code>")]
+            for r in roles]
+    out += ("<h3>Per role / 역할별 명령</h3>"
+            + _table(["Role / 역할", "1. Extract / 압축 해제", "2. Install / 설치"], rows))
     return out + "</section>"
 
 
 def _packages(lock: dict, licenses: dict[str, str]) -> str:
+    from .changes import kind_of, role_changes
     pkgs = lock.get("packages", [])
+    changes = role_changes(lock)  # the counts resolve and inspect print too
     out = ["<section><h2>Roles and packages / 역할별 패키지</h2>"]
     summary = []
     for role, r in sorted(lock.get("roles", {}).items()):
         mine = [p for p in pkgs if role in p.get("roles", [])]
-        summary.append([role, " ".join(r.get("requested", [])), str(len(mine)),
+        ch = changes[role]
+        summary.append([role, " ".join(r.get("requested", [])), str(len(mine)), str(len(ch.install)),
+                        str(len(ch.upgrade)), str(len(ch.replace)),
                         human_size(sum(int(p.get("size") or 0) for p in mine))])
-    out.append(_table(["Role", "Requested", "Packages", "Size"], summary, num_cols=(2, 3)))
+    out.append(_table(["Role", "Requested", "Packages", "New", "Upgrades", "Replaces (Obsoletes)", "Size"],
+                      summary, num_cols=(2, 3, 4, 5, 6)))
     for role in sorted(lock.get("roles", {})):
         mine = [p for p in pkgs if role in p.get("roles", [])]
         rows = []
         for p in mine:
             fname = p.get("location", "").rsplit("/", 1)[-1]
             why = " → ".join(p.get("why", []))
-            note = f" (upgrades {p['upgrade_of']})" if p.get("upgrade_of") else ""
+            kind = kind_of(p)
+            note = {"install": "", "upgrade": f" (upgrades {p.get('upgrade_of')})",
+                    "replace": f" (replaces {p.get('upgrade_of')}, through Obsoletes)"}[kind]
             rows.append([p["name"], f"{p.get('epoch', 0)}:{p['version']}-{p['release']}.{p['arch']}" + note,
                          p.get("repo", ""), ("raw", f'<span class="why">{e(why)}</span>'),
                          licenses.get(fname) or p.get("license", ""), human_size(int(p.get("size") or 0))])
@@ -286,7 +373,26 @@ def _site_section(top: Path, site: Any, flows: list[Flow]) -> str:
     return ("<section><h2>Site plan / 사이트 구성</h2>" + _table(["Item", "Value"], facts)
             + "<h3>Topology / 구성도</h3>" + diagram
             + "<h3>Firewall request sheet / 방화벽 신청서</h3>"
-            + _table(SHEET_HEADINGS, sheet_rows(site, flows), num_cols=(0,)) + "</section>")
+            + _sheet(SHEET_HEADINGS, sheet_rows(site, flows)) + "</section>")
+
+
+def _sheet(headings: list[str], rows: list[list[str]]) -> str:
+    """The firewall sheet laid out for reading and printing: one line per flow (the purpose may
+    wrap), each heading in English over Korean, the same cells as firewall-sheet.csv."""
+    heads = []
+    for h in headings:
+        en, _, ko = h.partition(" / ")
+        heads.append(f"<th>{e(en)}<span class=\"ko\">{e(ko)}</span></th>")
+    purpose = next((i for i, h in enumerate(headings) if h.startswith("Purpose")), -1)
+    body = []
+    for row in rows:
+        cells = []
+        for i, c in enumerate(row):
+            cls = ' class="num"' if i == 0 else (' class="purpose"' if i == purpose else "")
+            cells.append(f"<td{cls}>{e(c.replace(' -> ', ' → '))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return ('<div class="sheet-wrap"><table class="sheet"><thead><tr>' + "".join(heads) + "</tr></thead><tbody>"
+            + "".join(body) + "</tbody></table></div>")
 
 
 def _app_yml_section(top: Path, site: Any, flows: list[Flow]) -> str:
@@ -359,7 +465,8 @@ def render_report(bundle_top: Path) -> str:
     except WcbundleError as exc:  # an edited site.env must not stop the report
         log.warning("Warning: report.html shows no site plan: %s", exc.render())
         site, flows, site_problem = None, list(FLOWS), exc.render()
-    parts = [_escape_hatch(build), _header(top, lock, build, len(pkgs), total), _verify(top, build),
+    parts = [_escape_hatch(build), _secrets_alert(top), _header(top, lock, build, len(pkgs), total),
+             _verify(top, build),
              _signatures(lock, build), _commands(top, lock, site),
              _site_section(top, site, flows) if site is not None else _no_site(site_problem),
              _app_yml_section(top, site, flows) if site is not None else "",

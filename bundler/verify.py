@@ -49,6 +49,7 @@ from pathlib import Path
 import tarsafe
 
 from . import sign, split
+from .changes import role_changes
 from .errors import EnvironmentProblem, IntegrityError, SignatureError, UsageProblem
 
 BLOCK = 512
@@ -437,6 +438,10 @@ def summarize(raw: bytes, label: str, size: int | None) -> dict:
                 "roles": roles, "requested": {r: v.get("requested", []) for r, v in lock["roles"].items()},
                 "upgrades": {r: sorted(v.get("upgrade", [])) for r, v in sorted(lock["roles"].items())},
                 "role_bytes": by_role_size, "build": doc.get("build", {}),
+                # install / upgrade / replace (Obsoletes) per role: the one count resolve and the report use
+                "changes": {r: {"install": c.install, "upgrade": [list(x) for x in c.upgrade],
+                                "replace": [list(x) for x in c.replace]}
+                            for r, c in role_changes(lock).items()},
                 "site": (doc.get("site") or {}).get("name") if isinstance(doc.get("site"), dict) else None,
                 "repos": sorted(lock.get("repos", {}))}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -88,17 +88,25 @@ def inspect(bundle: Path, as_json: bool) -> None:
             click.echo(f"{label + ':':<10}{words(build)}")
     if info.get("site"):
         click.echo(f"Site:     {info['site']}")
-    for role, pkgs in info["roles"].items():
+    for role, ch in info["changes"].items():
         req = " ".join(info["requested"].get(role, []))
-        ups = info.get("upgrades", {}).get(role, [])
-        click.echo(f"Role {role}: {len(pkgs) + len(ups)} packages ({len(ups)} baseline upgrades), "
-                   f"{_human(info['role_bytes'][role])}"
+        click.echo(f"Role {role}: {changes_words(ch)}, {_human(info['role_bytes'].get(role))}"
                    + (f" (requested: {req})" if req else ""))
-        for nevra in pkgs:
+        for nevra in ch["install"]:
             click.echo(f"  {nevra}")
-        for nevra in info.get("upgrades", {}).get(role, []):
-            click.echo(f"  {nevra}  (upgrades a baseline package)")
+        for nevra, old in ch["upgrade"]:
+            click.echo(f"  {nevra}  (upgrades {old})")
+        for nevra, old in ch["replace"]:
+            click.echo(f"  {nevra}  (replaces {old} through Obsoletes)")
 
+
+def changes_words(ch: dict) -> str:
+    """'52 packages (51 new, 0 upgrades, 1 replaces a baseline package)', from bundler.changes."""
+    n_new, n_up, n_rep = len(ch["install"]), len(ch["upgrade"]), len(ch["replace"])
+    total = n_new + n_up + n_rep
+    return (f"{total} package{'' if total == 1 else 's'} ({n_new} new, {n_up} upgrade{'' if n_up == 1 else 's'}"
+            + (f", {n_rep} replace{'s a baseline package' if n_rep == 1 else ' baseline packages'}" if n_rep else "")
+            + ")")
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))

@@ -187,12 +187,18 @@ def resolve(as_json: bool, output: Path | None, **kwargs) -> None:
         return
     base = lock.baseline
     click.echo(f"EL{lock.el} {lock.arch}, baseline {base['kind']} ({base['source']}, {base['count']} packages)")
-    click.echo(f"{'ROLE':<14} {'INSTALL':>7} {'UPGRADE':>7} {'DOWNLOAD':>10}  REQUESTED")
+    from ..changes import role_changes
+    changes = role_changes(lock)  # the counts inspect and report.html show too
+    click.echo(f"{'ROLE':<14} {'INSTALL':>7} {'UPGRADE':>7} {'REPLACES':>8} {'DOWNLOAD':>10}  REQUESTED")
     for name, role in lock.roles.items():
-        click.echo(f"{name:<14} {len(role.install):>7} {len(role.upgrade):>7} "
+        ch = changes[name]
+        click.echo(f"{name:<14} {len(ch.install):>7} {len(ch.upgrade):>7} {len(ch.replace):>8} "
                    f"{human_size(lock.total_size(name)):>10}  {' '.join(role.requested)}")
-    click.echo(f"{'total':<14} {len(lock.packages):>7} {'':>7} {human_size(lock.total_size()):>10}  "
+    click.echo(f"{'total':<14} {len(lock.packages):>7} {'':>7} {'':>8} {human_size(lock.total_size()):>10}  "
                "(distinct packages, shared by roles)")
+    for name, ch in changes.items():
+        for nevra, old in ch.replace:
+            click.echo(f"{name}: {nevra} replaces {old} (Obsoletes)")
 
 
 @click.command()

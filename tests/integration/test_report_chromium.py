@@ -182,3 +182,81 @@ def test_the_scanners_catch_a_broken_and_a_blank_page(tmp_path):
     chromium(tmp_path, blank, f"--screenshot={shot}", "--window-size=1280,2000")
     variance, colours = luminance_stats(shot)
     assert variance < 1 and colours <= 2, (variance, colours)
+
+
+LAYOUT_JS = """(() => {
+  const lines = el => { const r = document.createRange(); r.selectNodeContents(el);
+    return new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top))).size; };
+  const after = text => { const h = [...document.querySelectorAll('h3')].find(h => h.textContent.startsWith(text));
+    return h && h.nextElementSibling; };
+  const sheet = document.querySelector('table.sheet') || after('Firewall request sheet');
+  const rows = [...sheet.querySelectorAll('tbody tr')].map(tr => [...tr.cells].map(lines));
+  const hostTable = after('The hosts of this site') || after('Per host of this site');
+  const hosts = [...hostTable.querySelectorAll('tbody tr')].map(tr => tr.cells[1].textContent);
+  return {rows: rows, purpose: [...sheet.querySelectorAll('thead th')].findIndex(
+            th => th.textContent.startsWith('Purpose')),
+          cards: [...document.querySelectorAll('.card b')].map(b => [b.textContent, lines(b)]),
+          overflow: document.documentElement.scrollWidth - window.innerWidth,
+          hosts: hosts,
+          secrets: !!document.querySelector('section.secrets')};
+})()"""
+
+
+@pytest.mark.parametrize("media", ["screen", "print"])
+def test_report_layout_for_reading_and_printing(bundle, tmp_path, media):
+    """Issue 16, points 21-24, measured in Chromium's own layout: screen at 1280 px, and print
+    media at the content width of an A4 landscape page (the report's @page). Every firewall sheet
+    row is one line (the purpose alone may wrap on screen), the date card does not wrap, nothing
+    overflows the page, the hosts are listed in install order, the secrets warning is there."""
+    from cdp import A4_LANDSCAPE_CONTENT_PX, Browser
+    top, _ = bundle
+    size = (1280, 900) if media == "screen" else A4_LANDSCAPE_CONTENT_PX
+    with Browser(tmp_path / "profile") as b:
+        b.open((top / "report.html").as_uri(), *size, media)
+        got = b.evaluate(LAYOUT_JS)
+        b.screenshot(tmp_path / "page.png")
+        if media == "print":
+            b.pdf(tmp_path / "report.pdf")
+    shutil.copyfile(tmp_path / "page.png", f"/tmp/wcbundle-report-{media}.png")  # for a human to look at
+    assert got["overflow"] <= 0, got["overflow"]
+    assert all(n == 1 for _, n in got["cards"]), got["cards"]
+    assert got["rows"] and all(n == 1 for row in got["rows"] for i, n in enumerate(row) if i != got["purpose"]), \
+        got["rows"]
+    if media == "print":
+        assert all(n == 1 for row in got["rows"] for n in row), got["rows"]
+    assert got["hosts"] == ["wc-db1", "wc-db2", "wc-arb", "wc-app1", "wc-app2"]
+    assert got["secrets"]
+    if media == "print":
+        import re
+        pdf = (tmp_path / "report.pdf").read_bytes()
+        boxes = {tuple(round(float(v)) for v in m.split()) for m in
+                 re.findall(rb"/MediaBox\s*\[([^\]]*)\]", pdf)}
+        assert boxes == {(0, 0, 842, 595)}, boxes  # A4 landscape in points
+    variance, colours = luminance_stats(tmp_path / "page.png")
+    assert variance > 200 and colours > 50
+
+
+def test_resolve_inspect_and_report_agree_on_replaces(bundle, capsys):
+    """Point 25: MariaDB-compat replaces @core's mariadb-libs through Obsoletes; resolve, inspect
+    and report.html all say so, with the same counts."""
+    import re
+
+    from scripts.world import ensure
+    top, tar = bundle
+    world = ensure(7)
+    args = world.repo_args(world.root.as_uri())
+    repos = [a for i in range(0, len(args), 2) if args[i] == "--repo" for a in args[i:i + 2]]
+    assert main(["resolve", "--el", "7", *repos, "--role", "db-node",
+                 "--cache", str(tar.parent.parent / "cache")]) == 0
+    out = capsys.readouterr().out
+    row = next(ln.split() for ln in out.splitlines() if ln.startswith("db-node "))
+    assert row[3] == "1", out   # REPLACES
+    assert re.search(r"^db-node: MariaDB-compat-\S+ replaces mariadb-libs-\S+ \(Obsoletes\)$", out, re.M), out
+    assert main(["inspect", str(tar)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"Role db-node: \d+ packages \({int(row[1])} new, {row[2]} upgrades?, 1 replaces a baseline "
+                     r"package\)", out), out
+    assert re.search(r"MariaDB-compat-\S+  \(replaces mariadb-libs-\S+ through Obsoletes\)", out)
+    html = (top / "report.html").read_text()
+    assert re.search(r"\(replaces mariadb-libs-[^,]+, through Obsoletes\)", html)
+    assert "upgrades mariadb-libs" not in html

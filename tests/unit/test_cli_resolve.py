@@ -63,7 +63,7 @@ def test_human_table_and_lock_file(cache, capsys, tmp_path):
     lines = out.splitlines()
     assert lines[0].startswith("EL7 x86_64, baseline minimal (@core,")
     custom = next(line.split() for line in lines if line.startswith("custom"))
-    assert custom[1].isdigit() and int(custom[1]) > 5 and custom[2] == "0" and custom[4] == "MiB"
+    assert custom[1].isdigit() and int(custom[1]) > 5 and custom[2] == "0" and custom[3] == "0" and custom[5] == "MiB"
     assert json.loads((tmp_path / "l.json").read_text())["roles"]["custom"]["requested"] == ["mariadb-server"]
 
 
