@@ -31,8 +31,15 @@ setup() {
 
 @test "2: without firewalld the dry-run still lists every rule and the ports they open" {
     unset WCB_FIREWALL_BACKEND
-    refute command -v firewall-cmd
-    run "$B/install.sh" --dry-run --node wc-db1
+    # a PATH like this host's, without firewalld's commands (symlinks, first directory wins)
+    local nofw="$BATS_TEST_TMPDIR/nofw" d
+    mkdir -p "$nofw"
+    for d in ${PATH//:/ }; do
+        [[ -d "$d" ]] && cp -s -n "$d"/* "$nofw"/ 2>/dev/null || true
+    done
+    rm -f "$nofw"/firewall-cmd "$nofw"/firewall-offline-cmd
+    PATH="$nofw" refute command -v firewall-cmd
+    PATH="$nofw" run "$B/install.sh" --dry-run --node wc-db1
     [ "$status" -eq 0 ]
     [[ "$output" == *"firewall: firewall-cmd --permanent '--add-rich-rule=rule family=\"ipv4\" source address=\"127.10.0.22/32\" port port=\"4567\" protocol=\"tcp\" accept'"* ]]
     [[ "$output" == *"port: 3306/tcp from wc-app1, wc-app2 (MariaDB client (JDBC))"* ]]
