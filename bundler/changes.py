@@ -1,11 +1,15 @@
-"""What each role does to the baseline, from the lock alone: one answer for resolve, inspect and the report.
+"""What each role does to the baseline, read from the lock alone: one answer for resolve, inspect
+and the report.
 
-A package of a role is either new to the target (install), a newer build of a baseline
-package with the same name (upgrade), or a package that takes the place of a baseline
-package of another name through its Obsoletes (replace: EL7's MariaDB-compat replaces
-mariadb-libs). The lock records the replaced baseline NEVRA of both kinds in the
-package's `upgrade_of`; the name decides which kind it is. resolve, inspect and
-report.html all count through `role_changes`, so they cannot disagree.
+The lock's role results say which packages are new to the target (install), newer or older
+builds of a baseline package of the same name (upgrade, downgrade), or rebuilt records of one
+(reinstall); each package's `upgrade_of` names the baseline package of its name, and its
+`replaces` the baseline packages it takes the place of through its Obsoletes (EL7's
+MariaDB-compat replaces mariadb-libs). resolve, inspect and report.html all count through
+`role_changes`, so they cannot disagree.
+
+A bundle.json written before the lock had `replaces` recorded an obsoleted package of another
+name in `upgrade_of`; that is read as a replacement too.
 """
 
 from __future__ import annotations
@@ -18,11 +22,19 @@ from typing import Any
 class RoleChanges:
     install: list[str] = field(default_factory=list)                  # NEVRAs new to the target
     upgrade: list[tuple[str, str]] = field(default_factory=list)      # (NEVRA, the baseline NEVRA it upgrades)
+    downgrade: list[tuple[str, str]] = field(default_factory=list)    # (NEVRA, the newer baseline NEVRA)
+    reinstall: list[str] = field(default_factory=list)                # NEVRAs the baseline has too
     replace: list[tuple[str, str]] = field(default_factory=list)      # (NEVRA, the baseline NEVRA it obsoletes)
 
     @property
     def total(self) -> int:
-        return len(self.install) + len(self.upgrade) + len(self.replace)
+        """Packages the role installs (a replacing package is one of them)."""
+        return len(self.install) + len(self.upgrade) + len(self.downgrade) + len(self.reinstall)
+
+    def to_dict(self) -> dict[str, list]:
+        return {"install": list(self.install), "upgrade": [list(x) for x in self.upgrade],
+                "downgrade": [list(x) for x in self.downgrade], "reinstall": list(self.reinstall),
+                "replace": [list(x) for x in self.replace]}
 
 
 def nevra_of(p: dict[str, Any]) -> str:
@@ -31,32 +43,56 @@ def nevra_of(p: dict[str, Any]) -> str:
 
 def name_of(nevra: str) -> str:
     """The name of a 'name-epoch:version-release.arch' string."""
-    head = nevra.rsplit(":", 1)[0]          # name-epoch
-    return head.rsplit("-", 1)[0]
+    return nevra.rsplit(":", 1)[0].rsplit("-", 1)[0]
 
 
-def kind_of(p: dict[str, Any]) -> str:
-    """install, upgrade or replace, for one package entry of the lock."""
+def replaced_by(p: dict[str, Any]) -> list[str]:
+    """The baseline NEVRAs package entry p replaces through its Obsoletes."""
+    if "replaces" in p:
+        return list(p.get("replaces") or [])
+    old = p.get("upgrade_of")  # an older lock: an obsoleted package of another name was kept here
+    return [old] if old and name_of(old) != p["name"] else []
+
+
+def upgraded_by(p: dict[str, Any]) -> str | None:
+    """The baseline NEVRA of the same name that package entry p upgrades or downgrades."""
     old = p.get("upgrade_of")
-    if not old:
-        return "install"
-    return "upgrade" if name_of(old) == p["name"] else "replace"
+    return old if old and name_of(old) == p["name"] else None
 
 
 def role_changes(lock: Any) -> dict[str, RoleChanges]:
     """role -> RoleChanges, from a Lock or its dict (bundle.json's "lock")."""
     d = lock.to_dict() if hasattr(lock, "to_dict") else lock
-    out = {role: RoleChanges() for role in sorted(d.get("roles", {}))}
-    for p in d.get("packages", []):
-        kind, nevra = kind_of(p), nevra_of(p)
-        for role in p.get("roles", []):
-            rc = out.setdefault(role, RoleChanges())
-            if kind == "install":
-                rc.install.append(nevra)
-            else:
-                getattr(rc, kind).append((nevra, p["upgrade_of"]))
-    for rc in out.values():
-        rc.install.sort()
-        rc.upgrade.sort()
-        rc.replace.sort()
+    by_nevra = {nevra_of(p): p for p in d.get("packages", [])}
+    out: dict[str, RoleChanges] = {}
+    for role, r in sorted(d.get("roles", {}).items()):
+        rc = out[role] = RoleChanges()
+        for kind in ("install", "upgrade", "downgrade", "reinstall"):
+            for nevra in r.get(kind, []):
+                p = by_nevra.get(nevra, {"name": name_of(nevra)})
+                if kind in ("upgrade", "downgrade"):
+                    getattr(rc, kind).append((nevra, upgraded_by(p) or ""))
+                else:
+                    getattr(rc, kind).append(nevra)
+                rc.replace += [(nevra, old) for old in replaced_by(p)]
+        for lst in (rc.install, rc.upgrade, rc.downgrade, rc.reinstall, rc.replace):
+            lst.sort()
     return out
+
+
+def changes_words(rc: RoleChanges | dict) -> str:
+    """'52 packages (52 new, 0 upgrades); replaces 1 baseline package through Obsoletes'."""
+    if isinstance(rc, dict):
+        rc = RoleChanges(install=rc.get("install", []), upgrade=[tuple(x) for x in rc.get("upgrade", [])],
+                         downgrade=[tuple(x) for x in rc.get("downgrade", [])],
+                         reinstall=rc.get("reinstall", []), replace=[tuple(x) for x in rc.get("replace", [])])
+    n_up = len(rc.upgrade)
+    text = (f"{rc.total} package{'' if rc.total == 1 else 's'} ({len(rc.install)} new, "
+            f"{n_up} upgrade{'' if n_up == 1 else 's'}"
+            + (f", {len(rc.downgrade)} downgrade{'' if len(rc.downgrade) == 1 else 's'}" if rc.downgrade else "")
+            + (f", {len(rc.reinstall)} reinstall{'' if len(rc.reinstall) == 1 else 's'}" if rc.reinstall else "")
+            + ")")
+    if rc.replace:
+        n = len(rc.replace)
+        text += f"; replaces {n} baseline package{'' if n == 1 else 's'} through Obsoletes"
+    return text

@@ -308,7 +308,7 @@ def _commands(top: Path, lock: dict, site: Any) -> str:
 
 
 def _packages(lock: dict, licenses: dict[str, str]) -> str:
-    from .changes import kind_of, role_changes
+    from .changes import replaced_by, role_changes, upgraded_by
     pkgs = lock.get("packages", [])
     changes = role_changes(lock)  # the counts resolve and inspect print too
     out = ["<section><h2>Roles and packages / 역할별 패키지</h2>"]
@@ -316,20 +316,24 @@ def _packages(lock: dict, licenses: dict[str, str]) -> str:
     for role, r in sorted(lock.get("roles", {}).items()):
         mine = [p for p in pkgs if role in p.get("roles", [])]
         ch = changes[role]
-        summary.append([role, " ".join(r.get("requested", [])), str(len(mine)), str(len(ch.install)),
+        summary.append([role, " ".join(r.get("requested", [])), str(ch.total), str(len(ch.install)),
                         str(len(ch.upgrade)), str(len(ch.replace)),
                         human_size(sum(int(p.get("size") or 0) for p in mine))])
-    out.append(_table(["Role", "Requested", "Packages", "New", "Upgrades", "Replaces (Obsoletes)", "Size"],
-                      summary, num_cols=(2, 3, 4, 5, 6)))
+    out.append(_table(["Role", "Requested", "Packages", "New", "Upgrades", "Replaces (baseline packages, "
+                       "through Obsoletes)", "Size"], summary, num_cols=(2, 3, 4, 5, 6)))
     for role in sorted(lock.get("roles", {})):
         mine = [p for p in pkgs if role in p.get("roles", [])]
         rows = []
         for p in mine:
             fname = p.get("location", "").rsplit("/", 1)[-1]
             why = " → ".join(p.get("why", []))
-            kind = kind_of(p)
-            note = {"install": "", "upgrade": f" (upgrades {p.get('upgrade_of')})",
-                    "replace": f" (replaces {p.get('upgrade_of')}, through Obsoletes)"}[kind]
+            notes = []
+            old = upgraded_by(p)
+            if old:
+                notes.append(f"upgrades {old}")
+            if replaced_by(p):
+                notes.append(f"replaces {', '.join(replaced_by(p))}, through Obsoletes")
+            note = f" ({'; '.join(notes)})" if notes else ""
             rows.append([p["name"], f"{p.get('epoch', 0)}:{p['version']}-{p['release']}.{p['arch']}" + note,
                          p.get("repo", ""), ("raw", f'<span class="why">{e(why)}</span>'),
                          licenses.get(fname) or p.get("license", ""), human_size(int(p.get("size") or 0))])

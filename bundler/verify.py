@@ -438,10 +438,8 @@ def summarize(raw: bytes, label: str, size: int | None) -> dict:
                 "roles": roles, "requested": {r: v.get("requested", []) for r, v in lock["roles"].items()},
                 "upgrades": {r: sorted(v.get("upgrade", [])) for r, v in sorted(lock["roles"].items())},
                 "role_bytes": by_role_size, "build": doc.get("build", {}),
-                # install / upgrade / replace (Obsoletes) per role: the one count resolve and the report use
-                "changes": {r: {"install": c.install, "upgrade": [list(x) for x in c.upgrade],
-                                "replace": [list(x) for x in c.replace]}
-                            for r, c in role_changes(lock).items()},
+                # per role, from the lock (bundler.changes): the one count resolve and the report use
+                "changes": {r: c.to_dict() for r, c in role_changes(lock).items()},
                 "site": (doc.get("site") or {}).get("name") if isinstance(doc.get("site"), dict) else None,
                 "repos": sorted(lock.get("repos", {}))}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -88,25 +88,22 @@ def inspect(bundle: Path, as_json: bool) -> None:
             click.echo(f"{label + ':':<10}{words(build)}")
     if info.get("site"):
         click.echo(f"Site:     {info['site']}")
+    from ..changes import changes_words
     for role, ch in info["changes"].items():
         req = " ".join(info["requested"].get(role, []))
         click.echo(f"Role {role}: {changes_words(ch)}, {_human(info['role_bytes'].get(role))}"
                    + (f" (requested: {req})" if req else ""))
-        for nevra in ch["install"]:
-            click.echo(f"  {nevra}")
-        for nevra, old in ch["upgrade"]:
-            click.echo(f"  {nevra}  (upgrades {old})")
+        replaced = {}
         for nevra, old in ch["replace"]:
-            click.echo(f"  {nevra}  (replaces {old} through Obsoletes)")
-
-
-def changes_words(ch: dict) -> str:
-    """'52 packages (51 new, 0 upgrades, 1 replaces a baseline package)', from bundler.changes."""
-    n_new, n_up, n_rep = len(ch["install"]), len(ch["upgrade"]), len(ch["replace"])
-    total = n_new + n_up + n_rep
-    return (f"{total} package{'' if total == 1 else 's'} ({n_new} new, {n_up} upgrade{'' if n_up == 1 else 's'}"
-            + (f", {n_rep} replace{'s a baseline package' if n_rep == 1 else ' baseline packages'}" if n_rep else "")
-            + ")")
+            replaced.setdefault(nevra, []).append(old)
+        notes = {nevra: f"upgrades {old}" for nevra, old in ch["upgrade"]}
+        notes.update({nevra: f"downgrades {old}" for nevra, old in ch["downgrade"]})
+        notes.update({nevra: "reinstalls the baseline's" for nevra in ch["reinstall"]})
+        for nevra in sorted(ch["install"] + list(notes)):
+            words = [notes[nevra]] if nevra in notes else []
+            if nevra in replaced:
+                words.append(f"replaces {', '.join(replaced[nevra])} through Obsoletes")
+            click.echo(f"  {nevra}" + (f"  ({'; '.join(words)})" if words else ""))
 
 @click.command()
 @click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False, exists=True))

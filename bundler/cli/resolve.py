@@ -196,9 +196,11 @@ def resolve(as_json: bool, output: Path | None, **kwargs) -> None:
                    f"{human_size(lock.total_size(name)):>10}  {' '.join(role.requested)}")
     click.echo(f"{'total':<14} {len(lock.packages):>7} {'':>7} {'':>8} {human_size(lock.total_size()):>10}  "
                "(distinct packages, shared by roles)")
-    for name, ch in changes.items():
+    for name, ch in changes.items():  # REPLACES counts baseline packages another one obsoletes
         for nevra, old in ch.replace:
             click.echo(f"{name}: {nevra} replaces {old} (Obsoletes)")
+        for nevra, old in ch.downgrade:
+            click.echo(f"{name}: {nevra} downgrades {old}")
 
 
 @click.command()

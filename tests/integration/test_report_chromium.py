@@ -254,9 +254,9 @@ def test_resolve_inspect_and_report_agree_on_replaces(bundle, capsys):
     assert re.search(r"^db-node: MariaDB-compat-\S+ replaces mariadb-libs-\S+ \(Obsoletes\)$", out, re.M), out
     assert main(["inspect", str(tar)]) == 0
     out = capsys.readouterr().out
-    assert re.search(rf"Role db-node: \d+ packages \({int(row[1])} new, {row[2]} upgrades?, 1 replaces a baseline "
-                     r"package\)", out), out
-    assert re.search(r"MariaDB-compat-\S+  \(replaces mariadb-libs-\S+ through Obsoletes\)", out)
+    assert re.search(rf"Role db-node: \d+ packages \({int(row[1])} new, {row[2]} upgrades?\); replaces 1 baseline "
+                     r"package through Obsoletes", out), out
+    assert re.search(r"MariaDB-compat-\S+  \(replaces mariadb-libs-\S+ through Obsoletes\)", out), out
     html = (top / "report.html").read_text()
     assert re.search(r"\(replaces mariadb-libs-[^,]+, through Obsoletes\)", html)
     assert "upgrades mariadb-libs" not in html

@@ -175,35 +175,47 @@ def test_24_the_date_card_does_not_wrap(tmp_path):
 
 # ---------------------------------------------------------------- 25: one source for the counts
 
-def _lock_with_obsoletes(tmp_path: Path) -> Path:
+def _lock_with_obsoletes(tmp_path: Path, legacy: bool = False) -> Path:
+    """make_tree's lock, with db-node's MariaDB-compat obsoleting @core's mariadb-libs and an
+    openssl-libs upgrade, recorded as resolve records them (legacy: as locks before `replaces`)."""
     top = make_tree(tmp_path)
     doc = json.loads((top / "bundle.json").read_text())
     compat = pkg("MariaDB-compat", ["db-node"], ["MariaDB-server", "MariaDB-compat"], 2_000_000, repo="mariadb")
-    compat["upgrade_of"] = "mariadb-libs-1:5.5.56-2.el7.x86_64"
+    if legacy:
+        compat["upgrade_of"] = "mariadb-libs-1:5.5.56-2.el7.x86_64"
+    else:
+        compat["replaces"] = ["mariadb-libs-1:5.5.56-2.el7.x86_64"]
     ssl = pkg("openssl-libs", ["db-node"], ["MariaDB-server", "openssl-libs"], 1_000_000)
     ssl["upgrade_of"] = "openssl-libs-1:1.0.2k-12.el7.x86_64"
     doc["lock"]["packages"] += [compat, ssl]
-    doc["lock"]["roles"]["db-node"]["install"] = ["MariaDB-compat-0:1.0-1.el7.x86_64"]
-    doc["lock"]["roles"]["db-node"]["upgrade"] = ["openssl-libs-0:1.0-1.el7.x86_64"]
+    db = doc["lock"]["roles"]["db-node"]
+    db["install"] = ["MariaDB-compat-0:1.0-1.el7.x86_64", "MariaDB-server-0:1.0-1.el7.x86_64",
+                     "galera-4-0:1.0-1.el7.x86_64"]
+    db["upgrade"] = ["openssl-libs-0:1.0-1.el7.x86_64"]
+    if not legacy:
+        db["replaced"] = ["mariadb-libs-1:5.5.56-2.el7.x86_64"]
     (top / "bundle.json").write_text(json.dumps(doc))
     return top
 
 
-def test_25_report_and_inspect_count_from_the_lock_and_say_replaces(tmp_path, capsys):
-    top = _lock_with_obsoletes(tmp_path)
+@pytest.mark.parametrize("legacy", [False, True])
+def test_25_report_and_inspect_count_from_the_lock_and_say_replaces(tmp_path, legacy):
+    from bundler.changes import changes_words
+    top = _lock_with_obsoletes(tmp_path, legacy)
     lock = json.loads((top / "bundle.json").read_text())["lock"]
     ch = role_changes(lock)["db-node"]
-    assert len(ch.install) == 2 and ch.upgrade == [("openssl-libs-0:1.0-1.el7.x86_64",
-                                                    "openssl-libs-1:1.0.2k-12.el7.x86_64")]
+    assert len(ch.install) == 3 and ch.total == 4
+    assert ch.upgrade == [("openssl-libs-0:1.0-1.el7.x86_64", "openssl-libs-1:1.0.2k-12.el7.x86_64")]
     assert ch.replace == [("MariaDB-compat-0:1.0-1.el7.x86_64", "mariadb-libs-1:5.5.56-2.el7.x86_64")]
     html = render_report(top)
     assert "(replaces mariadb-libs-1:5.5.56-2.el7.x86_64, through Obsoletes)" in html
     assert "upgrades mariadb-libs" not in html
     assert "(upgrades openssl-libs-1:1.0.2k-12.el7.x86_64)" in html
     row = re.search(r"<tr><td>db-node</td>(.*?)</tr>", section(html, "Roles and packages")).group(1)
-    assert re.findall(r'<td class="num">([^<]*)</td>', row)[:4] == ["4", "2", "1", "1"]
+    assert re.findall(r'<td class="num">([^<]*)</td>', row)[:4] == ["4", "3", "1", "1"]
     info = summarize((top / "bundle.json").read_bytes(), "b", None)
     assert info["changes"]["db-node"]["replace"] == [["MariaDB-compat-0:1.0-1.el7.x86_64",
                                                       "mariadb-libs-1:5.5.56-2.el7.x86_64"]]
-    from bundler.cli.carry import changes_words
-    assert changes_words(info["changes"]["db-node"]) == "4 packages (2 new, 1 upgrade, 1 replaces a baseline package)"
+    assert changes_words(info["changes"]["db-node"]) == \
+        "4 packages (3 new, 1 upgrade); replaces 1 baseline package through Obsoletes"
+    assert changes_words(ch) == changes_words(info["changes"]["db-node"])
