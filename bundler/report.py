@@ -371,7 +371,11 @@ def _site_section(top: Path, site: Any, flows: list[Flow]) -> str:
     facts = [["Site", f"{site.name} ({site.domain})"],
              ["VIP (L4)", f"{site.vip.address} :{site.vip.http_port} :{site.vip.socket_port}"],
              ["Admin networks", " ".join(site.admin_networks) or "none (zone-wide)"],
-             ["Galera", f"{site.galera_cluster_name}, SST {site.galera.sst_method}"],
+             ["Galera", f"{site.galera_cluster_name}, SST {site.galera.sst_method}, gcache {site.galera.gcache_size}"],
+             ["Galera durability", "full: innodb_flush_log_at_trx_commit=1, a commit is on disk before it is "
+              "acknowledged" if site.galera.durability == "full" else "relaxed: innodb_flush_log_at_trx_commit=2, "
+              "faster commits; a power cut of every db node can lose about the last second of acknowledged "
+              "commits"],
              ["RabbitMQ queue policy", site.rabbitmq.queue_policy],
              ["WorkCenter jar", f"{site.app.jar} (sha256 {site.jar_sha256})" if site.app.jar else "not bundled"]]
     return ("<section><h2>Site plan / 사이트 구성</h2>" + _table(["Item", "Value"], facts)

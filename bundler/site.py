@@ -45,6 +45,8 @@ UNIX_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 VHOST_RE = re.compile(r"^/?[A-Za-z0-9_.-]*$")
 PASSWORD_RE = re.compile(r"^[A-Za-z0-9]{16,128}$")
 COOKIE_RE = re.compile(r"^[A-Z]{20,255}$")
+# 100M..99G (Galera's default is 128M); lib/site.sh's validator uses the same pattern
+GCACHE_SIZE_RE = re.compile(r"^([1-9][0-9]{2,4}M|[1-9][0-9]?G)$")
 
 
 def _k(name: str, default=None, factory=None):
@@ -72,6 +74,13 @@ class Node:
 class Galera:
     sst_method: Literal["mariabackup", "rsync"] = _k("sst-method", "mariabackup")
     cluster_name: Optional[str] = _k("cluster-name", None)  # noqa: UP045 - schema.py evaluates hints on 3.9
+    # full: innodb_flush_log_at_trx_commit=1 (a commit is on disk before it is acknowledged);
+    # relaxed: =2 (flushed about once a second: faster, but a power cut of every db node loses up
+    # to a second of acknowledged commits). README "Durability".
+    durability: Literal["full", "relaxed"] = "full"
+    # Galera's write-set cache (gcache.size): a node away for less than what it holds rejoins by
+    # IST instead of a full SST. A size in M or G.
+    gcache_size: str = _k("gcache-size", "1G")
 
 
 @dataclass
@@ -269,7 +278,8 @@ class Site:
                         "socket_port": self.vip.socket_port},
                 "admin_networks": list(self.admin_networks),
                 "nodes": [{"name": n.name, "ip": n.ip, "roles": list(n.roles)} for n in self.nodes],
-                "galera": {"cluster_name": self.galera_cluster_name, "sst_method": self.galera.sst_method},
+                "galera": {"cluster_name": self.galera_cluster_name, "sst_method": self.galera.sst_method,
+                           "durability": self.galera.durability, "gcache_size": self.galera.gcache_size},
                 "rabbitmq": {"queue_policy": self.rabbitmq.queue_policy},
                 "jar": {"name": Path(self.app.jar).name, "sha256": self.jar_sha256} if self.app.jar else None}
 
@@ -347,6 +357,9 @@ def validate(site: Site, fail: Fail) -> list[str]:
     _check_names(site, fail)
     check_app_fields(site, fail)
     warnings = []
+    if site.galera.durability == "relaxed":
+        warnings.append("galera.durability is relaxed (innodb_flush_log_at_trx_commit=2): a power cut of every "
+                        "db node can lose about the last second of acknowledged commits.")
     if len(site.holders("mq-node")) == 2:
         warnings.append("the site has 2 RabbitMQ nodes: a 2-node cluster keeps quorum only while both run "
                         "(it tolerates 0 failures); 3 mq-node hosts are recommended.")
@@ -357,6 +370,7 @@ def _check_names(site: Site, fail: Fail) -> None:
     checks = [
         ("galera.cluster-name", site.galera_cluster_name, re.compile(r"^[A-Za-z0-9_-]{1,60}$"),
          "letters, digits, '_' or '-'"),
+        ("galera.gcache-size", site.galera.gcache_size, GCACHE_SIZE_RE, "a size such as 512M or 2G (100M to 99G)"),
         ("database.name", site.database.name, re.compile(r"^[A-Za-z0-9_]{1,64}$"), "letters, digits, '_'"),
         ("database.app-user", site.database.app_user, SQL_NAME_RE, "a letter or '_', then letters, digits, '_'"),
         ("database.sst-user", site.database.sst_user, SQL_NAME_RE, "a letter or '_', then letters, digits, '_'"),
@@ -481,6 +495,9 @@ def site_env_entries(site: Site, jar_rel: str = "") -> list[tuple[str, str, str]
     e += [
         ("WCB_GALERA_CLUSTER_NAME", site.galera_cluster_name, "MariaDB Galera (SST: mariabackup or rsync)."),
         ("WCB_GALERA_SST_METHOD", site.galera.sst_method, ""),
+        ("WCB_GALERA_DURABILITY", site.galera.durability,
+         "full: innodb_flush_log_at_trx_commit=1; relaxed: =2 (may lose ~1 s of commits on a power cut)."),
+        ("WCB_GALERA_GCACHE_SIZE", site.galera.gcache_size, "Galera gcache.size: the write sets kept for IST rejoins."),
         ("WCB_DB_NAME", site.database.name, ""),
         ("WCB_DB_APP_USER", site.database.app_user, ""),
         ("WCB_DB_SST_USER", site.database.sst_user, ""),
@@ -604,6 +621,9 @@ def site_from_env(env: dict[str, str], path: str = "site/site.env", warn: bool =
                                 hint=f"Roles are: {', '.join(ROLES)}.")
         nodes.append(Node(need(f"WCB_NODE_{i}_NAME"), need(f"WCB_NODE_{i}_IP"), roles))
     sst, policy = need("WCB_GALERA_SST_METHOD"), need("WCB_MQ_QUEUE_POLICY")
+    if env.get("WCB_GALERA_DURABILITY", "full") not in ("full", "relaxed"):
+        raise SiteError(f"invalid value '{env['WCB_GALERA_DURABILITY']}'", path=path, key="WCB_GALERA_DURABILITY",
+                        hint="Durability: full (innodb_flush_log_at_trx_commit=1) or relaxed (=2).")
     if sst not in ("mariabackup", "rsync") or policy not in ("ha-all", "quorum"):
         key = "WCB_GALERA_SST_METHOD" if sst not in ("mariabackup", "rsync") else "WCB_MQ_QUEUE_POLICY"
         raise SiteError(f"invalid value '{env[key]}'", path=path, key=key,
@@ -612,7 +632,8 @@ def site_from_env(env: dict[str, str], path: str = "site/site.env", warn: bool =
         name=need("WCB_SITE_NAME"), domain=need("WCB_SITE_DOMAIN"),
         vip=Vip(need("WCB_VIP"), num("WCB_VIP_HTTP_PORT"), num("WCB_VIP_SOCKET_PORT")),
         nodes=nodes, admin_networks=env.get("WCB_ADMIN_NETWORKS", "").split(),
-        galera=Galera(sst, need("WCB_GALERA_CLUSTER_NAME")),
+        galera=Galera(sst, need("WCB_GALERA_CLUSTER_NAME"), env.get("WCB_GALERA_DURABILITY", "full"),
+                      env.get("WCB_GALERA_GCACHE_SIZE", "1G")),
         database=Database(need("WCB_DB_NAME"), need("WCB_DB_APP_USER"), need("WCB_DB_SST_USER")),
         rabbitmq=RabbitMQ(need("WCB_MQ_ADMIN_USER"), need("WCB_MQ_APP_USER"), need("WCB_MQ_VHOST"), policy),
         app=App(env.get("WCB_APP_JAR") or None, need("WCB_APP_USER")))
@@ -637,7 +658,8 @@ def site_from_env(env: dict[str, str], path: str = "site/site.env", warn: bool =
 _ENV_FOR_PATH = {
     "name": "WCB_SITE_NAME", "domain": "WCB_SITE_DOMAIN", "vip.address": "WCB_VIP",
     "vip.http-port": "WCB_VIP_HTTP_PORT", "vip.socket-port": "WCB_VIP_SOCKET_PORT",
-    "galera.cluster-name": "WCB_GALERA_CLUSTER_NAME", "database.name": "WCB_DB_NAME",
+    "galera.cluster-name": "WCB_GALERA_CLUSTER_NAME", "galera.gcache-size": "WCB_GALERA_GCACHE_SIZE",
+    "galera.durability": "WCB_GALERA_DURABILITY", "database.name": "WCB_DB_NAME",
     "database.app-user": "WCB_DB_APP_USER", "database.sst-user": "WCB_DB_SST_USER",
     "rabbitmq.admin-user": "WCB_MQ_ADMIN_USER", "rabbitmq.app-user": "WCB_MQ_APP_USER",
     "rabbitmq.vhost": "WCB_MQ_VHOST", "app.user": "WCB_APP_USER",

@@ -10,6 +10,8 @@ PKGS=(
   graphviz fonts-nanum                     # topology diagram (dot); Hangul glyphs for the Korean sheet headings
   chromium                                 # report.html render test
   iproute2 mariadb-server mariadb-client galera-4 galera-arbitrator-4 rabbitmq-server socat rsync lsof  # cluster lab
+  mariadb-backup                           # the lab's mariabackup SST (the site default)
+  firewalld nftables                       # the lab's real firewall: firewalld per host namespace, nftables backend
   openjdk-17-jdk-headless                  # javac + jar for the lab's stand-in WorkCenter jar
 )
 

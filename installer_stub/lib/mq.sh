@@ -58,6 +58,33 @@ wcb_mq_queue_mode() {
     fi
 }
 
+# RabbitMQ partitions.md: `ignore` (the default) lets both halves of a split cluster serve, and the
+# side that loses on healing loses what it took; `pause_minority` pauses the side with fewer than
+# half the nodes. With 2 nodes each side is exactly half, so pause_minority would pause both:
+# `pause_if_all_down` naming the first mq node keeps that one serving and pauses the other
+# (no split brain; a 2-node cluster tolerates no failure either way). On 4.x the metadata store is
+# Khepri (Raft) and queues are quorum queues, which need a majority on their own: the setting no
+# longer applies (it has no effect since 4.3), so it is not written.
+# usage: wcb_mq_partition_handling   print the rabbitmq.conf lines for partition handling (or a comment)
+wcb_mq_partition_handling() {
+    local v n first
+    v="$(wcb_mq_version)"
+    n="$(wcb_role_nodes mq-node | wc -l)"
+    first="$(wcb_role_field mq-node NAME | awk '{ print $1 }')"
+    if [[ "${v%%.*}" -ge 4 ]]; then
+        printf '# cluster_partition_handling: not set: RabbitMQ %s relies on quorum queues (Raft); partition handling no longer applies\n' "$v"
+    elif [[ "$n" -ge 3 ]]; then
+        printf 'cluster_partition_handling = pause_minority\n'
+    elif [[ "$n" == 2 ]]; then
+        printf '%s\n' "# 2 nodes: pause_minority would pause both halves; the first mq node keeps serving, the other pauses" \
+            "cluster_partition_handling = pause_if_all_down" \
+            "cluster_partition_handling.pause_if_all_down.recover = autoheal" \
+            "cluster_partition_handling.pause_if_all_down.nodes.1 = rabbit@$first"
+    else
+        printf '# cluster_partition_handling: one node, no partition possible\n'
+    fi
+}
+
 # usage: wcb_mq_running_nodes   print the running cluster members as seen by this node
 wcb_mq_running_nodes() {
     wcb_rabbitmqctl cluster_status --formatter json 2>/dev/null |
@@ -159,5 +186,16 @@ wcb_mq_policy() {
         fi
         wcb_run wcb_rabbitmqctl set_policy -p "$vhost" --apply-to queues ha-all '^' '{"ha-mode":"all","ha-sync-mode":"automatic"}' ||
             wcb_die 4 "rabbitmqctl set_policy ha-all failed"
+    fi
+}
+
+# usage: wcb_mq_partition_words   print the partition handling in a few words (for the installer's notes)
+wcb_mq_partition_words() {
+    local line
+    line="$(wcb_mq_partition_handling | grep -v '^#' | head -n1)"
+    if [[ -n "$line" ]]; then
+        printf '%s\n' "${line#*= }"
+    else
+        printf 'none (%s)\n' "$(wcb_mq_partition_handling | head -n1 | sed 's/^# cluster_partition_handling: not set: //; s/^# cluster_partition_handling: //')"
     fi
 }

@@ -246,6 +246,8 @@ wcb_site_validate() {
         [[ "${!k:-}" =~ $ident_re ]] || p+=("$k: '${!k:-}' must be 1-64 characters of [A-Za-z0-9_]")
     done
     [[ "${WCB_GALERA_SST_METHOD:-}" =~ ^(rsync|mariabackup)$ ]] || p+=("WCB_GALERA_SST_METHOD: '${WCB_GALERA_SST_METHOD:-}' must be rsync or mariabackup")
+    [[ "${WCB_GALERA_DURABILITY:-full}" =~ ^(full|relaxed)$ ]] || p+=("WCB_GALERA_DURABILITY: '${WCB_GALERA_DURABILITY:-}' must be full or relaxed")
+    [[ "${WCB_GALERA_GCACHE_SIZE:-1G}" =~ ^([1-9][0-9]{2,4}M|[1-9][0-9]?G)$ ]] || p+=("WCB_GALERA_GCACHE_SIZE: '${WCB_GALERA_GCACHE_SIZE:-}' must be a size from 100M to 99G, such as 1G")
     [[ "${WCB_MQ_QUEUE_POLICY:-}" =~ ^(ha-all|quorum)$ ]] || p+=("WCB_MQ_QUEUE_POLICY: '${WCB_MQ_QUEUE_POLICY:-}' must be ha-all or quorum")
     [[ "${WCB_MQ_VHOST:-}" =~ ^/[A-Za-z0-9_-]*$ ]] || p+=("WCB_MQ_VHOST: '${WCB_MQ_VHOST:-}' must be / or /name")
     if [[ -n "${WCB_APP_JAR:-}" ]]; then

@@ -22,6 +22,8 @@ wcb_db_node_vars() {
     wcb_tpl TPL_DB_SOCKET "$WCB_P_DB_SOCKET"
     wcb_tpl TPL_DB_PIDFILE "$WCB_P_DB_PIDFILE"
     wcb_tpl TPL_DB_LOG "$WCB_P_DB_LOG"
+    wcb_tpl TPL_DB_FLUSH_AT_COMMIT "$([[ "${WCB_GALERA_DURABILITY:-full}" == relaxed ]] && echo 2 || echo 1)"
+    wcb_tpl TPL_GCACHE_SIZE "${WCB_GALERA_GCACHE_SIZE:-1G}"
     wcb_tpl_port mysql galera ist sst
 }
 
@@ -50,7 +52,10 @@ wcb_role_db_node_config() {
     wcb_mkdir "$(dirname "$WCB_P_DB_CNF")" 0755 root:root
     # holds wsrep_sst_auth: readable by the mysql group only
     wcb_render_to "$WCB_BUNDLE/templates/galera.cnf" "$WCB_P_DB_CNF" 640 root:mysql mariadb
-    wcb_note "galera.cnf: provider $TPL_GALERA_PROVIDER, gcomm://$TPL_GCOMM"
+    wcb_note "galera.cnf: provider $TPL_GALERA_PROVIDER, gcomm://$TPL_GCOMM, innodb_flush_log_at_trx_commit=$TPL_DB_FLUSH_AT_COMMIT, gcache.size=$TPL_GCACHE_SIZE"
+    if [[ "$TPL_DB_FLUSH_AT_COMMIT" != 1 ]]; then
+        wcb_note "notice: galera.durability is relaxed: a power cut of every db node can lose about the last second of acknowledged commits"
+    fi
 }
 
 # usage: wcb_role_db_node_services   phase 7 for db-node: bootstrap exactly one node, others join

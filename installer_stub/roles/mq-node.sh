@@ -15,6 +15,7 @@ wcb_mq_node_vars() {
     done
     wcb_tpl TPL_MQ_CLASSIC_NODES "$out"
     wcb_tpl TPL_MQ_PLUGINS "rabbitmq_management"
+    wcb_tpl TPL_MQ_PARTITION_HANDLING "$(wcb_mq_partition_handling)"
     wcb_tpl_port amqp mgmt
 }
 
@@ -32,7 +33,7 @@ wcb_role_mq_node_config() {
     wcb_render_to "$WCB_BUNDLE/templates/rabbitmq-env.conf" "$WCB_P_MQ_ENV" 644 root:root rabbitmq-server
     wcb_render_to "$WCB_BUNDLE/templates/rabbitmq.conf" "$WCB_P_MQ_CONF" 644 root:root rabbitmq-server
     wcb_render_to "$WCB_BUNDLE/templates/enabled_plugins" "$WCB_P_MQ_PLUGINS" 644 root:root rabbitmq-server
-    wcb_note "rabbitmq: node rabbit@$WCB_NODE, classic_config peers: $(wcb_role_field mq-node NAME ', '), queue mode $(wcb_mq_queue_mode) for $(wcb_mq_version_words)"
+    wcb_note "rabbitmq: node rabbit@$WCB_NODE, classic_config peers: $(wcb_role_field mq-node NAME ', '), queue mode $(wcb_mq_queue_mode) for $(wcb_mq_version_words), partition handling: $(wcb_mq_partition_words)"
 }
 
 # usage: wcb_mq_up   true when this node answers rabbitmqctl status

@@ -92,10 +92,31 @@ render_lib() {
         'binlog_format=ROW' \
         'default_storage_engine=InnoDB' \
         'innodb_autoinc_lock_mode=2' \
+        'innodb_flush_log_at_trx_commit=1' \
         "datadir=$WCB_ROOT/var/lib/mysql" \
         "socket=$WCB_ROOT/var/lib/mysql/mysql.sock"
     [ "$(stat -c %a "$f")" = 640 ]
     [[ "$output" != *SstPw* ]]
+    # gcache sized for IST rejoins, and recovered after a crash (issue 13)
+    grep -q '^wsrep_provider_options=".*;gcache.size=1G;gcache.recover=yes"$' "$f"
+}
+
+@test "db-node: galera.durability relaxed writes innodb_flush_log_at_trx_commit=2 and says what it risks" {
+    sed -i 's/^WCB_GALERA_DURABILITY=.*/WCB_GALERA_DURABILITY=relaxed/; s/^WCB_GALERA_GCACHE_SIZE=.*/WCB_GALERA_GCACHE_SIZE=256M/' "$B/site/site.env"
+    run "$B/install.sh" --yes --node wc-db2
+    [ "$status" -eq 0 ]
+    f="$WCB_ROOT/etc/my.cnf.d/galera.cnf"
+    assert_lines "$f" 'innodb_flush_log_at_trx_commit=2'
+    grep -q 'gcache.size=256M;gcache.recover=yes"$' "$f"
+    [[ "$output" == *"durability is relaxed: a power cut of every db node can lose"* ]]
+}
+
+@test "site.env: a durability or gcache size outside the schema is a site error (exit 3)" {
+    sed -i 's/^WCB_GALERA_DURABILITY=.*/WCB_GALERA_DURABILITY=fast/; s/^WCB_GALERA_GCACHE_SIZE=.*/WCB_GALERA_GCACHE_SIZE=10M/' "$B/site/site.env"
+    run "$B/install.sh" --check-site
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"WCB_GALERA_DURABILITY: 'fast' must be full or relaxed"* ]]
+    [[ "$output" == *"WCB_GALERA_GCACHE_SIZE: '10M' must be a size from 100M to 99G"* ]]
 }
 
 @test "arbitrator: /etc/sysconfig/garb has nodes and group, no '# REMOVE' line" {
@@ -124,6 +145,29 @@ render_lib() {
         'cluster_formation.classic_config.nodes.1 = rabbit@wc-app1' \
         'cluster_formation.classic_config.nodes.2 = rabbit@wc-app2'
     grep -qx '\[rabbitmq_management\].' "$WCB_ROOT/etc/rabbitmq/enabled_plugins"
+    # 2 mq nodes: pause_minority would pause both halves; the first node keeps serving (issue 13)
+    assert_lines "$f" \
+        'cluster_partition_handling = pause_if_all_down' \
+        'cluster_partition_handling.pause_if_all_down.nodes.1 = rabbit@wc-app1'
+}
+
+@test "mq partition handling by node count and version: pause_minority on 3.x with 3+, none on 4.x" {
+    render_lib
+    for f in site mq; do source "$B/lib/$f.sh"; done
+    set +u
+    wcb_role_nodes() { printf '%s\n' 1 2 3; }
+    wcb_role_field() { printf 'mq1 mq2 mq3\n'; }
+    wcb_mq_version() { printf '3.13.7\n'; }
+    [ "$(wcb_mq_partition_handling)" = 'cluster_partition_handling = pause_minority' ]
+    [ "$(wcb_mq_partition_words)" = pause_minority ]
+    wcb_mq_version() { printf '4.1.2\n'; }
+    run wcb_mq_partition_handling
+    [[ "$output" == '# cluster_partition_handling: not set: RabbitMQ 4.1.2 relies on quorum queues'* ]]
+    [[ "$output" != *$'\n'cluster_partition_handling* ]]
+    [[ "$(wcb_mq_partition_words)" == "none (RabbitMQ 4.1.2 relies on quorum queues"* ]]
+    wcb_role_nodes() { printf '%s\n' 1; }
+    wcb_mq_version() { printf '3.10.8\n'; }
+    [[ "$(wcb_mq_partition_handling)" == '# cluster_partition_handling: one node'* ]]
 }
 
 @test "app-node: WorkCenter-app.yml, the jar (checksum verified) and the unit running java -jar" {
@@ -212,7 +256,7 @@ render_lib() {
     assert_lines "$WCB_ROOT/etc/my.cnf.d/galera.cnf" \
         'port=3313' \
         'wsrep_sst_receive_address=127.10.0.22:4451' \
-        'wsrep_provider_options="gmcast.listen_addr=tcp://127.10.0.22:4574;ist.recv_addr=127.10.0.22:4575"'
+        'wsrep_provider_options="gmcast.listen_addr=tcp://127.10.0.22:4574;ist.recv_addr=127.10.0.22:4575;gcache.size=1G;gcache.recover=yes"'
     [ "$(grep -- ' -a ' "$SEMANAGE_CALLS" | sort)" = "$(printf 'port -a -t mysqld_port_t -p tcp %s\n' 4451 4574 4575)" ]
     [[ "$output" == *'source address="127.10.0.31/32" port port="4574"'* ]]
     run "$B/install.sh" --yes --node wc-arb

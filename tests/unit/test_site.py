@@ -210,3 +210,24 @@ def test_edited_site_env_is_revalidated():
     with pytest.raises(SiteError, match="not a KEY=value line") as exc:
         parse_site_env(text + "WCB_X=a b\n")
     assert exc.value.line == len(text.splitlines()) + 1
+
+
+def test_durability_and_gcache_default_round_trip_and_validate(tmp_path):
+    """issue 13: full durability (innodb_flush_log_at_trx_commit=1) and a 1G gcache unless the site says so."""
+    site = load_site(write(tmp_path, BASE))
+    env = parse_site_env(render_site_env(site))
+    assert (env["WCB_GALERA_DURABILITY"], env["WCB_GALERA_GCACHE_SIZE"]) == ("full", "1G")
+    relaxed = load_site(write(tmp_path, BASE + "galera:\n  durability: relaxed\n  gcache-size: 256M\n", "r.yaml"))
+    env = parse_site_env(render_site_env(relaxed))
+    assert (env["WCB_GALERA_DURABILITY"], env["WCB_GALERA_GCACHE_SIZE"]) == ("relaxed", "256M")
+    assert site_from_env(env).summary() == relaxed.summary()
+    with pytest.raises(SiteError, match="unknown|invalid|must be one of|not one of") as exc:
+        load_site(write(tmp_path, BASE + "galera:\n  durability: fast\n", "bad.yaml"))
+    assert "durability" in exc.value.render()
+    with pytest.raises(SiteError) as exc:
+        load_site(write(tmp_path, BASE + "galera:\n  gcache-size: 10M\n", "small.yaml"))
+    assert exc.value.key == "galera.gcache-size" and "100M to 99G" in exc.value.render()
+    env["WCB_GALERA_DURABILITY"] = "fast"
+    with pytest.raises(SiteError) as exc:
+        site_from_env(env)
+    assert exc.value.key == "WCB_GALERA_DURABILITY"
