@@ -153,7 +153,8 @@ def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
     if split_bytes:
         with steps.step("split", f"Splitting into parts of {human_size(split_bytes)}") as note:
             from ..split import split_bundle
-            parts = split_bundle(result.path, split_bytes)
+            from .carry import carried_files
+            parts = carried_files(result.path, split_bundle(result.path, split_bytes))
             note.append(f"{len(parts)} files")
 
     total = time.monotonic() - t_start

@@ -86,4 +86,4 @@ if [ "$actual" != "$expected" ]; then
 fi
 mv -f -- "$tmp" "$tarname"
 trap - EXIT
-echo "OK: $dir/$tarname (sha256 $actual). Next: wcbundle verify $tarname, or extract it and run ./install.sh --check"
+echo "OK: $dir/$tarname (sha256 $actual). Next: tar xf $tarname && cd ${tarname%.tar} && ./install.sh --check"
