@@ -361,7 +361,7 @@ wcb_phase_health() {
         wcb_result health "FAILED on $WCB_NODE (see the table above)"
         exit 5
     fi
-    wcb_result health "ok on $WCB_NODE"
+    wcb_result health "$(wcb_health_verdict)"
 }
 
 if [[ "$WCB_MODE" == status ]]; then

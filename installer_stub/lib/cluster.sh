@@ -4,6 +4,7 @@ set -euo pipefail
 
 WCB_HEALTH_ROWS=()
 WCB_HEALTH_FAILED=0
+WCB_HEALTH_DEGRADED=()
 
 # usage: wcb_service_known   true when the service seam (lib/service.sh) is loaded
 wcb_service_known() {
@@ -69,6 +70,24 @@ wcb_health_row() {
 wcb_health_reset() {
     WCB_HEALTH_ROWS=()
     WCB_HEALTH_FAILED=0
+    WCB_HEALTH_DEGRADED=()
+}
+
+# usage: wcb_health_degraded REASON   note that a cluster misses members but this node still serves
+wcb_health_degraded() {
+    WCB_HEALTH_DEGRADED+=("$1")
+    wcb_log "health: degraded: $1"
+}
+
+# usage: wcb_health_verdict   print "ok on NODE", or "degraded but serving on NODE: REASONS" (no FAIL row)
+wcb_health_verdict() {
+    local reasons
+    if [[ "${#WCB_HEALTH_DEGRADED[@]}" -gt 0 ]]; then
+        reasons="$(printf '%s; ' "${WCB_HEALTH_DEGRADED[@]}")"
+        printf 'degraded but serving on %s: %s\n' "$WCB_NODE" "${reasons%; }"
+    else
+        printf 'ok on %s\n' "$WCB_NODE"
+    fi
 }
 
 # usage: wcb_health_failed   true when a row of the table is FAIL

@@ -106,18 +106,38 @@ wcb_db_ready() {
     [[ "$(wcb_wsrep wsrep_ready)" == ON ]]
 }
 
+# Health under a partition (issue 13): a node cut off from the majority is non-Primary and refuses
+# every query but SHOW: FAIL, saying so. A Primary, Synced node that misses members still serves
+# (the majority): with --status that is "degraded but serving" (warn), unless a missing member
+# answers on the Galera port yet is not in the component (two clusters: FAIL).
 # usage: wcb_role_db_node_health   phase 8 for db-node
 wcb_role_db_node_health() {
-    local want size status state ready split r=ok
+    local want size status state ready split missing r=ok sr=ok seen_status
     want=$(($(wcb_role_nodes db-node | wc -l) + $(wcb_role_nodes arbitrator | wc -l)))
-    wcb_wait_until 15 2 wcb_db_synced || true
+    # a joiner needs time to reach Synced; a non-Primary node is a settled answer (a partition)
+    wcb_wait_until 15 2 wcb_db_settled || true
     size="$(wcb_wsrep wsrep_cluster_size)"
     status="$(wcb_wsrep wsrep_cluster_status)"
     state="$(wcb_wsrep wsrep_local_state_comment)"
     ready="$(wcb_wsrep wsrep_ready)"
+    seen_status="${status:-none}"
+    if [[ "$status" != Primary ]]; then
+        sr=FAIL
+        if [[ -n "$status" ]]; then
+            seen_status+=" (partitioned: this node sees ${size:-?} of $want members, no quorum; it refuses writes until it rejoins the majority)"
+        else
+            seen_status+=" (mariadb does not answer on $WCB_P_DB_SOCKET)"
+        fi
+    fi
     if [[ "$size" != "$want" ]]; then
         r=FAIL
         [[ "${WCB_HEALTH_STRICT:-0}" != 1 && -n "$size" && "$size" -ge 1 ]] && r=warn
+        missing="$(wcb_db_missing_members)"
+        if [[ "${WCB_HEALTH_STRICT:-0}" == 1 && "$status" == Primary && "$state" == Synced && -n "$size" && $((size * 2)) -gt "$want" ]]; then
+            r=warn
+            size+=" (degraded but serving: ${missing:-a member} missing)"
+            wcb_health_degraded "db: $size"
+        fi
         split="$(wcb_db_split_peers)"
         if [[ -n "$split" ]]; then
             r=FAIL
@@ -125,9 +145,28 @@ wcb_role_db_node_health() {
         fi
     fi
     wcb_health_row "db wsrep_cluster_size" "$want" "${size:-none}" "$r"
-    wcb_health_row "db wsrep_cluster_status" Primary "${status:-none}" "$([[ "$status" == Primary ]] && echo ok || echo FAIL)"
+    wcb_health_row "db wsrep_cluster_status" Primary "$seen_status" "$sr"
     wcb_health_row "db wsrep_local_state_comment" Synced "${state:-none}" "$([[ "$state" == Synced ]] && echo ok || echo FAIL)"
     wcb_health_row "db wsrep_ready" ON "${ready:-none}" "$([[ "$ready" == ON ]] && echo ok || echo FAIL)"
+}
+
+# usage: wcb_db_settled   true when Synced and Primary, or when the node is non-Primary (a partition)
+wcb_db_settled() {
+    local status
+    status="$(wcb_wsrep wsrep_cluster_status)"
+    [[ "$status" == non-Primary ]] || wcb_db_synced
+}
+
+# usage: wcb_db_missing_members   print the db nodes that are not in this node's component (by address)
+wcb_db_missing_members() {
+    local inc i ip out=""
+    inc="$(wcb_wsrep wsrep_incoming_addresses)"
+    [[ -n "$inc" && "$inc" != AUTO ]] || return 0
+    for i in $(wcb_role_nodes db-node); do
+        ip="$(wcb_node_field "$i" IP)"
+        [[ ",$inc," == *",$ip:"* ]] || out+="${out:+ }$(wcb_node_field "$i" NAME)"
+    done
+    printf '%s\n' "$out"
 }
 
 # A db node that answers on the Galera port but is missing from this node's component means two

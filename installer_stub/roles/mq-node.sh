@@ -56,25 +56,46 @@ wcb_role_mq_node_services() {
     wcb_mq_policy
 }
 
+# Health under a partition (issue 13): a node paused by pause_minority (or stopped) answers on
+# the Erlang port but its rabbit app does not run: FAIL, saying so. Partitions that RabbitMQ
+# reports (ignore mode, or not healed yet) are FAIL. A running node that sees a majority of the
+# nodes but not all serves: with --status that is "degraded but serving" (warn).
 # usage: wcb_role_mq_node_health   phase 8 for mq-node: cluster_status lists the expected nodes
 wcb_role_mq_node_health() {
-    local want seen missing="" n r=ok
+    local want seen missing="" n r=ok total json parts shown
     want="$(wcb_mq_expected_nodes | sort | tr '\n' ' ')"
+    total="$(wc -w <<<"$want")"
     # --status waits for stragglers; an install run does not wait for nodes installed later
     if [[ "${WCB_HEALTH_STRICT:-0}" == 1 ]]; then
         wcb_wait_until 15 2 wcb_mq_all_running || true
     fi
+    json="$(wcb_rabbitmqctl cluster_status --formatter json 2>/dev/null | tr -d '\n' || true)"
     seen="$(wcb_mq_running_nodes | sort | tr '\n' ' ')"
     for n in $want; do
         [[ " $seen " == *" $n "* ]] || missing+="$n "
     done
-    if [[ -z "$seen" ]]; then
+    shown="$(wc -w <<<"$seen")${missing:+ (missing ${missing% })}"
+    parts="$(sed -n 's/.*"partitions":{\([^}]*\)}.*/\1/p' <<<"$json")"
+    if [[ -z "$seen" || " $seen " != *" rabbit@$WCB_NODE "* ]]; then
         r=FAIL
+        if wcb_rabbitmqctl ping >/dev/null 2>&1; then
+            shown="0 (this node is paused or stopped: its rabbit app does not run; pause_minority pauses a node cut off from the majority until the partition heals)"
+        else
+            shown="0 (rabbit@$WCB_NODE does not answer)"
+        fi
+    elif [[ -n "$parts" ]]; then
+        r=FAIL
+        shown+=" (partitioned: $parts; see README 'A network partition')"
     elif [[ -n "$missing" ]]; then
         r=FAIL
         [[ "${WCB_HEALTH_STRICT:-0}" != 1 ]] && r=warn
+        if [[ "${WCB_HEALTH_STRICT:-0}" == 1 && $(($(wc -w <<<"$seen") * 2)) -gt "$total" ]]; then
+            r=warn
+            shown+=" (degraded but serving)"
+            wcb_health_degraded "mq: $(wc -w <<<"$seen") of $total running (missing ${missing% })"
+        fi
     fi
-    wcb_health_row "mq running nodes" "$(wc -w <<<"$want")" "$(wc -w <<<"$seen")${missing:+ (missing ${missing% })}" "$r"
+    wcb_health_row "mq running nodes" "$total" "$shown" "$r"
 }
 
 # usage: wcb_mq_all_running   true when every expected node is running
