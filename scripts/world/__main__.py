@@ -1,7 +1,7 @@
 """The fixture world's command line.
 
     python -m scripts.world build [--el 7|9]... [--rebuild]   build or reuse; print each world root
-    python -m scripts.world repo-args --el 7 --base-url URL    print --repo/--gpgkey args, one per line
+    python -m scripts.world repo-args --el 7 --base-url URL    print --repo/--gpgkey/--key-fingerprint args, one per line
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--el", type=int, choices=(7, 8, 9), action="append",
                    help="EL version (repeatable; default: 7)")
     b.add_argument("--rebuild", action="store_true", help="build even if a cached world exists")
-    a = sub.add_parser("repo-args", help="print `--repo ID=URL --gpgkey ID=file://KEY` args, one per line")
+    a = sub.add_parser("repo-args", help="print `--repo ID=URL --gpgkey ID=file://KEY --key-fingerprint ID=FPR` args, one per line")
     a.add_argument("--el", type=int, choices=(7, 8, 9), default=7)
     a.add_argument("--base-url", required=True, help="where the world root is served (http://... or file://...)")
     args = parser.parse_args(argv)

@@ -158,8 +158,11 @@ def test_key_file_with_two_keys_trusts_both(world, tmp_path):
     assert rep.signed_ok == 3 and len(rep.keys["a"]) == 2
 
 
-def test_key_file_with_two_keys_trusts_only_the_pinned_one(world, tmp_path, caplog):
+def test_key_file_with_two_keys_trusts_only_the_pinned_one(world, tmp_path, caplog, monkeypatch):
     """A vendor key file may carry an old key too: only the pinned fingerprint is imported."""
+    import logging
+    monkeypatch.setattr(logging.getLogger("wcbundle"), "propagate", True)  # a CLI test may have turned it off
+    caplog.set_level(logging.WARNING, logger="wcbundle")
     both = tmp_path / "both.asc"
     both.write_text(world["key_a"].read_text() + world["key_b"].read_text())
     pin_a = rep_fpr(world["key_a"])
