@@ -22,12 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import EXIT_FETCH, EXIT_OK, EXIT_SIGNATURE, FetchError, SignatureError, WcbundleError
+from .errors import EXIT_FETCH, EXIT_OK, EXIT_SIGNATURE, FetchError, SignatureError
 from .manifest import Manifest
 
 log = logging.getLogger("wcbundle")
 
 PROBE_TIMEOUT = (5.0, 15.0)        # connect, read: every single request
+BODY_SECONDS = 60.0                # and no body is read for longer than this (a trickling server)
 CHECK_BUDGET = 240.0               # seconds for the whole --check
 PRIMARY_MAX_BYTES = 64 << 20       # a primary metadata file larger than this is not read for the pin check
 REPO_NS = "{http://linux.duke.edu/metadata/repo}"
@@ -171,11 +172,15 @@ def _check_repo(session, p: Probe, max_age_days) -> None:
     answered: list[tuple[str, bytes]] = []
     for base in src.urls:
         url = join_url(base, "repodata/repomd.xml")
-        status, headers, resp, err = _get(session, url)
+        status, headers, resp, err = _get(session, url, stream=True)
         if status != 200:
             p.notes.append(f"{url}: {err or 'HTTP ' + str(status)}")
             continue
-        body = resp if isinstance(resp, bytes) else _read_capped(resp, 8 << 20)
+        try:
+            body = resp if isinstance(resp, bytes) else _read_capped(resp, 8 << 20)
+        except (FetchError, OSError) as exc:
+            p.notes.append(f"{url}: {exc}")
+            continue
         answered.append((base, body))
     if not answered:
         p.fail("unreachable", f"repomd.xml unreachable on every mirror ({len(src.urls)})")
@@ -199,14 +204,41 @@ def _check_repo(session, p: Probe, max_age_days) -> None:
 
 
 def _read_capped(resp, limit: int) -> bytes:
+    """The body, at most `limit` bytes and BODY_SECONDS long: a server that trickles (a byte every
+    few seconds never trips the read timeout) has its connection shut down by a timer."""
+    import socket
+    import threading
     buf = io.BytesIO()
+    cut = threading.Event()
+
+    def abort() -> None:
+        cut.set()
+        sock = getattr(getattr(resp.raw, "_connection", None), "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+    timer = threading.Timer(BODY_SECONDS, abort)
+    timer.daemon = True
+    timer.start()
     try:
         for chunk in resp.iter_content(1 << 16):
             buf.write(chunk)
             if buf.tell() > limit:
                 raise FetchError(f"more than {limit >> 20} MiB")
+    except Exception as exc:
+        if cut.is_set():
+            raise FetchError(f"still sending after {BODY_SECONDS:g} s (a stalled or trickling server)") from None
+        if isinstance(exc, FetchError):
+            raise
+        from .metadata import _short_reason
+        raise FetchError(_short_reason(exc)) from None
     finally:
+        timer.cancel()
         resp.close()
+    if cut.is_set():
+        raise FetchError(f"still sending after {BODY_SECONDS:g} s (a stalled or trickling server)")
     return buf.getvalue()
 
 
@@ -333,6 +365,3 @@ def as_json(sources: list[Source], probes: list[Probe] | None) -> dict:
         out["exit_code"] = exit_code(probes)
     return out
 
-
-__all__ = ["Source", "Probe", "list_sources", "check_sources", "exit_code", "describe", "probe_line",
-           "as_json", "WcbundleError"]

@@ -41,7 +41,8 @@ def sources(el: str | None, manifest: Path | None, check: bool, max_age: float |
     srcs = list_sources(man, els)
     probes = None
     if check:
-        log.info("probing %d sources (each request bounded to %.0f s)", len(srcs), 15)
+        from ..sources import PROBE_TIMEOUT
+        log.info("probing %d sources (each request bounded to %.0f s)", len(srcs), PROBE_TIMEOUT[1])
         probes = check_sources(srcs, max_age_days=max_age)
     if as_json:
         from ..sources import as_json as to_json

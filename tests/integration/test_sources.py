@@ -9,6 +9,7 @@ version the repo does not carry, a direct RPM that answers 404.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -147,3 +148,24 @@ def test_stale_metadata_by_max_age(world_el7, tmp_path, capsys):
 def test_unknown_el_is_an_input_error(world_el7, tmp_path, capsys):
     rc, out, err, _ = sources(capsys, tmp_path, world_manifest(world_el7), "--el", "9")
     assert rc == 3 and "no section for EL9" in err and out == ""
+
+
+def test_every_probe_is_bounded_in_time(world_el7, mirror_factory, tmp_path, capsys, monkeypatch):
+    """A mirror that stalls (headers, then nothing) or trickles (a byte a second) is given up on
+    within the probe bounds, and the check goes on with the other sources."""
+    import bundler.sources as srcmod
+    from scripts.mirror import Fault
+    monkeypatch.setattr(srcmod, "PROBE_TIMEOUT", (2.0, 2.0))
+    monkeypatch.setattr(srcmod, "BODY_SECONDS", 3.0)
+    stall = mirror_factory(world_el7.root, stall_seconds=10, faults=[
+        Fault("*/c7-extras/repodata/repomd.xml", "stall"), Fault("*/mariadb/repodata/repomd.xml", "trickle")])
+    text = world_manifest(world_el7, c7_url=f"{stall.url}/el7/c7-extras/")
+    text = text.replace(world_el7.repo_url("mariadb"), f"{stall.url}/el7/mariadb/")
+    rc, out, err, secs = sources(capsys, tmp_path, text, "--check")
+    got = lines(out)
+    assert rc == 5, out + err
+    assert got["EL7 repo c7-extras"].startswith("FAIL") and re.search("timed out|read timeout", got["EL7 repo c7-extras"].lower())
+    assert got["EL7 repo mariadb"].startswith("FAIL") and ("trickling" in got["EL7 repo mariadb"]
+                                                          or re.search("timed out|read timeout", got["EL7 repo mariadb"].lower()))
+    assert got["EL7 repo c7-os"].startswith("ok ")
+    assert secs < 25, secs
