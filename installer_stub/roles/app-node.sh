@@ -24,8 +24,8 @@ wcb_app_node_vars() {
     wcb_tpl TPL_JAVA "/usr/bin/java"
 }
 
-# usage: wcb_app_yml_template   print the WorkCenter-app.yml template of this bundle: the site's
-# (site/WorkCenter-app.yml.tmpl, written by wcbundle when site.yaml names an override file) or the stock one
+# The site's template (site/WorkCenter-app.yml.tmpl, written by wcbundle when site.yaml names an override file)
+# usage: wcb_app_yml_template   print this bundle's WorkCenter-app.yml template: the site's, else the stock one
 wcb_app_yml_template() {
     if [[ -f "$WCB_BUNDLE/site/WorkCenter-app.yml.tmpl" ]]; then
         printf '%s\n' "$WCB_BUNDLE/site/WorkCenter-app.yml.tmpl"
