@@ -310,23 +310,63 @@ def _fill_installed(pool, repo, pkgs: list[BaselinePkg], file_deps: set[str]) ->
     import solv
     own = {d for p in pkgs for d in p.requires + p.prereqs + p.conflicts + p.obsoletes if d.startswith("/")}
     wanted = file_deps | own
+    ids: dict[str, int] = {}   # dependency text -> its id in the pool (most texts recur many times)
+
+    def dep_id(text: str) -> int:
+        found = ids.get(text)
+        if found is None:
+            dep = _dep(pool, text)
+            found = ids[text] = dep.id if dep is not None else 0
+        return found
     for p in sorted(pkgs, key=lambda x: (x.name, x.arch, x.evr)):
         s = repo.add_solvable()
         s.name, s.evr, s.arch = p.name, p.evr, p.arch
-        s.add_deparray(solv.SOLVABLE_PROVIDES, pool.Dep(p.name).Rel(solv.REL_EQ, pool.Dep(p.evr)))
-        for key, texts, marker in ((solv.SOLVABLE_PROVIDES, p.provides, -1),
+        self_provide = pool.Dep(p.name).Rel(solv.REL_EQ, pool.Dep(p.evr))
+        s.add_deparray(solv.SOLVABLE_PROVIDES, self_provide)
+        for key, texts, marker in ((solv.SOLVABLE_PROVIDES, [x for x in p.provides if dep_id(x) != self_provide.id], -1),
                                    (solv.SOLVABLE_REQUIRES, p.requires, -1),
                                    (solv.SOLVABLE_REQUIRES, p.prereqs, 1),
                                    (solv.SOLVABLE_CONFLICTS, p.conflicts, -1),
                                    (solv.SOLVABLE_OBSOLETES, p.obsoletes, -1)):
             for text in texts:
-                dep = _dep(pool, text)
-                if dep is not None:
-                    s.add_deparray(key, dep, marker)
+                did = dep_id(text)
+                if did:
+                    s.add_deparray(key, did, marker)
         for path in p.files:
             if path in wanted:
-                s.add_deparray(solv.SOLVABLE_PROVIDES, pool.Dep(path))
+                s.add_deparray(solv.SOLVABLE_PROVIDES, dep_id(path))
     repo.internalize()
+
+
+def installed_from_solvables(pool, solvables, records: list[BaselinePkg], file_deps: list[str], path: Path) -> None:
+    """The installed repo of `solvables` (in `pool`), written to `path`: what add_installed_repo builds
+    from their `records` (records_from_solvables), copied from solvable to solvable without the text."""
+    import solv
+    repo = pool.add_repo("@System")
+    wanted = set(file_deps) | {d for p in records for d in p.requires + p.prereqs + p.conflicts + p.obsoletes
+                               if d.startswith("/")}
+    files_of = {p.nevra: p.files for p in records}
+    for s in sorted(solvables, key=lambda x: (x.name, x.arch, x.evr)):
+        new = repo.add_solvable()
+        new.name, new.evr, new.arch = s.name, s.evr, s.arch
+        self_provide = pool.Dep(s.name).Rel(solv.REL_EQ, pool.Dep(s.evr))
+        new.add_deparray(solv.SOLVABLE_PROVIDES, self_provide)
+        for d in s.lookup_deparray(solv.SOLVABLE_PROVIDES, -1):
+            if d.id != self_provide.id:
+                new.add_deparray(solv.SOLVABLE_PROVIDES, d)
+        for key, marker in ((solv.SOLVABLE_REQUIRES, -1), (solv.SOLVABLE_REQUIRES, 1),
+                            (solv.SOLVABLE_CONFLICTS, -1), (solv.SOLVABLE_OBSOLETES, -1)):
+            for d in s.lookup_deparray(key, marker):
+                new.add_deparray(key, d, marker)
+        epoch, version, release = split_evr(s.evr)
+        for path_ in files_of[f"{s.name}-{epoch}:{version}-{release}.{s.arch}"]:
+            if path_ in wanted:
+                new.add_deparray(solv.SOLVABLE_PROVIDES, pool.Dep(path_))
+    repo.internalize()
+    try:
+        write_solv(repo, path)
+    finally:
+        repo.free()
 
 
 def records_from_solvables(pool, solvables) -> list[BaselinePkg]:
@@ -390,14 +430,18 @@ def make_baseline(sel, man, loaded, capture: Baseline | None = None) -> Baseline
         return Baseline("minimal", "@core", [], key=f"core-{key}", count=count,
                         loader=lambda: parse_capture_text(cached.read_text(), str(cached))[0])
     names = core_names(meta.read("group"), f"repo '{base}'")
-    pkgs = _solve_core(loaded, meta, sel.cache_dir, names)
-    write_capture(pkgs, cached)
-    return Baseline("minimal", "@core", pkgs, key=f"core-{key}")
+    found = Baseline("minimal", "@core", [], key=f"core-{key}")
+    installed = Path(sel.cache_dir) / "solv" / f"@System-{installed_key(found, loaded.file_deps)}.solv"
+    found.packages = _solve_core(loaded, meta, sel.cache_dir, names, (loaded.file_deps, installed))
+    write_capture(found.packages, cached)
+    return found
 
 
-def _solve_core(loaded, meta, cache_dir: Path, names: list[str]) -> list[BaselinePkg]:
+def _solve_core(loaded, meta, cache_dir: Path, names: list[str],
+                installed: tuple[list[str], Path] | None = None) -> list[BaselinePkg]:
     """@core as a fresh install from the base repo alone, in a scratch pool, solved as dnf's
-    `group install core` does (weak deps on, dnf's default and the installer's).
+    `group install core` does (weak deps on, dnf's default and the installer's). With `installed`
+    (file dependencies, path), also writes the installed repo of those packages for this run.
 
     A separate pool, because libsolv's considered map is sized when it is set:
     restricting the main pool to the base repo and then adding the installed
@@ -433,7 +477,10 @@ def _solve_core(loaded, meta, cache_dir: Path, names: list[str]) -> list[Baselin
         text = "; ".join(str(p) for p in problems)
         raise ResolveError(f"@core of repo '{meta.id}' does not resolve: {text}",
                            hint="Use --baseline none or a capture file.")
-    pkgs = records_from_solvables(pool, solver.transaction().newsolvables())
-    del problems, solver, jobs, repo
+    new = solver.transaction().newsolvables()
+    pkgs = records_from_solvables(pool, new)
+    if installed is not None:  # this run's installed repo, straight from the solvables (the fast cold path)
+        installed_from_solvables(pool, new, pkgs, *installed)
+    del problems, solver, jobs, repo, new
     pool.free()
     return pkgs
