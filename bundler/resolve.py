@@ -737,7 +737,11 @@ def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str]) -> Ro
                 upgrade_of[s.id] = other
             else:
                 replaces.setdefault(s.id, []).append(other)
-    gone = {o.id for olds in replaces.values() for o in olds} | {o.id for o in upgrade_of.values()}
+    upgraded = {o.id for o in upgrade_of.values()}
+    # an installed package that a package of its own name replaces is upgraded, not obsoleted, even when
+    # another new package obsoletes it too (libsolv's transaction types; dnf's list_obsoleted)
+    replaces = {sid: kept for sid, olds in replaces.items() if (kept := [o for o in olds if o.id not in upgraded])}
+    gone = {o.id for olds in replaces.values() for o in olds} | upgraded
     erased = [s for s in trans.steps() if s.repo == pool.installed and s.id not in gone]
     if erased:  # never: no SOLVER_ALLOWUNINSTALL; kept as a guard on what the bundle may promise
         raise ResolveError(f"role '{role}' would remove baseline packages: "

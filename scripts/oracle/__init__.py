@@ -12,6 +12,12 @@ Roots are cached per machine under $XDG_CACHE_HOME/wcbundle-oracle/el<N>-<hash>/
 (the hash covers this package's code, the realmeta files and dnf's version),
 built in a temp dir under an flock and renamed into place, as scripts/world does.
 
+`ensure_root(el, aged=True)` is the same @core with every package one build
+older than the repo's (release "0.<release>", every self-referencing EVR moved
+with it) plus a few packages that other repo packages obsolete (AGED_EXTRA): a
+target that was installed earlier and never updated, so that solves must
+upgrade installed packages and replace some through obsoletes.
+
 `dnf_solve(job)` runs scripts/oracle/dnf_solve.py with the system python
 (python3-dnf) and returns its results.
 """
@@ -35,7 +41,9 @@ REPOS = {7: {"c7": REALMETA / "centos7.5-dvd-x86_64"}, 9: {"cs9": REALMETA / "cs
 EXCLUDE = ["*.i686"]          # wcbundle solves for x86_64 + noarch only, and so does the bundle repo
 DNF_PY = "/usr/bin/python3"
 DBPATH = "/var/lib/rpm"
-ROOT_FORMAT = "1"
+ROOT_FORMAT = "2"
+# installed on the aged root next to @core: packages a repo package obsoletes
+AGED_EXTRA = {7: ["python-rhsm", "python-rhsm-certificates"], 9: []}
 
 
 def have_dnf() -> bool:
@@ -70,31 +78,33 @@ def _inputs_hash(el: int) -> str:
     return h.hexdigest()[:16]
 
 
-def ensure_root(el: int) -> Path:
+def ensure_root(el: int, aged: bool = False) -> Path:
     """The cached rpmdb root of EL `el`'s @core (see the module docstring). Safe in parallel."""
     digest = _inputs_hash(el)
     base = cache_root()
-    root = base / f"el{el}-{digest}"
+    kind = f"el{el}-aged" if aged else f"el{el}"
+    root = base / f"{kind}-{digest}"
     if (root / "ROOT.json").is_file():
         return root
     base.mkdir(parents=True, exist_ok=True)
-    with open(base / f".el{el}.lock", "w") as lock:
+    with open(base / f".{kind}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (root / "ROOT.json").is_file():
             return root
-        tmp = base / f".tmp-el{el}-{digest}-{os.getpid()}"
+        tmp = base / f".tmp-{kind}-{digest}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            _build_root(el, tmp)
-            for old in base.glob(f"el{el}-*"):
-                shutil.rmtree(old, ignore_errors=True)
+            _build_root(el, tmp, aged)
+            for old in base.glob(f"{kind}-*"):
+                if len(old.name) == len(root.name):   # el7-<hash> never takes el7-aged-<hash> along
+                    shutil.rmtree(old, ignore_errors=True)
             os.rename(tmp, root)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return root
 
 
-def _build_root(el: int, dest: Path) -> None:
+def _build_root(el: int, dest: Path, aged: bool = False) -> None:
     from .headers import build_header_rpms
     dest.mkdir(parents=True)
     work = dest / "work"
@@ -105,8 +115,14 @@ def _build_root(el: int, dest: Path) -> None:
     if not core["ok"]:
         raise RuntimeError(f"dnf group install core failed on EL{el}: {core['error']}")
     nevras = sorted(core["install"])
-    print(f"oracle: EL{el} @core is {len(nevras)} packages (dnf); building header-only RPMs", file=sys.stderr)
-    rpms = build_header_rpms(el, REPOS[el], nevras, work / "build")
+    if aged:
+        from scripts.world.realmeta import read_primary, repodata_file
+        extra = {p.nevra for repo in REPOS[el].values() for p in read_primary(repodata_file(repo, "primary.xml.gz"))
+                 if p.name in AGED_EXTRA[el] and p.arch in ("x86_64", "noarch")}
+        nevras = sorted(set(nevras) | extra)
+    print(f"oracle: EL{el} @core{' (aged)' if aged else ''} is {len(nevras)} packages; building header-only RPMs",
+          file=sys.stderr)
+    rpms = build_header_rpms(el, REPOS[el], nevras, work / "build", aged=aged)
     root = dest / "root"
     root.mkdir()
     run(["rpm", "--root", str(root), "--dbpath", DBPATH, "--initdb"])
@@ -115,10 +131,18 @@ def _build_root(el: int, dest: Path) -> None:
         + [str(p) for p in rpms], timeout=1800)
     have = run(["rpm", "--root", str(root), "--dbpath", DBPATH, "-qa", "--qf",
                 "%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\\n"]).stdout.split()
+    if aged:
+        nevras = sorted(aged_nevra(n) for n in nevras)
     if sorted(have) != nevras:
         raise RuntimeError(f"EL{el}: the rpmdb holds {len(have)} packages, dnf's @core {len(nevras)}")
     shutil.rmtree(work)
     (dest / "ROOT.json").write_text(json.dumps({"el": el, "core": nevras}, indent=1) + "\n")
+
+
+def aged_nevra(nevra: str) -> str:
+    head, arch = nevra.rsplit(".", 1)
+    nev, rel = head.rsplit("-", 1)
+    return f"{nev}-0.{rel}.{arch}"
 
 
 def core_nevras(root: Path) -> list[str]:

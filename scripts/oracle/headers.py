@@ -60,8 +60,22 @@ def _spec(path: Path, label: str, pkgs: list[Pkg]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def build_header_rpms(el: int, repos: dict[str, Path], nevras: list[str], work: Path) -> list[Path]:
+def age(pkg: Pkg) -> None:
+    """One build older: release "0.<release>" (rpm orders it before <release>), and every dependency
+    that names the package's own version-release moves with it (e.g. `foo = 1.2-3`, `foo(x86-64)`)."""
+    from scripts.world.pkg import DEP_KINDS, Dep
+    old, new = pkg.release, "0." + pkg.release
+    for kind in DEP_KINDS:
+        setattr(pkg, kind, [Dep(d.name, d.flags, d.epoch, d.ver, new, d.pre)
+                            if d.rel == old and d.ver == pkg.version else d for d in getattr(pkg, kind)])
+    pkg.release = new
+
+
+def build_header_rpms(el: int, repos: dict[str, Path], nevras: list[str], work: Path, aged: bool = False) -> list[Path]:
     pkgs = _records(repos, nevras)
+    if aged:
+        for pkg in pkgs:
+            age(pkg)
     out: list[Path] = []
     for i, group in enumerate(chunks(pkgs)):
         sub = work / f"el{el}-{i}"

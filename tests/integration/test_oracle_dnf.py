@@ -4,6 +4,9 @@ For each EL (the real CentOS 7.5 DVD metadata, the real CentOS Stream 9 BaseOS) 
 - none:    dnf --installroot on an empty root          vs  wcbundle --baseline none
 - minimal: dnf on a root whose rpmdb holds @core        vs  wcbundle --baseline minimal
 - capture: the same root                                vs  wcbundle --baseline <capture of that root>
+- aged:    a root whose @core is one build older than the repo (and holds packages a repo package
+           obsoletes)                                   vs  wcbundle --baseline <capture of that root>
+           so that solves upgrade installed packages and replace some through obsoletes
 The root's rpmdb is real: header-only RPMs of dnf's own `group install core` set, built by rpmbuild
 from the metadata (every provide, requirement, conflict, obsolete and file) and installed with
 `rpm -i --justdb` (scripts/oracle, cached per machine). dnf runs with its defaults (best=False,
@@ -92,6 +95,12 @@ FIXED = {
         ["cockpit-system", "cockpit-ws"],
     ],
 }
+AGED_FIXED = {   # on the aged root: upgrades of installed packages, replacements through obsoletes
+    7: [["subscription-manager-rhsm"], ["mariadb-server"], ["glibc-devel"], ["openssl"], ["systemd-python"],
+        ["bash", "rsync"], ["python-rhsm"], ["krb5-workstation"], ["NetworkManager-tui"], ["yum-utils"]],
+    9: [["glibc-devel"], ["openssl"], ["systemd-container"], ["bash", "rsync"], ["NetworkManager-tui"],
+        ["dnf-plugins-core"], ["openssh-clients"], ["sudo"], ["kernel-core"], ["curl"]],
+}
 RANDOM_SETS = 120          # per EL: 240 in all
 SEED = 20261129
 
@@ -125,6 +134,11 @@ def _same(ours: dict, theirs: dict) -> bool:
 @pytest.fixture(scope="module")
 def roots():
     return {el: oracle.ensure_root(el) for el in (7, 9)}
+
+
+@pytest.fixture(scope="module")
+def aged_roots():
+    return {el: oracle.ensure_root(el, aged=True) for el in (7, 9)}
 
 
 @pytest.fixture(scope="module")
@@ -163,19 +177,19 @@ def _report(el, kind, label, n, agreed, diffs, tmp_path):
 
 
 @pytest.mark.parametrize("el", [7, 9])
-@pytest.mark.parametrize("kind", ["none", "minimal", "capture"])
-def test_fixed_sets_agree_with_dnf(el, kind, roots, cache, tmp_path):
-    sets = FIXED[el]
-    agreed, diffs = compare(el, kind, sets, roots, cache, tmp_path)
+@pytest.mark.parametrize("kind", ["none", "minimal", "capture", "aged"])
+def test_fixed_sets_agree_with_dnf(el, kind, roots, aged_roots, cache, tmp_path):
+    sets = FIXED[el] + (AGED_FIXED[el] if kind == "aged" else [])
+    agreed, diffs = compare(el, kind, sets, aged_roots if kind == "aged" else roots, cache, tmp_path)
     _report(el, kind, "fixed", len(sets), agreed, diffs, tmp_path)
 
 
 @pytest.mark.parametrize("el", [7, 9])
-@pytest.mark.parametrize("kind", ["none", "minimal", "capture"])
-def test_random_sets_agree_with_dnf(el, kind, roots, cache, tmp_path):
+@pytest.mark.parametrize("kind", ["none", "minimal", "capture", "aged"])
+def test_random_sets_agree_with_dnf(el, kind, roots, aged_roots, cache, tmp_path):
     sets = _random_sets(el)
     assert len(sets) == RANDOM_SETS and all(1 <= len(s) <= 6 for s in sets)
-    agreed, diffs = compare(el, kind, sets, roots, cache, tmp_path)
+    agreed, diffs = compare(el, kind, sets, aged_roots if kind == "aged" else roots, cache, tmp_path)
     _report(el, kind, "random", len(sets), agreed, diffs, tmp_path)
 
 
