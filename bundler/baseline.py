@@ -45,7 +45,6 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,7 +104,7 @@ class Baseline:
     key: str = ""        # content hash: names the cached installed repo
     version: int = CAPTURE_VERSION   # 1: an old capture (provides and files only)
     count: int = 0       # packages (when the records were not parsed: a warm cache)
-    loader: Callable[[], list[BaselinePkg]] | None = None   # reads the records when they are needed
+    prebuilt: bool = False   # make_baseline wrote (or found) this run's installed repo itself
 
     def describe(self) -> dict:
         return {"kind": self.kind, "source": self.source, "count": self.count or len(self.packages)}
@@ -194,13 +193,6 @@ def load_capture(path: str | Path) -> Baseline:
                     version=version)
 
 
-def write_capture(pkgs: list[BaselinePkg], path: Path) -> None:
-    from .metadata import atomic_write
-    lines = [f"# wcbundle baseline capture, format {CAPTURE_VERSION} (bundler/baseline.py)"]
-    lines += ["\t".join(p.fields()) for p in pkgs]
-    atomic_write(path, ("\n".join(lines) + "\n").encode())
-
-
 def write_solv(repo, path: Path) -> None:
     """repo -> .solv cache file (temp + rename; a failure leaves no .part and says why)."""
     import solv
@@ -228,19 +220,19 @@ def write_solv(repo, path: Path) -> None:
 # -- comps -> @core -----------------------------------------------------------
 
 def core_names(comps_xml: bytes, where: str, group: str = "core") -> list[str]:
-    """Mandatory + default package names of a comps group."""
+    """Mandatory + default package names of a comps group (parsing stops at the end of that group)."""
+    import io
     import xml.etree.ElementTree as ET
     try:
-        root = ET.fromstring(comps_xml)
+        for _event, el in ET.iterparse(io.BytesIO(comps_xml), events=("end",)):
+            if el.tag != "group":
+                continue
+            if (el.findtext("id") or "").strip() == group:
+                return [req.text.strip() for req in el.iter("packagereq")
+                        if req.get("type", "mandatory") in ("mandatory", "default") and req.text]
+            el.clear()
     except ET.ParseError as exc:
         raise ResolveError(f"the comps metadata of {where} is not valid XML ({exc}).") from None
-    for grp in root.iter("group"):
-        if (grp.findtext("id") or "").strip() == group:
-            names = []
-            for req in grp.iter("packagereq"):
-                if req.get("type", "mandatory") in ("mandatory", "default") and req.text:
-                    names.append(req.text.strip())
-            return names
     raise ResolveError(f"the comps metadata of {where} has no '@{group}' group, so --baseline minimal "
                        "cannot be computed.", hint="Use --baseline none or a capture file.")
 
@@ -284,8 +276,8 @@ def add_installed_repo(pool, base: Baseline, cache_dir: Path, file_deps: list[st
     import solv
     key = installed_key(base, file_deps)
     cached = Path(cache_dir) / "solv" / f"@System-{key}.solv"
-    if refresh or not cached.is_file():
-        pkgs = base.loader() if base.loader is not None and not base.packages else base.packages
+    if not base.prebuilt and (refresh or not cached.is_file()):
+        pkgs = base.packages
         scratch = solv.Pool()
         scratch.setarch("x86_64")
         srepo = scratch.add_repo("@System")
@@ -338,30 +330,31 @@ def _fill_installed(pool, repo, pkgs: list[BaselinePkg], file_deps: set[str]) ->
     repo.internalize()
 
 
-def installed_from_solvables(pool, solvables, records: list[BaselinePkg], file_deps: list[str], path: Path) -> None:
+def installed_from_solvables(pool, solvables, file_deps: list[str], path: Path) -> None:
     """The installed repo of `solvables` (in `pool`), written to `path`: what add_installed_repo builds
-    from their `records` (records_from_solvables), copied from solvable to solvable without the text."""
+    from their records (records_from_solvables), copied id by id from solvable to solvable."""
     import solv
     repo = pool.add_repo("@System")
-    wanted = set(file_deps) | {d for p in records for d in p.requires + p.prereqs + p.conflicts + p.obsoletes
-                               if d.startswith("/")}
-    files_of = {p.nevra: p.files for p in records}
+    wanted = set(file_deps)
+    id2str = pool.id2str
+    for s in solvables:   # their own file dependencies (plain ids are > 0, relations < 0)
+        for key in (solv.SOLVABLE_REQUIRES, solv.SOLVABLE_CONFLICTS, solv.SOLVABLE_OBSOLETES):
+            wanted.update(t for t in (id2str(i) for i in s.lookup_idarray(key, 0) if i > 0) if t.startswith("/"))
     for s in sorted(solvables, key=lambda x: (x.name, x.arch, x.evr)):
         new = repo.add_solvable()
         new.name, new.evr, new.arch = s.name, s.evr, s.arch
-        self_provide = pool.Dep(s.name).Rel(solv.REL_EQ, pool.Dep(s.evr))
+        self_provide = pool.Dep(s.name).Rel(solv.REL_EQ, pool.Dep(s.evr)).id
         new.add_deparray(solv.SOLVABLE_PROVIDES, self_provide)
-        for d in s.lookup_deparray(solv.SOLVABLE_PROVIDES, -1):
-            if d.id != self_provide.id:
-                new.add_deparray(solv.SOLVABLE_PROVIDES, d)
+        for i in s.lookup_idarray(solv.SOLVABLE_PROVIDES, -1):
+            if i != self_provide:
+                new.add_deparray(solv.SOLVABLE_PROVIDES, i)
         for key, marker in ((solv.SOLVABLE_REQUIRES, -1), (solv.SOLVABLE_REQUIRES, 1),
                             (solv.SOLVABLE_CONFLICTS, -1), (solv.SOLVABLE_OBSOLETES, -1)):
-            for d in s.lookup_deparray(key, marker):
-                new.add_deparray(key, d, marker)
-        epoch, version, release = split_evr(s.evr)
-        for path_ in files_of[f"{s.name}-{epoch}:{version}-{release}.{s.arch}"]:
-            if path_ in wanted:
-                new.add_deparray(solv.SOLVABLE_PROVIDES, pool.Dep(path_))
+            for i in s.lookup_idarray(key, marker):
+                new.add_deparray(key, i, marker)
+        files = {d.str for d in s.Dataiterator(solv.SOLVABLE_FILELIST, None, solv.Dataiterator.SEARCH_FILES)}
+        for path_ in sorted(files & wanted):
+            new.add_deparray(solv.SOLVABLE_PROVIDES, pool.str2id(path_))
     repo.internalize()
     try:
         write_solv(repo, path)
@@ -405,6 +398,26 @@ def make_baseline(sel, man, loaded, capture: Baseline | None = None) -> Baseline
         return Baseline("none", "-", [], key="none")
     if sel.baseline != "minimal":
         return capture if capture is not None else load_capture(sel.baseline)
+    meta, key = _core_source(sel, man, loaded)
+    found = Baseline("minimal", "@core", [], key=f"core-{key}", prebuilt=True)
+    # the installed repo is all that is kept of @core: named by the records' key and the file deps
+    installed = Path(sel.cache_dir) / "solv" / f"@System-{installed_key(found, loaded.file_deps)}.solv"
+    if installed.is_file() and not sel.refresh:
+        return found
+    names = core_names(meta.read("group"), f"repo '{meta.id}'")
+    _solve_core(loaded, meta, sel.cache_dir, names, (loaded.file_deps, installed))
+    return found
+
+
+def minimal_records(sel, man, loaded) -> list[BaselinePkg]:
+    """The @core packages' whole records, as --baseline minimal installs them (for tests and reports)."""
+    meta, _key = _core_source(sel, man, loaded)
+    return _solve_core(loaded, meta, sel.cache_dir, core_names(meta.read("group"), f"repo '{meta.id}'"),
+                       records=True)
+
+
+def _core_source(sel, man, loaded):
+    """-> (the base repo's metadata, the key of its @core: everything that decides the records)."""
     from .resolve import SOLV_FORMAT
     base = man.for_el(sel.el).base_repo
     if base not in loaded.metas:  # --repo overrides with other ids: the first repo that has comps
@@ -424,24 +437,15 @@ def make_baseline(sel, man, loaded, capture: Baseline | None = None) -> Baseline
                                    meta.checksum("group"),
                                    meta.checksum("filelists") if loaded.filelists else "primary-only"])
                          .encode()).hexdigest()[:24]
-    cached = Path(sel.cache_dir) / "baseline" / f"core-{base}-{key}.txt"
-    if cached.is_file() and not sel.refresh:
-        count = sum(1 for line in cached.read_text().splitlines() if line and not line.startswith("#"))
-        return Baseline("minimal", "@core", [], key=f"core-{key}", count=count,
-                        loader=lambda: parse_capture_text(cached.read_text(), str(cached))[0])
-    names = core_names(meta.read("group"), f"repo '{base}'")
-    found = Baseline("minimal", "@core", [], key=f"core-{key}")
-    installed = Path(sel.cache_dir) / "solv" / f"@System-{installed_key(found, loaded.file_deps)}.solv"
-    found.packages = _solve_core(loaded, meta, sel.cache_dir, names, (loaded.file_deps, installed))
-    write_capture(found.packages, cached)
-    return found
+    return meta, key
 
 
 def _solve_core(loaded, meta, cache_dir: Path, names: list[str],
-                installed: tuple[list[str], Path] | None = None) -> list[BaselinePkg]:
+                installed: tuple[list[str], Path] | None = None, records: bool = False) -> list:
     """@core as a fresh install from the base repo alone, in a scratch pool, solved as dnf's
     `group install core` does (weak deps on, dnf's default and the installer's). With `installed`
-    (file dependencies, path), also writes the installed repo of those packages for this run.
+    (file dependencies, path), writes the installed repo of those packages for this run. Returns
+    their records with `records`, else their NEVRAs.
 
     A separate pool, because libsolv's considered map is sized when it is set:
     restricting the main pool to the base repo and then adding the installed
@@ -478,9 +482,10 @@ def _solve_core(loaded, meta, cache_dir: Path, names: list[str],
         raise ResolveError(f"@core of repo '{meta.id}' does not resolve: {text}",
                            hint="Use --baseline none or a capture file.")
     new = solver.transaction().newsolvables()
-    pkgs = records_from_solvables(pool, new)
-    if installed is not None:  # this run's installed repo, straight from the solvables (the fast cold path)
-        installed_from_solvables(pool, new, pkgs, *installed)
+    if installed is not None:  # this run's installed repo, straight from the solvables
+        installed_from_solvables(pool, new, *installed)
+    out = records_from_solvables(pool, new) if records else sorted(
+        "{}-{}:{}-{}.{}".format(s.name, *split_evr(s.evr), s.arch) for s in new)
     del problems, solver, jobs, repo, new
     pool.free()
-    return pkgs
+    return out

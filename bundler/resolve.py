@@ -953,3 +953,26 @@ def resolve_sets(sel: Selection, sets: list[list[str]]) -> list[SetResult | Reso
     finally:
         close_session()
     return out  # type: ignore[return-value]
+
+
+def baseline_records(sel: Selection) -> list[bl.BaselinePkg]:
+    """The installed packages `sel.baseline` stands for, as whole records (minimal: solved from the base
+    repo's metadata as resolve() does; a capture: as read; none: nothing)."""
+    if sel.baseline == "none":
+        return []
+    if sel.baseline != "minimal":
+        return bl.load_capture(sel.baseline).packages
+    man = load_manifest(sel.manifest_path, cache_dir=sel.cache_dir)
+    try:
+        for filelists in (False, True):
+            loaded = load_pool(man, sel, man.effective_repos(sel), filelists=filelists)
+            try:
+                return bl.minimal_records(sel, man, loaded)
+            except NeedFilelists:
+                continue
+            finally:
+                loaded.repos.clear()
+                loaded.module_of.clear()
+    finally:
+        close_session()
+    raise AssertionError("unreachable: the filelists pass never raises NeedFilelists")  # pragma: no cover
