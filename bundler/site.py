@@ -36,17 +36,6 @@ Role = Literal["db-node", "mq-node", "app-node", "arbitrator"]
 ROLES = ("db-node", "mq-node", "app-node", "arbitrator")
 REQUIRED_ROLES = ("db-node", "mq-node", "app-node")
 
-HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
-                       r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-SITE_NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-SQL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
-UNIX_USER_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-VHOST_RE = re.compile(r"^/?[A-Za-z0-9_.-]*$")
-PASSWORD_RE = re.compile(r"^[A-Za-z0-9]{16,128}$")
-COOKIE_RE = re.compile(r"^[A-Z]{20,255}$")
-# 100M..99G (Galera's default is 128M); lib/site.sh's validator uses the same pattern
-GCACHE_SIZE_RE = re.compile(r"^([1-9][0-9]{2,4}M|[1-9][0-9]?G)$")
 
 
 def _k(name: str, default=None, factory=None):
@@ -135,7 +124,7 @@ APP_FIELD_PATTERNS = {
 # blank. WorkCenter-app.yml gets every value YAML-quoted by the renderer, whatever it holds.
 FREE_TEXT_FORBIDDEN = "\\$`"
 FREE_TEXT_RULE = ("printable characters (Korean is fine), not both ' and \" in one value, none of \\ $ `, "
-                  "no line breaks, no leading or trailing blank")
+                  "no line breaks or invisible format characters, no leading or trailing space")
 
 APP_FIELDS = (
     AppField("app.domain.name", "WCB_APP_DOMAIN_NAME", "name", 1, 63, "aworks.com", "workcenter.domain.name"),
@@ -189,17 +178,24 @@ def app_field_value(site: Site, f: AppField) -> str:
     return "" if obj is None else str(obj)
 
 
+def _text_forbidden(c: str) -> bool:
+    """The characters free text may not hold (the byte rule of site.py TEXT_RE, per character)."""
+    o = ord(c)
+    return (o < 0x20 or 0x7F <= o <= 0x9F or o == 0xAD or 0x200B <= o <= 0x200F or 0x2028 <= o <= 0x202E
+            or 0x2060 <= o <= 0x206F or o == 0xFEFF or 0xD800 <= o <= 0xDFFF)
+
+
 def free_text_problem(value: str) -> str | None:
-    """Why `value` is not acceptable free text (FREE_TEXT_RULE), or None."""
-    import unicodedata
+    """Why `value` is not acceptable free text (FREE_TEXT_RULE), or None. The same set as the site
+    schema's byte regex (TEXT_RE), which both the builder and install.sh run; this names the reason."""
     for c in value:
         if c in FREE_TEXT_FORBIDDEN:
             return f"it contains {c!r}"
-        if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
+        if _text_forbidden(c):
             return f"it contains the control/format character U+{ord(c):04X}"
     if "'" in value and '"' in value:
         return "it contains both ' and \""
-    if value != value.strip():
+    if value != value.strip(" "):
         return "it starts or ends with a blank"
     return None
 
@@ -284,6 +280,189 @@ class Site:
                 "jar": {"name": Path(self.app.jar).name, "sha256": self.jar_sha256} if self.app.jar else None}
 
 
+# --------------------------------------------------------------------------- the site schema
+
+# The one definition of every site.env / secrets.env key: its file, its whole-string pattern and its
+# length in characters. The builder checks site.yaml through it (validate()), and `render_schema_sh()`
+# generates the installer's twin, lib/site_schema.sh, from it into the bundle (listed in MANIFEST.sha256):
+# both sides accept exactly the same values (tests/unit/test_site_schema.py runs both on the same inputs).
+# Patterns use the common subset of Python's re and POSIX ERE (bracket classes of explicit ranges, groups,
+# |, ?, *, {m,n}, \\. \\[ escapes) and are matched whole (re.fullmatch / ^(...)$ under LC_ALL=C in bash,
+# where ranges are byte ranges). Free text (text=True) is one regex over the UTF-8 bytes, run by both.
+
+@dataclass(frozen=True)
+class EnvRule:
+    key: str              # WCB_...; WCB_NODE_<n>_NAME etc. stand for every node n
+    file: str             # "site.env" | "secrets.env"
+    pattern: str          # whole-string; see below for the subset; ignored when text=True
+    max_len: int          # characters (Unicode code points; bash counts UTF-8 lead bytes)
+    rule: str             # the pattern in words, for messages
+    text: bool = False    # free text: TEXT_RE over the value's UTF-8 bytes
+    optional: bool = False
+    min_len: int = 0
+
+
+# Free text (the WorkCenter-app.yml titles and descriptions, Korean included): valid UTF-8 of printable
+# characters, written as one byte-level regex that Python (re on bytes) and bash (the same bytes, C locale)
+# both run, so they cannot disagree: no ASCII or C1 control characters, none of \ $ ` (site.env carries
+# none), no soft hyphen, zero-width, bidi-control or line/paragraph separator (U+00AD, U+200B-U+200F,
+# U+2028-U+202E, U+2060-U+206F, U+FEFF), not both ' and " in one value (site.env has no escapes: a value
+# is written in the quotes it does not contain), no space at either end.
+_T_ASCII = r"[ !#]|[%&(-Z]|\[|\]|\^|_|[a-~]"          # printable ASCII but " $ ' \ ` (quotes added below)
+_T_HIGH = (r"\xc2[\xa0-\xac\xae-\xbf]|[\xc3-\xdf][\x80-\xbf]"
+           r"|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1\xe3-\xec][\x80-\xbf][\x80-\xbf]"
+           r"|\xe2\x80[\x80-\x8a\x90-\xa7\xaf-\xbf]|\xe2\x81[\x80-\x9f\xb0-\xbf]|\xe2[\x82-\xbf][\x80-\xbf]"
+           r"|\xed[\x80-\x9f][\x80-\xbf]|\xee[\x80-\xbf][\x80-\xbf]"
+           r"|\xef[\x80-\xba\xbc-\xbf][\x80-\xbf]|\xef\xbb[\x80-\xbe]"
+           r"|\xf0[\x90-\xbf][\x80-\xbf][\x80-\xbf]|[\xf1-\xf3][\x80-\xbf][\x80-\xbf][\x80-\xbf]"
+           r"|\xf4[\x80-\x8f][\x80-\xbf][\x80-\xbf]")
+
+
+def _text_re() -> str:
+    variants = []
+    for quote in ('"', "\\'"):
+        inner = f"({_T_ASCII}|{quote}|{_T_HIGH})"          # any allowed character (with this one quote)
+        edge = f"({_T_ASCII.replace('[ !#]', '[!#]')}|{quote}|{_T_HIGH})"  # the same but the space
+        variants.append(f"({edge}({inner}*{edge})?)?")
+    return "|".join(variants)
+
+
+TEXT_RE = _text_re()
+_TEXT_BYTES = re.compile(TEXT_RE.encode("ascii"))
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(\.{_OCTET}){{3}}"
+_CIDR = rf"{_IPV4}/([0-9]|[12][0-9]|3[0-2])"
+_PORT = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ROLE = "(" + "|".join(ROLES) + ")"
+_SQL = "[A-Za-z_][A-Za-z0-9_]{0,31}"
+_SQL_RULE = "1-32 characters: a letter or '_', then letters, digits, '_'"
+_PORT_RULE = "a port number 1-65535"
+_IP_RULE = "an IPv4 address (four numbers 0-255, no leading zeros)"
+_APP_KIND_RULE = {"name": "a name of letters, digits, '.', '_', '-' (e.g. aworks.com)",
+                  "email": "an e-mail address such as super@aworks.com",
+                  "url": "an http:// or https:// URL without spaces, quotes or '$'",
+                  "java-package": "a Java package name such as com.aworks.workcenter.service"}
+def _app_pattern(f: AppField) -> str:
+    p = APP_FIELD_PATTERNS.get(f.kind, "").removeprefix("^").removesuffix("$")
+    return f"({p})?" if p and f.min_len == 0 else p
+
+
+NODE_KEY = re.compile(r"WCB_NODE_([1-9][0-9]?)_(NAME|IP|ROLES)")
+MAX_NODES = 99
+
+SCHEMA: tuple[EnvRule, ...] = (
+    EnvRule("WCB_SITE_NAME", "site.env", "[a-z][a-z0-9_-]{0,39}", 40,
+            "1-40 characters: a lower-case letter, then lower-case letters, digits, '-' or '_'"),
+    EnvRule("WCB_SITE_DOMAIN", "site.env", rf"({_LABEL}\.)*{_LABEL}", 253, "a DNS domain such as acme.local"),
+    EnvRule("WCB_VIP", "site.env", _IPV4, 15, _IP_RULE),
+    EnvRule("WCB_VIP_HTTP_PORT", "site.env", _PORT, 5, _PORT_RULE),
+    EnvRule("WCB_VIP_SOCKET_PORT", "site.env", _PORT, 5, _PORT_RULE),
+    EnvRule("WCB_ADMIN_NETWORKS", "site.env", rf"({_CIDR}( {_CIDR})*)?", 2048,
+            "IPv4 networks NET/PREFIX separated by single spaces, or empty", optional=True),
+    EnvRule("WCB_NODE_COUNT", "site.env", "[1-9][0-9]?", 2, f"the number of nodes, 1-{MAX_NODES}"),
+    EnvRule("WCB_NODE_<n>_NAME", "site.env", _LABEL, 63,
+            "a short host name: letters, digits, '-' (not first or last), no dots"),
+    EnvRule("WCB_NODE_<n>_IP", "site.env", _IPV4, 15, _IP_RULE),
+    EnvRule("WCB_NODE_<n>_ROLES", "site.env", rf"{_ROLE}( {_ROLE}){{0,3}}", 64,
+            f"1-4 roles separated by single spaces, of: {' '.join(ROLES)}"),
+    EnvRule("WCB_GALERA_CLUSTER_NAME", "site.env", "[A-Za-z0-9_]{1,60}", 60, "1-60 letters, digits or '_'"),
+    EnvRule("WCB_GALERA_SST_METHOD", "site.env", "(mariabackup|rsync)", 11, "mariabackup or rsync"),
+    EnvRule("WCB_GALERA_DURABILITY", "site.env", "(full|relaxed)", 7, "full or relaxed", optional=True),
+    EnvRule("WCB_GALERA_GCACHE_SIZE", "site.env", "([1-9][0-9]{2,4}M|[1-9][0-9]?G)", 6,
+            "a size from 100M to 99G, such as 512M or 2G", optional=True),
+    EnvRule("WCB_DB_NAME", "site.env", "[A-Za-z0-9_]{1,64}", 64, "1-64 letters, digits or '_'"),
+    EnvRule("WCB_DB_APP_USER", "site.env", _SQL, 32, _SQL_RULE),
+    EnvRule("WCB_DB_SST_USER", "site.env", _SQL, 32, _SQL_RULE),
+    EnvRule("WCB_MQ_ADMIN_USER", "site.env", _SQL, 32, _SQL_RULE),
+    EnvRule("WCB_MQ_APP_USER", "site.env", _SQL, 32, _SQL_RULE),
+    EnvRule("WCB_MQ_VHOST", "site.env", "/[A-Za-z0-9_-]{0,63}", 64, "'/' or '/name' (letters, digits, '_', '-')"),
+    EnvRule("WCB_MQ_QUEUE_POLICY", "site.env", "(ha-all|quorum)", 6, "ha-all or quorum"),
+    EnvRule("WCB_APP_JAR", "site.env", "(site/[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,199})?", 205,
+            "empty, or site/<file name> (letters, digits, '.', '_', '+', '-'; not starting with '.')", optional=True),
+    EnvRule("WCB_APP_JAR_SHA256", "site.env", "([0-9a-f]{64})?", 64, "empty, or 64 lower-case hex digits",
+            optional=True),
+    EnvRule("WCB_APP_HTTP_PORT", "site.env", _PORT, 5, _PORT_RULE),
+    EnvRule("WCB_APP_SOCKET_PORT", "site.env", _PORT, 5, _PORT_RULE),
+    EnvRule("WCB_APP_HAZELCAST_PORT", "site.env", _PORT, 5, _PORT_RULE),
+    EnvRule("WCB_APP_ADMIN_PORT", "site.env", _PORT, 5, _PORT_RULE),
+    EnvRule("WCB_APP_USER", "site.env", "[a-z_][a-z0-9_-]{0,31}", 32,
+            "a lower-case Unix user name (1-32 characters: a-z or '_', then a-z, 0-9, '_', '-')"),
+    EnvRule("WCB_DB_ROOT_PASSWORD", "secrets.env", "[A-Za-z0-9]{16,128}", 128, "16-128 characters A-Z, a-z, 0-9"),
+    EnvRule("WCB_DB_APP_PASSWORD", "secrets.env", "[A-Za-z0-9]{16,128}", 128, "16-128 characters A-Z, a-z, 0-9"),
+    EnvRule("WCB_DB_SST_PASSWORD", "secrets.env", "[A-Za-z0-9]{16,128}", 128, "16-128 characters A-Z, a-z, 0-9"),
+    EnvRule("WCB_MQ_ADMIN_PASSWORD", "secrets.env", "[A-Za-z0-9]{16,128}", 128, "16-128 characters A-Z, a-z, 0-9"),
+    EnvRule("WCB_MQ_APP_PASSWORD", "secrets.env", "[A-Za-z0-9]{16,128}", 128, "16-128 characters A-Z, a-z, 0-9"),
+    EnvRule("WCB_ERLANG_COOKIE", "secrets.env", "[A-Z]{20,255}", 255, "20-255 upper-case letters A-Z"),
+) + tuple(
+    # the WorkCenter-app.yml fields (issue 18): APP_FIELDS' patterns and lengths
+    EnvRule(f.env, "site.env", _app_pattern(f),
+            f.max_len, (FREE_TEXT_RULE if f.kind == "text" else _APP_KIND_RULE[f.kind])
+            + f", {f.min_len}-{f.max_len} characters", text=f.kind == "text", min_len=f.min_len)
+    for f in APP_FIELDS)
+SCHEMA_BY_KEY = {r.key: r for r in SCHEMA}
+
+
+def schema_rule(key: str) -> EnvRule | None:
+    """The rule of a site.env/secrets.env key (None: not a site key)."""
+    m = NODE_KEY.fullmatch(key)
+    return SCHEMA_BY_KEY.get(f"WCB_NODE_<n>_{m.group(2)}" if m else key)
+
+
+def schema_problem(key: str, value: str) -> str | None:
+    """None when `value` is valid for `key`, else the rule it breaks (never the value: it may be a secret)."""
+    rule = schema_rule(key)
+    if rule is None:
+        return "not a site key"
+    if len(value) > rule.max_len:
+        return f"longer than {rule.max_len} characters ({len(value)}); it must be {rule.rule}"
+    if len(value) < rule.min_len:
+        return "empty; it must be " + rule.rule if not value else \
+            f"shorter than {rule.min_len} characters ({len(value)}); it must be {rule.rule}"
+    if rule.text:
+        ok = _TEXT_BYTES.fullmatch(value.encode("utf-8", "surrogatepass")) is not None
+    else:
+        ok = re.fullmatch(rule.pattern, value) is not None
+    return None if ok else f"it must be {rule.rule}"
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _sh_ere(pattern: str) -> str:
+    """A pattern as a bash $'...' word: its \\xHH escapes become the bytes themselves (what Python's re
+    on bytes matches); every other backslash escape stays for the ERE (\\. \\[ \\' ...)."""
+    if "\\\\" in pattern or re.search(r"(?<!\\)'", pattern) or re.search(r"\\x[0-7][0-9a-fA-F]", pattern):
+        raise ValueError(f"schema pattern not portable to bash: {pattern!r}")  # a bug in SCHEMA
+    return "$'^(" + pattern + ")$'"
+
+
+def render_schema_sh() -> str:
+    """lib/site_schema.sh: the installer's copy of SCHEMA (and of bundle.env's keys), generated."""
+    from . import __version__
+    from .pack import BUNDLE_ENV_KEYS
+    out = ["#!/usr/bin/env bash",
+           f"# site_schema.sh: GENERATED by wcbundle {__version__} from bundler/site.py (SCHEMA); do not edit.",
+           "# The installer's twin of the builder's site checks: the same keys, whole-string patterns",
+           "# (POSIX ERE over bytes, matched under LC_ALL=C) and lengths in characters. Read by lib/env.sh.",
+           "# Regenerate: python -c 'from bundler.site import render_schema_sh; print(render_schema_sh(), end=\"\")'",
+           "# shellcheck disable=SC2034  # the tables are read by lib/env.sh",
+           "set -euo pipefail", "",
+           "declare -gA WCB_SCHEMA_FILE=() WCB_SCHEMA_RE=() WCB_SCHEMA_MAX=() WCB_SCHEMA_MIN=() WCB_SCHEMA_RULE=()",
+           "WCB_SCHEMA_REQUIRED=()"]
+    for r in SCHEMA:
+        k = r.key.replace("<n>", "n")  # bash: the node keys' rules are WCB_NODE_n_NAME etc.
+        out += [f"WCB_SCHEMA_FILE[{k}]={r.file}", f"WCB_SCHEMA_RE[{k}]={_sh_ere(TEXT_RE if r.text else r.pattern)}",
+                f"WCB_SCHEMA_MAX[{k}]={r.max_len}", f"WCB_SCHEMA_MIN[{k}]={r.min_len}",
+                f"WCB_SCHEMA_RULE[{k}]={_sh_quote(r.rule)}"]
+        if not r.optional and "<n>" not in r.key:
+            out.append(f"WCB_SCHEMA_REQUIRED+=({k})")
+    out.append(f"WCB_SCHEMA_MAX_NODES={MAX_NODES}")
+    out.append("WCB_SCHEMA_BUNDLE_KEYS=(" + " ".join(BUNDLE_ENV_KEYS) + ")")
+    return "\n".join(out) + "\n"
+
+
 # --------------------------------------------------------------------------- validation
 
 # fail(key path, message, hint) must raise.
@@ -299,12 +478,19 @@ def _ipv4(value: str, key: str, fail: Fail) -> ipaddress.IPv4Address:
 
 
 def validate(site: Site, fail: Fail) -> list[str]:
-    """Check the topology; call fail() on the first problem, return warnings."""
-    if not SITE_NAME_RE.match(site.name):
-        fail("name", f"invalid site name '{site.name}'",
-             "Use 1-40 characters: a lower-case letter, then lower-case letters, digits, '-' or '_'.")
-    if not DOMAIN_RE.match(site.domain):
-        fail("domain", f"invalid DNS domain '{site.domain}'", "Use a DNS name such as acme.local.")
+    """Check every value against SCHEMA, then the topology; call fail() on the first problem, return warnings."""
+    jar_rel = f"site/{Path(site.app.jar).name}" if site.app.jar else ""
+    entries = [(k, v) for k, v, _ in site_env_entries(site, jar_rel)]
+    entries += [("WCB_" + n.upper(), getattr(site.secrets, n)) for n in SECRET_KEYS
+                if getattr(site.secrets, n) is not None]
+    check_app_fields(site, fail)  # the WorkCenter-app.yml fields, with their own words first
+    for key, value in entries:
+        problem = schema_problem(key, value)
+        if problem:
+            secret = schema_rule(key) is not None and schema_rule(key).file == "secrets.env"
+            shown = "this fixed secret" if secret else f"'{_show(value)}'"  # never echo a secret
+            fail(_yaml_path(key, site), f"invalid value {shown} ({key}): {problem}",
+                 "Correct the value (the site schema in bundler/site.py is what install.sh checks too).")
     vip = _ipv4(site.vip.address, "vip.address", fail)
     for key in ("http_port", "socket_port"):
         port = getattr(site.vip, key)
@@ -322,9 +508,6 @@ def validate(site: Site, fail: Fail) -> list[str]:
     ips: dict[str, int] = {}
     for i, node in enumerate(site.nodes):
         where = f"nodes[{i}]"
-        if not HOSTNAME_RE.match(node.name):
-            fail(f"{where}.name", f"'{node.name}' is not a valid short host name",
-                 "Use the host's short name (letters, digits, '-'; no dots): it becomes rabbit@<name>.")
         if node.name.lower() in names:
             fail(f"{where}.name", f"host name '{node.name}' is used twice (also node {names[node.name.lower()] + 1})",
                  "Every node needs its own name.")
@@ -355,7 +538,6 @@ def validate(site: Site, fail: Fail) -> list[str]:
              "it needs an odd number, at least 3, to keep quorum",
              "Add a db-node or an arbitrator host (2 db nodes + 1 arbitrator is the minimum HA layout).")
     _check_names(site, fail)
-    check_app_fields(site, fail)
     warnings = []
     if site.galera.durability == "relaxed":
         warnings.append("galera.durability is relaxed (innodb_flush_log_at_trx_commit=2): a power cut of every "
@@ -367,32 +549,39 @@ def validate(site: Site, fail: Fail) -> list[str]:
 
 
 def _check_names(site: Site, fail: Fail) -> None:
-    checks = [
-        ("galera.cluster-name", site.galera_cluster_name, re.compile(r"^[A-Za-z0-9_-]{1,60}$"),
-         "letters, digits, '_' or '-'"),
-        ("galera.gcache-size", site.galera.gcache_size, GCACHE_SIZE_RE, "a size such as 512M or 2G (100M to 99G)"),
-        ("database.name", site.database.name, re.compile(r"^[A-Za-z0-9_]{1,64}$"), "letters, digits, '_'"),
-        ("database.app-user", site.database.app_user, SQL_NAME_RE, "a letter or '_', then letters, digits, '_'"),
-        ("database.sst-user", site.database.sst_user, SQL_NAME_RE, "a letter or '_', then letters, digits, '_'"),
-        ("rabbitmq.admin-user", site.rabbitmq.admin_user, SQL_NAME_RE, "a letter or '_', then letters, digits, '_'"),
-        ("rabbitmq.app-user", site.rabbitmq.app_user, SQL_NAME_RE, "a letter or '_', then letters, digits, '_'"),
-        ("rabbitmq.vhost", site.rabbitmq.vhost, VHOST_RE, "'/' or letters, digits, '_', '.', '-'"),
-        ("app.user", site.app.user, UNIX_USER_RE, "a lower-case Unix user name"),
-    ]
-    for key, value, rx, what in checks:
-        if not rx.match(value):
-            fail(key, f"invalid value '{value}'", f"Use {what}.")
+    """What SCHEMA cannot say about one value: the users install.sh deletes."""
     if site.rabbitmq.admin_user == "guest" or site.rabbitmq.app_user == "guest":
         fail("rabbitmq", "'guest' cannot be a site user (install.sh deletes it)", "Choose another user name.")
-    for name in SECRET_KEYS:
-        value = getattr(site.secrets, name)
-        if value is None:
-            continue
-        rx, what = (COOKIE_RE, "20-255 upper-case letters A-Z") if name == "erlang_cookie" else \
-            (PASSWORD_RE, "16-128 characters A-Z, a-z, 0-9")
-        if not rx.match(value):  # never echo the value itself
-            fail(f"secrets.{name.replace('_', '-')}", "this fixed secret has an invalid form",
-                 f"Use {what} (no quoting is needed anywhere then), or remove it to have one generated.")
+
+
+def _show(value: str, limit: int = 60) -> str:
+    """A value for a message: control characters escaped, cut at `limit` characters."""
+    text = value.encode("unicode_escape").decode("ascii") if any(ord(c) < 32 or ord(c) == 127 for c in value) \
+        else value
+    return text if len(text) <= limit else text[:limit] + f"... ({len(value)} characters)"
+
+
+_ENV_PATHS_EXTRA = {"WCB_GALERA_SST_METHOD": "galera.sst-method", "WCB_MQ_QUEUE_POLICY": "rabbitmq.queue-policy",
+                    "WCB_GALERA_GCACHE_SIZE": "galera.gcache-size", "WCB_GALERA_DURABILITY": "galera.durability"}
+
+
+def _yaml_path(key: str, site: Site) -> str:
+    """The site.yaml key path of a site.env/secrets.env key (for the error's line and key)."""
+    m = NODE_KEY.fullmatch(key)
+    if m:
+        return f"nodes[{int(m.group(1)) - 1}].{m.group(2).lower()}"
+    if key.startswith("WCB_APP_JAR"):
+        return "app.jar"
+    if key == "WCB_ADMIN_NETWORKS":
+        return "admin-networks"
+    if key == "WCB_NODE_COUNT":
+        return "nodes"
+    if key in _ENV_PATHS_EXTRA:
+        return _ENV_PATHS_EXTRA[key]
+    secret = key[4:].lower()
+    if secret in SECRET_KEYS:
+        return f"secrets.{secret.replace('_', '-')}"
+    return {v: k for k, v in _ENV_FOR_PATH.items()}.get(key, key)
 
 
 class _Locator:
@@ -439,14 +628,26 @@ def load_site(path: str | Path) -> Site:
     if any(getattr(site.secrets, k) for k in SECRET_KEYS) and os.stat(spath).st_mode & 0o077:
         log.warning("Warning: %s holds fixed secrets but is readable by other users; chmod 600 it.", spath)
     if site.app.jar:
-        jar = (Path(spath).parent / site.app.jar)
-        if not jar.is_file():
-            fail("app.jar", f"the WorkCenter jar '{site.app.jar}' does not exist (looked for {jar})",
+        folder = Path(spath).resolve().parent
+        try:
+            jar = (folder / site.app.jar).resolve()
+            inside = jar.parent == folder or folder in jar.parents
+            exists = inside and jar.is_file()
+        except (OSError, RuntimeError, ValueError) as exc:  # a name too long for the OS, a symlink loop
+            fail("app.jar", f"the WorkCenter jar path cannot be used: {getattr(exc, 'strerror', None) or exc}",
+                 "Give the jar's path relative to the site file, inside its folder.")
+        if not inside:
+            fail("app.jar", f"the WorkCenter jar '{_show(site.app.jar)}' resolves to {_show(str(jar))}, outside "
+                 f"the site file's folder {folder}",
+                 "Put the jar in the site file's folder (or below it) and name it relative to the site file.")
+        if not exists:
+            fail("app.jar", f"the WorkCenter jar '{_show(site.app.jar)}' does not exist (looked for {jar})",
                  "The path is relative to the site file; fix it, or remove app.jar to build without the jar.")
-        if not re.match(r"^[A-Za-z0-9._+-]+$", jar.name):
-            fail("app.jar", f"the jar file name '{jar.name}' has characters install.sh will not quote",
+        problem = schema_problem("WCB_APP_JAR", f"site/{jar.name}")
+        if problem:
+            fail("app.jar", f"the jar file name '{_show(jar.name)}' cannot be carried in site.env: {problem}",
                  "Rename the file to letters, digits, '.', '_', '+', '-'.")
-        site.jar_path = jar.resolve()
+        site.jar_path = jar
         site.jar_sha256 = sha256_file(site.jar_path)
     if site.app.config_override:  # WorkCenter-app.yml override (issue 18; bundler/appconfig.py)
         from .appconfig import load_override
@@ -568,7 +769,10 @@ def write_site_files(site: Site, site_dir: Path, bundle_top: Path) -> None:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         jar_rel = dest.resolve().relative_to(Path(bundle_top).resolve()).as_posix()
-    atomic_write(site_dir / "site.env", render_site_env(site, jar_rel))
+    text = render_site_env(site, jar_rel)
+    atomic_write(site_dir / "site.env", text)
+    # the signed copy: MANIFEST.sha256 covers both; install.sh names the keys an edit of site.env changed
+    atomic_write(site_dir / "site.env.signed", text)
     if site.app_yml_template is not None:  # the site's WorkCenter-app.yml template (appconfig.py)
         from .appconfig import SITE_TEMPLATE
         atomic_write(site_dir / SITE_TEMPLATE, site.app_yml_template)
@@ -593,6 +797,9 @@ def parse_site_env(text: str, path: str = "site/site.env") -> dict[str, str]:
         if not m:
             raise SiteError("not a KEY=value line (quote values with spaces in double quotes)",
                             path=path, line=n, hint='Write e.g. WCB_NODE_1_IP=10.10.0.11 or WCB_X="a b".')
+        if m.group(1) in env:
+            raise SiteError(f"{m.group(1)} is set twice (also on an earlier line)", path=path, line=n,
+                            key=m.group(1), hint="Keep one line per key.")
         env[m.group(1)] = next(g for g in m.groups()[1:] if g is not None)
     return env
 
@@ -612,6 +819,15 @@ def site_from_env(env: dict[str, str], path: str = "site/site.env", warn: bool =
             raise SiteError(f"'{value}' is not a number", path=path, key=key)
         return int(value)
 
+    for key in env:  # the installer's allowlist: site.env carries site keys only
+        rule = schema_rule(key)
+        if rule is None or rule.file != "site.env":
+            raise SiteError(f"{key} is not a site.env key", path=path, key=key,
+                            hint="Remove the line: site.env holds only the keys wcbundle wrote.")
+        m = NODE_KEY.fullmatch(key)
+        if m and env.get("WCB_NODE_COUNT", "").isdigit() and int(m.group(1)) > int(env["WCB_NODE_COUNT"]):
+            raise SiteError(f"{key} names node {m.group(1)}, beyond WCB_NODE_COUNT={env['WCB_NODE_COUNT']}",
+                            path=path, key=key, hint="Remove the line, or raise WCB_NODE_COUNT.")
     nodes = []
     for i in range(1, num("WCB_NODE_COUNT") + 1):
         roles = need(f"WCB_NODE_{i}_ROLES").split()

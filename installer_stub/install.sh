@@ -39,14 +39,20 @@ wcb_boot_check() {
     done
 }
 
-wcb_boot_check lib/common.sh lib/env.sh lib/verify.sh
+wcb_boot_check lib/common.sh lib/env.sh lib/site_schema.sh lib/verify.sh
 # shellcheck source=lib/common.sh
 source "$WCB_BUNDLE/lib/common.sh"
 # shellcheck source=lib/env.sh
 source "$WCB_BUNDLE/lib/env.sh"
+# shellcheck source=lib/site_schema.sh
+source "$WCB_BUNDLE/lib/site_schema.sh"
 # shellcheck source=lib/verify.sh
 source "$WCB_BUNDLE/lib/verify.sh"
+# temp files (rendered configs, keyrings) go on every exit path: success, failure, Ctrl-C, kill
 trap wcb_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 # usage: wcb_usage   print --help
 wcb_usage() {
@@ -77,6 +83,9 @@ Options:
   --require-signature FPR  refuse an unsigned bundle or one signed by another key
                            (FPR: the signer's full fingerprint, 40 or 64 hex digits)
   --keyring FILE           extra public key(s) for the signature check
+  --accept-site-edits      with --require-signature: accept a site/site.env edited
+                           after signing (the changed keys are printed; each value
+                           must still pass the site schema)
   --list                   list the bundle's files and exit
   --info                   print the bundle's facts and exit
   --help                   print this help and exit
@@ -114,6 +123,7 @@ WCB_BASELINE_OUT=""
 WCB_REQUIRE_SIGNATURE=""
 WCB_KEYRING=""
 WCB_DRY_RUN=0
+WCB_ACCEPT_SITE_EDITS=0
 
 # usage: wcb_set_mode MODE   select the one action mode (--check, --status, ...)
 wcb_set_mode() {
@@ -143,6 +153,7 @@ while [[ $# -gt 0 ]]; do
         --list) wcb_set_mode list && shift ;;
         --info) wcb_set_mode info && shift ;;
         --dry-run) WCB_DRY_RUN=1 && shift ;;
+        --accept-site-edits) WCB_ACCEPT_SITE_EDITS=1 && shift ;;
         --yes | -y) WCB_OPT_YES=1 && shift ;;
         --bootstrap) WCB_OPT_BOOTSTRAP=1 && shift ;;
         --help | -h) wcb_usage && exit 0 ;;
@@ -156,10 +167,8 @@ if [[ -n "$WCB_REQUIRE_SIGNATURE" ]]; then
 fi
 export WCB_DRY_RUN
 
-# ---------------------------------------------------------------- the bundle's own facts
-[[ -f "$WCB_BUNDLE/bundle.env" ]] || wcb_die 2 "bundle.env is missing: $WCB_BUNDLE is not a wcbundle bundle"
-bundle_env_err="$(wcb_env_parse "$WCB_BUNDLE/bundle.env" 2>&1 >/dev/null)" || wcb_die 2 "bundle.env: $bundle_env_err"
-wcb_env_load "$WCB_BUNDLE/bundle.env"
+[[ "$WCB_ACCEPT_SITE_EDITS" == 1 && -z "$WCB_REQUIRE_SIGNATURE" ]] &&
+    wcb_usage_error "--accept-site-edits goes with --require-signature (without it, an edited site.env is reported and checked anyway)"
 
 # usage: wcb_close_names WORD CANDIDATE...   print the candidates within 2 edits of WORD, or starting like it
 wcb_close_names() {
@@ -182,8 +191,9 @@ wcb_close_names() {
         $0 != "" && (lev(w, $0) <= 2 || (length(w) >= 3 && index($0, substr(w, 1, 3)) == 1)) { print }'
 }
 
-# usage: wcb_check_role_names   --role must name roles of this bundle (bundle.env WCB_ROLES), checked before
-# anything else (every mode): a typo is a usage error (exit 1) with the close names, not "no node matches"
+# --role must name roles of this bundle (bundle.env WCB_ROLES), checked as soon as bundle.env is verified
+# (before the site, the system or the log): a typo is a usage error (exit 1) with the close names.
+# usage: wcb_check_role_names   exit 1 (or 3 for a role this bundle lacks) on a --role name that does not fit
 wcb_check_role_names() {
     local r close
     local -a names=() bundle_roles=()
@@ -201,14 +211,17 @@ wcb_check_role_names() {
         wcb_usage_error "unknown role '$r'${close:+ (did you mean $close?)}; this bundle's roles: ${WCB_ROLES:-none}"
     done
 }
-wcb_check_role_names
 
+# ---------------------------------------------------------------- the bundle's own facts
+# Nothing of the bundle but the files checked above is read before the verify phase passed: bundle.env
+# included (--list reads MANIFEST.sha256 only; --info verifies first; --status checks bundle.env's own line).
 case "$WCB_MODE" in
     list)
         wcb_manifest_paths "$WCB_BUNDLE/MANIFEST.sha256"
         exit 0
         ;;
     info)
+        wcb_verify "$WCB_BUNDLE" >/dev/null
         printf 'bundle:   %s (wcbundle %s, built %s)\n' "${WCB_BUNDLE_ID:-?}" "${WCB_TOOL_VERSION:-?}" "${WCB_BUILD_TIME:-?}"
         printf 'target:   EL%s %s, %s, repo id %s\n' "${WCB_EL:-?}" "${WCB_ARCH:-?}" "${WCB_PKG_MANAGER:-?}" "${WCB_REPO_ID:-wcbundle}"
         printf 'versions: MariaDB %s, RabbitMQ %s, Erlang %s\n' "${WCB_MARIADB_VERSION:-?}" "${WCB_RABBITMQ_VERSION:-?}" "${WCB_ERLANG_VERSION:-?}"
@@ -222,7 +235,8 @@ case "$WCB_MODE" in
             printf 'signed:   no (built without --sign-key; MANIFEST.sha256 alone vouches for the files)\n'
         fi
         if [[ -f "$WCB_BUNDLE/site/site.env" ]]; then
-            printf 'site:     %s\n' "$(wcb_env_get "$WCB_BUNDLE/site/site.env" WCB_SITE_NAME || true)"
+            wcb_env_read "$WCB_BUNDLE/site/site.env" site.env || wcb_die "$(wcb_refusal_code)" "site/site.env is refused: $WCB_ENV_ERROR"
+            printf 'site:     %s%s\n' "${WCB_ENV[WCB_SITE_NAME]:-?}" "$([[ "$WCB_SITE_EDITED" == 1 ]] && printf ' (site.env edited: %s)' "$WCB_SITE_EDITED_KEYS")"
         else
             printf 'site:     none (place site/site.env and site/secrets.env before installing)\n'
         fi
@@ -247,8 +261,15 @@ esac
 # ---------------------------------------------------------------- phase 1: verify (before touching the system)
 if [[ "$WCB_MODE" != status ]]; then
     wcb_verify "$WCB_BUNDLE"
+    wcb_check_role_names
     [[ "$WCB_MODE" == check ]] && ! wcb_site_edited && exit 0
+else
+    # --status skips the verify phase: bundle.env is still checked against its MANIFEST.sha256 line
+    wcb_boot_check bundle.env
+    wcb_bundle_env_load "$WCB_BUNDLE"
+    wcb_check_role_names
 fi
+wcb_tmp_init
 
 # the rest of the installer is sourced only after the bundle checked out (and, for --status, which
 # skips the verify phase, after each file's own check)

@@ -179,40 +179,51 @@ wcb_stat_mode_owner() {
     stat -c '%a %U:%G' "$1"
 }
 
+# The one way the installer writes a file as root (docs/design.md section 7, "safe writes"). DEST's
+# directory may belong to a service user (/var/lib/rabbitmq), who can plant or swap names in it at any
+# time. So: DEST must be a regular file or absent (a symlink or anything else is refused, never followed);
+# the new content goes to a temp file that mktemp names in DEST's directory and dd creates with O_EXCL
+# (conv=excl: it never opens an existing name, so never a planted symlink or file), already with its
+# final mode (umask) and never chmod'ed by name; its owner is set with chown -h (a swapped-in symlink is
+# not followed); then one rename(2) puts it in place. The old file is kept as a hard link (ln never
+# follows or overwrites). Afterwards DEST must be the regular file written, with its mode, owner and
+# content, or the run stops (exit 4).
 # Sets WCB_LAST_CHANGED=1 (see wcb_changed) when DEST was (or would be) written, and marks UNIT dirty.
 # usage: wcb_put_file SRCFILE DEST MODE OWNER:GROUP [UNIT]   install SRCFILE as DEST when different; backup the old one
 wcb_put_file() {
-    local src="$1" dest="$2" mode="$3" owner="$4" unit="${5:-}" want_owner tmp backup
+    local src="$1" dest="$2" mode="$3" owner="$4" unit="${5:-}" want_owner dir cur tmp backup
     WCB_LAST_CHANGED=0
+    [[ "$mode" =~ ^[0-7]{3}$ ]] || wcb_die 4 "internal: wcb_put_file mode '$mode' is not 3 octal digits"
     want_owner="$owner"
     if ! wcb_owner_ok "$owner" && [[ -n "${WCB_ROOT:-}" ]]; then
         want_owner=""
     fi
+    if [[ -L "$dest" ]] || { [[ -e "$dest" ]] && [[ ! -f "$dest" ]]; }; then
+        wcb_die 4 "refusing to write $dest: it is a symlink or not a regular file (another user may have planted it). Check who made it ($(stat -c '%U %F' "$dest" 2>/dev/null || echo unknown)), remove it, and run again"
+    fi
     if [[ -f "$dest" ]] && cmp -s "$src" "$dest"; then
-        local cur
         cur="$(wcb_stat_mode_owner "$dest")"
-        if [[ "${cur%% *}" == "$mode" && ( -z "$want_owner" || "${cur#* }" == "$want_owner" ) ]]; then
+        if [[ "${cur%% *}" == "$mode" && (-z "$want_owner" || "${cur#* }" == "$want_owner") ]]; then
             wcb_log "unchanged $dest"
             [[ "$WCB_DRY_RUN" == 1 ]] && wcb_say "    unchanged $dest"
             return 0
         fi
-        if [[ "$WCB_DRY_RUN" == 1 ]]; then
-            wcb_say "    would fix mode/owner of $dest ($mode $owner)"
-            WCB_CHANGES=$((WCB_CHANGES + 1))
-        else
-            chmod "$mode" "$dest"
-            wcb_chown "$owner" "$dest"
-            wcb_log "fixed mode/owner of $dest ($mode $owner)"
-            WCB_CHANGES=$((WCB_CHANGES + 1))
-        fi
         WCB_LAST_CHANGED=1
         wcb_mark_dirty "$unit"
+        WCB_CHANGES=$((WCB_CHANGES + 1))
+        if [[ "$WCB_DRY_RUN" == 1 ]]; then
+            wcb_say "    would fix mode/owner of $dest ($mode $owner)"
+        else
+            # never chmod/chown by name: the same content goes in again through a new file
+            wcb_put__replace "$src" "$dest" "$mode" "$owner" ""
+            wcb_log "fixed mode/owner of $dest ($mode $owner)"
+        fi
         return 0
     fi
     WCB_LAST_CHANGED=1
     wcb_mark_dirty "$unit"
+    WCB_CHANGES=$((WCB_CHANGES + 1))
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
-        WCB_CHANGES=$((WCB_CHANGES + 1))
         if [[ -e "$dest" ]]; then
             wcb_say "    would update $dest ($mode $owner; the old file is backed up)"
         else
@@ -220,24 +231,71 @@ wcb_put_file() {
         fi
         return 0
     fi
-    mkdir -p "$(dirname "$dest")"
+    dir="$(dirname "$dest")"
+    [[ -d "$dir" ]] || mkdir -p "$dir"
+    backup=""
     if [[ -e "$dest" ]]; then
         backup="$dest.wcbundle-bak.$(date -u +%Y%m%dT%H%M%SZ)"
-        cp -p "$dest" "$backup"
-        wcb_log "backed up $dest to $backup"
     fi
-    tmp="$(dirname "$dest")/.$(basename "$dest").wcbundle-tmp.$$"
-    (umask 077 && cp "$src" "$tmp")
-    if ! chmod "$mode" "$tmp" || ! (wcb_chown "$owner" "$tmp") || ! mv -f "$tmp" "$dest"; then
-        rm -f "$tmp"
-        wcb_die 4 "could not install $dest ($mode $owner)"
-    fi
+    wcb_put__replace "$src" "$dest" "$mode" "$owner" "$backup"
     # SELinux: the policy's label for the path (e.g. mysqld_etc_t), not the temp file's
     if [[ -z "${WCB_ROOT:-}" ]] && wcb_has restorecon; then
         restorecon -F "$dest" 2>/dev/null || wcb_warn "restorecon $dest failed"
     fi
     wcb_log "wrote $dest ($mode $owner)"
-    WCB_CHANGES=$((WCB_CHANGES + 1))
+}
+
+# wcb_put_file's write: O_EXCL temp file in DEST's directory with its final mode, chown -h, hard-link
+# backup (BACKUP empty: none), rename, check.
+# usage: wcb_put__replace SRC DEST MODE OWNER BACKUP   write SRC as DEST (no dry-run logic: the caller's)
+wcb_put__replace() {
+    local src="$1" dest="$2" mode="$3" owner="$4" backup="$5" dir tmp got
+    dir="$(dirname "$dest")"
+    # mktemp names the temp file in DEST's directory; dd creates it (O_CREAT|O_EXCL, never following a
+    # name someone planted meanwhile) with its final mode, so nothing is ever chmod'ed by name
+    tmp="$(mktemp -u "$dir/.$(basename "$dest").wcbundle.XXXXXXXXXX")" ||
+        wcb_die 4 "could not name a temp file in $dir"
+    if ! (umask "$(printf '%03o' $((0777 & ~8#$mode)))" && dd if="$src" of="$tmp" conv=excl,fsync oflag=nofollow status=none 2>/dev/null); then
+        rm -f -- "$tmp"
+        wcb_die 4 "could not create a new temp file $tmp for $dest (a name planted in $dir by another user, or the disk is full)"
+    fi
+    if ! wcb_chown_nofollow "$owner" "$tmp"; then
+        rm -f -- "$tmp"
+        wcb_die 4 "could not set the owner $owner of $tmp (for $dest)"
+    fi
+    if [[ -n "$backup" ]]; then
+        # ln makes a new name or fails: a name planted in advance is never followed; then a random one
+        if ln -- "$dest" "$backup" 2>/dev/null ||
+            { backup="$(mktemp -u "$backup.XXXXXX")" && ln -- "$dest" "$backup" 2>/dev/null; }; then
+            wcb_log "backed up $dest to $backup"
+        else
+            rm -f -- "$tmp"
+            wcb_die 4 "could not keep the old $dest as $backup (the name exists, or $dir does not allow hard links); nothing was changed"
+        fi
+    fi
+    if [[ -L "$tmp" || ! -f "$tmp" ]] || ! mv -f -T -- "$tmp" "$dest"; then
+        rm -f -- "$tmp"
+        wcb_die 4 "could not install $dest ($mode $owner): its temp file was replaced or could not be renamed"
+    fi
+    # the name now holds what was written, as it was written, or another user interfered: stop
+    got="$(wcb_stat_mode_owner "$dest" 2>/dev/null || true)"
+    if [[ -L "$dest" || ! -f "$dest" || "${got%% *}" != "$((10#$mode))" ]] ||
+        { wcb_owner_ok "$owner" && [[ "${got#* }" != "$owner" ]]; } || ! cmp -s "$src" "$dest"; then
+        wcb_die 4 "$dest is not the file just written (mode/owner '$got'): another user changed it during the write; check $dir"
+    fi
+}
+
+# A test root without that user only logs it.
+# usage: wcb_chown_nofollow OWNER:GROUP PATH   chown -h (a symlink itself, never its target)
+wcb_chown_nofollow() {
+    local owner="$1" path="$2"
+    if wcb_owner_ok "$owner"; then
+        chown -h -- "$owner" "$path"
+    elif [[ -n "${WCB_ROOT:-}" ]]; then
+        wcb_log "chown $owner $path skipped: no such user/group on this test host"
+    else
+        wcb_die 4 "user or group of $owner does not exist; the role's package should have created it (install the role's packages first)"
+    fi
 }
 
 # usage: wcb_changed   true when the last wcb_put_file/wcb_render_to wrote (or would write) its file
@@ -248,26 +306,44 @@ wcb_changed() {
 # usage: wcb_put_content DEST MODE OWNER:GROUP [UNIT] <<<CONTENT   like wcb_put_file, content on stdin
 wcb_put_content() {
     local tmp rc=0
-    tmp="$(wcb_tmpfile)"
+    wcb_tmpfile tmp
     cat >"$tmp"
     wcb_put_file "$tmp" "$@" || rc=$?
     rm -f "$tmp"
     return "$rc"
 }
 
-# usage: wcb_tmpfile   print a new private temp file path (removed at exit)
+# Every temp file lives in one private directory per run (mktemp -d, 0700), created in the main shell;
+# wcb_cleanup (the EXIT trap; INT/TERM/HUP exit through it) removes the directory, so a temp file made
+# inside $(...) is removed too.
+WCB_TMPDIR=""
+
+# usage: wcb_tmp_init   create the run's private temp directory (main shell; once)
+wcb_tmp_init() {
+    [[ -n "$WCB_TMPDIR" ]] && return 0
+    WCB_TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/wcbundle.XXXXXXXX")" ||
+        wcb_die 4 "cannot create a temp directory in ${TMPDIR:-/tmp}"
+}
+
+# usage: wcb_tmpfile [VAR]   a new private temp file (removed at exit): its path in VAR, or printed
 wcb_tmpfile() {
     local t
-    t="$(mktemp "${TMPDIR:-/tmp}/wcbundle.XXXXXX")"
-    WCB_TMPFILES+=("$t")
-    printf '%s\n' "$t"
+    if [[ -z "$WCB_TMPDIR" ]]; then
+        [[ "$BASHPID" == "$$" ]] || wcb_die 4 "internal: wcb_tmpfile in a subshell before wcb_tmp_init"
+        wcb_tmp_init
+    fi
+    t="$(mktemp "$WCB_TMPDIR/tmp.XXXXXXXX")" || wcb_die 4 "cannot create a temp file in $WCB_TMPDIR"
+    if [[ $# -gt 0 ]]; then
+        printf -v "$1" '%s' "$t"
+    else
+        printf '%s\n' "$t"
+    fi
 }
-WCB_TMPFILES=()
 
-# usage: wcb_cleanup   remove temp files (EXIT trap)
+# usage: wcb_cleanup   remove the run's temp directory (EXIT trap; only in the shell that made it)
 wcb_cleanup() {
-    if [[ "${#WCB_TMPFILES[@]}" -gt 0 ]]; then
-        rm -f "${WCB_TMPFILES[@]}"
+    if [[ -n "$WCB_TMPDIR" && "$BASHPID" == "$$" && -d "$WCB_TMPDIR" && ! -L "$WCB_TMPDIR" ]]; then
+        rm -rf -- "$WCB_TMPDIR"
     fi
 }
 

@@ -3,30 +3,8 @@
 # the service ports from site/flows.tsv (wcb_port KEY).
 set -euo pipefail
 
+# shellcheck disable=SC2034  # read by install.sh (--role)
 WCB_KNOWN_ROLES=(db-node arbitrator mq-node app-node)
-
-# usage: wcb_is_ipv4 STRING   true for a dotted-quad IPv4 address
-wcb_is_ipv4() {
-    local ip="$1" o
-    [[ "$ip" =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || return 1
-    for o in "${BASH_REMATCH[@]:1}"; do
-        [[ "$o" =~ ^(0|[1-9][0-9]*)$ ]] || return 1
-        ((o <= 255)) || return 1
-    done
-}
-
-# usage: wcb_is_cidr STRING   true for IPv4/prefix
-wcb_is_cidr() {
-    local c="$1"
-    [[ "$c" == */* ]] || return 1
-    wcb_is_ipv4 "${c%/*}" || return 1
-    [[ "${c#*/}" =~ ^([0-9]|[12][0-9]|3[0-2])$ ]]
-}
-
-# usage: wcb_is_port STRING   true for 1..65535
-wcb_is_port() {
-    [[ "$1" =~ ^[1-9][0-9]{0,4}$ ]] && (($1 <= 65535))
-}
 
 # usage: wcb_var NAME   print the value of variable NAME (empty when unset)
 wcb_var() {
@@ -68,38 +46,34 @@ wcb_port() {
     printf '%s\n' "${WCB_PORTS[$1]}"
 }
 
-# usage: wcb_site_load BUNDLE   load site/site.env and site/secrets.env; exit 3 with what to do when absent or malformed
+# Exit 3 with what to do when absent or malformed, and wcb_refusal_code (2 on a signed bundle or --check)
+# for an unknown key, an installer variable or a key set twice.
+# usage: wcb_site_load BUNDLE   read site/site.env and site/secrets.env through the allowlist (lib/env.sh)
 wcb_site_load() {
-    local b="$1" err
+    local b="$1" f mode
     if [[ ! -f "$b/site/site.env" ]]; then
         wcb_die 3 "no site/site.env in this bundle: it was built without --site. Build with 'wcbundle build --site site.yaml', or place a site.env (and secrets.env, mode 0600) in $b/site/ and run ./install.sh --check-site"
-    fi
-    if ! err="$(wcb_env_load_report "$b/site/site.env")"; then
-        wcb_die 3 "site/site.env: $err"
     fi
     if [[ ! -f "$b/site/secrets.env" ]]; then
         wcb_die 3 "no site/secrets.env: place the site's secrets file (mode 0600) in $b/site/"
     fi
-    local mode
     mode="$(stat -c %a "$b/site/secrets.env")"
     if [[ "$mode" != 600 && "$mode" != 400 ]]; then
         wcb_warn "site/secrets.env is mode $mode: it holds the site's secrets, make it private (chmod 0600 $b/site/secrets.env)"
     fi
-    if ! err="$(wcb_env_load_report "$b/site/secrets.env")"; then
-        wcb_die 3 "site/secrets.env: $err"
-    fi
-    wcb_env_load "$b/site/site.env"
-    wcb_env_load "$b/site/secrets.env"
+    WCB_SITE_KEYS=()
+    for f in site.env secrets.env; do
+        if ! wcb_env_read "$b/site/$f" "$f"; then
+            if [[ "$WCB_ENV_ERROR" == "$f line "* ]]; then
+                wcb_die 3 "site/$WCB_ENV_ERROR"
+            fi
+            wcb_die "$(wcb_refusal_code)" "site/$f is refused: ${WCB_ENV_ERROR#"$f: "}. A data file sets only the site's own keys (lib/site_schema.sh)"
+        fi
+        wcb_env_import
+        WCB_SITE_KEYS+=(${WCB_ENV_KEYS[@]+"${WCB_ENV_KEYS[@]}"})
+    done
 }
-
-# usage: wcb_env_load_report FILE   parse FILE only to report syntax errors (prints the reason, fails)
-wcb_env_load_report() {
-    local out
-    if ! out="$(wcb_env_parse "$1" 2>&1 >/dev/null)"; then
-        printf '%s\n' "${out#*: }"
-        return 1
-    fi
-}
+WCB_SITE_KEYS=()
 
 # usage: wcb_site_nodes   print node indexes 1..WCB_NODE_COUNT
 wcb_site_nodes() {
@@ -192,44 +166,53 @@ wcb_detect_node() {
     return 1
 }
 
+# Each value is checked against the builder's site schema (lib/site_schema.sh, generated from
+# bundler/site.py); then what one value cannot tell: node numbering, duplicates, roles, Galera voters.
 # usage: wcb_site_validate   print one line per problem in site.env/secrets.env; fails when any
 wcb_site_validate() {
     local -a p=()
-    local i k v name ip r seen_names=" " seen_ips=" " voters db mq app
-    local name_re='^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$'
-    local ident_re='^[A-Za-z0-9_]{1,64}$'
-    [[ "${WCB_SITE_NAME:-}" =~ ^[A-Za-z0-9_.-]+$ ]] || p+=("WCB_SITE_NAME: missing or not [A-Za-z0-9_.-]")
-    [[ "${WCB_SITE_DOMAIN:-}" =~ ^[A-Za-z0-9.-]+$ ]] || p+=("WCB_SITE_DOMAIN: missing or not a DNS domain")
-    wcb_is_ipv4 "${WCB_VIP:-}" || p+=("WCB_VIP: '${WCB_VIP:-}' is not an IPv4 address")
-    for k in WCB_VIP_HTTP_PORT WCB_VIP_SOCKET_PORT WCB_APP_HTTP_PORT WCB_APP_SOCKET_PORT WCB_APP_HAZELCAST_PORT WCB_APP_ADMIN_PORT; do
-        wcb_is_port "${!k:-}" || p+=("$k: '${!k:-}' is not a port number (1-65535)")
+    local i k v r name ip rule seen_names=" " seen_ips=" " voters db mq app roles_seen
+    for k in "${WCB_SCHEMA_REQUIRED[@]}"; do
+        [[ -n "${!k+set}" ]] || p+=("$k (${WCB_SCHEMA_FILE[$k]}): missing")
     done
-    for v in ${WCB_ADMIN_NETWORKS:-}; do
-        wcb_is_cidr "$v" || p+=("WCB_ADMIN_NETWORKS: '$v' is not IPv4/prefix")
+    for k in ${WCB_SITE_KEYS[@]+"${WCB_SITE_KEYS[@]}"}; do
+        rule="$(wcb_schema_check "$k" "${!k}")" && continue
+        if [[ "${WCB_SCHEMA_FILE[$(wcb_schema_key "$k")]:-}" == secrets.env ]]; then
+            p+=("$k (secrets.env): $rule") # never echo a secret
+        else
+            p+=("$k: '${!k}': $rule")
+        fi
     done
-    if ! [[ "${WCB_NODE_COUNT:-}" =~ ^[1-9][0-9]*$ ]]; then
-        p+=("WCB_NODE_COUNT: '${WCB_NODE_COUNT:-}' is not a positive number")
-    else
+    if [[ "${WCB_NODE_COUNT:-}" =~ ^[1-9][0-9]?$ ]]; then
+        for k in ${WCB_SITE_KEYS[@]+"${WCB_SITE_KEYS[@]}"}; do
+            if [[ "$k" =~ ^WCB_NODE_([0-9]+)_ ]] && ((BASH_REMATCH[1] > WCB_NODE_COUNT)); then
+                p+=("$k: node ${BASH_REMATCH[1]} is beyond WCB_NODE_COUNT=$WCB_NODE_COUNT")
+            fi
+        done
         for i in $(wcb_site_nodes); do
+            for k in NAME IP ROLES; do
+                [[ -n "$(wcb_node_field "$i" "$k")" ]] || p+=("WCB_NODE_${i}_$k: missing")
+            done
             name="$(wcb_node_field "$i" NAME)"
             ip="$(wcb_node_field "$i" IP)"
-            [[ "$name" =~ $name_re ]] || p+=("WCB_NODE_${i}_NAME: '$name' is not a short host name")
-            [[ "$seen_names" == *" $name "* ]] && p+=("WCB_NODE_${i}_NAME: '$name' is used twice")
-            seen_names+="$name "
-            if ! wcb_is_ipv4 "$ip"; then
-                p+=("WCB_NODE_${i}_IP: '$ip' is not an IPv4 address")
-            elif [[ "$seen_ips" == *" $ip "* ]]; then
+            [[ -n "$name" && "$seen_names" == *" ${name,,} "* ]] && p+=("WCB_NODE_${i}_NAME: '$name' is used twice")
+            seen_names+="${name,,} "
+            if [[ -n "$ip" && "$seen_ips" == *" $ip "* ]]; then
                 p+=("WCB_NODE_${i}_IP: $ip is used by two nodes")
-            elif [[ "$ip" == "${WCB_VIP:-}" ]]; then
+            elif [[ -n "$ip" && "$ip" == "${WCB_VIP:-}" ]]; then
                 p+=("WCB_NODE_${i}_IP: $ip is also the VIP (the VIP lives on the L4 switch, not on a node)")
             elif [[ "$ip" == 0.* || "$ip" =~ ^(22[4-9]|2[3-5][0-9])\. ]]; then
                 p+=("WCB_NODE_${i}_IP: $ip cannot be a node's internal IP")
             fi
             seen_ips+="$ip "
-            [[ -n "$(wcb_node_field "$i" ROLES)" ]] || p+=("WCB_NODE_${i}_ROLES: empty")
+            roles_seen=" "
             for r in $(wcb_node_field "$i" ROLES); do
-                wcb_in_list "$r" "${WCB_KNOWN_ROLES[@]}" || p+=("WCB_NODE_${i}_ROLES: unknown role '$r' (known: ${WCB_KNOWN_ROLES[*]})")
+                [[ "$roles_seen" == *" $r "* ]] && p+=("WCB_NODE_${i}_ROLES: role '$r' is listed twice")
+                roles_seen+="$r "
             done
+            if [[ "$roles_seen" == *" db-node "* && "$roles_seen" == *" arbitrator "* ]]; then
+                p+=("WCB_NODE_${i}_ROLES: a host cannot be both db-node and arbitrator (it would vote twice)")
+            fi
         done
         db="$(wcb_role_nodes db-node | wc -l)"
         mq="$(wcb_role_nodes mq-node | wc -l)"
@@ -242,23 +225,12 @@ wcb_site_validate() {
             p+=("Galera voters (db nodes + arbitrators) are $voters: there must be an odd number, at least 3")
         fi
     fi
-    for k in WCB_GALERA_CLUSTER_NAME WCB_DB_NAME WCB_DB_APP_USER WCB_DB_SST_USER WCB_MQ_ADMIN_USER WCB_MQ_APP_USER WCB_APP_USER; do
-        [[ "${!k:-}" =~ $ident_re ]] || p+=("$k: '${!k:-}' must be 1-64 characters of [A-Za-z0-9_]")
-    done
-    [[ "${WCB_GALERA_SST_METHOD:-}" =~ ^(rsync|mariabackup)$ ]] || p+=("WCB_GALERA_SST_METHOD: '${WCB_GALERA_SST_METHOD:-}' must be rsync or mariabackup")
-    [[ "${WCB_GALERA_DURABILITY:-full}" =~ ^(full|relaxed)$ ]] || p+=("WCB_GALERA_DURABILITY: '${WCB_GALERA_DURABILITY:-}' must be full or relaxed")
-    [[ "${WCB_GALERA_GCACHE_SIZE:-1G}" =~ ^([1-9][0-9]{2,4}M|[1-9][0-9]?G)$ ]] || p+=("WCB_GALERA_GCACHE_SIZE: '${WCB_GALERA_GCACHE_SIZE:-}' must be a size from 100M to 99G, such as 1G")
-    [[ "${WCB_MQ_QUEUE_POLICY:-}" =~ ^(ha-all|quorum)$ ]] || p+=("WCB_MQ_QUEUE_POLICY: '${WCB_MQ_QUEUE_POLICY:-}' must be ha-all or quorum")
-    [[ "${WCB_MQ_VHOST:-}" =~ ^/[A-Za-z0-9_-]*$ ]] || p+=("WCB_MQ_VHOST: '${WCB_MQ_VHOST:-}' must be / or /name")
-    if [[ -n "${WCB_APP_JAR:-}" ]]; then
-        [[ "$WCB_APP_JAR" =~ ^[A-Za-z0-9_./-]+$ && "$WCB_APP_JAR" != /* && "/$WCB_APP_JAR/" != */../* ]] ||
-            p+=("WCB_APP_JAR: '$WCB_APP_JAR' must be a relative path inside the bundle")
-        [[ "${WCB_APP_JAR_SHA256:-}" =~ ^[0-9a-f]{64}$ ]] || p+=("WCB_APP_JAR_SHA256: must be 64 hex digits")
+    if [[ -n "${WCB_APP_JAR:-}" && -z "${WCB_APP_JAR_SHA256:-}" ]]; then
+        p+=("WCB_APP_JAR_SHA256: missing (WCB_APP_JAR names a jar, its sha256 must be given)")
     fi
-    for k in WCB_DB_ROOT_PASSWORD WCB_DB_APP_PASSWORD WCB_DB_SST_PASSWORD WCB_MQ_ADMIN_PASSWORD WCB_MQ_APP_PASSWORD; do
-        [[ "${!k:-}" =~ ^[A-Za-z0-9]{16,}$ ]] || p+=("$k (secrets.env): missing or not 16+ characters of [A-Za-z0-9]")
+    for v in "${WCB_MQ_ADMIN_USER:-}" "${WCB_MQ_APP_USER:-}"; do
+        [[ "$v" == guest ]] && p+=("WCB_MQ_*_USER: 'guest' cannot be a site user (install.sh deletes it)")
     done
-    [[ "${WCB_ERLANG_COOKIE:-}" =~ ^[A-Z]{20,255}$ ]] || p+=("WCB_ERLANG_COOKIE (secrets.env): missing or not 20+ upper-case letters")
     if [[ "${#p[@]}" -gt 0 ]]; then
         printf '%s\n' "${p[@]}"
         return 1

@@ -3,6 +3,7 @@
 set -euo pipefail
 
 WCB_SITE_EDITED=0
+WCB_SITE_EDITED_KEYS=""
 WCB_SIGNER_FOUND=""
 
 # usage: wcb_verify_fail MESSAGE...   integrity failure: exit 2
@@ -59,9 +60,7 @@ wcb_verify_signature() {
     local b="$1" asc="$1/MANIFEST.sha256.asc" ring status fpr
     local -a keys=()
     if [[ ! -f "$asc" ]]; then
-        if [[ "${WCB_SIGNED:-0}" == 1 ]]; then
-            wcb_verify_fail "bundle.env says the bundle was signed but MANIFEST.sha256.asc is missing"
-        fi
+        # (bundle.env's WCB_SIGNED is compared once bundle.env itself is verified: wcb_bundle_env_load)
         if [[ -n "${WCB_REQUIRE_SIGNATURE:-}" ]]; then
             wcb_verify_fail "unsigned bundle (no MANIFEST.sha256.asc) but --require-signature $WCB_REQUIRE_SIGNATURE was given"
         fi
@@ -69,7 +68,7 @@ wcb_verify_signature() {
         return 0
     fi
     wcb_has gpgv || wcb_verify_fail "MANIFEST.sha256.asc is present but gpgv is not installed (install gnupg2)"
-    ring="$(wcb_tmpfile)"
+    wcb_tmpfile ring
     shopt -s nullglob
     keys=("$b"/keys/*)
     shopt -u nullglob
@@ -102,32 +101,70 @@ wcb_verify_signature() {
     WCB_SIGNER_FOUND="$fpr"
 }
 
-# bundle.json["site"] holds the node list and the VIP: node IPs/names and the VIP can be compared.
-# usage: wcb_site_env_edited_keys BUNDLE   print the site.env keys whose values differ from bundle.json's site
-wcb_site_env_edited_keys() {
-    local b="$1" parsed key val i=0
-    local -a ips=() names=()
-    [[ -f "$b/bundle.json" ]] || return 0
-    parsed="$(wcb_env_parse "$b/site/site.env" 2>/dev/null)" || return 0
-    mapfile -t ips < <(tr -d '\n' <"$b/bundle.json" | sed -n 's/.*"site": *{//p' | grep -o '"ip": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/')
-    mapfile -t names < <(tr -d '\n' <"$b/bundle.json" | sed -n 's/.*"nodes": *\[//p' | grep -o '"name": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/')
-    while IFS=$'\t' read -r key val; do
-        if [[ "$key" =~ ^WCB_NODE_([0-9]+)_IP$ ]]; then
-            i="${BASH_REMATCH[1]}"
-            [[ -n "${ips[i - 1]:-}" && "${ips[i - 1]}" != "$val" ]] && printf '%s\n' "$key"
-        elif [[ "$key" =~ ^WCB_NODE_([0-9]+)_NAME$ ]]; then
-            i="${BASH_REMATCH[1]}"
-            [[ -n "${names[i - 1]:-}" && "${names[i - 1]}" != "$val" ]] && printf '%s\n' "$key"
-        elif [[ "$key" == WCB_VIP ]]; then
-            grep -q "\"address\": *\"$val\"" "$b/bundle.json" || printf '%s\n' "$key"
+# usage: wcb_bundle_env_load BUNDLE   read bundle.env (already verified) through the allowlist; exit 2 on any problem
+wcb_bundle_env_load() {
+    wcb_env_read "$1/bundle.env" bundle.env || wcb_die 2 "bundle integrity: $WCB_ENV_ERROR"
+    wcb_env_import
+}
+
+# Both files are read through the allowlist (a refused key exits). Runs in the main shell.
+# usage: wcb_site_env_diff BUNDLE   set WCB_SITE_EDITED_KEYS: the keys site/site.env and site/site.env.signed differ in
+wcb_site_env_diff() {
+    local b="$1" key out=""
+    local -A cur=()
+    local -a cur_keys=()
+    wcb_env_read "$b/site/site.env" site.env ||
+        wcb_die "$(wcb_refusal_code)" "site/site.env is refused: ${WCB_ENV_ERROR#site.env: }. Restore the line from site/site.env.signed (the signed copy)"
+    for key in ${WCB_ENV_KEYS[@]+"${WCB_ENV_KEYS[@]}"}; do
+        cur[$key]="${WCB_ENV[$key]}"
+        cur_keys+=("$key")
+    done
+    if [[ ! -f "$b/site/site.env.signed" ]]; then
+        WCB_SITE_EDITED_KEYS="${cur_keys[*]:-}"
+        return 0
+    fi
+    wcb_env_read "$b/site/site.env.signed" site.env || wcb_verify_fail "site/site.env.signed: $WCB_ENV_ERROR"
+    for key in ${cur_keys[@]+"${cur_keys[@]}"}; do
+        if [[ -z "${WCB_ENV[$key]+set}" || "${WCB_ENV[$key]}" != "${cur[$key]}" ]]; then
+            out+="${out:+ }$key"
         fi
-    done <<<"$parsed"
-    return 0
+    done
+    for key in ${WCB_ENV_KEYS[@]+"${WCB_ENV_KEYS[@]}"}; do
+        [[ -n "${cur[$key]+set}" ]] || out+="${out:+ }$key(removed)"
+    done
+    WCB_SITE_EDITED_KEYS="$out"
+}
+
+# When site/site.env differs from its MANIFEST.sha256 line (or the bundle had none), name the edited keys;
+# under --require-signature refuse the edit (exit 2) unless --accept-site-edits. Every value is then checked
+# against the site schema (wcb_site_validate).
+# usage: wcb_verify_site_env BUNDLE   check the operator's site/site.env against the signed copy
+wcb_verify_site_env() {
+    local b="$1" m="$1/MANIFEST.sha256" edited line
+    [[ -f "$b/site/site.env" ]] || return 0
+    line="$(grep -E '^[0-9a-f]{64} [ *]site/site\.env$' "$m" || true)"
+    if [[ -n "$line" ]] && (cd "$b" && sha256sum -c --strict --status - <<<"$line") 2>/dev/null; then
+        return 0
+    fi
+    WCB_SITE_EDITED=1
+    wcb_site_env_diff "$b"
+    edited="$WCB_SITE_EDITED_KEYS"
+    if [[ -n "$line" ]]; then
+        wcb_say "    site/site.env was edited on this host; keys that differ from the signed copy: ${edited:-none (comments only)}"
+    else
+        wcb_say "    site/site.env was added on this host (the bundle carried none); keys: ${edited:-none}"
+    fi
+    if [[ -n "${WCB_REQUIRE_SIGNATURE:-}" ]]; then
+        if [[ "${WCB_ACCEPT_SITE_EDITS:-0}" != 1 ]]; then
+            wcb_verify_fail "site/site.env is not the signed copy (keys: ${edited:-comments only}) and --require-signature was given: check the edit, then run again with --accept-site-edits to accept it (each value is still checked against the site schema), or restore site/site.env from site/site.env.signed"
+        fi
+        wcb_say "    --accept-site-edits: the edited keys are accepted if they pass the site schema"
+    fi
 }
 
 # usage: wcb_verify BUNDLE   phase 1: exit 2 on any integrity problem; sets WCB_SITE_EDITED
 wcb_verify() {
-    local b="$1" m="$1/MANIFEST.sha256" path out bad=() listed extra edited
+    local b="$1" m="$1/MANIFEST.sha256" out bad=() listed extra
     wcb_has sha256sum || wcb_verify_fail "sha256sum is missing (coreutils); cannot check the bundle"
     [[ -f "$m" && ! -L "$m" ]] || wcb_verify_fail "MANIFEST.sha256 is missing: this is not a complete bundle"
     # 1. the tree holds regular files and directories only
@@ -143,19 +180,21 @@ wcb_verify() {
     [[ -z "$extra" ]] || wcb_verify_fail "files not listed in MANIFEST.sha256: $(tr '\n' ' ' <<<"$extra")"
     # 4. the signature, when present (before trusting the manifest's content)
     wcb_verify_signature "$b"
-    # 5. every listed file's checksum; site/site.env may differ (operator edit, re-validated below)
+    # 5. every listed file's checksum; site/site.env may differ (operator edit, checked below)
     out="$(cd "$b" && grep -v -E '^[0-9a-f]{64} [ *]site/site\.env$' MANIFEST.sha256 | sha256sum -c --strict - 2>&1)" || {
         mapfile -t bad < <(grep -v ': OK$' <<<"$out" | head -n 5)
         wcb_verify_fail "checksum mismatch or unreadable file: ${bad[*]}"
     }
-    if grep -q -E '^[0-9a-f]{64} [ *]site/site\.env$' "$m"; then
-        out="$(cd "$b" && grep -E '^[0-9a-f]{64} [ *]site/site\.env$' MANIFEST.sha256 | sha256sum -c --strict - 2>/dev/null)" || {
-            [[ -f "$b/site/site.env" ]] || wcb_verify_fail "site/site.env is listed in MANIFEST.sha256 but missing"
-            WCB_SITE_EDITED=1
-            edited="$(wcb_site_env_edited_keys "$b" | tr '\n' ' ')"
-            wcb_say "    site/site.env was edited on this host (keys: ${edited:-unknown}); re-validating it"
-        }
+    if grep -q -E '^[0-9a-f]{64} [ *]site/site\.env$' "$m" && [[ ! -f "$b/site/site.env" ]]; then
+        wcb_verify_fail "site/site.env is listed in MANIFEST.sha256 but missing"
     fi
+    # 6. bundle.env, read only now that it is verified; its claim to be signed must hold
+    wcb_bundle_env_load "$b"
+    if [[ "${WCB_SIGNED:-0}" == 1 && ! -f "$b/MANIFEST.sha256.asc" ]]; then
+        wcb_verify_fail "bundle.env says the bundle was signed but MANIFEST.sha256.asc is missing"
+    fi
+    # 7. the operator's site.env against the signed copy
+    wcb_verify_site_env "$b"
     wcb_result verify "ok: $(wcb_files_counted "$b"); signer: $WCB_SIGNER_FOUND"
 }
 

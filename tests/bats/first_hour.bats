@@ -107,10 +107,17 @@ setup() {
     [ "$status" -eq 0 ]
     [[ "$output" == *"signed:   no (built without --sign-key"* ]]
     [[ "$output" != *"signed:   0"* ]]
-    sed -i 's/^WCB_SIGNED=0/WCB_SIGNED=1/; s/^WCB_SIGNER_FPR=.*/WCB_SIGNER_FPR=0123456789ABCDEF0123456789ABCDEF01234567/' "$B/bundle.env"
+    # a really signed bundle: --info verifies the bundle before it reads bundle.env (issue 10)
+    export GNUPGHOME="$BATS_TEST_TMPDIR/gnupg"
+    mkdir -m 700 -p "$GNUPGHOME"
+    gpg --batch --quiet --pinentry-mode loopback --passphrase '' --quick-gen-key 'wcbundle test signer <signer@example.invalid>' ed25519 sign never
+    fpr="$(gpg --batch --with-colons --list-keys signer@example.invalid | awk -F: '$1 == "fpr" { print $10; exit }')"
+    gpg --batch --export signer@example.invalid >"$B/keys/wcbundle-signer.gpg"
+    sed -i "s/^WCB_SIGNED=0/WCB_SIGNED=1/; s/^WCB_SIGNER_FPR=.*/WCB_SIGNER_FPR=$fpr/" "$B/bundle.env"
     make_manifest "$B"
+    gpg --batch --yes -a --detach-sign -o "$B/MANIFEST.sha256.asc" "$B/MANIFEST.sha256"
     run "$B/install.sh" --info
-    [[ "$output" == *"signed:   yes, by 0123456789ABCDEF0123456789ABCDEF01234567"* ]]
+    [[ "$output" == *"signed:   yes, by $fpr"* ]]
 }
 
 @test "6: one preflight problem is '1 problem', two are '2 problems'" {

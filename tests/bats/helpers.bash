@@ -46,6 +46,8 @@ make_bundle() {
     # bats never starts daemons: the service seam is the recording stub
     cp "$FIXTURES/service_stub.sh" "$B/lib/service.sh"
     chmod 0600 "$B/site/secrets.env"
+    # the signed copy the builder writes next to site.env (install.sh names the keys an edit changed)
+    cp "$B/site/site.env" "$B/site/site.env.signed"
     make_manifest "$B"
     export B
 }

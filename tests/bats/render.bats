@@ -115,8 +115,8 @@ render_lib() {
     sed -i 's/^WCB_GALERA_DURABILITY=.*/WCB_GALERA_DURABILITY=fast/; s/^WCB_GALERA_GCACHE_SIZE=.*/WCB_GALERA_GCACHE_SIZE=10M/' "$B/site/site.env"
     run "$B/install.sh" --check-site
     [ "$status" -eq 3 ]
-    [[ "$output" == *"WCB_GALERA_DURABILITY: 'fast' must be full or relaxed"* ]]
-    [[ "$output" == *"WCB_GALERA_GCACHE_SIZE: '10M' must be a size from 100M to 99G"* ]]
+    [[ "$output" == *"WCB_GALERA_DURABILITY: 'fast': it must be full or relaxed"* ]]
+    [[ "$output" == *"WCB_GALERA_GCACHE_SIZE: '10M': it must be a size from 100M to 99G"* ]]
 }
 
 @test "arbitrator: /etc/sysconfig/garb has nodes and group, no '# REMOVE' line" {
@@ -232,7 +232,7 @@ render_lib() {
 
 @test "wcb_port prints a service's port from site/flows.tsv; an absent key is exit 4 naming it" {
     # shellcheck source=/dev/null
-    for f in common env site; do source "$B/lib/$f.sh"; done
+    for f in common env site_schema site; do source "$B/lib/$f.sh"; done
     set +u
     WCB_BUNDLE="$B"
     run wcb_port galera

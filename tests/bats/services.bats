@@ -17,7 +17,7 @@ teardown() {
 # usage: db_lib NODE [BOOTSTRAP]   load the installer libraries as node NODE (for wcb_db_start_mode)
 db_lib() {
     # shellcheck source=/dev/null
-    for f in common env paths site db; do source "$B/lib/$f.sh"; done
+    for f in common env site_schema paths site db; do source "$B/lib/$f.sh"; done
     wcb_paths_init
     WCB_BUNDLE="$B" # install.sh's name for the bundle top (wcb_port reads $WCB_BUNDLE/site/flows.tsv)
     wcb_site_load "$B"

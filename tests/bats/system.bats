@@ -102,12 +102,21 @@ firewall-cmd --reload"
 }
 
 @test "an unexpected failure inside a phase is an install failure (exit 4) naming the command" {
+    rm -rf "$WCB_ROOT/etc/my.cnf.d"
+    touch "$WCB_ROOT/etc/my.cnf.d"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"Error: unexpected failure (status 1) in common.sh:"*"mkdir -p"* ]]
+    [[ "$output" != *"Done:"* ]]
+}
+
+@test "a file the installer writes that is a directory is refused (exit 4), never replaced" {
     rm "$WCB_ROOT/etc/hosts"
     mkdir "$WCB_ROOT/etc/hosts"
     run "$B/install.sh" --yes --node wc-db1
     [ "$status" -eq 4 ]
-    [[ "$output" == *"Error: unexpected failure (status 1) in common.sh:"* ]]
-    [[ "$output" != *"Done:"* ]]
+    [[ "$output" == *"refusing to write $WCB_ROOT/etc/hosts: it is a symlink or not a regular file"* ]]
+    [ -d "$WCB_ROOT/etc/hosts" ]
 }
 
 @test "a hosts file without a final newline keeps its last line intact" {

@@ -206,3 +206,25 @@ def test_a_tar_carrying_secrets_is_private_and_so_are_its_parts(tmp_path):
         assert os.stat(tmp_path / "p.tar").st_mode & 0o777 == 0o644
     finally:
         os.umask(old)
+
+
+def test_the_bundle_carries_the_generated_site_validator_and_the_signed_site_env(mini, tmp_path):
+    """Issue 10, points 1 and 4: lib/site_schema.sh is generated from bundler/site.py into the bundle and
+    site/site.env.signed (the signed copy install.sh diffs an edit against) is written; MANIFEST.sha256
+    lists both, so the verify phase covers them."""
+    from bundler.paths import MANIFESTS
+    from bundler.site import load_site, render_schema_sh
+    lock, files, keys, sigs = mini
+    site = load_site(MANIFESTS / "site.example.yaml")
+    res = pack(PackInput(lock=lock, files=files, keys=keys, out_dir=tmp_path, signatures=sigs.to_dict(),
+                         build_time=WHEN, site=site))
+    top = "t-el7-x86_64-20261126"
+    with tarfile.open(res.path) as t:
+        schema = t.extractfile(f"{top}/lib/site_schema.sh").read().decode()
+        env = t.extractfile(f"{top}/site/site.env").read()
+        signed = t.extractfile(f"{top}/site/site.env.signed").read()
+        manifest = t.extractfile(f"{top}/MANIFEST.sha256").read().decode()
+    assert schema == render_schema_sh()
+    assert env == signed
+    listed = {line.split("  ", 1)[1] for line in manifest.splitlines()}
+    assert {"lib/site_schema.sh", "site/site.env", "site/site.env.signed", "bundle.env"} <= listed

@@ -80,8 +80,8 @@ def test_three_mq_nodes_do_not_warn(tmp_path, caplog):
 @pytest.mark.parametrize("old,new,line,key,words", [
     ("ip: 10.0.0.2\n", "ip: 10.0.0.1\n", 10, "nodes[1].ip", "used twice"),
     ("name: app2", "name: APP1", 9, "nodes[1].name", "used twice"),
-    ("ip: 10.0.0.3\n", "ip: 10.0.0.300\n", 13, "nodes[2].ip", "not a valid IPv4"),
-    ("address: 10.0.0.100", "address: 10.0.0", 4, "vip.address", "not a valid IPv4"),
+    ("ip: 10.0.0.3\n", "ip: 10.0.0.300\n", 13, "nodes[2].ip", "must be an IPv4 address"),
+    ("address: 10.0.0.100", "address: 10.0.0", 4, "vip.address", "must be an IPv4 address"),
     ("name: mq3", "name: mq3.t1.local", 12, "nodes[2].name", "short host name"),
     ("ip: 10.0.0.21\n", "ip: 10.0.0.100\n", 22, "nodes[5].ip", "also the VIP"),
     ("roles: [db-node]\n  - name: db2", "roles: [db-node, arbitrator]\n  - name: db2", 17, "nodes[3].roles",

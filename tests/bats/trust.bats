@@ -1,0 +1,320 @@
+#!/usr/bin/env bats
+# Issue 10, the trust boundary on the target: data files cannot set installer variables (point 2), nothing
+# of the bundle is read before it is verified (3), signed bundles and site edits (4), safe writes as root
+# against a hostile service user (5), no temp file left behind on any exit path (6).
+
+load helpers
+
+setup() {
+    make_bundle
+    make_root
+    export WCB_SKIP_PHASES="packages services health"
+    VICTIM="$BATS_TEST_TMPDIR/victim"
+    printf 'root-only content\n' >"$VICTIM"
+    chmod 0600 "$VICTIM"
+    VICTIM_BEFORE="$(sha256sum <"$VICTIM") $(stat -c '%a %U %s' "$VICTIM")"
+    ROOT_BEFORE="$(snapshot "$WCB_ROOT")"
+    export TMPDIR="$BATS_TEST_TMPDIR/tmp"
+    mkdir -p "$TMPDIR"
+}
+
+# usage: victim_untouched   the file outside the bundle is as it was (content, mode, owner, size)
+victim_untouched() {
+    [ "$(sha256sum <"$VICTIM") $(stat -c '%a %U %s' "$VICTIM")" = "$VICTIM_BEFORE" ]
+}
+
+# usage: nothing_written   the fake root, the victim and TMPDIR are as before the run
+nothing_written() {
+    victim_untouched
+    [ "$(snapshot "$WCB_ROOT")" = "$ROOT_BEFORE" ]
+    [ -z "$(ls -A "$TMPDIR")" ]
+}
+
+# usage: sign_bundle   a test key in keys/, MANIFEST.sha256 signed; FPR is its fingerprint
+sign_bundle() {
+    export GNUPGHOME="$BATS_TEST_TMPDIR/gnupg"
+    mkdir -m 700 -p "$GNUPGHOME"
+    gpg --batch --quiet --pinentry-mode loopback --passphrase '' --quick-gen-key 'wcbundle test signer <signer@example.invalid>' ed25519 sign never
+    FPR="$(gpg --batch --with-colons --list-keys signer@example.invalid | awk -F: '$1 == "fpr" { print $10; exit }')"
+    gpg --batch --export signer@example.invalid >"$B/keys/wcbundle-signer.gpg"
+    make_manifest "$B"
+    gpg --batch --yes -a --detach-sign -o "$B/MANIFEST.sha256.asc" "$B/MANIFEST.sha256"
+}
+
+# ------------------------------------------------------------------ point 2: data files vs installer variables
+
+@test "site.env cannot point the log at a file outside the bundle (WCB_LOG_FILE): refused, exit 3, nothing written" {
+    printf 'WCB_LOG_FILE=%s\n' "$VICTIM" >>"$B/site/site.env"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"site/site.env is refused: WCB_LOG_FILE is an installer variable, not a site.env key"* ]]
+    nothing_written
+}
+
+@test "site.env cannot turn --dry-run into a real run (WCB_DRY_RUN=0)" {
+    printf 'WCB_DRY_RUN=0\n' >>"$B/site/site.env"
+    run "$B/install.sh" --dry-run --node wc-db1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"WCB_DRY_RUN is an installer variable"* ]]
+    nothing_written
+}
+
+@test "site.env cannot name files for the temp-file cleanup, or skip phases" {
+    printf 'WCB_TMPFILES=%s\n' "$VICTIM" >>"$B/site/site.env"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 3 ]
+    nothing_written
+    sed -i '/^WCB_TMPFILES=/d' "$B/site/site.env"
+    printf 'WCB_SKIP_PHASES="preflight system"\n' >>"$B/site/site.env"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"WCB_SKIP_PHASES is an installer variable"* ]]
+    nothing_written
+}
+
+@test "an unknown key, a key set twice, a secret in site.env and a site key in secrets.env are refused" {
+    cp "$B/site/site.env" "$BATS_TEST_TMPDIR/site.env.orig"
+    printf 'WCB_SITE_COLOUR=blue\n' >>"$B/site/site.env"
+    run "$B/install.sh" --check-site
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"WCB_SITE_COLOUR is not a site.env key (unknown key)"* ]]
+    cp "$BATS_TEST_TMPDIR/site.env.orig" "$B/site/site.env"
+    printf 'WCB_NODE_1_IP=127.10.0.99\n' >>"$B/site/site.env"
+    run "$B/install.sh" --check-site
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"WCB_NODE_1_IP is set twice"* ]]
+    cp "$BATS_TEST_TMPDIR/site.env.orig" "$B/site/site.env"
+    printf 'WCB_DB_ROOT_PASSWORD=Abcdefgh12345678\n' >>"$B/site/site.env"
+    run "$B/install.sh" --check-site
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"WCB_DB_ROOT_PASSWORD belongs in secrets.env, not in site.env"* ]]
+    [[ "$output" != *Abcdefgh* ]]
+    cp "$BATS_TEST_TMPDIR/site.env.orig" "$B/site/site.env"
+    printf 'WCB_VIP=127.10.0.1\n' >>"$B/site/secrets.env"
+    make_manifest "$B" # secrets.env is listed in MANIFEST.sha256 (site.env alone may differ)
+    run "$B/install.sh" --check-site
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"WCB_VIP belongs in site.env, not in secrets.env"* ]]
+    nothing_written
+}
+
+@test "under --check (and on a signed bundle) a refused site.env key is an integrity failure, exit 2" {
+    printf 'WCB_LOG_FILE=%s\n' "$VICTIM" >>"$B/site/site.env"
+    run "$B/install.sh" --check
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"WCB_LOG_FILE is an installer variable"* ]]
+    nothing_written
+}
+
+@test "the site schema's keys and the installer's own variables are disjoint" {
+    # shellcheck source=/dev/null
+    for f in common env site_schema; do source "$B/lib/$f.sh"; done
+    set +u
+    local names
+    names="$(grep -rhoE '\bWCB_[A-Z0-9_]+\b' "$B/install.sh" "$B/lib" "$B/roles" | sort -u |
+        grep -vE '^WCB_NODE_[0-9]+_' | grep -vxF -f <(printf '%s\n' "${!WCB_SCHEMA_FILE[@]}" "${WCB_SCHEMA_BUNDLE_KEYS[@]}"))"
+    [ -n "$names" ]
+    local n bad=""
+    while read -r n; do
+        [[ "$n" == WCB_ROLE_PACKAGES_* ]] && continue
+        for kind in site.env secrets.env; do
+            wcb_env_key_problem "$kind" "$n" >/dev/null || bad+=" $n($kind)"
+        done
+    done <<<"$names"
+    [ -z "$bad" ] || { echo "installer names a data file may set:$bad"; return 1; }
+}
+
+# ------------------------------------------------------------------ point 3: verify first
+
+@test "bundle.env is not read before the verify phase: a tampered one cannot set the log file" {
+    printf 'WCB_LOG_FILE=%s\n' "$VICTIM" >>"$B/bundle.env"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"checksum mismatch"*"bundle.env"* ]]
+    nothing_written
+    run "$B/install.sh" --info
+    [ "$status" -eq 2 ]
+    [[ "$output" != *"bundle:   workcenter"* ]]
+    nothing_written
+}
+
+@test "a verified bundle.env with an unknown key is refused (exit 2)" {
+    printf 'WCB_LOG_FILE=%s\n' "$VICTIM" >>"$B/bundle.env"
+    make_manifest "$B"
+    run "$B/install.sh" --check
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"bundle.env: WCB_LOG_FILE is an installer variable"* ]]
+    nothing_written
+}
+
+# ------------------------------------------------------------------ point 4: signed bundles and site edits
+
+@test "--require-signature: an unedited signed bundle passes; an edited site.env is refused (exit 2) and names the keys" {
+    sign_bundle
+    run "$B/install.sh" --check --require-signature "$FPR"
+    [ "$status" -eq 0 ]
+    sed -i 's/^WCB_NODE_4_IP=.*/WCB_NODE_4_IP=127.10.0.23/' "$B/site/site.env"
+    run "$B/install.sh" --check --require-signature "$FPR"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"keys that differ from the signed copy: WCB_NODE_4_IP"* ]]
+    [[ "$output" == *"--accept-site-edits"* ]]
+    run "$B/install.sh" --dry-run --node wc-db1 --require-signature "$FPR"
+    [ "$status" -eq 2 ]
+    nothing_written
+}
+
+@test "--accept-site-edits: a schema-valid edit passes and names the changed keys; an invalid one is still refused" {
+    sign_bundle
+    sed -i 's/^WCB_NODE_4_IP=.*/WCB_NODE_4_IP=127.10.0.23/; s/^WCB_MQ_VHOST=.*/WCB_MQ_VHOST=\/wc/' "$B/site/site.env"
+    run "$B/install.sh" --check --require-signature "$FPR" --accept-site-edits
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"keys that differ from the signed copy: WCB_NODE_4_IP WCB_MQ_VHOST"* ]]
+    [[ "$output" == *"[site] ok: acme"* ]]
+    sed -i 's/^WCB_MQ_VHOST=.*/WCB_MQ_VHOST=workcenter/' "$B/site/site.env"
+    run "$B/install.sh" --check --require-signature "$FPR" --accept-site-edits
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"WCB_MQ_VHOST: 'workcenter': it must be '/' or '/name'"* ]]
+    nothing_written
+}
+
+@test "--require-signature: an edit setting an installer variable is refused with or without --accept-site-edits" {
+    sign_bundle
+    printf 'WCB_SKIP_PHASES=preflight\n' >>"$B/site/site.env"
+    run "$B/install.sh" --check --require-signature "$FPR"
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"WCB_SKIP_PHASES is an installer variable"* ]]
+    run "$B/install.sh" --yes --node wc-db1 --require-signature "$FPR" --accept-site-edits
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"WCB_SKIP_PHASES is an installer variable"* ]]
+    nothing_written
+}
+
+@test "--accept-site-edits without --require-signature is a usage error" {
+    run "$B/install.sh" --check --accept-site-edits
+    [ "$status" -eq 1 ]
+}
+
+# ------------------------------------------------------------------ point 5: safe writes as root
+
+# usage: hostile_rabbitmq_home   $WCB_ROOT/var/lib/rabbitmq owned by nobody (the service account's stand-in),
+# reachable by nobody; RMQ is its path
+hostile_rabbitmq_home() {
+    RMQ="$WCB_ROOT/var/lib/rabbitmq"
+    mkdir -p "$RMQ"
+    chown nobody "$RMQ"
+    local d="$RMQ"
+    while [[ "$d" != / && "$d" != /tmp ]]; do
+        d="$(dirname "$d")"
+        chmod o+x "$d"
+    done
+    ROOT_BEFORE="$(snapshot "$WCB_ROOT")"
+}
+
+# usage: as_nobody CMD...   run CMD as the unprivileged user nobody
+as_nobody() {
+    setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
+}
+
+@test "a symlink planted by the service user as the destination is refused (exit 4); its target is untouched" {
+    hostile_rabbitmq_home
+    as_nobody ln -s "$VICTIM" "$RMQ/.erlang.cookie"
+    [ "$(stat -c %U "$RMQ/.erlang.cookie")" = nobody ]
+    run "$B/install.sh" --yes --node wc-app2 --role mq-node
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"refusing to write $RMQ/.erlang.cookie: it is a symlink or not a regular file"* ]]
+    victim_untouched
+    [ -L "$RMQ/.erlang.cookie" ]
+    [ -z "$(find "$RMQ" -name '*wcbundle*')" ]
+}
+
+@test "a symlink planted by the service user at the installer's temp-file name is never written through" {
+    hostile_rabbitmq_home
+    # the old temp name was predictable (.<name>.wcbundle-tmp.<pid>): start the installer, plant it at its pid
+    local pidfile="$BATS_TEST_TMPDIR/pid" go="$BATS_TEST_TMPDIR/go" pid i
+    bash -c 'echo $$ >"$1"; for _ in $(seq 1 200); do [ -e "$2" ] && break; sleep 0.05; done; exec "$3" --yes --node wc-app2 --role mq-node' \
+        _ "$pidfile" "$go" "$B/install.sh" >"$BATS_TEST_TMPDIR/out" 2>&1 &
+    for i in $(seq 1 100); do [ -s "$pidfile" ] && break; sleep 0.05; done
+    pid="$(cat "$pidfile")"
+    as_nobody ln -s "$VICTIM" "$RMQ/..erlang.cookie.wcbundle-tmp.$pid"
+    : >"$go"
+    wait "$!" || true
+    cat "$BATS_TEST_TMPDIR/out"
+    victim_untouched
+    [ "$(cat "$RMQ/.erlang.cookie")" = ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMN ]
+    [ ! -L "$RMQ/.erlang.cookie" ]
+    [ "$(stat -c %a "$RMQ/.erlang.cookie")" = 400 ]
+}
+
+@test "a rewrite keeps the old file as a hard-linked backup and never follows a planted backup name" {
+    hostile_rabbitmq_home
+    run "$B/install.sh" --yes --node wc-app2 --role mq-node
+    [ "$status" -eq 0 ]
+    sed -i 's/^WCB_ERLANG_COOKIE=.*/WCB_ERLANG_COOKIE=ZYXWVUTSRQPONMLKJIHGFEDCBAZYXWVUTSRQPONM/' "$B/site/secrets.env"
+    make_manifest "$B"
+    # the backup name is <file>.wcbundle-bak.<UTC second>: plant it for the next 20 seconds
+    local now i
+    now="$(date -u +%s)"
+    for i in $(seq 0 20); do
+        as_nobody ln -s "$VICTIM" "$RMQ/.erlang.cookie.wcbundle-bak.$(date -u -d "@$((now + i))" +%Y%m%dT%H%M%SZ)"
+    done
+    run "$B/install.sh" --yes --node wc-app2 --role mq-node
+    [ "$status" -eq 0 ]
+    [ "$(cat "$RMQ/.erlang.cookie")" = ZYXWVUTSRQPONMLKJIHGFEDCBAZYXWVUTSRQPONM ]
+    victim_untouched
+    local kept
+    kept="$(find "$RMQ" -name '.erlang.cookie.wcbundle-bak.*' -type f)"
+    [ "$(wc -l <<<"$kept")" -eq 1 ]
+    [ "$(cat "$kept")" = ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMN ]
+    [ "$(find "$RMQ" -name '.erlang.cookie.wcbundle-bak.*' -type l | wc -l)" -eq 21 ]
+}
+
+# ------------------------------------------------------------------ point 6: no temp file left behind
+
+@test "no temp file or keyring is left in TMPDIR: --check, --check-site, --dry-run, install, failure" {
+    sign_bundle
+    run "$B/install.sh" --check --require-signature "$FPR"
+    [ "$status" -eq 0 ]
+    [ -z "$(ls -A "$TMPDIR")" ]
+    run "$B/install.sh" --check-site
+    [ "$status" -eq 0 ]
+    [ -z "$(ls -A "$TMPDIR")" ]
+    run "$B/install.sh" --dry-run --node wc-db1
+    [ "$status" -eq 0 ]
+    [ -z "$(ls -A "$TMPDIR")" ]
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 0 ]
+    [ -z "$(ls -A "$TMPDIR")" ]
+    rm -rf "$WCB_ROOT/etc/my.cnf.d"
+    touch "$WCB_ROOT/etc/my.cnf.d"
+    sed -i 's/^WCB_NODE_4_IP=.*/WCB_NODE_4_IP=127.10.0.24/' "$B/site/site.env"
+    run "$B/install.sh" --yes --node wc-db2
+    [ "$status" -eq 4 ]
+    [ -z "$(ls -A "$TMPDIR")" ]
+}
+
+@test "Ctrl-C during the verify phase leaves no temp file or keyring behind (exit 130)" {
+    sign_bundle
+    # a sha256sum that stalls on the bundle check (-c), after the keyring was written
+    mkdir -p "$BATS_TEST_TMPDIR/bin"
+    printf '#!/bin/bash\nif [[ " $* " == *" -c "* ]]; then touch %q; sleep 20; fi\nexec /usr/bin/sha256sum "$@"\n' \
+        "$BATS_TEST_TMPDIR/stalled" >"$BATS_TEST_TMPDIR/bin/sha256sum"
+    chmod +x "$BATS_TEST_TMPDIR/bin/sha256sum"
+    # as from a terminal: SIGINT not ignored (a shell's background job ignores it), its own process
+    # group (id = the installer's pid) to signal as a whole
+    PATH="$BATS_TEST_TMPDIR/bin:$PATH" python3 -c 'import os, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+os.setsid()
+open(sys.argv[1], "w").write(str(os.getpid()))
+os.execv(sys.argv[2], sys.argv[2:])' "$BATS_TEST_TMPDIR/pid" "$B/install.sh" --check --require-signature "$FPR" >/dev/null 2>&1 &
+    local job=$! pid i
+    for i in $(seq 1 100); do [ -e "$BATS_TEST_TMPDIR/stalled" ] && break; sleep 0.1; done
+    [ -e "$BATS_TEST_TMPDIR/stalled" ]
+    [ -n "$(ls -A "$TMPDIR")" ] # the keyring exists while it runs
+    pid="$(cat "$BATS_TEST_TMPDIR/pid")"
+    kill -INT -- "-$pid" # Ctrl-C: the terminal signals the whole process group
+    local rc=0
+    wait "$job" || rc=$?
+    echo "rc=$rc"
+    [ "$rc" -eq 130 ]
+    [ -z "$(ls -A "$TMPDIR")" ]
+}
