@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import InputError, ResolveError
+from .lock import nevra
 
 log = logging.getLogger("wcbundle")
 
@@ -82,7 +83,7 @@ class BaselinePkg:
 
     @property
     def nevra(self) -> str:
-        return f"{self.name}-{self.epoch}:{self.version}-{self.release}.{self.arch}"
+        return nevra(self.name, self.epoch, self.version, self.release, self.arch)
 
     @property
     def evr(self) -> str:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .lock import nevra_of
+
 
 @dataclass
 class RoleChanges:
@@ -35,10 +37,6 @@ class RoleChanges:
         return {"install": list(self.install), "upgrade": [list(x) for x in self.upgrade],
                 "downgrade": [list(x) for x in self.downgrade], "reinstall": list(self.reinstall),
                 "replace": [list(x) for x in self.replace]}
-
-
-def nevra_of(p: dict[str, Any]) -> str:
-    return f"{p['name']}-{p.get('epoch', 0)}:{p['version']}-{p['release']}.{p['arch']}"
 
 
 def name_of(nevra: str) -> str:

@@ -115,3 +115,21 @@ class EnvironmentProblem(WcbundleError):
     """The machine lacks a tool, space or permissions the step needs."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+class CommandFailed(EnvironmentProblem):
+    """An external tool (gpg, rpmkeys, createrepo_c...) exited non-zero or hung; the message
+    carries the command, its exit code and the tail of its stderr. Exit 8: the inputs were
+    checked before the tool ran, so what is left is the tool or the machine."""
+
+    def __init__(self, argv, returncode: int, stderr: str, message: str | None = None,
+                 hint: str | None = None):
+        argv = [str(a) for a in argv]
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        head = message or f"command failed with exit code {returncode}: {' '.join(argv)}"
+        super().__init__(head + (f"\n{tail}" if tail else ""), hint)
+        self.argv, self.returncode, self.stderr = argv, returncode, stderr
+
+
+class RepoError(CommandFailed):
+    """createrepo_c or modifyrepo_c failed while indexing the bundle's repo."""

@@ -44,10 +44,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-import requests
-import urllib3
-
+from . import http
 from .errors import EnvironmentProblem, FetchError
+from .fileutil import sha256_file
+from .lock import lock_as_dict, nevra_of
 from .neterrors import network_reason
 
 log = logging.getLogger("wcbundle")
@@ -105,11 +105,6 @@ class _Transient(Exception):
     """Connection trouble, timeouts, 5xx: worth another try after a pause."""
 
 
-def lock_as_dict(lock: Any) -> dict:
-    """The lock in its JSON shape (docs/design.md section 3), from a Lock or a dict."""
-    return lock.to_dict() if hasattr(lock, "to_dict") else lock
-
-
 def cache_path(cache_dir: Path, checksum: str) -> Path:
     """Where the verified file of `sha256:<hex>` lives in the cache."""
     algo, _, hexd = checksum.partition(":")
@@ -132,18 +127,6 @@ def package_urls(pkg: dict, repos: dict) -> list[str]:
     if pkg.get("url") and pkg["url"] not in urls:
         urls.append(pkg["url"])
     return urls
-
-
-def nevra_of(pkg: dict) -> str:
-    return f"{pkg['name']}-{pkg.get('epoch', 0)}:{pkg['version']}-{pkg['release']}.{pkg['arch']}"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _Progress:
@@ -177,20 +160,17 @@ class Fetcher:
         self.quiet = quiet
         self.stats = stats if stats is not None else FetchStats()
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._sessions: list[http.Session] = []
         self._sessions_lock = threading.Lock()
         self._progress: _Progress | None = None
 
     # -- sessions: one per worker thread, so connections are reused -------------
-    def _session(self) -> requests.Session:
+    def _session(self) -> http.Session:
         s = getattr(self._local, "session", None)
         if s is None:
-            s = requests.Session()
-            s.headers["User-Agent"] = USER_AGENT
-            # Byte offsets must be the file's own for Range resumes: no transfer encoding.
-            s.headers["Accept-Encoding"] = "identity"
-            # Only 127.0.0.0/8 or the repos the user named: never a proxy from the environment.
-            s.trust_env = False
+            # Byte offsets must be the file's own for Range resumes: no transfer encoding (identity).
+            # Proxies: bundler.http's one policy (the standard proxy environment variables).
+            s = http.Session(USER_AGENT, identity=True)
             self._local.session = s
             with self._sessions_lock:
                 self._sessions.append(s)
@@ -360,10 +340,10 @@ class Fetcher:
         try:
             resp = self._session().get(url, stream=True, headers=headers,
                                        timeout=(o.connect_timeout, o.read_timeout))
-        except requests.TooManyRedirects:
+        except http.TooManyRedirects:
             raise _Permanent("redirect loop (more than 30 redirects)") from None
-        except requests.RequestException as exc:
-            raise _Transient(_reason(exc)) from None
+        except http.RequestException as exc:
+            raise _Transient(network_reason(exc)) from None
         try:
             if resp.status_code == 206 and have:
                 crange = resp.headers.get("Content-Range", "")
@@ -394,7 +374,7 @@ class Fetcher:
             raise _Mismatch(f"size mismatch: got more than the {size} bytes the lock says", None)
         return h.hexdigest()
 
-    def _stream(self, resp: requests.Response, part: Path, mode: str, h: Any, have: int,
+    def _stream(self, resp: http.Response, part: Path, mode: str, h: Any, have: int,
                 size: int | None) -> int:
         """Append the body to part while hashing; return the file's length so far.
 
@@ -407,7 +387,7 @@ class Fetcher:
         window_start, window_bytes = time.monotonic(), 0
         with open(part, mode) as f:
             try:
-                for chunk in _chunks(resp):
+                for chunk in http.chunks(resp, CHUNK):
                     f.write(chunk)
                     h.update(chunk)
                     written += len(chunk)
@@ -422,10 +402,10 @@ class Fetcher:
                             raise _Transient(f"transfer cut off after {written} bytes: slower than "
                                              f"{int(o.min_rate)} B/s for {o.speed_time:.0f}s")
                         window_start, window_bytes = now, 0
-            except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            except http.TRANSFER_ERRORS as exc:
                 if size is not None and written == size:
                     return written  # every byte arrived (a lying Content-Length); the hash decides
-                raise _Transient(f"transfer cut off after {written} bytes: {_reason(exc)}") from None
+                raise _Transient(f"transfer cut off after {written} bytes: {network_reason(exc)}") from None
         return written
 
     def _copy_file(self, src: str, part: Path, size: int | None) -> str:
@@ -492,38 +472,6 @@ class _PartLock:
             self.path.unlink(missing_ok=True)  # while still holding it (see the class docstring)
             os.close(self.fd)
             self.fd = None
-
-
-def _chunks(resp: requests.Response):
-    """The body as it arrives. urllib3 2's read1 hands over what is there instead of waiting
-    for a full chunk, so a connection that drops mid-file still leaves its bytes in the .part
-    (iter_content would discard up to a chunk)."""
-    read1 = getattr(resp.raw, "read1", None)
-    if read1 is None:  # urllib3 1.x
-        yield from resp.iter_content(CHUNK)
-        return
-    while True:
-        chunk = read1(CHUNK)
-        if not chunk:
-            return
-        yield chunk
-
-
-_REASONS = ((requests.ConnectTimeout, "connect timeout"),
-            ((requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError), "read timeout (server stalled)"),
-            (requests.TooManyRedirects, "too many redirects"))
-
-
-def _reason(exc: Exception) -> str:
-    """A short human reason for a requests exception (no 300-char urllib3 reprs)."""
-    for kind, text in _REASONS:
-        if isinstance(exc, kind):
-            return text
-    for key, text in (("Connection refused", "connection refused"), ("Connection reset", "connection reset"),
-                      ("IncompleteRead", "connection closed early"), ("Connection aborted", "connection aborted")):
-        if key in str(exc):
-            return text
-    return network_reason(exc)
 
 
 def fetch_all(lock: Any, cache_dir: Path, jobs: int = 8, quiet: bool = False,

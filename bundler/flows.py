@@ -29,13 +29,12 @@ The rules go to the default zone; `firewall-cmd --reload` follows them (not list
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import EnvironmentProblem, InputError
+from .errors import InputError
+from .fileutil import atomic_write
 
 if TYPE_CHECKING:  # site.py imports the port constants from here
     from .site import Site
@@ -128,28 +127,6 @@ def check_keys(flows: tuple[Flow, ...] | list[Flow], path: str = "flows.tsv") ->
         if port_of.setdefault(f.key, f.port) != f.port:
             raise InputError(f"flow key {f.key!r} names two ports ({port_of[f.key]} and {f.port})", path=path,
                              hint="Each service key stands for one port; give the other port its own key.")
-
-
-def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write text to path via a temp file in the same directory and os.replace.
-
-    An OS error (unwritable directory, full disk) is an EnvironmentProblem naming the path."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise EnvironmentProblem(f"cannot write {path}: {exc.strerror or exc}",
-                                 hint="Choose a writable output directory with free space.") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @dataclass(frozen=True)

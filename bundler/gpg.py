@@ -15,21 +15,19 @@ the CLI records it in bundle.json's build info and the report shows it.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-import requests
-
 from .errors import FetchError, InputError, SignatureError
-from .fetch import lock_as_dict, nevra_of
+from .lock import lock_as_dict, nevra_of
 from .neterrors import network_reason
 from .run import CommandFailed, run
 
@@ -38,6 +36,7 @@ log = logging.getLogger("wcbundle")
 BATCH = 200                     # RPMs per rpmkeys call (argv stays far below ARG_MAX)
 KEY_TRIES = 3
 KEY_TIMEOUT = (10.0, 30.0)
+KEY_MAX_BYTES = 1 << 20   # an armored key file is a few KiB
 ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
 
 
@@ -84,21 +83,20 @@ def _read_key(url: str) -> str:
                              hint="Fix the repo's gpgkey in the manifest or pass --gpgkey ID=URL.") from None
     if parsed.scheme not in ("http", "https"):
         raise FetchError(f"unsupported GPG key URL {url}: only file://, http:// and https:// are read.")
-    outcomes = []
-    with requests.Session() as s:
-        s.trust_env = False
-        for attempt in range(1, KEY_TRIES + 1):
+    from . import http
+    with http.Session("wcbundle-keys") as s:
+        resp, outcomes = http.get(s, url, attempts=KEY_TRIES, timeout=KEY_TIMEOUT)
+        if resp is not None:
             try:
-                resp = s.get(url, timeout=KEY_TIMEOUT)
-                if resp.status_code == 200:
-                    return resp.text
-                outcomes.append(f"HTTP {resp.status_code}")
-                if resp.status_code < 500:
-                    break
-            except requests.RequestException as exc:
+                buf = io.BytesIO()
+                http.copy_capped(resp, buf, KEY_MAX_BYTES)
+                return buf.getvalue().decode("ascii", errors="replace")
+            except http.TooLarge:
+                outcomes.append(f"larger than {KEY_MAX_BYTES >> 10} KiB (not a key file)")
+            except http.TRANSFER_ERRORS as exc:
                 outcomes.append(network_reason(exc))
-            if attempt < KEY_TRIES:
-                time.sleep(0.5 * attempt)
+            finally:
+                resp.close()
     raise FetchError(f"cannot download GPG key {url}: {', '.join(outcomes)}.",
                      hint="Check the URL, or pass the key with --gpgkey ID=file:///path/to/key.")
 

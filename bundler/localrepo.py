@@ -1,9 +1,9 @@
-"""The bundle's yum/dnf repository: createrepo_c and modifyrepo_c through `sh`.
+"""The bundle's yum/dnf repository: createrepo_c and modifyrepo_c through run().
 
-Owns repo/repodata/. The createrepo_c wheel's binaries are called through the
-`sh` package (the design card asks for it), wrapped once in `_tool()` so a
-missing binary is an EnvironmentProblem and a failure carries the command's
-stderr.
+Owns repo/repodata/. The createrepo_c wheel's binaries (or the host's) are called
+through bundler.run, wrapped once in `_tool()`: a missing binary is an
+EnvironmentProblem naming its package, a failure a RepoError (exit 8) carrying the
+command's stderr.
 
 Metadata compression per target:
 - EL7: gz (`--general-compress-type=gz`): EL7 yum cannot read createrepo_c 1.x's
@@ -24,35 +24,27 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import EnvironmentProblem, WcbundleError
-from .fetch import lock_as_dict
-from .run import which
+from .errors import EnvironmentProblem, InputError, RepoError
+from .lock import lock_as_dict
+from .run import run, which
 
 log = logging.getLogger("wcbundle")
 
 
-class RepoError(WcbundleError):
-    """createrepo_c or modifyrepo_c failed; the message carries their stderr."""
-
-
 def _tool(name: str, *args: str) -> str:
-    """Run a createrepo_c-family binary via `sh`; return its stdout."""
-    import sh  # imported here: only building a repo needs it
-
-    cmd = sh.Command(which(name))
-    argv = [str(a) for a in args]
-    log.debug("run: %s %s", name, " ".join(argv))
-    try:
-        return str(cmd(*argv, _tty_out=False, _env=None))
-    except sh.ErrorReturnCode as exc:
-        err = exc.stderr.decode("utf-8", "replace").strip() or exc.stdout.decode("utf-8", "replace").strip()
+    """Run a createrepo_c-family binary through run(); return its stdout."""
+    argv = [which(name), *(str(a) for a in args)]
+    proc = run(argv, check=False)
+    if proc.returncode != 0:
+        err = proc.stderr.strip() or proc.stdout.strip()
         if "No space left on device" in err:
             raise EnvironmentProblem(f"{name} ran out of disk space while writing {argv[-1]}.",
-                                     hint="Free some space in the --out directory.") from None
-        tail = "\n".join(err.splitlines()[-15:])
-        raise RepoError(f"{name} failed (exit {exc.exit_code}): {name} {' '.join(argv)}\n{tail}",
+                                     hint="Free some space in the --out directory.")
+        raise RepoError(argv, proc.returncode, err,
+                        message=f"{name} failed (exit {proc.returncode}): {name} {' '.join(argv[1:])}",
                         hint="The packages are verified, so this is a tool or disk problem; rerun with "
-                             "--debug for details.") from None
+                             "--debug for details.")
+    return proc.stdout
 
 
 def compress_type(el: int) -> str | None:
@@ -86,7 +78,7 @@ def create_repo(repo_dir: Path, el: int, modules_yaml: str = "", revision: int |
     _tool("createrepo_c", *args, str(repo_dir))
     if modules_yaml.strip():
         if el == 7:
-            raise RepoError("the lock carries module metadata for an EL7 target; EL7 has no modularity.",
+            raise InputError("the lock carries module metadata for an EL7 target; EL7 has no modularity.",
                             hint="Re-resolve the lock with --el 7.")
         with tempfile.TemporaryDirectory(prefix="wcbundle-modules-") as tmp:
             src = Path(tmp) / "modules.yaml"

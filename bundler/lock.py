@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError
+from .fileutil import atomic_write
 
 LOCK_VERSION = 1
 
@@ -109,16 +110,35 @@ class Lock:
         return sum(p.size for p in self.packages if role is None or role in p.roles)
 
 
-def nevra(name: str, epoch: int, version: str, release: str, arch: str) -> str:
-    return f"{name}-{epoch}:{version}-{release}.{arch}"
+def nevra(name: str, epoch: int | str, version: str, release: str, arch: str) -> str:
+    """The one NEVRA formatter: name-epoch:version-release.arch, the epoch always written."""
+    return f"{name}-{epoch or 0}:{version}-{release}.{arch}"
+
+
+def nevra_evr(name: str, evr: str, arch: str) -> str:
+    """NEVRA from an EVR string as libsolv and rpm print it ("[epoch:]version-release")."""
+    epoch, sep, vr = evr.partition(":")
+    if not sep:
+        epoch, vr = "0", evr
+    version, _, release = vr.rpartition("-")
+    return nevra(name, epoch, version, release, arch)
+
+
+def nevra_of(p: Package | dict[str, Any]) -> str:
+    """The NEVRA of a lock package, typed or in its JSON shape."""
+    if isinstance(p, Package):
+        return p.nevra
+    return nevra(p["name"], p.get("epoch", 0), p["version"], p["release"], p["arch"])
+
+
+def lock_as_dict(lock: Lock | dict) -> dict:
+    """The lock in its JSON shape (docs/design.md section 3), from a Lock or a dict."""
+    return lock.to_dict() if hasattr(lock, "to_dict") else lock
 
 
 def dump(lock: Lock, path: str | os.PathLike[str]) -> None:
     """Write atomically (temp file + rename): a half-written lock never exists."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(lock.to_dict(), indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    atomic_write(Path(path), json.dumps(lock.to_dict(), indent=2, sort_keys=False) + "\n")
 
 
 def load(path: str | os.PathLike[str]) -> Lock:

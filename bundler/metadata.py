@@ -1,9 +1,9 @@
 """Repository metadata: repomd.xml and the files it lists, fetched, verified, cached.
 
 `open_repo()` reads repomd.xml from the first base URL that answers (http(s)
-through requests, imported only when a network fetch is really needed, so a
+through bundler.http, imported only when a network fetch is really needed, so a
 warm run and file:// repos never load it; file:// read in place, no round
-trip). One requests.Session serves every http(s) GET until `close_session()`
+trip). One bundler.http.Session serves every http(s) GET until `close_session()`
 (resolve() calls it at its end), so the files of one resolve share connections. Every data file (primary, filelists,
 modules, group) is checked against repomd's checksum before use; a mismatch
 is a FetchError naming the URL, the expected and the actual digest.
@@ -36,6 +36,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .errors import EnvironmentProblem, FetchError
+from .fileutil import atomic_write, hash_file
+from .neterrors import network_reason
 
 log = logging.getLogger("wcbundle")
 
@@ -201,16 +203,9 @@ def cache_problem(path: Path, exc: OSError | None = None) -> EnvironmentProblem:
                               hint="Check the permissions of the --cache directory, or point --cache elsewhere.")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """temp file + rename; on failure no .part is left and the error is an EnvironmentProblem."""
-    tmp = path.with_name(path.name + f".{os.getpid()}.part")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise cache_problem(path, exc) from None
+def cache_write(path: Path, data: bytes) -> None:
+    """fileutil.atomic_write with a cache-worded error (disk full, unwritable --cache)."""
+    atomic_write(path, data, on_error=cache_problem)
 
 
 # hex digest length per repomd checksum type (createrepo_c names; "sha" is sha1)
@@ -298,13 +293,10 @@ def decompress(path: Path) -> bytes:
 def digest(path: Path, algo: str) -> str:
     algo = {"sha": "sha1"}.get(algo, algo)
     try:
-        h = hashlib.new(algo)
+        hashlib.new(algo)
     except ValueError:
         raise FetchError(f"unknown checksum type '{algo}' in repomd.xml for {path}") from None
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return hash_file(path, algo)
 
 
 def verify_file(path: Path, df: DataFile, where: str) -> None:
@@ -434,18 +426,18 @@ def _http_repomd(url: str, cache: Path, expire: int, refresh: bool, errors: list
     try:
         data = xml_path.read_bytes() if status == 304 else resp.content
     except OSError as exc:  # requests' exceptions are OSErrors too
-        errors.append(f"{url}: {_short_reason(exc)}")
+        errors.append(f"{url}: {network_reason(exc)}")
         return None
     finally:
         resp.close()
     if status != 304:
-        atomic_write(xml_path, data)
+        cache_write(xml_path, data)
     # a 304 need not repeat the validators: keep the ones the 200 gave
     old = meta if status == 304 else {}
     meta = {"url": url, "fetched": time.time(),
             "etag": resp.headers.get("ETag") or old.get("etag"),
             "last_modified": resp.headers.get("Last-Modified") or old.get("last_modified")}
-    atomic_write(meta_path, json.dumps(meta).encode())
+    cache_write(meta_path, json.dumps(meta).encode())
     return data
 
 
@@ -453,16 +445,11 @@ _SESSION = None  # the requests.Session of the current resolve (created on the f
 
 
 def _session():
-    """The shared Session, created on first use: requests is imported here and nowhere earlier."""
+    """The shared Session (bundler.http), created on first use: requests is imported here and nowhere earlier."""
     global _SESSION
     if _SESSION is None:
-        import requests
-        s = requests.Session()
-        s.headers["User-Agent"] = USER_AGENT
-        # the bytes as published: repomd's checksums are over the (compressed) file itself
-        s.headers["Accept-Encoding"] = "identity"
-        # trust_env stays on: http(s)_proxy/no_proxy are honoured for metadata, as before
-        _SESSION = s
+        from .http import Session
+        _SESSION = Session(USER_AGENT)
     return _SESSION
 
 
@@ -475,42 +462,20 @@ def close_session() -> None:
 
 
 def _get(url: str, errors: list[str], headers: dict | None = None):
-    """GET with bounded retries -> (response, status) or None (and a line in `errors`).
+    """GET with bounded retries (bundler.http.get) -> (response, status) or None (and a line in `errors`).
 
     The response is streamed (the caller reads and closes it); status is 2xx or 304.
     Bounds: ATTEMPTS tries, TIMEOUT per connect and per read, and no retry starts
     after RETRY_WINDOW. Connection errors, timeouts, 5xx and 429 are retried; other
     statuses (404 and friends) will not get better and end the tries at once.
     """
-    import requests
-    session = _session()
-    deadline = time.monotonic() + RETRY_WINDOW
-    last = ""
-    for attempt in range(1, ATTEMPTS + 1):
-        try:
-            resp = session.get(url, headers=headers or None, timeout=(TIMEOUT, TIMEOUT), stream=True)
-        except requests.RequestException as exc:
-            last = _short_reason(exc)
-        else:
-            code = resp.status_code
-            if code == 304 or 200 <= code < 300:
-                return resp, code
-            resp.close()
-            last = f"HTTP {code}"
-            if code < 500 and code != 429:
-                break
-        pause = 0.2 * attempt
-        if attempt == ATTEMPTS or time.monotonic() + pause > deadline:
-            break
-        time.sleep(pause)
-    errors.append(f"{url}: {last}")
-    return None
-
-
-def _short_reason(exc: BaseException) -> str:
-    """A short reason in words, with what to check (bundler.neterrors), never a class name."""
-    from .neterrors import network_reason
-    return network_reason(exc)
+    from .http import get
+    resp, outcomes = get(_session(), url, attempts=ATTEMPTS, timeout=(TIMEOUT, TIMEOUT), window=RETRY_WINDOW,
+                         headers=headers, ok=tuple(range(200, 300)) + (304,), pause=0.2)
+    if resp is None:
+        errors.append(f"{url}: {outcomes[-1] if outcomes else 'no answer'}")
+        return None
+    return resp, resp.status_code
 
 
 def download(df: DataFile, url: str, dest: Path) -> None:
@@ -530,26 +495,21 @@ def download(df: DataFile, url: str, dest: Path) -> None:
     # repomd states each file's size: a mirror that sends more (an endless or wrong body) is cut off
     # there instead of filling the disk. A slow mirror is bounded by the read timeout of _get().
     limit = df.size if df.size else None
-    got_bytes = 0
+    from .http import TooLarge, copy_capped
     try:
         with open(tmp, "wb") as out:
-            while True:
-                chunk = resp.raw.read(1 << 20, decode_content=False)  # the bytes as published
-                if not chunk:
-                    break
-                got_bytes += len(chunk)
-                if limit is not None and got_bytes > limit:
-                    raise ValueError(f"sent more than the {limit} bytes repomd.xml states")
-                h.update(chunk)
-                out.write(chunk)
+            try:
+                copy_capped(resp, out, limit, h)
+            except TooLarge:
+                raise ValueError(f"sent more than the {limit} bytes repomd.xml states") from None
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         if exc.errno in (28, 122):  # ENOSPC, EDQUOT: no mirror will fix a full disk
             raise cache_problem(dest, exc) from None
-        raise FetchError(f"{url}: {_short_reason(exc)}") from None
+        raise FetchError(f"{url}: {network_reason(exc)}") from None
     except Exception as exc:  # noqa: BLE001 - any other transfer error (urllib3): next mirror
         tmp.unlink(missing_ok=True)
-        raise FetchError(f"{url}: {_short_reason(exc)}") from None
+        raise FetchError(f"{url}: {network_reason(exc)}") from None
     finally:
         resp.close()
     if h.hexdigest() != df.checksum:
@@ -610,7 +570,7 @@ def check_repomd_signature(repo_id: str, base: str, data: bytes, cache: Path, pi
                          f"key(s) {', '.join(pins) or '(none)'}: {why}.",
                          hint="The mirror serves metadata its vendor did not sign (stale, altered or "
                               "half-synced): use another mirror, or re-sync this one.")
-    atomic_write(record, json.dumps({"sha256": sha, "fingerprint": signer}).encode())
+    cache_write(record, json.dumps({"sha256": sha, "fingerprint": signer}).encode())
     return signer
 
 
@@ -632,7 +592,7 @@ def _read_signature(url: str) -> bytes:
     try:
         return resp.raw.read(SIG_MAX_BYTES, decode_content=True)
     except Exception as exc:  # noqa: BLE001 - any transfer error is a missing signature
-        raise FetchError(f"repomd.xml.asc missing: {url}: {_short_reason(exc)}.") from None
+        raise FetchError(f"repomd.xml.asc missing: {url}: {network_reason(exc)}.") from None
     finally:
         resp.close()
 

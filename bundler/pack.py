@@ -30,8 +30,9 @@ from typing import Any, Callable
 
 from . import __version__, paths
 from .errors import EnvironmentProblem, IntegrityError
-from .fetch import lock_as_dict, sha256_file
+from .fileutil import sha256_file
 from .localrepo import create_repo, modules_document
+from .lock import lock_as_dict
 
 REPO_ID = "wcbundle"
 MANIFEST = "MANIFEST.sha256"

@@ -22,13 +22,13 @@ import logging
 import shlex
 from pathlib import Path
 
+from .fileutil import atomic_write
 from .flows import (
     APP_HTTP_PORT,
     APP_SOCKET_PORT,
     FLOWS,
     Flow,
     HostFlow,
-    atomic_write,
     expand,
     firewalld_rules,
     write_flows_tsv,

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EnvironmentProblem, IntegrityError, WcbundleError
-from .flows import FLOWS, Flow, atomic_write, read_flows_tsv
+from .fileutil import atomic_write
+from .flows import FLOWS, Flow, read_flows_tsv
 from .units import human_size
 
 log = logging.getLogger("wcbundle")

@@ -30,7 +30,7 @@ import solv
 
 from . import baseline as bl
 from .errors import FetchError, ResolveError
-from .lock import Lock, Package, RoleResult
+from .lock import Lock, Package, RoleResult, nevra_evr
 from .manifest import DirectRpm, Manifest, RepoConf, check_resolved_compat, load_manifest
 from .metadata import ModuleIndex, RepoMetadata, close_session, join_url, open_repo, parse_modules
 
@@ -259,9 +259,10 @@ def _fetch_direct_by_key(sel: Selection, entry: DirectRpm, workdir: Path) -> tup
     URL and pins is reused from the cache (index under <cache>/direct/)."""
     import json
 
-    from .fetch import cache_path, sha256_file
+    from .fetch import cache_path
+    from .fileutil import sha256_file
     from .gpg import check_rpm_pinned, pinned_keys
-    from .metadata import atomic_write
+    from .metadata import cache_write
     index = Path(sel.cache_dir) / "direct" / (hashlib.sha256(entry.url.encode()).hexdigest()[:32] + ".json")
     try:
         rec = json.loads(index.read_text())
@@ -286,15 +287,16 @@ def _fetch_direct_by_key(sel: Selection, entry: DirectRpm, workdir: Path) -> tup
     except OSError as exc:
         from .metadata import cache_problem
         raise cache_problem(dest, exc) from None
-    atomic_write(index, json.dumps({"url": entry.url, "sha256": sha, "fingerprints": entry.fingerprints}).encode())
+    cache_write(index, json.dumps({"url": entry.url, "sha256": sha, "fingerprints": entry.fingerprints}).encode())
     log.info("direct RPM %s: signed by its pinned key; sha256 %s", entry.url, sha)
     return dest, sha
 
 
 def _download_direct(url: str, dest: Path) -> None:
     """GET (or read a file:// URL) into dest: DIRECT_TRIES tries, bounded in time and size."""
-    import time
     from urllib.parse import unquote, urlparse
+
+    from .neterrors import network_reason
     if url.startswith("file://"):
         try:
             shutil.copyfile(unquote(urlparse(url).path), dest)
@@ -302,30 +304,26 @@ def _download_direct(url: str, dest: Path) -> None:
         except OSError as exc:
             raise FetchError(f"could not read the direct RPM {url}: {exc.strerror}.",
                              hint="Check the URL in the manifest.") from None
-    import requests
+    from . import http
     outcomes: list[str] = []
-    with requests.Session() as s:
-        for attempt in range(1, DIRECT_TRIES + 1):
+    with http.Session("wcbundle") as s:
+        while len(outcomes) < DIRECT_TRIES:  # every try, a failed status or a body cut off, counts
+            resp, failed = http.get(s, url, attempts=DIRECT_TRIES - len(outcomes), timeout=DIRECT_TIMEOUT)
+            outcomes += failed
+            if resp is None:
+                break
             try:
-                with s.get(url, timeout=DIRECT_TIMEOUT, stream=True) as resp:
-                    if resp.status_code != 200:
-                        outcomes.append(f"HTTP {resp.status_code}")
-                        if resp.status_code < 500:
-                            break
-                    else:
-                        got = 0
-                        with open(dest, "wb") as out:
-                            for chunk in resp.iter_content(1 << 20):
-                                got += len(chunk)
-                                if got > DIRECT_MAX_BYTES:
-                                    raise FetchError(f"the direct RPM {url} is larger than "
-                                                     f"{DIRECT_MAX_BYTES >> 20} MiB; refused.")
-                                out.write(chunk)
-                        return
-            except requests.RequestException as exc:
-                outcomes.append(type(exc).__name__.replace("Error", " error").strip())
-            if attempt < DIRECT_TRIES:
-                time.sleep(0.5 * attempt)
+                with open(dest, "wb") as out:
+                    http.copy_capped(resp, out, DIRECT_MAX_BYTES)
+                return
+            except http.TooLarge:
+                dest.unlink(missing_ok=True)
+                raise FetchError(f"the direct RPM {url} is larger than {DIRECT_MAX_BYTES >> 20} MiB; "
+                                 "refused.") from None
+            except http.TRANSFER_ERRORS as exc:
+                outcomes.append(network_reason(exc))
+            finally:
+                resp.close()
     dest.unlink(missing_ok=True)
     raise FetchError(f"could not download the direct RPM {url}: {', '.join(outcomes)}.",
                      hint="Check the URL (the vendor may have moved the release file): "
@@ -406,8 +404,8 @@ def _hide_cached(man: Manifest, sel: Selection, loaded: Loaded) -> None:
     index = {r: i for i, r in enumerate(reasons)}
     data = {"reasons": reasons, "excluded": [[sid, index[r]] for sid, r in loaded.excluded.items()],
             "module_of": [[sid, *ref] for sid, ref in loaded.module_of.items()]}
-    from .metadata import atomic_write
-    atomic_write(path, json.dumps(data).encode())
+    from .metadata import cache_write
+    cache_write(path, json.dumps(data).encode())
 
 
 def _hide(man: Manifest, sel: Selection, loaded: Loaded) -> None:
@@ -484,10 +482,7 @@ def module_filter(man: Manifest, sel: Selection, loaded: Loaded) -> None:
 
 
 def _nevra(s: solv.XSolvable) -> str:
-    evr = s.evr
-    if ":" not in evr:
-        evr = "0:" + evr
-    return f"{s.name}-{evr}.{s.arch}"
+    return nevra_evr(s.name, s.evr, s.arch)
 
 
 def consider(loaded: Loaded) -> None:

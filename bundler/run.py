@@ -1,8 +1,9 @@
 """One way to run a subprocess: argv lists only, errors that say what failed.
 
 No shell is ever involved. A missing tool becomes an EnvironmentProblem that says which
-Debian/EL package provides it. createrepo_c/modifyrepo_c are driven through
-the `sh` package (see localrepo.py), which also ends up here for error text.
+Debian/EL package provides it; a tool that fails is a CommandFailed (exit 8) carrying its
+stderr. Every external command of the builder (rpmkeys, gpg, createrepo_c, modifyrepo_c,
+zstd, dot) goes through `run()`: docs/design.md says why it is subprocess and not `sh`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from .errors import EnvironmentProblem, WcbundleError
+from .errors import CommandFailed, EnvironmentProblem
+
+__all__ = ["CommandFailed", "TOOL_PACKAGES", "run", "which"]
 
 log = logging.getLogger("wcbundle")
 
@@ -33,17 +36,6 @@ TOOL_PACKAGES = {
                     "or the host's createrepo_c package, either one on PATH",
     "dnf": "dnf (apt-get install dnf)",
 }
-
-
-class CommandFailed(WcbundleError):
-    """A command exited non-zero; the message carries argv, code and stderr."""
-
-    def __init__(self, argv: Sequence[str], returncode: int, stderr: str):
-        tail = "\n".join(stderr.strip().splitlines()[-15:])
-        super().__init__(
-            f"command failed with exit code {returncode}: {' '.join(argv)}" + (f"\n{tail}" if tail else "")
-        )
-        self.argv, self.returncode, self.stderr = list(argv), returncode, stderr
 
 
 def which(tool: str) -> str:
@@ -78,7 +70,7 @@ def run(argv: Sequence[str], *, check: bool = True, env: Mapping[str, str] | Non
             stderr=subprocess.PIPE if capture else None,
         )
     except subprocess.TimeoutExpired as exc:
-        raise WcbundleError(f"command timed out after {timeout}s: {' '.join(argv)}") from exc
+        raise CommandFailed(argv, -1, "", message=f"command timed out after {timeout}s: {' '.join(argv)}") from exc
     out = proc.stdout.decode("utf-8", "replace") if capture and proc.stdout is not None else ""
     err = proc.stderr.decode("utf-8", "replace") if capture and proc.stderr is not None else ""
     result = subprocess.CompletedProcess(argv, proc.returncode, out, err)

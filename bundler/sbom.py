@@ -25,8 +25,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .errors import IntegrityError
-from .fetch import sha256_file
-from .flows import atomic_write
+from .fileutil import atomic_write, sha256_file
 from .run import run
 
 log = logging.getLogger("wcbundle")

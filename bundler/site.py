@@ -26,8 +26,7 @@ from typing import Callable, Literal, Optional
 
 from . import flows
 from .errors import SiteError
-from .fetch import sha256_file
-from .flows import atomic_write
+from .fileutil import atomic_write, sha256_file
 from .schema import parse_yaml
 
 log = logging.getLogger("wcbundle")

@@ -90,11 +90,10 @@ def spaced(fpr: str) -> str:
 def check_sources(sources: list[Source], *, max_age_days: float | None = None, workers: int = 4,
                   budget: float = CHECK_BUDGET) -> list[Probe]:
     """Probe every source (in parallel, bounded in time); one Probe per source, in order."""
-    import requests
+    from .http import Session
     deadline = time.monotonic() + budget
     key_cache: dict[tuple[str, tuple[str, ...]], Probe] = {}
-    with requests.Session() as session, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        session.headers["User-Agent"] = "wcbundle-sources"
+    with Session("wcbundle-sources", identity=False) as session, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [pool.submit(_probe, session, s, max_age_days, deadline, key_cache) for s in sources]
         probes = []
         for src, fut in zip(sources, futures):
@@ -135,7 +134,7 @@ def _get(session, url: str, *, head: bool = False, stream: bool = False):
             return 200, {"Content-Length": str(path.stat().st_size)}, body, ""
         except OSError as exc:
             return 404, {}, None, f"{exc.strerror}"
-    import requests
+    from .http import RequestException
     try:
         if head:
             resp = session.head(url, timeout=PROBE_TIMEOUT, allow_redirects=True)
@@ -145,9 +144,9 @@ def _get(session, url: str, *, head: bool = False, stream: bool = False):
             resp.close()
             return resp.status_code, resp.headers, None, f"HTTP {resp.status_code}"
         return 200, resp.headers, resp, ""
-    except requests.RequestException as exc:
-        from .metadata import _short_reason
-        return 0, {}, None, _short_reason(exc)
+    except RequestException as exc:
+        from .neterrors import network_reason
+        return 0, {}, None, network_reason(exc)
 
 
 def _check_keys(p: Probe, key_cache) -> None:

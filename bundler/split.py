@@ -35,6 +35,7 @@ import stat
 from pathlib import Path
 
 from .errors import EnvironmentProblem, InputError, IntegrityError
+from .fileutil import sha256_file
 from .paths import DATA
 
 DEFAULT_SIZE = "3900M"
@@ -207,13 +208,10 @@ def check_parts(idx: Path, index: dict) -> list[Path]:
         if actual_size != p["size"]:
             raise IntegrityError(f"part {p['name']} has {actual_size} bytes, the index says {p['size']} "
                                  "(cut short or grown on the way).", hint="Copy this part again.")
-        h = hashlib.sha256()
-        with part.open("rb") as f:
-            for buf in iter(lambda f=f: f.read(CHUNK), b""):
-                h.update(buf)
-        if h.hexdigest() != p["sha256"]:
+        actual = sha256_file(part)
+        if actual != p["sha256"]:
             raise IntegrityError(f"part {p['name']} is damaged: sha256 expected {p['sha256']}, "
-                                 f"actual {h.hexdigest()}.", hint="Copy this part again from the build machine.")
+                                 f"actual {actual}.", hint="Copy this part again from the build machine.")
         paths.append(part)
     return paths
 

@@ -51,6 +51,7 @@ import tarsafe
 from . import sign, split
 from .changes import role_changes
 from .errors import EnvironmentProblem, IntegrityError, SignatureError, UsageProblem
+from .fileutil import hash_stream
 
 BLOCK = 512
 RECORD = 20 * BLOCK
@@ -219,10 +220,7 @@ def _check_end(fileobj, size: int, end: int, label: str) -> None:
 
 def _file_sha256(fileobj) -> str:
     fileobj.seek(0)
-    h = hashlib.sha256()
-    for buf in iter(lambda: fileobj.read(CHUNK), b""):
-        h.update(buf)
-    return h.hexdigest()
+    return hash_stream(fileobj)
 
 
 def _read_sidecar(tar: Path) -> str | None:
