@@ -231,8 +231,8 @@ def _read_capped(resp, limit: int) -> bytes:
             raise FetchError(f"still sending after {BODY_SECONDS:g} s (a stalled or trickling server)") from None
         if isinstance(exc, FetchError):
             raise
-        from .metadata import _short_reason
-        raise FetchError(_short_reason(exc)) from None
+        from .neterrors import network_reason
+        raise FetchError(network_reason(exc)) from None
     finally:
         timer.cancel()
         resp.close()
