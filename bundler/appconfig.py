@@ -124,13 +124,12 @@ def node_values(site: Any, node_name: str | None = None, secrets: dict[str, str]
                 flows: tuple[Flow, ...] | list[Flow] = FLOWS) -> dict[str, str]:
     """Twin of roles/app-node.sh wcb_app_node_vars (plus site.env and secrets.env as install.sh
     loads them) for one app node (default: the first). Secrets not given are MASK."""
-    from .site import site_env_entries
     ports = flow_ports(flows)
     apps = site.holders("app-node")
     node = next((n for n in apps if n.name == node_name), None) if node_name else apps[0]
     if node is None:
         raise ValueError(f"{node_name} is not an app node of site {site.name}")
-    values = {k: v for k, v, _ in site_env_entries(site)}
+    values = {k: v for k, v, _ in site.env_entries()}
     values.update({k: (secrets or {}).get(k, MASK) for k in SECRET_VARS})
     values["WCB_NODE"], values["WCB_NODE_IP"] = node.name, node.ip
     dbs = ",".join(f"{n.ip}:{ports['mysql']}" for n in site.holders("db-node"))

@@ -419,7 +419,7 @@ def minimal_records(sel, man, loaded) -> list[BaselinePkg]:
 
 def _core_source(sel, man, loaded):
     """-> (the base repo's metadata, the key of its @core: everything that decides the records)."""
-    from .resolve import SOLV_FORMAT
+    from .pool import SOLV_FORMAT
     base = man.for_el(sel.el).base_repo
     if base not in loaded.metas:  # --repo overrides with other ids: the first repo that has comps
         base = next((rid for rid, m in loaded.metas.items() if m.has("group")), base)
@@ -454,7 +454,9 @@ def _solve_core(loaded, meta, cache_dir: Path, names: list[str],
     """
     import solv
 
-    from .resolve import ARCHES, NeedFilelists, _file_problem, _load_repo, dnf_solver
+    from .pool import ARCHES, NeedFilelists, dnf_solver
+    from .pool import file_problem as _file_problem
+    from .pool import load_repo as _load_repo
     pool = solv.Pool()
     pool.setarch("x86_64")
     repo, _ = _load_repo(pool, meta, cache_dir, loaded.filelists)

@@ -33,12 +33,15 @@ from .errors import FetchError, ResolveError
 from .lock import Lock, Package, RoleResult, nevra_evr
 from .manifest import DirectRpm, Manifest, RepoConf, check_resolved_compat, load_manifest
 from .metadata import ModuleIndex, RepoMetadata, close_session, join_url, open_repo, parse_modules
+from .pool import ARCHES, SOLV_FORMAT, NeedFilelists, dnf_solver  # noqa: F401 - SOLV_FORMAT: older callers
+from .pool import file_problem as _file_problem
+from .pool import load_repo as _load_repo
+from .pool import record_added_provides as _record_added_provides
+from .pool import solv_path as _solv_path
 
 log = logging.getLogger("wcbundle")
 
-ARCHES = ("x86_64", "noarch")
-SOLV_FORMAT = "wcb3"
-MAX_RULES = 6         # per problem, in an error message  # bump when the way .solv caches are written changes
+MAX_RULES = 6         # per problem, in an error message
 
 
 @dataclass
@@ -90,64 +93,6 @@ class DirectLoaded:
 
 
 # -- loading --------------------------------------------------------------------
-
-class NeedFilelists(Exception):
-    """A file dependency or a path request that primary's file list cannot answer."""
-
-
-def _solv_path(meta: RepoMetadata, cache_dir: Path, filelists: bool) -> Path:
-    parts = [SOLV_FORMAT, meta.checksum("primary"), meta.checksum("filelists") if filelists else "primary-only"]
-    key = hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
-    return Path(cache_dir) / "solv" / f"{meta.id}-{key}.solv"
-
-
-def _record_added_provides(repo: solv.Repo, added: list) -> bool:
-    """Store the file provides addfileprovides() computed as repo metadata (libsolv's pysolv does
-    the same), so that the next run's addfileprovides finds them in the .solv instead of searching."""
-    data = repo.first_repodata()
-    if data is None:
-        return False
-    old = set(data.lookup_idarray(solv.SOLVID_META, solv.REPOSITORY_ADDEDFILEPROVIDES))
-    if set(added) <= old:
-        return False
-    for fid in added:
-        if fid not in old:
-            data.add_idarray(solv.SOLVID_META, solv.REPOSITORY_ADDEDFILEPROVIDES, fid)
-    data.internalize()
-    return True
-
-
-def _load_repo(pool: solv.Pool, meta: RepoMetadata, cache_dir: Path, filelists: bool,
-               refresh: bool = False) -> tuple[solv.Repo, bool]:
-    """-> (repo, parsed now). Without `filelists` only primary is read (its file list covers
-    /etc, */bin/* and the like, which nearly all file dependencies name); see resolve().
-    `refresh` (--refresh) parses the metadata again instead of reading the cached .solv."""
-    repo = pool.add_repo(meta.id)
-    cached = _solv_path(meta, cache_dir, filelists)
-    if cached.is_file() and not refresh:
-        fp = solv.xfopen(str(cached))
-        if fp is not None:
-            ok = repo.add_solv(fp)
-            fp.close()
-            if ok:
-                return repo, False
-        log.info("solv cache %s is unreadable; parsing the metadata again", cached)
-        repo.empty()
-    for mdtype, flags in (("primary", 0), ("filelists", solv.Repo.REPO_EXTEND_SOLVABLES)):
-        if mdtype == "filelists" and not (filelists and meta.has("filelists")):
-            continue
-        path = meta.solv_path(mdtype)
-        fp = solv.xfopen(str(path))
-        if fp is None:
-            raise ResolveError(f"libsolv cannot open {path} ({mdtype} of repo '{meta.id}').")
-        ok = repo.add_rpmmd(fp, None, flags)
-        fp.close()
-        if not ok:
-            raise ResolveError(f"libsolv cannot parse the {mdtype} metadata of repo '{meta.id}' "
-                               f"({meta.baseurl}): {pool.errstr}")
-    repo.internalize()
-    return repo, True
-
 
 def load_pool(man: Manifest, sel: Selection, confs: list[RepoConf], filelists: bool = False,
               direct: list[Direct] | tuple = ()) -> Loaded:
@@ -509,21 +454,6 @@ class Request:
     selectors: list[list[int]]
 
 
-def dnf_solver(pool: solv.Pool, weak_deps: bool) -> solv.Solver:
-    """A solver set up as libdnf's Goal does for `dnf install` (libdnf/goal/Goal.cpp: initSolver,
-    solve; dnf.conf defaults best=False, allow_erasing off, protected packages never erased)."""
-    solver = pool.Solver()
-    for flag in (solv.Solver.SOLVER_FLAG_ALLOW_VENDORCHANGE, solv.Solver.SOLVER_FLAG_DUP_ALLOW_VENDORCHANGE,
-                 solv.Solver.SOLVER_FLAG_KEEP_ORPHANS,         # nothing is erased for not being in a repo
-                 solv.Solver.SOLVER_FLAG_BEST_OBEY_POLICY,
-                 solv.Solver.SOLVER_FLAG_YUM_OBSOLETES,        # package splits through obsoletes
-                 solv.Solver.SOLVER_FLAG_ALLOW_DOWNGRADE):     # Goal::install sets DNF_ALLOW_DOWNGRADE
-        solver.set_flag(flag, 1)
-    if not weak_deps:
-        solver.set_flag(solv.Solver.SOLVER_FLAG_IGNORE_RECOMMENDED, 1)
-    return solver
-
-
 def base_jobs(pool: solv.Pool) -> list:
     """Jobs every dnf transaction carries: installonly packages are multiversion (Goal::constructJob).
     There is no SOLVER_ALLOWUNINSTALL: without --allowerasing dnf never removes an installed package,
@@ -644,12 +574,6 @@ def _problem_text(loaded: Loaded, role: str, requested: list, problems) -> str:
     if chain:
         text += " Chain: " + " -> ".join(chain) + "."
     return text
-
-
-def _file_problem(problems) -> bool:
-    """Does a problem involve a file dependency (which filelists might satisfy)?"""
-    return any(str(rule.info().dep or "").startswith("/") or "/" in rule.info().problemstr()
-               for p in problems for rule in p.findallproblemrules())
 
 
 def _chain_in_pool(loaded: Loaded, roots: list, target) -> list[str]:
