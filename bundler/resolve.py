@@ -486,7 +486,7 @@ def request_for(loaded: Loaded, spec: str, role: str) -> Request:
       [.arch], a provide (`perl(DBI)`, `name >= evr`), a path;
     - a plain name also selects the packages that obsolete it (obsoletes=True), so the obsoleting
       package is installed as dnf does;
-    - a glob selects each matching name on its own (each must install);
+    - a glob selects each matching name on its own (each must install), also when it matched provides;
     - installed packages are among the candidates: a request the baseline satisfies adds nothing."""
     pool = loaded.pool
     glob = solv.Selection.SELECTION_GLOB if GLOB_CHARS.search(spec) else 0
@@ -504,7 +504,7 @@ def request_for(loaded: Loaded, spec: str, role: str) -> Request:
             raise NeedFilelists()
     if not ids:
         _unknown(loaded, spec, role, glob)
-    if glob and just_name:
+    if glob and not spec.startswith("/"):   # hawkey: a glob (not a path) gives one selector per name
         by_name: dict[str, list[int]] = {}
         installed = pool.installed
         for sid in ids:
@@ -514,7 +514,7 @@ def request_for(loaded: Loaded, spec: str, role: str) -> Request:
             group = by_name[name]
             if all(pool.solvables[i].repo == installed for i in group):
                 continue  # dnf keeps an installed name only when a repo has it too
-            selectors.append(sorted(set(group) | set(_obsoleters(loaded, group))))
+            selectors.append(sorted(set(group) | set(_obsoleters(loaded, group) if just_name else ())))
         if not selectors:
             raise ResolveError(f"role '{role}': '{spec}' matches only packages the baseline has and no repo "
                                "carries, so dnf would refuse it (no match).",

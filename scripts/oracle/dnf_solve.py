@@ -7,6 +7,7 @@ Reads one JSON job on stdin:
             "includepkgs": [...]}},
   "releasever": "7", "platform": "platform:el9" | null,
    "weak": false, "exclude": ["*.i686"], "group": "core" | null,
+   "modules": {"mariadb": "disabled" | "enabled:10.11"},   module states, as `dnf module` leaves them
    "sets": [["name", ...], ...]}
 and prints one JSON list, one entry per set (or, with "group", one entry for `group install`):
   {"ok": true, "install": [...], "upgrade": [...], "obsoleted": [...], "downgrade": [...]}
@@ -44,6 +45,12 @@ def main():
             if repo.get("module_hotfixes"):
                 fh.write("module_hotfixes=1\n")
             fh.write("\n")
+    moddir = os.path.join(job["root"], "etc", "dnf", "modules.d")
+    for name, state in (job.get("modules") or {}).items():   # what `dnf module enable/disable` writes
+        os.makedirs(moddir, exist_ok=True)
+        state, _, stream = state.partition(":")
+        with open(os.path.join(moddir, f"{name}.module"), "w") as fh:
+            fh.write(f"[{name}]\nname={name}\nstream={stream}\nprofiles=\nstate={state}\n")
     base = dnf.Base()
     c = base.conf
     c.installroot = job["root"]

@@ -54,6 +54,7 @@ FIXED = {
         ["rsync*", "socat"],
         ["bash*"],                                        # a glob that also matches installed bash
         ["python-rhsm*"],
+        ["perl(DBD::*)"],                                 # a glob that matches provides only
         ["perl(DBI)"],                                    # provides
         ["/usr/share/dict/words"],                        # a path
         ["/usr/bin/python"],                              # a path @core already has
@@ -82,6 +83,7 @@ FIXED = {
         ["python3-*"],
         ["lib*-devel"],
         ["sssd*"],
+        ["libssl.so.3*"],
         ["/usr/bin/python3"],
         ["/usr/sbin/semanage"],
         ["perl(Getopt::Long)"],

@@ -91,7 +91,7 @@ def test_vendor_mariadb_wins_over_the_default_stream_through_module_hotfixes(wor
         resolve(sel)
 
 
-ORACLE_SETS = [["MariaDB-server"], ["mariadb-server"], ["mariadb"], ["mariadb-common"], ["perl-DBI"],
+ORACLE_SETS = [["MariaDB-server"], ["mariadb-server"], ["mariadb"], ["mariadb-common"], ["mariadb-errmsg"], ["perl-DBI"],
                ["perl(DBI)"], ["galera"], ["galera-4"], ["mysql-server"], ["mariadb-server", "galera"],
                ["MariaDB-server", "mariadb-server"], ["MariaDB-*"], ["mariadb*"], ["java-1.8.0-openjdk-headless"],
                ["rabbitmq-server"], ["policycoreutils-python-utils", "socat"]]
@@ -99,22 +99,43 @@ ORACLE_SETS = [["MariaDB-server"], ["mariadb-server"], ["mariadb"], ["mariadb-co
 
 @pytest.mark.slow
 @pytest.mark.skipif(not oracle.have_dnf(), reason="needs Debian's dnf")
-def test_provider_choice_with_default_streams_equals_dnfs(world8, tmp_path):
-    """dnf on an empty root with module_platform_id=platform:el8 and the default streams (mariadb:10.3,
-    mysql:8.0, perl:5.26, perl-DBI:1.641) active, the vendor repo module_hotfixes: the same packages."""
-    man = manifest_without_disable(tmp_path)
+@pytest.mark.parametrize("el, modules", [
+    (8, None),                                              # default streams: mariadb:10.3, perl-DBI:1.641...
+    (8, {"mariadb": "disabled", "mysql": "disabled"}),      # the manifest's EL8 setting
+    (9, {"mariadb": "enabled:10.11"}),                      # a non-default stream enabled (modelled EL9 modules)
+])
+def test_provider_choice_with_module_streams_equals_dnfs(tmp_path, el, modules):
+    """dnf on an empty root with module_platform_id=platform:elN and the same module states (default
+    streams active, or `dnf module disable`/`enable` as the manifest says), the vendor repo
+    module_hotfixes: the same packages, set by set."""
+    from scripts.world import ensure
+    world = ensure(el)
+    text = paths.DEFAULT_MANIFEST.read_text()
+    if el == 8 and modules is None:
+        text = text.replace("    modules: {disable: [mariadb, mysql]}\n", "")
+    if el == 9 and modules:
+        text = text.replace('  "9":\n    base-repo: el9-baseos\n',
+                            '  "9":\n    base-repo: el9-baseos\n    modules: {enable: ["mariadb:10.11"]}\n')
+    man = tmp_path / "m.yaml"
+    man.write_text(text)
     from bundler.manifest import load_manifest
-    confs = {c.id: c for c in load_manifest(man).for_el(8).repos}
+    assert load_manifest(man).for_el(el).modules.enable == (["mariadb:10.11"] if el == 9 else [])
+    ids = world.repo_ids
+    confs = {c.id: c for c in load_manifest(man).for_el(el).repos}
+    urls = {r: world.repos[r].as_uri() + "/" for r in ids}
     repos = {rid: {"url": url, "module_hotfixes": confs[rid].module_hotfixes,
                    "excludepkgs": list(confs[rid].excludepkgs), "includepkgs": list(confs[rid].includepkgs)}
-             for rid, url in repo_urls(world8).items()}
+             for rid, url in urls.items()}
     root = tmp_path / "root"
     root.mkdir()
-    theirs = oracle.dnf_solve({"el": 8, "root": str(root), "work": str(tmp_path / "dnf"), "repos": repos,
-                               "platform": "platform:el8", "weak": False, "sets": ORACLE_SETS})
-    ours = resolve_sets(selection(world8, manifest_path=man, baseline="none", cache_dir=tmp_path / "c"),
-                        ORACLE_SETS)
-    assert sum(t["ok"] for t in theirs) >= len(ORACLE_SETS) - 2, theirs   # real solves, not refusals
+    theirs = oracle.dnf_solve({"el": el, "root": str(root), "work": str(tmp_path / "dnf"), "repos": repos,
+                               "platform": f"platform:el{el}", "weak": False, "sets": ORACLE_SETS,
+                               "modules": modules})
+    sel = Selection(el=el, manifest_path=man, repos=urls, baseline="none", cache_dir=tmp_path / "c",
+                    gpgkeys={r: [world.keys[r].resolve().as_uri()] for r in ids},
+                    fingerprints={r: [fpr] for r, fpr in world.fingerprints.items()})
+    ours = resolve_sets(sel, ORACLE_SETS)
+    assert sum(t["ok"] for t in theirs) >= len(ORACLE_SETS) // 2, theirs   # real solves, not refusals
     diffs = []
     for names, o, t in zip(ORACLE_SETS, ours, theirs):
         mine = {"ok": False} if isinstance(o, Exception) else {"ok": True, "install": o.install}
@@ -123,3 +144,5 @@ def test_provider_choice_with_default_streams_equals_dnfs(world8, tmp_path):
     assert not diffs, diffs[:3]
     picked = dict(zip(map(tuple, ORACLE_SETS), ours))
     assert any(n.startswith("MariaDB-server-") for n in picked[("mariadb-server",)].install)  # obsoletes win
+    if el == 9:   # the enabled stream's builds, not the default's
+        assert any(".module_el9" in n and ":10.11." in n for n in picked[("mariadb-errmsg",)].install)
