@@ -201,3 +201,18 @@ def test_free_text_verdicts_of_builder_and_installer_on_unicode_samples():
               "\u0600x", "'q'", '"q"', "\u3000ideo\u3000"]
     pairs = [("WCB_APP_SWAGGER_DESCRIPTION", v) for v in values]
     assert py_verdicts(pairs) == bash_verdicts(pairs)
+
+
+def test_the_trust_table_names_real_tests_and_shows_a_failure():
+    """Point 11: every row of the README's trust-boundary table names a test that exists, and a row whose
+    test did not pass says NOT PASSING instead of vanishing."""
+    from scripts.fault_table import TRUST_CASES, render_trust
+    for _point, _case, _expected, test in TRUST_CASES:
+        kind, ident = test.split(" ", 1)
+        path, name = ident.split("::", 1)
+        text = (ROOT / path).read_text()
+        assert (f"def {name}(" in text) if kind == "pytest" else (f'@test "{name}"' in text), test
+    status = {t: "" for *_, t in TRUST_CASES}
+    status[TRUST_CASES[3][3]] = "failed"
+    table = render_trust(status)
+    assert table.count("**NOT PASSING** (failed)") == 1 and f"{len(TRUST_CASES) - 1} of {len(TRUST_CASES)}" in table
