@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .fileutil import atomic_write
+from .core.errors import InputError
+from .core.fileutil import atomic_write
 
 LOCK_VERSION = 1
 

@@ -248,7 +248,7 @@ case "$WCB_MODE" in
         if [[ -n "${WCB_ROOT:-}" ]]; then
             rpm_argv+=(--root "$WCB_ROOT")
         fi
-        # the format of bundler/baseline.py (CAPTURE_FORMAT): NEVRA, then TAB-separated P:<provide>,
+        # the format of bundler/resolve/baseline.py (CAPTURE_FORMAT): NEVRA, then TAB-separated P:<provide>,
         # R:<deptype>:<requirement>, C:<conflict>, O:<obsolete> and F:<file> fields
         (umask 022 && "${rpm_argv[@]}" -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\tP:%{PROVIDENEVRS}][\tR:%{REQUIREFLAGS:deptype}:%{REQUIRENEVRS}][\tC:%{CONFLICTNEVRS}][\tO:%{OBSOLETENEVRS}][\tF:%{FILENAMES}]\n' >"$WCB_BASELINE_OUT") ||
             wcb_die 4 "rpm -qa failed writing $WCB_BASELINE_OUT"

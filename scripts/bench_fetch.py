@@ -34,7 +34,7 @@ WARM_TARGET = 0.20
 
 def _lock(world, url: str, cache: Path):
     from bundler.cli.resolve import selection_from
-    from bundler.resolve import resolve
+    from bundler.resolve.solve import resolve
     args = world.repo_args(url)
     repos = [args[i + 1] for i in range(0, len(args), 2) if args[i] == "--repo"]
     keys = [args[i + 1] for i in range(0, len(args), 2) if args[i] == "--gpgkey"]
@@ -42,7 +42,7 @@ def _lock(world, url: str, cache: Path):
 
 
 def _fetch(lock, cache: Path, jobs: int) -> tuple[float, int]:
-    from bundler.fetch import FetchStats, fetch_all
+    from bundler.assemble.fetch import FetchStats, fetch_all
     stats = FetchStats()
     t0 = time.monotonic()
     fetch_all(lock, cache, jobs=jobs, quiet=True, stats=stats)

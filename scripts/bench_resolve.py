@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from bundler.run import run
+from bundler.core.run import run
 
 ROOT = Path(__file__).resolve().parents[1]
 C7 = ROOT / "tests" / "data" / "realmeta" / "centos7.5-dvd-x86_64"

@@ -65,7 +65,7 @@ def render(rows: list[dict], gaps: list[dict]) -> str:
 
 def run_suite(results: Path, junit: Path) -> int:
     sys.path.insert(0, str(ROOT))
-    from bundler.run import run
+    from bundler.core.run import run
     results.unlink(missing_ok=True)
     res = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SUITE, f"--junitxml={junit}"],
               check=False, cwd=ROOT, env={"WCB_FAULT_RESULTS": str(results)}, capture=False)
@@ -79,7 +79,7 @@ TRUST_CASES = [
      "pytest tests/unit/test_site_schema.py::test_builder_and_installer_give_the_same_verdict_on_every_sample"),
     (1, "any text (hypothesis) for any site key", "builder and installer verdicts identical",
      "pytest tests/unit/test_site_schema.py::test_builder_and_installer_agree_on_any_text"),
-    (1, "the bundle's validator", "lib/site_schema.sh generated from bundler/site.py, listed in MANIFEST.sha256",
+    (1, "the bundle's validator", "lib/site_schema.sh generated from bundler/site/model.py, listed in MANIFEST.sha256",
      "pytest tests/unit/test_pack.py::test_the_bundle_carries_the_generated_site_validator_and_the_signed_site_env"),
     (2, "site.env sets `WCB_LOG_FILE` to a file outside the bundle", "exit 3, nothing outside the bundle written",
      "bats tests/bats/trust.bats::site.env cannot point the log at a file outside the bundle (WCB_LOG_FILE): "
@@ -142,7 +142,7 @@ TRUST_CASES = [
 def run_trust(junit: Path) -> dict[str, str]:
     """Run the trust-boundary tests; test id -> "" (passed) or the reason it did not."""
     sys.path.insert(0, str(ROOT))
-    from bundler.run import run
+    from bundler.core.run import run
     status: dict[str, str] = {}
     files = sorted({t.split(" ", 1)[1].split("::")[0] for *_, t in TRUST_CASES if t.startswith("pytest ")})
     env = {"PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"}

@@ -15,7 +15,7 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import EXIT_CODES, EXIT_INTERNAL, WcbundleError
+from ..core.errors import EXIT_CODES, EXIT_INTERNAL, WcbundleError
 
 # command name -> "module:function" (relative to bundler.cli)
 COMMANDS = {

@@ -1,6 +1,6 @@
 """`wcbundle build`: resolve -> fetch -> signatures -> repo + pack, as a short list of steps.
 
-Thin layer: each step is one library call (bundler.resolve, fetch, gpg, pack)
+Thin layer: each step is one library call (bundler.resolve.solve, fetch, gpg, pack)
 wrapped in `_Steps.step()`, which prints the step's start and its timing on
 stderr (the download bar comes from fetch.py). stdout gets only the result:
 the bundle path, its sha256 and a one-line summary.
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError
-from ..units import human_size
+from ..core.errors import InputError
+from ..core.units import human_size
 from .resolve import selection_from, selection_options
 
 log = logging.getLogger("wcbundle")
@@ -63,7 +63,7 @@ class _Steps:
 
 def _module_disable(sel) -> list[str]:
     """The manifest's `modules.disable` for the target EL (bundle.env's WCB_MODULE_DISABLE)."""
-    from ..manifest import load_manifest
+    from ..resolve.manifest import load_manifest
     return list(load_manifest(sel.manifest_path).for_el(sel.el).modules.disable)
 
 
@@ -95,36 +95,36 @@ def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
         raise InputError("--split needs --format tar (a directory cannot be split).")
     split_bytes = None
     if split_size:
-        from ..split import parse_size
+        from ..carry.split import parse_size
         split_bytes = parse_size(split_size)
     sel = selection_from(**kwargs)
     for rid, urls in sel.gpgkeys.items():  # a local key file that is not there fails now, not after the downloads
         for url in urls:
             if url.startswith("file://"):
-                from ..metadata import file_url_path
+                from ..resolve.metadata import file_url_path
                 if not file_url_path(url).is_file():
                     raise InputError(f"--gpgkey {rid}: {file_url_path(url)} does not exist or is not a file.",
                                      hint="Give the path of the repo's public key file (ASCII-armored).")
     site = None
     if site_path is not None:  # validated before anything is downloaded
-        from ..site import load_site
+        from ..site.model import load_site
         site = load_site(site_path)
     if sign_key:  # a missing signing key fails now, not after the downloads
-        from ..sign import fingerprint_of
+        from ..carry.sign import fingerprint_of
         fingerprint_of(sign_key)
     steps = _Steps(5 if split_bytes else 4, quiet)
     t_start = time.monotonic()
 
     with steps.step("resolve", f"Resolving EL{sel.el} roles against baseline {sel.baseline}") as note:
-        from ..resolve import resolve
+        from ..resolve.solve import resolve
         lock = resolve(sel, progress=lambda role: log.debug("solving role %s", role))
         note.append(f"{len(lock.packages)} packages, {human_size(lock.total_size())}, "
                     f"roles {', '.join(lock.roles)}")
-        from ..gpg import check_allow_unsigned
+        from ..assemble.signatures import check_allow_unsigned
         check_allow_unsigned(lock, allow_unsigned)  # option errors before any download
 
     with steps.step("fetch", f"Downloading {len(lock.packages)} packages ({jobs} in parallel)") as note:
-        from ..fetch import FetchStats, fetch_all
+        from ..assemble.fetch import FetchStats, fetch_all
         stats = FetchStats()
         files = fetch_all(lock, sel.cache_dir, jobs=jobs, quiet=quiet, stats=stats)
         rate = stats.bytes_downloaded / stats.seconds if stats.seconds else 0
@@ -133,7 +133,7 @@ def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
 
     with tempfile.TemporaryDirectory(prefix="wcbundle-keys-") as keydir:
         with steps.step("signatures", "Checking RPM signatures against each repo's keys") as note:
-            from ..gpg import check_signatures, fetch_keys
+            from ..assemble.signatures import check_signatures, fetch_keys
             keys = fetch_keys(lock, Path(keydir))
             sigs = check_signatures(lock, files, keys, allow_unsigned)
             note.append(f"{sigs.signed_ok} signed OK"
@@ -141,7 +141,7 @@ def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
                            f"{' '.join(sigs.allow_unsigned)})" if sigs.unsigned_allowed else ""))
 
         with steps.step("pack", f"Packing the bundle into {out_dir} ({fmt})") as note:
-            from ..pack import PackInput, pack
+            from ..assemble.pack import PackInput, pack
             result = pack(PackInput(
                 lock=lock, files=files, keys=keys, out_dir=out_dir, fmt=fmt, site=site, sign_key=sign_key,
                 signatures=sigs.to_dict(), allow_unsigned=list(allow_unsigned),
@@ -152,7 +152,7 @@ def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
     parts: list[Path] = []
     if split_bytes:
         with steps.step("split", f"Splitting into parts of {human_size(split_bytes)}") as note:
-            from ..split import split_bundle
+            from ..carry.split import split_bundle
             from .carry import carried_files
             parts = carried_files(result.path, split_bundle(result.path, split_bytes))
             note.append(f"{len(parts)} files")
@@ -164,7 +164,7 @@ def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
     for p in parts:
         click.echo(str(p))
     if sign_key:
-        from ..sign import fingerprint_of
+        from ..carry.sign import fingerprint_of
         click.echo(f"Signed by: {fingerprint_of(sign_key)} (give this fingerprint to the target's operator "
                    "by another channel)")
     roles = ", ".join(f"{r} ({len(v.install) + len(v.upgrade)})" for r, v in lock.roles.items())

@@ -1,6 +1,6 @@
 """`wcbundle verify`, `wcbundle inspect`, `wcbundle split`: carrying a bundle across the gap.
 
-Thin click layer over bundler.verify and bundler.split: parse, call, print.
+Thin click layer over bundler.carry.verify and bundler.carry.split: parse, call, print.
 Results go to stdout (JSON with --json); errors are raised and mapped to exit
 codes by bundler.cli.main (6 integrity, 7 signature, 3 bad option value).
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import click
 
-from .. import split as split_mod
-from .. import verify as verify_mod
-from ..units import human_size
+from ..carry import split as split_mod
+from ..carry import verify as verify_mod
+from ..core.units import human_size
 
 
 def _human(n: int | None) -> str:

@@ -18,8 +18,8 @@ def plan(site_file: Path, out_dir: Path | None) -> None:
 
     Everything comes from the same flow table install.sh applies on the hosts.
     """
-    from ..plan import write_plan
-    from ..site import load_site
+    from ..site.model import load_site
+    from ..site.plan import write_plan
 
     site = load_site(site_file)
     for path in write_plan(site, out_dir or Path(f"plan-{site.name}")):

@@ -1,6 +1,6 @@
 """`wcbundle resolve` and `wcbundle why`, plus the selection flags `build` reuses.
 
-Thin layer: parse flags into a Selection, call bundler.resolve, print. Logs go
+Thin layer: parse flags into a Selection, call bundler.resolve.solve, print. Logs go
 to stderr; `--json` prints the lock (docs/design.md section 3) on stdout only.
 The solver is imported inside the commands so that `wcbundle --help` and the
 other subcommands do not load libsolv.
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import click
 
-from .. import paths
-from ..errors import InputError
-from ..units import human_size
+from ..core import paths
+from ..core.errors import InputError
+from ..core.units import human_size
 
 log = logging.getLogger("wcbundle")
 
@@ -48,7 +48,7 @@ def selection_options(f):
                      help="Resolve these packages as one role named 'custom' instead of the manifest's roles."),
         click.option("--baseline", default="minimal", show_default=True, metavar="minimal|none|FILE",
                      help="What the target already has: @core, nothing, or a capture file "
-                          "(see `rpm -qa --qf` in bundler/baseline.py)."),
+                          "(see `rpm -qa --qf` in bundler/resolve/baseline.py)."),
         click.option("--cache", "cache", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Cache directory [default: $XDG_CACHE_HOME/wcbundle]."),
         click.option("--refresh", is_flag=True, help="Revalidate cached http(s) repomd.xml now."),
@@ -90,7 +90,7 @@ def _check_local_inputs(sel, adhoc: set[str]) -> None:
     the manifest, the EL section, the --repo ids, the roles and the --baseline capture."""
     import difflib
 
-    from ..manifest import load_manifest
+    from ..resolve.manifest import load_manifest
     man = load_manifest(sel.manifest_path, cache_dir=sel.cache_dir)
     conf = man.for_el(sel.el)
     known = conf.source_ids()  # repos, and direct RPMs with an id (a mirror repo stands in for them)
@@ -105,14 +105,14 @@ def _check_local_inputs(sel, adhoc: set[str]) -> None:
                               f"--adhoc-repo {rid}=URL (with --gpgkey {rid}=URL and --key-fingerprint {rid}=FPR for its key).")
     man.role_requests(sel)  # unknown roles
     if sel.baseline not in ("minimal", "none"):
-        from ..baseline import load_capture
+        from ..resolve.baseline import load_capture
         load_capture(sel.baseline)  # the capture's own loader: a bad line is exit 3 now, not after downloads
 
 
 def selection_from(**kwargs):
     """Build a resolve.Selection from the options of `selection_options` (extra kwargs are ignored),
     after checking every local input (no network access before that)."""
-    from ..resolve import Selection
+    from ..resolve.solve import Selection
     repos: dict[str, str] = {}
     adhoc: set[str] = set()
     specs = [(s, "--repo") for s in kwargs.get("repos") or ()]
@@ -134,7 +134,7 @@ def selection_from(**kwargs):
         gpgkeys.setdefault(m.group(1), []).append(m.group(2))
     fingerprints: dict[str, list[str]] = {}
     for spec in kwargs.get("key_fingerprints") or ():
-        from ..manifest import normalize_fingerprint
+        from ..resolve.manifest import normalize_fingerprint
         m = re.fullmatch(r"([A-Za-z0-9_.:-]+)=(.+)", spec)
         fpr = normalize_fingerprint(m.group(2)) if m else ""
         if not fpr:
@@ -164,7 +164,7 @@ def selection_from(**kwargs):
 
 
 def _run_resolve(kwargs):
-    from ..resolve import resolve as do_resolve
+    from ..resolve.solve import resolve as do_resolve
     sel = selection_from(**kwargs)  # raises on bad input before anything is printed
     log.info("resolving for EL%s against baseline %s", sel.el, sel.baseline)
     return do_resolve(sel, progress=lambda role: log.info("solving role %s", role))
@@ -227,8 +227,8 @@ def _not_in_closure(package: str, lock, kwargs):
     cached by the first solve, so this reads no network)."""
     import dataclasses
 
-    from ..errors import ResolveError
-    from ..resolve import resolve as do_resolve
+    from ..core.errors import ResolveError
+    from ..resolve.solve import resolve as do_resolve
     roles = ", ".join(lock.roles)
     base = f"baseline {lock.baseline['kind']}"
     sel = dataclasses.replace(selection_from(**kwargs), installs=[package], roles=[])

@@ -1,6 +1,6 @@
 """`wcbundle sources`: list the manifest's sources per EL and, with --check, probe each one.
 
-Thin layer over bundler.sources: the listing (or JSON) on stdout, progress on stderr. The exit
+Thin layer over bundler.resolve.sources: the listing (or JSON) on stdout, progress on stderr. The exit
 code of --check: 0 all good, 5 a source unreachable, stale or missing a pinned version, 7 a key
 that does not match its pinned fingerprint.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from .. import paths
+from ..core import paths
 
 log = logging.getLogger("wcbundle")
 
@@ -32,8 +32,8 @@ log = logging.getLogger("wcbundle")
 def sources(el: str | None, manifest: Path | None, check: bool, max_age: float | None, as_json: bool) -> int:
     """List where the manifest's packages come from: repos, keys with their pinned fingerprints,
     direct RPMs and pins, per EL. Run it with --check on a connected host before the first build."""
-    from ..manifest import load_manifest
-    from ..sources import check_sources, describe, exit_code, list_sources, probe_line
+    from ..resolve.manifest import load_manifest
+    from ..resolve.sources import check_sources, describe, exit_code, list_sources, probe_line
     man = load_manifest(manifest or paths.DEFAULT_MANIFEST)
     els = [int(el)] if el else sorted(int(v) for v in man.el)
     for v in els:
@@ -41,11 +41,11 @@ def sources(el: str | None, manifest: Path | None, check: bool, max_age: float |
     srcs = list_sources(man, els)
     probes = None
     if check:
-        from ..sources import PROBE_TIMEOUT
+        from ..resolve.sources import PROBE_TIMEOUT
         log.info("probing %d sources (each request bounded to %.0f s)", len(srcs), PROBE_TIMEOUT[1])
         probes = check_sources(srcs, max_age_days=max_age)
     if as_json:
-        from ..sources import as_json as to_json
+        from ..resolve.sources import as_json as to_json
         click.echo(json.dumps(to_json(srcs, probes), indent=2))
     elif probes is None:
         click.echo(describe(srcs, man))

@@ -40,7 +40,7 @@ wcb_tpl_port() {
 # comment), so each value is written with ' doubled (YAML's only escape there) and a value holding
 # a control character (a line break) is refused. There, a line that is exactly `- '{{NAME[]}}'`
 # becomes one `- 'item'` line per blank-separated item of NAME, at the same indentation.
-# bundler/appconfig.py render_template() is the Python twin (tests compare the two byte for byte).
+# bundler/site/appconfig.py render_template() is the Python twin (tests compare the two byte for byte).
 # usage: wcb_render TEMPLATE   print TEMPLATE with every {{NAME}} replaced; exit 4 on unknown/unset names
 wcb_render() {
     local tmpl="$1" line n=0 res pre after name label val item yaml=0

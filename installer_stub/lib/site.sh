@@ -167,7 +167,7 @@ wcb_detect_node() {
 }
 
 # Each value is checked against the builder's site schema (lib/site_schema.sh, generated from
-# bundler/site.py); then what one value cannot tell: node numbering, duplicates, roles, Galera voters.
+# bundler/site/model.py); then what one value cannot tell: node numbering, duplicates, roles, Galera voters.
 # usage: wcb_site_validate   print one line per problem in site.env/secrets.env; fails when any
 wcb_site_validate() {
     local -a p=()

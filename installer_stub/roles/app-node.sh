@@ -2,7 +2,7 @@
 # roles/app-node.sh: WorkCenter: service user, jar, WorkCenter-app.yml, systemd unit, start last, health.
 set -euo pipefail
 
-# (bundler/appconfig.py node_values() is the Python twin for the plan/report preview)
+# (bundler/site/appconfig.py node_values() is the Python twin for the plan/report preview)
 # usage: wcb_app_node_vars   compute the template variables of WorkCenter-app.yml and the unit
 wcb_app_node_vars() {
     local ip hosts="" mq="" db_port mq_port

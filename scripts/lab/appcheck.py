@@ -2,7 +2,7 @@
 
   python3 appcheck.py WorkCenter-app.yml --bundle B --node NAME --url http://IP:8080/ --jar JAR
 
-1. file: the installed WorkCenter-app.yml is byte for byte what bundler.appconfig (the builder's
+1. file: the installed WorkCenter-app.yml is byte for byte what bundler.site.appconfig (the builder's
    twin of the installer's renderer, which `wcbundle plan` and report.html show) renders for NAME
    from the bundle's site.env, secrets.env and flows.tsv; it parses (PyYAML) and holds every key
    path of the manual's example with the site's values: the JDBC URL lists every db node in site
@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from amqp_confirm import AmqpError, Connection  # noqa: E402
 
-from bundler.appconfig import MANUAL_KEYS, SITE_TEMPLATE, get_path, node_values, render_template  # noqa: E402
-from bundler.flows import read_flows_tsv  # noqa: E402
-from bundler.site import parse_site_env, site_from_env  # noqa: E402
+from bundler.site.appconfig import MANUAL_KEYS, SITE_TEMPLATE, get_path, node_values, render_template  # noqa: E402
+from bundler.site.flows import read_flows_tsv  # noqa: E402
+from bundler.site.model import parse_site_env, site_from_env  # noqa: E402
 
 JDBC = re.compile(r"^jdbc:mariadb:sequential://([^/?]+)/([A-Za-z0-9_]+)\?autoReconnect=true$")
 

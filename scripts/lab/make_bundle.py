@@ -3,12 +3,12 @@ binaries are Debian's, and install.sh runs with WCB_SKIP_PHASES="repo packages")
 
   python -m scripts.lab.make_bundle SITE_YAML JAR OUT_DIR
 
-- the installer files: bundler.paths.INSTALLER, copied as pack does;
-- site/site.env, site/secrets.env (0600), the jar copy: bundler.site.load_site + write_site_files;
-- site/flows.tsv: bundler.flows.write_flows_tsv;
-- bundle.env: bundler.pack.render_bundle_env over a package-less lock whose versions are the
+- the installer files: bundler.core.paths.INSTALLER, copied as pack does;
+- site/site.env, site/secrets.env (0600), the jar copy: bundler.site.model.load_site + write_site_files;
+- site/flows.tsv: bundler.site.flows.write_flows_tsv;
+- bundle.env: bundler.assemble.pack.render_bundle_env over a package-less lock whose versions are the
   Debian packages actually installed here (rabbitmq-server decides ha-all vs quorum);
-- MANIFEST.sha256: bundler.pack.write_manifest, so install.sh's verify phase runs for real.
+- MANIFEST.sha256: bundler.assemble.pack.write_manifest, so install.sh's verify phase runs for real.
 The site YAML is copied next to the jar first, because its `app.jar` is relative to the site file.
 """
 
@@ -20,10 +20,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bundler import paths
-from bundler.flows import write_flows_tsv
-from bundler.pack import render_bundle_env, write_manifest
-from bundler.site import load_site, write_site_files
+from bundler.assemble.pack import render_bundle_env, write_manifest
+from bundler.core import paths
+from bundler.site.flows import write_flows_tsv
+from bundler.site.model import load_site, write_site_files
 
 ROLES = {
     "db-node": ["MariaDB-server", "MariaDB-client", "galera-4", "rsync", "socat", "lsof"],

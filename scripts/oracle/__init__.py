@@ -32,7 +32,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from bundler.run import run
+from bundler.core.run import run
 
 PROJECT = Path(__file__).resolve().parents[2]
 REALMETA = PROJECT / "tests" / "data" / "realmeta"
@@ -150,8 +150,8 @@ def core_nevras(root: Path) -> list[str]:
 
 
 def capture(root: Path, dest: Path) -> Path:
-    """The documented capture command (bundler.baseline.CAPTURE_FORMAT), run by rpm on the root."""
-    from bundler.baseline import CAPTURE_FORMAT
+    """The documented capture command (bundler.resolve.baseline.CAPTURE_FORMAT), run by rpm on the root."""
+    from bundler.resolve.baseline import CAPTURE_FORMAT
     out = run(["rpm", "--root", str(root / "root"), "--dbpath", DBPATH, "-qa", "--qf", CAPTURE_FORMAT]).stdout
     dest.write_text(out)
     return dest

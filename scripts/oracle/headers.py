@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bundler.run import run
+from bundler.core.run import run
 from scripts.world.pkg import Pkg
 from scripts.world.realmeta import read_filelists, read_primary, repodata_file
 from scripts.world.rpmspec import _pkg_section, chunks

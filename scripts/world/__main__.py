@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bundler.errors import WcbundleError
+from bundler.core.errors import WcbundleError
 
 from . import ensure
 

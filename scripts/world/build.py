@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bundler.run import run, which
+from bundler.core.run import run, which
 
 from . import model
 from .plan import REPO_IDS, comps_source, plan

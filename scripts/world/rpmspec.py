@@ -15,7 +15,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bundler.run import run
+from bundler.core.run import run
 
 from .pkg import Pkg
 

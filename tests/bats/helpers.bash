@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# helpers.bash: build a fixture bundle (installer_stub + fixtures/bundle + site/flows.tsv from bundler.flows +
+# helpers.bash: build a fixture bundle (installer_stub + fixtures/bundle + site/flows.tsv from bundler.site.flows +
 # MANIFEST.sha256) and a fake root.
 # (no `set -euo pipefail` here: bats loads this into its own shell, which manages errexit itself)
 
@@ -22,13 +22,13 @@ make_manifest() {
     (cd "$1" && xargs -d '\n' sha256sum <<<"$list" >"$1/MANIFEST.sha256")
 }
 
-# usage: fixture_flows_tsv   print the path of site/flows.tsv written by the builder (bundler.flows), once per run
+# usage: fixture_flows_tsv   print the path of site/flows.tsv written by the builder (bundler.site.flows), once per run
 fixture_flows_tsv() {
     local out="$BATS_RUN_TMPDIR/flows.tsv" tmp
     if [[ ! -f "$out" ]]; then
         tmp="$(mktemp "$BATS_RUN_TMPDIR/flows.XXXXXX")"
         PYTHONPATH="$WCB_REPO_TOP" python3 -c 'import sys; from pathlib import Path
-from bundler.flows import write_flows_tsv
+from bundler.site.flows import write_flows_tsv
 write_flows_tsv(Path(sys.argv[1]))' "$tmp" || return 1
         mv -f "$tmp" "$out"
     fi

@@ -80,7 +80,7 @@ setup() {
     [ ! -e "$WCB_ROOT/var/log/wcbundle" ]
 }
 
-@test "--capture-baseline writes the bundler/baseline.py format with one rpm call" {
+@test "--capture-baseline writes the bundler/resolve/baseline.py format with one rpm call" {
     # rpm is a PATH stub here (this Debian host has no rpm database): it records its argv
     export RPM_ARGS="$BATS_TEST_TMPDIR/rpm.args"
     WCB_ROOT="" PATH="$FIXTURES/stubs:$PATH" run "$B/install.sh" --capture-baseline "$BATS_TEST_TMPDIR/baseline.txt"

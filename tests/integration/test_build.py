@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from bundler.cli import main
-from bundler.run import run
+from bundler.core.run import run
 
 pytestmark = [pytest.mark.integration]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bundler import verify
+from bundler.carry import verify
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler import paths
 from bundler.cli import main
+from bundler.core import paths
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from test_localrepo import build_rpm, kill_agent, make_key  # noqa: E402
@@ -47,7 +47,7 @@ def vendor(tmp_path_factory):
 
 
 def fpr_of(key_url: str) -> str:
-    from bundler.gpg import key_fingerprints
+    from bundler.assemble.signatures import key_fingerprints
     return key_fingerprints(Path(key_url.removeprefix("file://")).read_text())[0][0]
 
 

@@ -37,10 +37,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bundler import fetch, verify
+from bundler.assemble import fetch
+from bundler.carry import verify
 from bundler.cli import main
-from bundler.errors import EXIT_FETCH
-from bundler.paths import DEFAULT_MANIFEST
+from bundler.core.errors import EXIT_FETCH
+from bundler.core.paths import DEFAULT_MANIFEST
 
 pytestmark = pytest.mark.integration
 

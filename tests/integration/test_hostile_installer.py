@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler import verify
-from bundler.errors import SignatureError
+from bundler.carry import verify
+from bundler.core.errors import SignatureError
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +117,7 @@ def test_other_signer_and_unsigned_refused(signed, tmp_path):
 
 def test_resigned_by_attacker_refused_when_pinned(signed, tmp_path):
     """The attacker re-signs the edited manifest with their own key and ships that key."""
-    from bundler import sign
+    from bundler.carry import sign
     b = fresh(signed, tmp_path)
     env = b / "bundle.env"
     env.write_text(env.read_text() + "WCB_EVIL=1\n")

@@ -1,13 +1,13 @@
 """install.sh's rendered configs through real parsers, and its package phase through a real dnf.
 
 The fixture bundle is the bats one (tests/bats/fixtures/bundle + installer_stub + site/flows.tsv
-from bundler.flows + a MANIFEST made here); install.sh runs for real under a WCB_ROOT prefix, with the packages/services/health phases
+from bundler.site.flows + a MANIFEST made here); install.sh runs for real under a WCB_ROOT prefix, with the packages/services/health phases
 skipped (no daemons here; the cluster lab runs those). Then:
   - galera.cnf passes `my_print_defaults` and `mariadbd --help --verbose` (Debian's MariaDB: every
     option must be known to the server, or it refuses);
   - WorkCenter-app.yml parses with PyYAML and lists every db node (and no arbitrator) in the
     sequential JDBC URL;
-  - the firewall rules install.sh prints for each host are exactly bundler.flows.firewalld_rules.
+  - the firewall rules install.sh prints for each host are exactly bundler.site.flows.firewalld_rules.
 The package phase: install.sh's own repo + packages phases install every EL7 role into a root
 seeded with the baseline, from a real `wcbundle build` of the fixture world, with real dnf.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bundler.flows import write_flows_tsv
+from bundler.site.flows import write_flows_tsv
 
 pytestmark = [pytest.mark.integration]
 
@@ -146,8 +146,8 @@ def test_workcenter_app_yml_parses_and_lists_every_db_node(fixture_run):
 @pytest.mark.parametrize("fixture_run", ["198.18."], indirect=True)
 @pytest.mark.parametrize("node", NODES)
 def test_firewall_rules_are_bundler_flows_rules(fixture_run, node):
-    from bundler.flows import firewalld_rules
-    from bundler.site import parse_site_env, site_from_env
+    from bundler.site.flows import firewalld_rules
+    from bundler.site.model import parse_site_env, site_from_env
     bundle, run_node = fixture_run
     _, out = run_node(node)
     printed = [shlex.split(line.split("firewall: ", 1)[1]) for line in out.splitlines()
@@ -220,7 +220,7 @@ def real_signed(tmp_path_factory, world_el7):
     """A signed EL7 bundle of every role with the example site, built from the fixture world; extracted."""
     import sys
 
-    from bundler.verify import extract_bundle
+    from bundler.carry.verify import extract_bundle
     sys.path.insert(0, str(TOP / "tests" / "unit"))
     from test_sign import make_key, stop_agent
     base = tmp_path_factory.mktemp("real")
@@ -331,8 +331,8 @@ def test_install_sh_forms_a_galera_cluster_on_loopback():
 @pytest.mark.installroot
 @pytest.mark.slow
 def test_capture_baseline_is_read_by_bundler_baseline(el7_built, tmp_path):
-    """install.sh --capture-baseline on a real EL7 root (the seeded @core) -> bundler.baseline.load_capture."""
-    from bundler.baseline import load_capture
+    """install.sh --capture-baseline on a real EL7 root (the seeded @core) -> bundler.resolve.baseline.load_capture."""
+    from bundler.resolve.baseline import load_capture
     bundle, seeded = el7_built
     out = tmp_path / "baseline.txt"
     res = subprocess.run([str(bundle / "install.sh"), "--capture-baseline", str(out)],

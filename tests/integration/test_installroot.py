@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from bundler.cli import main
-from bundler.run import run
+from bundler.core.run import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.installroot, pytest.mark.slow]
 
@@ -41,7 +41,7 @@ def bundle_env(top: Path) -> dict[str, str]:
 
 def build_bundle(tmp: Path, el: int, *extra: str) -> Path:
     """`wcbundle build` against the world (file:// repos); returns the extracted, verified top dir."""
-    from bundler.verify import extract_bundle
+    from bundler.carry.verify import extract_bundle
     from scripts.world import ensure
     world = ensure(el)
     out = tmp / "out"
@@ -195,7 +195,7 @@ def test_el9_role_installs_from_bundle_alone(el9_bundle, seeded9, tmp_path, role
 
 def test_el9_modular_package_installs_from_bundle(el9_modular_bundle, seeded9, tmp_path):
     """module_hotfixes=0: dnf applies modularity, so it must find the module in the bundle's modules.yaml."""
-    from bundler.localrepo import repomd_types
+    from bundler.assemble.localrepo import repomd_types
     assert "modules" in repomd_types(el9_modular_bundle / "repo")
     root, _ = install_role(el9_modular_bundle, seeded9, tmp_path, "custom", 9, hotfixes=False)
     res = run(["rpm", "--root", root, "-q", "mariadb-errmsg", "mariadb-common", "--qf", "%{MODULARITYLABEL}\n"],
@@ -210,7 +210,7 @@ def test_el9_modular_package_needs_the_modules_metadata(el9_modular_bundle, seed
     """Control: the same RPMs indexed without modules.yaml hit the field's error (trap 2)."""
     bare = tmp_path / "bare"
     shutil.copytree(el9_modular_bundle / "repo" / "Packages", bare / "Packages")
-    from bundler.localrepo import create_repo
+    from bundler.assemble.localrepo import create_repo
     create_repo(bare, 9)
     _, out = install_role(el9_modular_bundle, seeded9, tmp_path / "w", "custom", 9, hotfixes=False, repo=bare,
                           check=False)

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler import paths
-from bundler.errors import ResolveError
-from bundler.resolve import Selection, resolve_sets
+from bundler.core import paths
+from bundler.core.errors import ResolveError
+from bundler.resolve.solve import Selection, resolve_sets
 from scripts import oracle
 from scripts.world.realmeta import read_primary, repodata_file
 
@@ -197,14 +197,14 @@ def test_random_sets_agree_with_dnf(el, kind, roots, aged_roots, cache, tmp_path
 
 def test_minimal_is_dnfs_core_install(roots, cache):
     """--baseline minimal is the set dnf's `group install core` puts on an empty root."""
-    from bundler.resolve import resolve
+    from bundler.resolve.solve import resolve
     for el in (7, 9):
         lock = resolve(Selection(el=el, manifest_path=paths.DEFAULT_MANIFEST, repos=oracle.repo_urls(el),
                                  installs=["bash"], baseline="minimal", cache_dir=cache))
         core = oracle.core_nevras(roots[el])
         assert lock.baseline["count"] == len(core) > 250
         assert lock.roles["custom"].satisfied == ["bash"] and lock.roles["custom"].install == []
-        from bundler.resolve import baseline_records
+        from bundler.resolve.solve import baseline_records
         records = baseline_records(Selection(el=el, manifest_path=paths.DEFAULT_MANIFEST, repos=oracle.repo_urls(el),
                                              baseline="minimal", cache_dir=cache))
         assert sorted(p.nevra for p in records) == core
@@ -212,7 +212,7 @@ def test_minimal_is_dnfs_core_install(roots, cache):
 
 def test_capture_of_the_rpmdb_is_whole(roots, tmp_path):
     """The documented capture command, run by rpm on the root, carries every kind of record."""
-    from bundler import baseline as bl
+    from bundler.resolve.solve import baseline as bl
     base = bl.load_capture(oracle.capture(roots[7], tmp_path / "c.txt"))
     assert base.version == bl.CAPTURE_VERSION and len(base.packages) == len(oracle.core_nevras(roots[7]))
     pkgs = {p.name: p for p in base.packages}

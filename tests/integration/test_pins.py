@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler import paths
 from bundler.cli import main
+from bundler.core import paths
 
 pytestmark = [pytest.mark.integration]
 

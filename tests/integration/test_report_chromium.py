@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from bundler.cli import main
-from bundler.paths import MANIFESTS
-from bundler.run import run
+from bundler.core.paths import MANIFESTS
+from bundler.core.run import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow,
               pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium not installed")]
@@ -98,7 +98,7 @@ def luminance_stats(path: Path) -> tuple[float, int]:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> tuple[Path, Path]:
-    from bundler.verify import extract_bundle
+    from bundler.carry.verify import extract_bundle
     from scripts.world import ensure
     tmp = tmp_path_factory.mktemp("report-bundle")
     site = tmp / "site.yaml"
@@ -153,8 +153,8 @@ def test_installer_applies_exactly_the_plan_rules(bundle, tmp_path):
     site.env, prints (firewall backend none, --dry-run) the argv flows.firewalld_rules gives."""
     import shlex
 
-    from bundler.flows import firewalld_rules
-    from bundler.site import load_site
+    from bundler.site.flows import firewalld_rules
+    from bundler.site.model import load_site
     top, _ = bundle
     site = load_site(top.parent.parent / "site.yaml")
     root = tmp_path / "root"

@@ -153,7 +153,7 @@ def test_unknown_el_is_an_input_error(world_el7, tmp_path, capsys):
 def test_every_probe_is_bounded_in_time(world_el7, mirror_factory, tmp_path, capsys, monkeypatch):
     """A mirror that stalls (headers, then nothing) or trickles (a byte a second) is given up on
     within the probe bounds, and the check goes on with the other sources."""
-    import bundler.sources as srcmod
+    import bundler.resolve.sources as srcmod
     from scripts.mirror import Fault
     monkeypatch.setattr(srcmod, "PROBE_TIMEOUT", (2.0, 2.0))
     monkeypatch.setattr(srcmod, "BODY_SECONDS", 3.0)

@@ -14,7 +14,7 @@ import requests
 import solv
 
 import scripts.world as world_pkg
-from bundler.run import run
+from bundler.core.run import run
 from scripts.world import ensure
 from scripts.world.plan import REAL_DIRS, ROLE_BASE
 from scripts.world.realmeta import NS_FILES, comps_group, load_pool, read_primary, repodata_file
@@ -161,7 +161,7 @@ def test_repo_args_point_every_repo_at_the_world(world_el7):
     assert {flag for flag, _ in pairs} == {"--repo", "--gpgkey", "--key-fingerprint"}
     assert set(repos) == set(keys) == set(pins) == {"c7-os", "c7-updates", "c7-extras", "mariadb", "erlang",
                                                      "rabbitmq"}
-    from bundler.gpg import key_fingerprints
+    from bundler.assemble.signatures import key_fingerprints
     assert [f for f, _ in key_fingerprints(world_el7.keys["mariadb"].read_text())] == [pins["mariadb"]]
     assert repos["c7-os"] == f"{world_el7.url}/el7/c7-os/"
     assert keys["mariadb"] == world_el7.keys["mariadb"].as_uri()

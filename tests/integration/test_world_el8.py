@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler import paths
 from bundler.cli import main
-from bundler.resolve import Selection, resolve, resolve_sets
+from bundler.core import paths
+from bundler.resolve.solve import Selection, resolve, resolve_sets
 from scripts import oracle
 
 pytestmark = [pytest.mark.integration]
@@ -84,7 +84,7 @@ def test_vendor_mariadb_wins_over_the_default_stream_through_module_hotfixes(wor
     assert [p.repo for p in resolve(sel).packages if p.name.startswith(("mariadb", "MariaDB"))] == \
         ["mariadb", "mariadb"]     # MariaDB-client, MariaDB-common
     # ...and with the stream disabled (the manifest's default) that package is hidden, with the reason
-    from bundler.errors import ResolveError
+    from bundler.core.errors import ResolveError
     sel.manifest_path = paths.DEFAULT_MANIFEST
     sel.installs = ["mariadb-server-3:10.3.39"]
     with pytest.raises(ResolveError, match="module stream mariadb:10.3 is not enabled"):
@@ -118,7 +118,7 @@ def test_provider_choice_with_module_streams_equals_dnfs(tmp_path, el, modules):
                             '  "9":\n    base-repo: el9-baseos\n    modules: {enable: ["mariadb:10.11"]}\n')
     man = tmp_path / "m.yaml"
     man.write_text(text)
-    from bundler.manifest import load_manifest
+    from bundler.resolve.manifest import load_manifest
     assert load_manifest(man).for_el(el).modules.enable == (["mariadb:10.11"] if el == 9 else [])
     ids = world.repo_ids
     confs = {c.id: c for c in load_manifest(man).for_el(el).repos}

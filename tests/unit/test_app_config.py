@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler.errors import SiteError
-from bundler.paths import INSTALLER, MANIFESTS
-from bundler.site import (
+from bundler.core.errors import SiteError
+from bundler.core.paths import INSTALLER, MANIFESTS
+from bundler.site.model import (
     APP_FIELDS,
     app_field_value,
     load_site,

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bundler.appconfig import (
+from bundler.core.errors import SiteError
+from bundler.core.paths import INSTALLER
+from bundler.site.appconfig import (
     MANUAL_KEYS,
     MASK,
     SITE_TEMPLATE,
@@ -22,10 +24,8 @@ from bundler.appconfig import (
     preview,
     render_template,
 )
-from bundler.errors import SiteError
-from bundler.flows import write_flows_tsv
-from bundler.paths import INSTALLER
-from bundler.site import load_site, parse_site_env, write_site_files
+from bundler.site.flows import write_flows_tsv
+from bundler.site.model import load_site, parse_site_env, write_site_files
 
 # 3 db nodes + arbitrator would be 4 voters: 3 db nodes and no arbitrator, plus a second site below
 SITE = """\
@@ -252,8 +252,8 @@ def test_no_override_means_the_stock_template(tmp_path):
 
 
 def test_plan_and_report_show_the_installers_file_with_secrets_masked(tmp_path):
-    from bundler.plan import write_plan
-    from bundler.report import _app_yml_section, _load_site
+    from bundler.assemble.report import _app_yml_section, _load_site
+    from bundler.site.plan import write_plan
     site, top = make_bundle(tmp_path, SITE + "  config-override: o.yml\n", {"o.yml": TOP_LEVEL})
     written = write_plan(site, tmp_path / "plan")
     planned = (tmp_path / "plan" / "WorkCenter-app.app1.yml").read_text()

@@ -12,7 +12,7 @@ import pkgutil
 from pathlib import Path
 
 import bundler
-from bundler import errors
+from bundler.core import errors
 
 PKG = Path(bundler.__file__).parent
 

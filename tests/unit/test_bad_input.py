@@ -21,13 +21,13 @@ import yaml
 from test_verify import default_files, make_bundle
 
 from bundler.cli import main
-from bundler.errors import (
+from bundler.core.errors import (
     EXIT_ENVIRONMENT,
     EXIT_INPUT,
     EXIT_RESOLVE,
     EXIT_USAGE,
 )
-from bundler.paths import DEFAULT_MANIFEST, MANIFESTS
+from bundler.core.paths import DEFAULT_MANIFEST, MANIFESTS
 
 NO_REPO = ["--repo", "c7-os=file:///nonexistent-wcbundle-repo/"]   # never reached: input fails first
 

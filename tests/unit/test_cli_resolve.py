@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler import paths
 from bundler.cli import main
+from bundler.core import paths
 
 C7 = Path(__file__).resolve().parents[1] / "data" / "realmeta" / "centos7.5-dvd-x86_64"
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler.errors import FetchError
-from bundler.fetch import FetchOptions, FetchStats, cache_path, fetch_all
+from bundler.assemble.fetch import FetchOptions, FetchStats, cache_path, fetch_all
+from bundler.core.errors import FetchError
 
 FAST = FetchOptions(tries_per_url=2, backoff=0.01, connect_timeout=2, read_timeout=1.0, speed_time=1.0,
                     min_rate=1024, lock_wait=5)

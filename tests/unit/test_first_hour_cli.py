@@ -18,8 +18,8 @@ import yaml
 from test_verify import make_bundle
 
 from bundler.cli import main
-from bundler.errors import EXIT_FETCH, EXIT_INPUT, EXIT_RESOLVE, EXIT_USAGE
-from bundler.paths import MANIFESTS
+from bundler.core.errors import EXIT_FETCH, EXIT_INPUT, EXIT_RESOLVE, EXIT_USAGE
+from bundler.core.paths import MANIFESTS
 
 C7 = Path(__file__).resolve().parents[1] / "data" / "realmeta" / "centos7.5-dvd-x86_64"
 
@@ -145,9 +145,9 @@ def test_10_an_adhoc_repo_is_taken_as_such(cache, capsys):
 def test_11_connection_refused_in_words_for_metadata_packages_and_keys(tmp_path, capsys):
     import requests
 
-    from bundler.fetch import FetchOptions, fetch_all
-    from bundler.gpg import _read_key
-    from bundler.neterrors import network_reason
+    from bundler.assemble.fetch import FetchOptions, fetch_all
+    from bundler.assemble.signatures import _read_key
+    from bundler.core.neterrors import network_reason
     url = f"http://127.0.0.1:{closed_port()}/c7/"
     code, _, err = wcb(capsys, "resolve", "--cache", tmp_path / "c", "--repo", f"c7-os={url}",
                        "--install", "rsync")
@@ -163,7 +163,7 @@ def test_11_connection_refused_in_words_for_metadata_packages_and_keys(tmp_path,
     pkg = {"name": "p", "epoch": 0, "version": "1", "release": "1", "arch": "noarch", "repo": "r",
            "location": "Packages/p.rpm", "url": url + "Packages/p.rpm", "size": len(body),
            "checksum": "sha256:" + hashlib.sha256(body).hexdigest()}
-    from bundler.errors import FetchError
+    from bundler.core.errors import FetchError
     with pytest.raises(FetchError) as fexc:
         fetch_all({"repos": {"r": {"baseurls": [url]}}, "packages": [pkg]}, tmp_path / "pc", quiet=True,
                   opts=FetchOptions(tries_per_url=1, backoff=0.01, connect_timeout=2))
@@ -178,7 +178,7 @@ def test_11_host_name_not_found_in_words(monkeypatch):
     as glibc does for an unknown name; requests and urllib3 run for real around it."""
     import requests
 
-    from bundler.neterrors import network_reason
+    from bundler.core.neterrors import network_reason
 
     def no_such_name(*args, **kwargs):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -195,7 +195,7 @@ def test_11_timeouts_and_resets_in_words():
     import requests
     import urllib3
 
-    from bundler.neterrors import network_reason
+    from bundler.core.neterrors import network_reason
     assert network_reason(requests.ConnectTimeout("x")).startswith("no answer to the connection")
     assert network_reason(requests.ReadTimeout("x")).startswith("read timeout")
     assert network_reason(ConnectionResetError(104, "Connection reset by peer")).startswith("connection reset")
@@ -295,7 +295,7 @@ def test_17_a_download_finished_by_another_process_counts_as_cached(tmp_path):
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     base = f"http://127.0.0.1:{srv.server_address[1]}"
     try:
-        from bundler.fetch import FetchOptions, FetchStats, fetch_all
+        from bundler.assemble.fetch import FetchOptions, FetchStats, fetch_all
         pkgs = [{"name": Path(p).stem, "epoch": 0, "version": "1", "release": "1", "arch": "noarch", "repo": "r",
                  "location": p.lstrip("/"), "url": base + p, "size": len(b),
                  "checksum": "sha256:" + hashlib.sha256(b).hexdigest()} for p, b in bodies.items()]

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from test_report import make_tree, pkg
 
+from bundler.assemble.report import install_order, render_report
+from bundler.carry.verify import summarize
 from bundler.changes import role_changes
-from bundler.paths import MANIFESTS
-from bundler.report import install_order, render_report
-from bundler.site import load_site
-from bundler.verify import summarize
+from bundler.core.paths import MANIFESTS
+from bundler.site.model import load_site
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -82,8 +82,8 @@ def test_22_no_secrets_no_warning(tmp_path):
 # ---------------------------------------------------------------- 23: the sheet, for reading and printing
 
 def test_23_sheet_headings_stack_english_over_korean_and_cells_are_the_csv_cells(tmp_path):
-    from bundler.flows import FLOWS
-    from bundler.plan import SHEET_HEADINGS, sheet_rows
+    from bundler.site.flows import FLOWS
+    from bundler.site.plan import SHEET_HEADINGS, sheet_rows
     html = render_report(make_tree(tmp_path))
     table = html.split('<table class="sheet">', 1)[1].split("</table>", 1)[0]
     heads = re.findall(r"<th>(.*?)</th>", table)
@@ -149,7 +149,7 @@ def test_24_the_checker_sees_an_edge_through_a_cluster_label():
 
 @pytest.mark.parametrize("site_file", ["site.example.yaml"])
 def test_24_no_edge_runs_through_a_label(site_file):
-    from bundler.plan import diagram_dot, render_svg
+    from bundler.site.plan import diagram_dot, render_svg
     site = load_site(MANIFESTS / site_file)
     svg = render_svg(diagram_dot(site))
     texts = {t.text for t in ET.fromstring(svg[svg.index("<svg"):]).iter(SVG + "text")}
@@ -159,7 +159,7 @@ def test_24_no_edge_runs_through_a_label(site_file):
 
 @pytest.mark.parametrize("name", ["site-3db.yaml", "site-arb.yaml"])
 def test_24_the_lab_sites_too(name, tmp_path):
-    from bundler.plan import diagram_dot, render_svg
+    from bundler.site.plan import diagram_dot, render_svg
     lab = Path(__file__).resolve().parents[2] / "scripts" / "lab" / name
     (tmp_path / name).write_text(lab.read_text())
     (tmp_path / "WorkCenter.jar").write_bytes(b"PK\x03\x04 stand-in")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from test_split import _join, big_bundle, coreutils_only  # noqa: F401 - autouse: join.sh on bash + coreutils only
 
-from bundler import split
+from bundler.carry import split
 from bundler.cli import main
 
 README = Path(__file__).resolve().parents[2] / "README.md"

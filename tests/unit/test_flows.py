@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler import flows
-from bundler.errors import InputError
-from bundler.paths import MANIFESTS
-from bundler.site import ROLES, load_site
+from bundler.core.errors import InputError
+from bundler.core.paths import MANIFESTS
+from bundler.site.model import ROLES, flows, load_site
 
 SITE = load_site(MANIFESTS / "site.example.yaml")
 IP = {n.name: n.ip for n in SITE.nodes}

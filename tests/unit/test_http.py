@@ -1,4 +1,4 @@
-"""bundler.http: the one transport. Its proxy policy (the standard proxy environment
+"""bundler.core.http: the one transport. Its proxy policy (the standard proxy environment
 variables, for metadata, packages and keys alike) proven through a real forwarding proxy on
 127.0.0.1, and its bounded retries against a real server."""
 
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bundler import gpg, http
-from bundler.fetch import FetchOptions, fetch_all
-from bundler.metadata import close_session, open_repo
+from bundler.assemble import signatures as gpg
+from bundler.assemble.fetch import FetchOptions, fetch_all
+from bundler.core import http
+from bundler.resolve.metadata import close_session, open_repo
 from tests.support.http import ForwardProxy, serve
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler.errors import InputError, SignatureError
-from bundler.gpg import check_signatures, fetch_keys
-from bundler.localrepo import create_repo, modules_document, repomd_types
+from bundler.assemble.localrepo import create_repo, modules_document, repomd_types
+from bundler.assemble.signatures import check_signatures, fetch_keys
+from bundler.core.errors import InputError, SignatureError
 
 MODULES = """---
 document: modulemd
@@ -81,7 +81,7 @@ def lock_for(rpms: dict[str, list[Path]], keys: dict[str, list[Path]], el: int =
              pins: dict[str, list[str]] | None = None) -> dict:
     """A lock (design section 3 shape) over local RPMs, one repo per key of `rpms`; each repo pins
     every key of its key files unless `pins` says otherwise."""
-    from bundler.gpg import key_fingerprints
+    from bundler.assemble.signatures import key_fingerprints
     pkgs, repos = [], {}
     for repo, files in rpms.items():
         fprs = [f for k in keys.get(repo, []) if "BEGIN PGP" in k.read_text()
@@ -258,6 +258,6 @@ def test_el8_el9_repos_carry_modules(world, tmp_path, el, suffix):
 
 
 def test_createrepo_failure_is_reported(tmp_path):
-    from bundler.localrepo import RepoError
+    from bundler.assemble.localrepo import RepoError
     with pytest.raises(RepoError, match="createrepo_c failed"):
         create_repo(tmp_path / "does-not-exist", 7)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler import paths
-from bundler.errors import CompatError, ManifestError
-from bundler.manifest import load_manifest, series_overlaps, version_in, vparts
+from bundler.core import paths
+from bundler.core.errors import CompatError, ManifestError
+from bundler.resolve.manifest import load_manifest, series_overlaps, version_in, vparts
 
 DEFAULT = paths.DEFAULT_MANIFEST.read_text()
 
@@ -162,7 +162,7 @@ def test_the_manifest_cache_cannot_run_code(tmp_path):
     import subprocess
     import sys
 
-    from bundler import manifest as mod
+    from bundler.resolve import manifest as mod
 
     marker = tmp_path / "pwned"
 
@@ -182,7 +182,7 @@ def test_the_manifest_cache_cannot_run_code(tmp_path):
     assert man == load_manifest() and man.sha256 == sha
     # the cache it writes is JSON, and a warm load reads it without PyYAML
     assert json.loads((cache / "manifest" / f"{stem}.json").read_text())["sha256"] == sha
-    code = ("import sys; from pathlib import Path; from bundler.manifest import load_manifest; "
+    code = ("import sys; from pathlib import Path; from bundler.resolve.manifest import load_manifest; "
             f"m = load_manifest(cache_dir=Path({str(cache)!r})); print('yaml' in sys.modules, m.sha256)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", sha]
@@ -192,7 +192,7 @@ def test_an_edited_manifest_cache_is_ignored(tmp_path):
     import hashlib
     import os
 
-    from bundler import manifest as mod
+    from bundler.resolve import manifest as mod
     sha = hashlib.sha256(paths.DEFAULT_MANIFEST.read_bytes()).hexdigest()
     cache = tmp_path / "cache"
     load_manifest(cache_dir=cache)

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import solv
 
-from bundler import metadata
-from bundler.errors import FetchError
-from bundler.metadata import decompress, open_repo, parse_modules
-from bundler.run import run, which
+from bundler.core.errors import FetchError
+from bundler.core.run import run, which
+from bundler.resolve import metadata
+from bundler.resolve.metadata import decompress, open_repo, parse_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "realmeta"
@@ -238,7 +238,7 @@ def test_not_a_repo_is_a_fetch_error(tmp_path):
 ])
 def test_compressed_metadata_is_readable_by_libsolv(tmp_path, ext, compress):
     """libsolv's xfopen in the solv wheel reads gzip only: the rest is decompressed for it."""
-    from bundler.run import run
+    from bundler.core.run import run
     which(compress[0])
     repodata = tmp_path / "z" / "repodata"
     repodata.mkdir(parents=True)
@@ -285,8 +285,8 @@ def test_streams_like_10_10_are_not_floats():
 
 def test_a_body_longer_than_repomd_says_is_cut_off_and_nothing_is_kept(tmp_path):
     """An endless or wrong body must not fill the cache: repomd.xml's <size> bounds the transfer."""
-    from bundler.errors import FetchError
-    from bundler.metadata import DataFile, download
+    from bundler.core.errors import FetchError
+    from bundler.resolve.metadata import DataFile, download
 
     root = tmp_path / "www"
     root.mkdir()

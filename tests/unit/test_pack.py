@@ -14,12 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from bundler import pack as packmod
-from bundler.errors import EnvironmentProblem, IntegrityError
-from bundler.gpg import check_signatures, fetch_keys
+from bundler.assemble import pack as packmod
+from bundler.assemble.pack import (
+    PackInput,
+    env_value,
+    pack,
+    render_bundle_env,
+    top_name,
+    write_manifest,
+    write_tar,
+)
+from bundler.assemble.signatures import check_signatures, fetch_keys
+from bundler.carry.verify import expected_tar_size, verify_bundle
+from bundler.core.errors import EnvironmentProblem, IntegrityError
 from bundler.lock import Lock
-from bundler.pack import PackInput, env_value, pack, render_bundle_env, top_name, write_manifest, write_tar
-from bundler.verify import expected_tar_size, verify_bundle
 
 WHEN = datetime(2026, 11, 26, 16, 0, 0, tzinfo=timezone.utc)
 
@@ -189,7 +197,7 @@ def test_pack_never_overwrites_a_concurrent_builds_file(mini, tmp_path, monkeypa
 def test_a_tar_carrying_secrets_is_private_and_so_are_its_parts(tmp_path):
     """site/secrets.env holds every generated password and the Erlang cookie: the tar (and the parts
     split from it) must not be readable by others, whatever the umask."""
-    from bundler.split import split_bundle
+    from bundler.carry.split import split_bundle
 
     tree = _tree(tmp_path)
     assert (tree / "site" / "secrets.env").exists()
@@ -209,11 +217,11 @@ def test_a_tar_carrying_secrets_is_private_and_so_are_its_parts(tmp_path):
 
 
 def test_the_bundle_carries_the_generated_site_validator_and_the_signed_site_env(mini, tmp_path):
-    """Issue 10, points 1 and 4: lib/site_schema.sh is generated from bundler/site.py into the bundle and
+    """Issue 10, points 1 and 4: lib/site_schema.sh is generated from bundler/site/model.py into the bundle and
     site/site.env.signed (the signed copy install.sh diffs an edit against) is written; MANIFEST.sha256
     lists both, so the verify phase covers them."""
-    from bundler.paths import MANIFESTS
-    from bundler.site import load_site, render_schema_sh
+    from bundler.core.paths import MANIFESTS
+    from bundler.site.model import load_site, render_schema_sh
     lock, files, keys, sigs = mini
     site = load_site(MANIFESTS / "site.example.yaml")
     res = pack(PackInput(lock=lock, files=files, keys=keys, out_dir=tmp_path, signatures=sigs.to_dict(),

@@ -75,8 +75,8 @@ def test_createrepo_c_is_capped_where_only_old_releases_have_wheels():
 
 def test_without_any_createrepo_c_the_message_names_both_ways(tmp_path, monkeypatch):
     """Neither the wheel's binary nor the host's on PATH: exit 8, saying what to install."""
-    from bundler.errors import EnvironmentProblem
-    from bundler.run import which
+    from bundler.core.errors import EnvironmentProblem
+    from bundler.core.run import which
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(EnvironmentProblem) as err:
         which("createrepo_c")
@@ -86,7 +86,7 @@ def test_without_any_createrepo_c_the_message_names_both_ways(tmp_path, monkeypa
 
 
 def test_the_hosts_createrepo_c_is_used_when_the_wheel_is_absent(tmp_path, monkeypatch):
-    from bundler.run import which
+    from bundler.core.run import which
     host = tmp_path / "createrepo_c"
     host.write_text("#!/bin/sh\nexit 0\n")
     host.chmod(0o755)

@@ -10,10 +10,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from bundler import flows, plan
 from bundler.cli import main
-from bundler.paths import MANIFESTS
-from bundler.site import load_site
+from bundler.core.paths import MANIFESTS
+from bundler.site import flows, plan
+from bundler.site.model import load_site
 
 EXAMPLE = MANIFESTS / "site.example.yaml"
 APP = {"10.10.0.11", "10.10.0.12"}      # wc-app1/2: app-node + mq-node

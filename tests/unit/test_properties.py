@@ -30,11 +30,11 @@ from test_verify import (
     write_tar,
 )
 
-from bundler import verify
-from bundler.errors import IntegrityError, WcbundleError
-from bundler.manifest import load_manifest
-from bundler.paths import DEFAULT_MANIFEST, MANIFESTS
-from bundler.site import load_site
+from bundler.carry import verify
+from bundler.core.errors import IntegrityError, WcbundleError
+from bundler.core.paths import DEFAULT_MANIFEST, MANIFESTS
+from bundler.resolve.manifest import load_manifest
+from bundler.site.model import load_site
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bundler.flows import write_flows_tsv
-from bundler.paths import MANIFESTS
-from bundler.report import write_report
-from bundler.site import load_site, write_site_files
+from bundler.assemble.report import write_report
+from bundler.core.paths import MANIFESTS
+from bundler.site.flows import write_flows_tsv
+from bundler.site.model import load_site, write_site_files
 
 TOP = "workcenter-el7-x86_64-20261126"
 # build["signatures"] as gpg.SignatureReport.to_dict() writes it, for a build where every package verified

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bundler import baseline as bl
 from bundler import lock as lockmod
-from bundler import paths
-from bundler.errors import InputError, ResolveError
-from bundler.resolve import Selection, resolve
+from bundler.core import paths
+from bundler.core.errors import InputError, ResolveError
+from bundler.resolve import baseline as bl
+from bundler.resolve.solve import Selection, resolve
 
 C7 = Path(__file__).resolve().parents[1] / "data" / "realmeta" / "centos7.5-dvd-x86_64"
 WANT = ["java-1.8.0-openjdk-headless", "mariadb-server", "perl-DBI", "rsync", "socat", "lsof"]
@@ -66,7 +66,7 @@ def test_why_chain_follows_requires(cache):
 
 def test_minimal_baseline_leaves_core_out(cache):
     lock = resolve(sel(cache, "minimal"))
-    from bundler.resolve import baseline_records
+    from bundler.resolve.solve import baseline_records
     records = baseline_records(sel(cache, "minimal"))
     core = {p.name for p in records}
     assert all(p.provides for p in records) and sum(bool(p.files) for p in records) > 100  # primary's files
@@ -277,7 +277,7 @@ def test_bad_captures_are_refused_before_any_network_access(tmp_path, text, mess
 
 
 def test_capture_command_is_the_same_everywhere():
-    """install.sh --capture-baseline and the README's one-liner write the format bundler.baseline reads."""
+    """install.sh --capture-baseline and the README's one-liner write the format bundler.resolve.baseline reads."""
     installer = (paths.INSTALLER_STUB if hasattr(paths, "INSTALLER_STUB") else
                  Path(__file__).resolve().parents[2] / "installer_stub") / "install.sh"
     assert f"--qf '{bl.CAPTURE_FORMAT}'" in installer.read_text()

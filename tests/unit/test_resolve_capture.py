@@ -10,10 +10,10 @@ import re
 
 import pytest
 
-from bundler import baseline as bl
-from bundler import paths
-from bundler.resolve import Selection, resolve
-from bundler.run import run
+from bundler.core import paths
+from bundler.core.run import run
+from bundler.resolve import baseline as bl
+from bundler.resolve.solve import Selection, resolve
 
 pytestmark = pytest.mark.integration
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler import paths
-from bundler.errors import ResolveError
-from bundler.resolve import Selection, resolve
+from bundler.core import paths
+from bundler.core.errors import ResolveError
+from bundler.resolve.solve import Selection, resolve
 
 BASEOS = Path(__file__).resolve().parents[1] / "data" / "realmeta" / "cs9-baseos-2022-x86_64"
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bundler.cli import main
-from bundler.run import run
+from bundler.core.run import run
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "realmeta"
 C7 = DATA / "centos7.5-dvd-x86_64"
@@ -86,8 +86,8 @@ def test_same_nevra_set_as_dnf(tmp_path, capsys, names):
 
 
 def test_same_nevra_set_as_dnf_on_cs9_baseos(tmp_path):
-    from bundler import paths
-    from bundler.resolve import Selection, resolve
+    from bundler.core import paths
+    from bundler.resolve.solve import Selection, resolve
     names = ["rsync", "lsof", "tar", "openssh-server", "policycoreutils"]
     lock = resolve(Selection(el=9, manifest_path=paths.DEFAULT_MANIFEST, repos={"el9-baseos": CS9_BASEOS.as_uri()},
                              installs=names, baseline="none", cache_dir=tmp_path / "wcb"))
@@ -99,8 +99,8 @@ def test_same_nevra_set_as_dnf_on_cs9_baseos(tmp_path):
 
 
 def test_weak_deps_on_match_dnf_install_weak_deps(tmp_path):
-    from bundler import paths
-    from bundler.resolve import Selection, resolve
+    from bundler.core import paths
+    from bundler.resolve.solve import Selection, resolve
     man = tmp_path / "weak.yaml"
     man.write_text(paths.DEFAULT_MANIFEST.read_text().replace("weak-deps: false", "weak-deps: true"))
     names = ["openssh-server", "dnf"]

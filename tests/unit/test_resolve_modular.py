@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from bundler import paths
-from bundler.manifest import load_manifest
-from bundler.metadata import parse_modules
-from bundler.resolve import Selection, load_pool, resolve
+from bundler.core import paths
+from bundler.resolve.manifest import load_manifest
+from bundler.resolve.metadata import parse_modules
+from bundler.resolve.solve import Selection, load_pool, resolve
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "realmeta"
 BASEOS = DATA / "cs9-baseos-2022-x86_64"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler.errors import IntegrityError
-from bundler.run import run
-from bundler.sbom import download_location, purl, spdx_license, write_sbom
+from bundler.assemble.sbom import download_location, purl, spdx_license, write_sbom
+from bundler.core.errors import IntegrityError
+from bundler.core.run import run
 
 pytestmark = pytest.mark.skipif(not shutil.which("rpmbuild"), reason="rpmbuild not installed")
 

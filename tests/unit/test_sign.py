@@ -1,4 +1,4 @@
-"""bundler.sign with real gpg/gpgv keys: sign, verify, require a fingerprint, refuse edits and other signers."""
+"""bundler.carry.sign with real gpg/gpgv keys: sign, verify, require a fingerprint, refuse edits and other signers."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from test_verify import default_files, make_bundle, manifest_of, write_sidecar
 
-from bundler import sign, verify
+from bundler.carry import sign, verify
 from bundler.cli import main
-from bundler.errors import EXIT_SIGNATURE, InputError, IntegrityError, SignatureError
+from bundler.core.errors import EXIT_SIGNATURE, InputError, IntegrityError, SignatureError
 
 pytestmark = pytest.mark.skipif(not (shutil.which("gpg") and shutil.which("gpgv")), reason="gpg/gpgv missing")
 

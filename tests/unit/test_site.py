@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler.errors import SiteError
-from bundler.paths import MANIFESTS
-from bundler.site import load_site, parse_site_env, render_site_env, site_from_env, write_site_files
+from bundler.core.errors import SiteError
+from bundler.core.paths import MANIFESTS
+from bundler.site.model import load_site, parse_site_env, render_site_env, site_from_env, write_site_files
 
 EXAMPLE = MANIFESTS / "site.example.yaml"
 

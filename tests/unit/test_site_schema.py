@@ -1,6 +1,6 @@
 """Issue 10, points 1 and 10: one site schema, two checkers, and the site.yaml inputs that escaped it.
 
-The builder (bundler/site.py SCHEMA) and the installer (lib/site_schema.sh generated from it, read by
+The builder (bundler/site/model.py SCHEMA) and the installer (lib/site_schema.sh generated from it, read by
 lib/env.sh) must accept exactly the same values: every sample below, and hypothesis' strings, get the
 same verdict from `schema_problem()` and from bash's `wcb_schema_check`. Every builder failure is
 exit 3 naming the file, the key and the rule; nothing is written to --out.
@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_bad_input import assert_clean_error, run_cli
 
-from bundler.errors import EXIT_INPUT, SiteError
-from bundler.paths import MANIFESTS
-from bundler.site import SCHEMA, load_site, render_schema_sh, schema_problem
+from bundler.core.errors import EXIT_INPUT, SiteError
+from bundler.core.paths import MANIFESTS
+from bundler.site.model import SCHEMA, load_site, render_schema_sh, schema_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 LIB = ROOT / "installer_stub" / "lib"
@@ -108,7 +108,7 @@ def test_builder_and_installer_agree_on_any_text(pairs):
 
 
 def test_every_key_the_builder_writes_is_in_the_schema():
-    from bundler.site import SECRET_KEYS, generate_secrets, site_env_entries
+    from bundler.site.model import SECRET_KEYS, generate_secrets, site_env_entries
     site = load_site(MANIFESTS / "site.example.yaml")
     for key, value, _ in site_env_entries(site):
         assert schema_problem(key, value) is None, key
@@ -192,7 +192,7 @@ def test_korean_free_text_is_not_mangled_by_the_bash_checker():
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
 def test_the_free_text_words_and_the_free_text_regex_agree(value):
     """check_app_fields' reasons (free_text_problem) and the schema's byte regex describe one set."""
-    from bundler.site import _TEXT_BYTES, free_text_problem
+    from bundler.site.model import _TEXT_BYTES, free_text_problem
     assert (free_text_problem(value) is None) == (_TEXT_BYTES.fullmatch(value.encode()) is not None)
 
 

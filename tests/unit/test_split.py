@@ -1,4 +1,4 @@
-"""bundler.split + join.sh on real files: parse_size, parts/index/list, stale parts, the acceptance case.
+"""bundler.carry.split + join.sh on real files: parse_size, parts/index/list, stale parts, the acceptance case.
 
 Acceptance (issue 7): a bundle split into 3 parts with one part altered by a
 single byte is refused by join.sh and by `wcbundle verify`; the unaltered parts
@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_verify import TOP, default_files, make_bundle
 
-from bundler import split, verify
+from bundler.carry import split, verify
 from bundler.cli import main
-from bundler.errors import EXIT_INPUT, EXIT_INTEGRITY, InputError, IntegrityError
+from bundler.core.errors import EXIT_INPUT, EXIT_INTEGRITY, InputError, IntegrityError
 
 
 @pytest.mark.parametrize("text,value", [("3900M", 3900 * 1024**2), ("1", 1), ("10K", 10240), ("2G", 2 * 1024**3),

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bundler import paths
-from bundler.errors import ManifestError
-from bundler.manifest import load_manifest, normalize_fingerprint
-from bundler.resolve import Selection
+from bundler.core import paths
+from bundler.core.errors import ManifestError
+from bundler.resolve.manifest import load_manifest, normalize_fingerprint
+from bundler.resolve.solve import Selection
 
 TEXT = paths.DEFAULT_MANIFEST.read_text()
 

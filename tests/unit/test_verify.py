@@ -1,4 +1,4 @@
-"""bundler.verify on real tar files: a good bundle passes, every hostile or damaged one is refused.
+"""bundler.carry.verify on real tar files: a good bundle passes, every hostile or damaged one is refused.
 
 The bundles here are crafted with the tarfile module (pack.py's real bundles are
 covered in tests/integration/test_carry.py). Hostile cases recompute the
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from bundler import verify
+from bundler.carry import verify
 from bundler.cli import main
-from bundler.errors import EXIT_INTEGRITY, EXIT_USAGE, IntegrityError
+from bundler.core.errors import EXIT_INTEGRITY, EXIT_USAGE, IntegrityError
 
 TOP = "workcenter-el7-x86_64-20261126"
 MTIME = 1764172800

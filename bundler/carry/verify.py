@@ -48,10 +48,10 @@ from pathlib import Path
 
 import tarsafe
 
+from ..changes import role_changes
+from ..core.errors import EnvironmentProblem, IntegrityError, SignatureError, UsageProblem
+from ..core.fileutil import hash_stream
 from . import sign, split
-from .changes import role_changes
-from .errors import EnvironmentProblem, IntegrityError, SignatureError, UsageProblem
-from .fileutil import hash_stream
 
 BLOCK = 512
 RECORD = 20 * BLOCK

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from .errors import FetchError, InputError, SignatureError
-from .lock import lock_as_dict, nevra_of
-from .neterrors import network_reason
-from .run import CommandFailed, run
+from ..core.errors import FetchError, InputError, SignatureError
+from ..core.neterrors import network_reason
+from ..core.run import CommandFailed, run
+from ..lock import lock_as_dict, nevra_of
 
 log = logging.getLogger("wcbundle")
 
@@ -83,7 +83,7 @@ def _read_key(url: str) -> str:
                              hint="Fix the repo's gpgkey in the manifest or pass --gpgkey ID=URL.") from None
     if parsed.scheme not in ("http", "https"):
         raise FetchError(f"unsupported GPG key URL {url}: only file://, http:// and https:// are read.")
-    from . import http
+    from ..core import http
     with http.Session("wcbundle-keys") as s:
         resp, outcomes = http.get(s, url, attempts=KEY_TRIES, timeout=KEY_TIMEOUT)
         if resp is not None:

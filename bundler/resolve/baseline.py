@@ -48,8 +48,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError, ResolveError
-from .lock import nevra
+from ..core.errors import InputError, ResolveError
+from ..lock import nevra
 
 log = logging.getLogger("wcbundle")
 

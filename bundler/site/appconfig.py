@@ -25,9 +25,9 @@ from typing import Any
 
 import yaml
 
-from .errors import SiteError
+from ..core.errors import SiteError
+from ..core.paths import INSTALLER
 from .flows import FLOWS, Flow
-from .paths import INSTALLER
 
 TEMPLATE = INSTALLER / "templates" / "WorkCenter-app.yml"
 SITE_TEMPLATE = "WorkCenter-app.yml.tmpl"  # in the bundle's site/ directory
@@ -314,7 +314,7 @@ def load_override(site: Any, path: Path) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SiteError(f"the override is not UTF-8 text (byte {exc.start})", path=str(path)) from None
-    from .schema import parse_yaml
+    from ..core.schema import parse_yaml
     data = _to_data(parse_yaml(text, str(path), SiteError), path, "", 0)
     if not isinstance(data, dict):
         raise SiteError("the override must be a mapping of keys", path=str(path),

@@ -28,12 +28,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__, paths
-from .errors import EnvironmentProblem, IntegrityError
-from .fileutil import sha256_file
+from .. import __version__
+from ..core import paths
+from ..core.errors import EnvironmentProblem, IntegrityError
+from ..core.fileutil import sha256_file
+from ..lock import lock_as_dict
+from ..site.model import BUNDLE_ENV_KEYS
 from .localrepo import create_repo, modules_document
-from .lock import lock_as_dict
-from .site import BUNDLE_ENV_KEYS
 
 REPO_ID = "wcbundle"
 MANIFEST = "MANIFEST.sha256"
@@ -49,7 +50,7 @@ class PackInput:
     keys: dict[str, Any]                        # repo -> gpg.RepoKeys (files to ship in keys/)
     out_dir: Path
     fmt: str = "tar"                            # "tar" | "dir"
-    site: Any = None                            # bundler.site.Site, or None
+    site: Any = None                            # bundler.site.model.Site, or None
     sign_key: str | None = None
     signatures: dict = field(default_factory=dict)     # gpg.SignatureReport.to_dict()
     allow_unsigned: list[str] = field(default_factory=list)
@@ -166,8 +167,8 @@ def _copy_installer(tree: Path) -> None:
             shutil.copytree(entry, tree / entry.name, symlinks=False)
         else:
             shutil.copy2(entry, tree / entry.name)
-    # the installer's site checks, generated from the builder's one schema (bundler/site.py)
-    from .site import render_schema_sh
+    # the installer's site checks, generated from the builder's one schema (bundler/site/model.py)
+    from ..site.model import render_schema_sh
     (tree / "lib" / "site_schema.sh").write_text(render_schema_sh(), encoding="utf-8")
 
 
@@ -211,10 +212,10 @@ def _keys(tree: Path, keys: dict[str, Any]) -> list[str]:
 
 
 def _site(tree: Path, site: Any) -> None:
-    from .flows import write_flows_tsv
+    from ..site.flows import write_flows_tsv
     write_flows_tsv(tree / "site" / "flows.tsv")
     if site is not None:
-        from .site import write_site_files
+        from ..site.model import write_site_files
         write_site_files(site, tree / "site", tree)
 
 
@@ -301,7 +302,7 @@ def _fill_tree(inp: PackInput, d: dict, tree: Path, top: str, when: datetime) ->
     key_files = _keys(tree, inp.keys)
     signer_fpr = ""
     if inp.sign_key:  # the signer's public key ships inside (keys/wcbundle-signer.gpg); trust is the fpr
-        from .sign import SIGNER_KEY, export_public_key
+        from ..carry.sign import SIGNER_KEY, export_public_key
         signer_fpr = export_public_key(inp.sign_key, tree / SIGNER_KEY)
     _site(tree, inp.site)
     build = _build_info(inp, d, when, signer_fpr)
@@ -318,7 +319,7 @@ def _fill_tree(inp: PackInput, d: dict, tree: Path, top: str, when: datetime) ->
              for p in d["packages"]}
     write_manifest(tree, known)
     if inp.sign_key:
-        from .sign import sign_file
+        from ..carry.sign import sign_file
         sign_file(tree / MANIFEST, inp.sign_key)
     return build
 
@@ -378,7 +379,7 @@ def _pack_in(inp: PackInput, d: dict, staging: Path, top: str, when: datetime, o
     (staging / f"{top}.tar.sha256").write_text(f"{digest}  {top}.tar\n")
     moves = [f"{top}.tar.sha256", f"{top}.report.html"]
     if inp.sign_key:
-        from .sign import sign_file
+        from ..carry.sign import sign_file
         sign_file(staging / f"{top}.tar.sha256", inp.sign_key)
         moves.append(f"{top}.tar.sha256.asc")
     shutil.copyfile(tree / "report.html", staging / f"{top}.report.html")

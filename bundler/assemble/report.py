@@ -16,10 +16,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-from .errors import EnvironmentProblem, IntegrityError, WcbundleError
-from .fileutil import atomic_write
-from .flows import FLOWS, Flow, read_flows_tsv
-from .units import human_size
+from ..core.errors import EnvironmentProblem, IntegrityError, WcbundleError
+from ..core.fileutil import atomic_write
+from ..core.units import human_size
+from ..site.flows import FLOWS, Flow, read_flows_tsv
 
 log = logging.getLogger("wcbundle")
 
@@ -309,7 +309,7 @@ def _commands(top: Path, lock: dict, site: Any) -> str:
 
 
 def _packages(lock: dict, licenses: dict[str, str]) -> str:
-    from .changes import replaced_by, role_changes, upgraded_by
+    from ..changes import replaced_by, role_changes, upgraded_by
     pkgs = lock.get("packages", [])
     changes = role_changes(lock)  # the counts resolve and inspect print too
     out = ["<section><h2>Roles and packages / 역할별 패키지</h2>"]
@@ -363,7 +363,7 @@ def _inline_svg(svg_text: str) -> str:
 
 
 def _site_section(top: Path, site: Any, flows: list[Flow]) -> str:
-    from .plan import SHEET_HEADINGS, diagram_dot, render_svg, sheet_rows
+    from ..site.plan import SHEET_HEADINGS, diagram_dot, render_svg, sheet_rows
     try:
         diagram = f'<div class="diagram">{_inline_svg(render_svg(diagram_dot(site, flows)))}</div>'
     except EnvironmentProblem as exc:
@@ -407,7 +407,7 @@ def _sheet(headings: list[str], rows: list[list[str]]) -> str:
 def _app_yml_section(top: Path, site: Any, flows: list[Flow]) -> str:
     """WorkCenter-app.yml as install.sh writes it on the first app node (secrets masked), rendered
     from the bundle's own template by the twin of the installer's renderer (appconfig.py)."""
-    from .appconfig import MASK, SITE_TEMPLATE, TemplateError, preview
+    from ..site.appconfig import MASK, SITE_TEMPLATE, TemplateError, preview
     tmpl = top / "site" / SITE_TEMPLATE
     source = f"site/{SITE_TEMPLATE} (the site's override merged)" if tmpl.is_file() else "templates/WorkCenter-app.yml"
     if not tmpl.is_file():
@@ -456,7 +456,7 @@ def _load_site(top: Path) -> tuple[Any, list[Flow]]:
     env_path = top / "site" / "site.env"
     if not env_path.is_file():
         return None, flows
-    from .site import parse_site_env, site_from_env
+    from ..site.model import parse_site_env, site_from_env
     return site_from_env(parse_site_env(env_path.read_text(encoding="utf-8"), str(env_path)), str(env_path),
                          warn=False), flows
 

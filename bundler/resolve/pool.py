@@ -9,7 +9,7 @@ from pathlib import Path
 
 import solv
 
-from .errors import ResolveError
+from ..core.errors import ResolveError
 from .metadata import RepoMetadata
 
 log = logging.getLogger("wcbundle")

@@ -1,7 +1,7 @@
 """The bundle's yum/dnf repository: createrepo_c and modifyrepo_c through run().
 
 Owns repo/repodata/. The createrepo_c wheel's binaries (or the host's) are called
-through bundler.run, wrapped once in `_tool()`: a missing binary is an
+through bundler.core.run, wrapped once in `_tool()`: a missing binary is an
 EnvironmentProblem naming its package, a failure a RepoError (exit 8) carrying the
 command's stderr.
 
@@ -24,9 +24,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .errors import EnvironmentProblem, InputError, RepoError
-from .lock import lock_as_dict
-from .run import run, which
+from ..core.errors import EnvironmentProblem, InputError, RepoError
+from ..core.run import run, which
+from ..lock import lock_as_dict
 
 log = logging.getLogger("wcbundle")
 

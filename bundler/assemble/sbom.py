@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from .errors import IntegrityError
-from .fileutil import atomic_write, sha256_file
-from .run import run
+from ..core.errors import IntegrityError
+from ..core.fileutil import atomic_write, sha256_file
+from ..core.run import run
 
 log = logging.getLogger("wcbundle")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "data"   # bundler/data (this file is bundler/core/paths.py)
 MANIFESTS = DATA / "manifests"
 INSTALLER = DATA / "installer"
 DEFAULT_MANIFEST = MANIFESTS / "workcenter.yaml"

@@ -37,8 +37,8 @@ import re
 import tempfile
 from pathlib import Path
 
-from .errors import InputError, SignatureError
-from .run import CommandFailed, run
+from ..core.errors import InputError, SignatureError
+from ..core.run import CommandFailed, run
 
 SIGNER_KEY = "keys/wcbundle-signer.gpg"     # inside the bundle top, relative
 SIG_SUFFIX = ".asc"

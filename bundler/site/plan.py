@@ -22,7 +22,8 @@ import logging
 import shlex
 from pathlib import Path
 
-from .fileutil import atomic_write
+from ..core.fileutil import atomic_write
+from ..core.run import run
 from .flows import (
     APP_HTTP_PORT,
     APP_SOCKET_PORT,
@@ -33,8 +34,7 @@ from .flows import (
     firewalld_rules,
     write_flows_tsv,
 )
-from .run import run
-from .site import Site
+from .model import Site
 
 log = logging.getLogger("wcbundle")
 

@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from . import http
-from .errors import EnvironmentProblem, FetchError
-from .fileutil import sha256_file
-from .lock import lock_as_dict, nevra_of
-from .neterrors import network_reason
+from ..core import http
+from ..core.errors import EnvironmentProblem, FetchError
+from ..core.fileutil import sha256_file
+from ..core.neterrors import network_reason
+from ..lock import lock_as_dict, nevra_of
 
 log = logging.getLogger("wcbundle")
 
@@ -116,7 +116,7 @@ def cache_path(cache_dir: Path, checksum: str) -> Path:
 
 def package_urls(pkg: dict, repos: dict) -> list[str]:
     """Every URL of a package: each baseurl of its repo + location, then the lock's url."""
-    from .metadata import confined_href
+    from ..resolve.metadata import confined_href
     urls: list[str] = []
     if not confined_href(pkg["location"]):  # a lock edited to leave the repo root: only its own url
         return [pkg["url"]] if pkg.get("url") else []
@@ -169,7 +169,7 @@ class Fetcher:
         s = getattr(self._local, "session", None)
         if s is None:
             # Byte offsets must be the file's own for Range resumes: no transfer encoding (identity).
-            # Proxies: bundler.http's one policy (the standard proxy environment variables).
+            # Proxies: bundler.core.http's one policy (the standard proxy environment variables).
             s = http.Session(USER_AGENT, identity=True)
             self._local.session = s
             with self._sessions_lock:

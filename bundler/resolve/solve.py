@@ -1,7 +1,7 @@
 """Solving: one libsolv transaction per role, against an explicit baseline -> Lock.
 
 The pool holds the selected repos (x86_64 + noarch only) and the baseline as
-libsolv's installed repo (bundler.baseline); the builder host's rpmdb is never
+libsolv's installed repo (bundler.resolve.baseline); the builder host's rpmdb is never
 read. What the target's package manager would hide is hidden here too, through
 libsolv's "considered" map: i686, repo include/exclude lists, version pins, and
 EL8/9 modular filtering as dnf does it with module_platform_id=platform:elN
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import solv
 
+from ..core.errors import FetchError, ResolveError
+from ..lock import Lock, Package, RoleResult, nevra_evr
 from . import baseline as bl
-from .errors import FetchError, ResolveError
-from .lock import Lock, Package, RoleResult, nevra_evr
 from .manifest import DirectRpm, Manifest, RepoConf, check_resolved_compat, load_manifest
 from .metadata import ModuleIndex, RepoMetadata, close_session, join_url, open_repo, parse_modules
 from .pool import ARCHES, SOLV_FORMAT, NeedFilelists, dnf_solver  # noqa: F401 - SOLV_FORMAT: older callers
@@ -129,7 +129,7 @@ def repomd_verifier(conf: RepoConf, cache_dir: Path):
 
     def keys() -> list:
         if not got:
-            from .gpg import pinned_keys
+            from ..assemble.signatures import pinned_keys
             got.extend(pinned_keys(f"repo '{conf.id}'", conf.gpgkeys, conf.fingerprints))
         return got
 
@@ -155,14 +155,14 @@ def fetch_direct(man: Manifest, sel: Selection, roles: list[str], workdir: Path)
                if set(d.roles) & set(roles) and not (d.id and d.id in sel.repos)]
     if not entries:
         return []
-    from .localrepo import index_for_solving
+    from ..assemble.localrepo import index_for_solving
     out: list[Direct] = []
     for i, entry in enumerate(entries):
         fname = entry.url.rsplit("/", 1)[-1]
         if entry.sha256:
             path = _fetch_direct_by_sha(man, sel, entry, fname)
             if entry.fingerprints:
-                from .gpg import check_rpm_pinned, pinned_keys
+                from ..assemble.signatures import check_rpm_pinned, pinned_keys
                 check_rpm_pinned(path, pinned_keys(f"direct RPM {entry.url}", entry.gpgkey, entry.fingerprints),
                                  f"the direct RPM {entry.url}")
             sha = entry.sha256
@@ -179,7 +179,7 @@ def fetch_direct(man: Manifest, sel: Selection, roles: list[str], workdir: Path)
 
 
 def _fetch_direct_by_sha(man: Manifest, sel: Selection, entry: DirectRpm, fname: str) -> Path:
-    from .fetch import fetch_all  # (requests: only when there is something to download)
+    from ..assemble.fetch import fetch_all  # (requests: only when there is something to download)
     pkg = {"name": fname, "epoch": 0, "version": "", "release": "", "arch": "", "repo": "direct",
            "location": fname, "url": entry.url, "checksum": f"sha256:{entry.sha256}"}
     try:
@@ -204,9 +204,9 @@ def _fetch_direct_by_key(sel: Selection, entry: DirectRpm, workdir: Path) -> tup
     URL and pins is reused from the cache (index under <cache>/direct/)."""
     import json
 
-    from .fetch import cache_path
-    from .fileutil import sha256_file
-    from .gpg import check_rpm_pinned, pinned_keys
+    from ..assemble.fetch import cache_path
+    from ..assemble.signatures import check_rpm_pinned, pinned_keys
+    from ..core.fileutil import sha256_file
     from .metadata import cache_write
     index = Path(sel.cache_dir) / "direct" / (hashlib.sha256(entry.url.encode()).hexdigest()[:32] + ".json")
     try:
@@ -241,7 +241,7 @@ def _download_direct(url: str, dest: Path) -> None:
     """GET (or read a file:// URL) into dest: DIRECT_TRIES tries, bounded in time and size."""
     from urllib.parse import unquote, urlparse
 
-    from .neterrors import network_reason
+    from ..core.neterrors import network_reason
     if url.startswith("file://"):
         try:
             shutil.copyfile(unquote(urlparse(url).path), dest)
@@ -249,7 +249,7 @@ def _download_direct(url: str, dest: Path) -> None:
         except OSError as exc:
             raise FetchError(f"could not read the direct RPM {url}: {exc.strerror}.",
                              hint="Check the URL in the manifest.") from None
-    from . import http
+    from ..core import http
     outcomes: list[str] = []
     with http.Session("wcbundle") as s:
         while len(outcomes) < DIRECT_TRIES:  # every try, a failed status or a body cut off, counts

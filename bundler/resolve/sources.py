@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import EXIT_FETCH, EXIT_OK, EXIT_SIGNATURE, FetchError, SignatureError
+from ..core.errors import EXIT_FETCH, EXIT_OK, EXIT_SIGNATURE, FetchError, SignatureError
 from .manifest import Manifest
 
 log = logging.getLogger("wcbundle")
@@ -90,7 +90,7 @@ def spaced(fpr: str) -> str:
 def check_sources(sources: list[Source], *, max_age_days: float | None = None, workers: int = 4,
                   budget: float = CHECK_BUDGET) -> list[Probe]:
     """Probe every source (in parallel, bounded in time); one Probe per source, in order."""
-    from .http import Session
+    from ..core.http import Session
     deadline = time.monotonic() + budget
     key_cache: dict[tuple[str, tuple[str, ...]], Probe] = {}
     with Session("wcbundle-sources", identity=False) as session, ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -134,7 +134,7 @@ def _get(session, url: str, *, head: bool = False, stream: bool = False):
             return 200, {"Content-Length": str(path.stat().st_size)}, body, ""
         except OSError as exc:
             return 404, {}, None, f"{exc.strerror}"
-    from .http import RequestException
+    from ..core.http import RequestException
     try:
         if head:
             resp = session.head(url, timeout=PROBE_TIMEOUT, allow_redirects=True)
@@ -145,12 +145,12 @@ def _get(session, url: str, *, head: bool = False, stream: bool = False):
             return resp.status_code, resp.headers, None, f"HTTP {resp.status_code}"
         return 200, resp.headers, resp, ""
     except RequestException as exc:
-        from .neterrors import network_reason
+        from ..core.neterrors import network_reason
         return 0, {}, None, network_reason(exc)
 
 
 def _check_keys(p: Probe, key_cache) -> None:
-    from .gpg import pinned_keys
+    from ..assemble.signatures import pinned_keys
     src = p.source
     if not src.gpgkeys:
         p.fail("key-mismatch", "no gpgkey: nothing could vouch for its packages")
@@ -231,7 +231,7 @@ def _read_capped(resp, limit: int) -> bytes:
             raise FetchError(f"still sending after {BODY_SECONDS:g} s (a stalled or trickling server)") from None
         if isinstance(exc, FetchError):
             raise
-        from .neterrors import network_reason
+        from ..core.neterrors import network_reason
         raise FetchError(network_reason(exc)) from None
     finally:
         timer.cancel()
@@ -244,7 +244,7 @@ def _read_capped(resp, limit: int) -> bytes:
 def _check_signature(p: Probe, base: str, data: bytes) -> None:
     import tempfile
 
-    from .gpg import pinned_keys
+    from ..assemble.signatures import pinned_keys
     from .metadata import check_repomd_signature
     src = p.source
     with tempfile.TemporaryDirectory(prefix="wcbundle-sources-") as tmp:

@@ -34,9 +34,9 @@ import shutil
 import stat
 from pathlib import Path
 
-from .errors import EnvironmentProblem, InputError, IntegrityError
-from .fileutil import sha256_file
-from .paths import DATA
+from ..core.errors import EnvironmentProblem, InputError, IntegrityError
+from ..core.fileutil import sha256_file
+from ..core.paths import DATA
 
 DEFAULT_SIZE = "3900M"
 FAT32_MAX = 4 * 1024**3 - 1          # the largest file FAT32 can hold

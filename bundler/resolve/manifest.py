@@ -1,6 +1,6 @@
 """The manifest model: repos, pins, roles and the RabbitMQ/Erlang table, per EL version.
 
-Plain dataclasses loaded through bundler.schema (unknown keys and wrong types
+Plain dataclasses loaded through bundler.core.schema (unknown keys and wrong types
 name the file, line and key path). `load_manifest()` also checks what the
 schema cannot: references between sections, and that the pinned RabbitMQ and
 Erlang versions fit the compatibility table, so a bad manifest fails before
@@ -19,8 +19,8 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
-from . import paths
-from .errors import CompatError, ManifestError
+from ..core import paths
+from ..core.errors import CompatError, ManifestError
 
 
 def normalize_fingerprint(text: str) -> str:
@@ -250,7 +250,7 @@ class Manifest:
         names = sel.roles or sorted(self.roles)
         unknown = [r for r in names if r not in self.roles]
         if unknown:
-            from .errors import InputError
+            from ..core.errors import InputError
             raise InputError(f"unknown role(s): {', '.join(unknown)}",
                              hint=f"Roles in {self.path}: {', '.join(sorted(self.roles))}.")
         return {r: self.role_packages(r, sel.el) for r in names}
@@ -289,7 +289,7 @@ def load_manifest(path: Path | None = None, cache_dir: Path | None = None) -> Ma
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ManifestError(f"the manifest is not UTF-8 text (byte {exc.start})", path=str(path)) from None
-    from .schema import load_yaml_as  # PyYAML: only when the manifest really has to be parsed
+    from ..core.schema import load_yaml_as  # PyYAML: only when the manifest really has to be parsed
     man = load_yaml_as(Manifest, path, ManifestError, text=text)
     man.path = str(path)
     man.sha256 = sha

@@ -1,9 +1,9 @@
 """Repository metadata: repomd.xml and the files it lists, fetched, verified, cached.
 
 `open_repo()` reads repomd.xml from the first base URL that answers (http(s)
-through bundler.http, imported only when a network fetch is really needed, so a
+through bundler.core.http, imported only when a network fetch is really needed, so a
 warm run and file:// repos never load it; file:// read in place, no round
-trip). One bundler.http.Session serves every http(s) GET until `close_session()`
+trip). One bundler.core.http.Session serves every http(s) GET until `close_session()`
 (resolve() calls it at its end), so the files of one resolve share connections. Every data file (primary, filelists,
 modules, group) is checked against repomd's checksum before use; a mismatch
 is a FetchError naming the URL, the expected and the actual digest.
@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .errors import EnvironmentProblem, FetchError
-from .fileutil import atomic_write, hash_file
-from .neterrors import network_reason
+from ..core.errors import EnvironmentProblem, FetchError
+from ..core.fileutil import atomic_write, hash_file
+from ..core.neterrors import network_reason
 
 log = logging.getLogger("wcbundle")
 
@@ -160,7 +160,7 @@ class RepoMetadata:
         try:
             self.cache.mkdir(parents=True, exist_ok=True)
             if path.suffix == ".zst":
-                from .run import run
+                from ..core.run import run
                 run(["zstd", "-q", "-d", "-f", "-o", str(tmp), str(path)])
             else:
                 import shutil
@@ -284,7 +284,7 @@ def decompress(path: Path) -> bytes:
     except (OSError, EOFError, ValueError) as exc:
         raise FetchError(f"cannot decompress {path}: {exc}") from None
     if name.endswith(".zst"):
-        from .run import run
+        from ..core.run import run
         proc = run(["zstd", "-q", "-d", "-c", str(path)], capture=True)
         return proc.stdout.encode("utf-8")
     return data
@@ -445,10 +445,10 @@ _SESSION = None  # the requests.Session of the current resolve (created on the f
 
 
 def _session():
-    """The shared Session (bundler.http), created on first use: requests is imported here and nowhere earlier."""
+    """The shared Session (bundler.core.http), created on first use: requests is imported here and nowhere earlier."""
     global _SESSION
     if _SESSION is None:
-        from .http import Session
+        from ..core.http import Session
         _SESSION = Session(USER_AGENT)
     return _SESSION
 
@@ -462,14 +462,14 @@ def close_session() -> None:
 
 
 def _get(url: str, errors: list[str], headers: dict | None = None):
-    """GET with bounded retries (bundler.http.get) -> (response, status) or None (and a line in `errors`).
+    """GET with bounded retries (bundler.core.http.get) -> (response, status) or None (and a line in `errors`).
 
     The response is streamed (the caller reads and closes it); status is 2xx or 304.
     Bounds: ATTEMPTS tries, TIMEOUT per connect and per read, and no retry starts
     after RETRY_WINDOW. Connection errors, timeouts, 5xx and 429 are retried; other
     statuses (404 and friends) will not get better and end the tries at once.
     """
-    from .http import get
+    from ..core.http import get
     resp, outcomes = get(_session(), url, attempts=ATTEMPTS, timeout=(TIMEOUT, TIMEOUT), window=RETRY_WINDOW,
                          headers=headers, ok=tuple(range(200, 300)) + (304,), pause=0.2)
     if resp is None:
@@ -495,7 +495,7 @@ def download(df: DataFile, url: str, dest: Path) -> None:
     # repomd states each file's size: a mirror that sends more (an endless or wrong body) is cut off
     # there instead of filling the disk. A slow mirror is bounded by the read timeout of _get().
     limit = df.size if df.size else None
-    from .http import TooLarge, copy_capped
+    from ..core.http import TooLarge, copy_capped
     try:
         with open(tmp, "wb") as out:
             try:
@@ -537,7 +537,7 @@ def check_repomd_signature(repo_id: str, base: str, data: bytes, cache: Path, pi
     """
     import tempfile
 
-    from .run import run
+    from ..core.run import run
     sha = hashlib.sha256(data).hexdigest()
     record = cache / "repomd.sig.json"
     try:

@@ -33,11 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError
-from .fileutil import atomic_write
+from ..core.errors import InputError
+from ..core.fileutil import atomic_write
 
 if TYPE_CHECKING:  # site.py imports the port constants from here
-    from .site import Site
+    from .model import Site
 
 # The ports other modules may name (site.env's WCB_APP_*_PORT come from these).
 APP_HTTP_PORT = 8080

@@ -1,0 +1,1 @@
+"""Layer 0: errors, the subprocess path, the HTTP transport, file utilities, units, paths."""

@@ -1,0 +1,1 @@
+"""Layer 1: manifest + repo metadata + baseline -> the lock (libsolv)."""
