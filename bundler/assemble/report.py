@@ -19,6 +19,7 @@ from typing import Any
 from ..core.errors import EnvironmentProblem, IntegrityError, WcbundleError
 from ..core.fileutil import atomic_write
 from ..core.units import human_size
+from ..site import roles
 from ..site.flows import FLOWS, Flow, read_flows_tsv
 
 log = logging.getLogger("wcbundle")
@@ -256,13 +257,9 @@ def _signatures(lock: dict, build: dict) -> str:
             + "</section>")
 
 
-# the order install.sh expects the roles in (README "Using it on a real connected host")
-INSTALL_ORDER = ("db-node", "arbitrator", "mq-node", "app-node")
-ROLE_STEP = {"db-node": "db nodes first, one at a time: the first bootstraps the Galera cluster, the "
-                        "others join it",
-             "arbitrator": "then the arbitrator: garbd joins the Galera cluster as its extra vote",
-             "mq-node": "then the mq nodes: they form the RabbitMQ cluster",
-             "app-node": "the app nodes last: WorkCenter starts once the database and the broker answer"}
+# the order install.sh expects the roles in (bundler/site/roles.py, README "Using it on a real connected host")
+INSTALL_ORDER = roles.INSTALL_ORDER
+ROLE_STEP = {r.name: r.step for r in roles.ROLES}
 
 
 def install_order(site: Any) -> list[Any]:

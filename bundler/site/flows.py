@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from ..core.errors import InputError
 from ..core.fileutil import atomic_write
+from .roles import NAMES
 
 if TYPE_CHECKING:  # site.py imports the port constants from here
     from .model import Site
@@ -49,6 +50,7 @@ MQ_AMQP_PORT = 5672
 MQ_MANAGEMENT_PORT = 15672
 
 PSEUDO_SOURCES = ("vip", "admin")
+ENDPOINTS = NAMES + PSEUDO_SOURCES      # who a flow may name: a role (roles.py) or a pseudo source
 SCOPES = ("peer", "public")
 
 

@@ -27,13 +27,13 @@ from typing import Callable, Literal, Optional
 from ..core.errors import SiteError
 from ..core.fileutil import atomic_write, sha256_file
 from ..core.schema import parse_yaml
-from . import flows
+from . import flows, roles
 
 log = logging.getLogger("wcbundle")
 
 Role = Literal["db-node", "mq-node", "app-node", "arbitrator"]
-ROLES = ("db-node", "mq-node", "app-node", "arbitrator")
-REQUIRED_ROLES = ("db-node", "mq-node", "app-node")
+ROLES = roles.NAMES                 # bundler/site/roles.py: the one role table
+REQUIRED_ROLES = roles.REQUIRED
 
 
 

@@ -35,6 +35,7 @@ from .flows import (
     write_flows_tsv,
 )
 from .model import Site
+from .roles import ROLES
 
 log = logging.getLogger("wcbundle")
 
@@ -109,9 +110,8 @@ def host_rules_script(site: Site, host: str, flows: tuple[Flow, ...] | list[Flow
 
 # --------------------------------------------------------------------------- diagram
 
-ROLE_COLORS = {"app-node": "#dbeafe", "mq-node": "#fde7c7", "db-node": "#d9f2dd", "arbitrator": "#ececec"}
-EDGE_COLORS = {"app-node": "#1d4ed8", "mq-node": "#c2410c", "db-node": "#15803d", "arbitrator": "#4b5563",
-               "vip": "#7c3aed", "admin": "#b91c1c"}
+ROLE_COLORS = {r.name: r.fill for r in ROLES}
+EDGE_COLORS = {**{r.name: r.edge for r in ROLES}, "vip": "#7c3aed", "admin": "#b91c1c"}
 
 
 def _q(text: str) -> str:
