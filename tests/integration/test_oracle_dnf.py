@@ -212,7 +212,7 @@ def test_minimal_is_dnfs_core_install(roots, cache):
 
 def test_capture_of_the_rpmdb_is_whole(roots, tmp_path):
     """The documented capture command, run by rpm on the root, carries every kind of record."""
-    from bundler.resolve.solve import baseline as bl
+    from bundler.resolve import baseline as bl
     base = bl.load_capture(oracle.capture(roots[7], tmp_path / "c.txt"))
     assert base.version == bl.CAPTURE_VERSION and len(base.packages) == len(oracle.core_nevras(roots[7]))
     pkgs = {p.name: p for p in base.packages}
