@@ -23,6 +23,8 @@ import platform
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -290,15 +292,65 @@ def _build_info(inp: PackInput, d: dict, when: datetime, signer_fpr: str) -> dic
             "format": inp.fmt, "signed": bool(inp.sign_key), "signer_fpr": signer_fpr}
 
 
-def _fill_tree(inp: PackInput, d: dict, tree: Path, top: str, when: datetime) -> dict:
-    """Every step that writes into the tree, in order; returns the build info."""
-    tree.mkdir()
+@dataclass
+class Staging:
+    """The build directory of one bundle: `.wcbundle-*` inside --out, removed when the build ends."""
+
+    dir: Path
+    top: str
+    when: datetime
+    d: dict                                     # the lock in its JSON shape
+
+    @property
+    def tree(self) -> Path:
+        return self.dir / self.top
+
+
+@contextmanager
+def staging(inp: PackInput) -> Iterator[Staging]:
+    """Make the staging directory; on leaving, remove it (nothing is left behind if a step fails)
+    and turn an OSError of any step inside into an EnvironmentProblem (full disk, permissions)."""
+    d = lock_as_dict(inp.lock)
+    when = inp.build_time or build_time_now()
+    out = Path(inp.out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".wcbundle-", dir=out))
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot write to the output directory {out}: {exc.strerror}.",
+                                 hint="Pass a writable --out DIR.") from None
+    top = top_name(d["manifest"].get("name") or "bundle", int(d["el"]), d["arch"], when, out)
+    try:
+        yield Staging(tmp, top, when, d)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise EnvironmentProblem(f"no space left in {out} while writing the bundle {top}; nothing was "
+                                     "left behind.", hint="Free some space or pass --out on a larger disk.") \
+                from None
+        raise EnvironmentProblem(f"cannot write the bundle {top} into {out}: {exc}.",
+                                 hint="Check the --out directory's permissions and free space.") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def place_packages(inp: PackInput, st: Staging) -> None:
+    """The localrepo step, first half: every verified RPM into repo/Packages (hard links)."""
+    st.tree.mkdir()
+    inp.step("packages")
+    _place_rpms(st.tree, st.d, inp.files)
+
+
+def index_repo(inp: PackInput, st: Staging) -> None:
+    """The localrepo step, second half: createrepo_c (+ module metadata on EL8/9), timestamps = build time."""
+    inp.step("repo")
+    create_repo(st.tree / "repo", int(st.d["el"]), modules_document(st.d), revision=int(st.when.timestamp()))
+
+
+def _fill_tree(inp: PackInput, st: Staging) -> dict:
+    """Everything else the tree holds, each a visible sub-step; returns the build info."""
+    d, tree, top, when = st.d, st.tree, st.top, st.when
     inp.step("tree")
     _copy_installer(tree)
-    _place_rpms(tree, d, inp.files)
-    inp.step("repo")
-    create_repo(tree / "repo", int(d["el"]), modules_document(d), revision=int(when.timestamp()))
-    inp.step("metadata")
     key_files = _keys(tree, inp.keys)
     signer_fpr = ""
     if inp.sign_key:  # the signer's public key ships inside (keys/wcbundle-signer.gpg); trust is the fpr
@@ -310,8 +362,10 @@ def _fill_tree(inp: PackInput, d: dict, tree: Path, top: str, when: datetime) ->
     (tree / "bundle.json").write_text(json.dumps({"lock": d, "build": build, "site": site_summary},
                                                  indent=2) + "\n")
     (tree / "bundle.env").write_text(render_bundle_env(d, top, build, inp.module_disable, key_files))
+    inp.step("sbom")
     from .sbom import write_sbom
     write_sbom(inp.lock, tree / "repo", tree / "sbom.spdx.json", build)
+    inp.step("report")
     from .report import write_report
     write_report(tree, tree / "report.html")
     inp.step("manifest")
@@ -319,34 +373,20 @@ def _fill_tree(inp: PackInput, d: dict, tree: Path, top: str, when: datetime) ->
              for p in d["packages"]}
     write_manifest(tree, known)
     if inp.sign_key:
+        inp.step("sign")
         from ..carry.sign import sign_file
         sign_file(tree / MANIFEST, inp.sign_key)
     return build
 
 
 def pack(inp: PackInput) -> PackResult:
-    """Build the bundle into inp.out_dir; nothing is left behind if any step fails."""
-    d = lock_as_dict(inp.lock)
-    when = inp.build_time or build_time_now()
-    out = Path(inp.out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".wcbundle-", dir=out))
-    except OSError as exc:
-        raise EnvironmentProblem(f"cannot write to the output directory {out}: {exc.strerror}.",
-                                 hint="Pass a writable --out DIR.") from None
-    top = top_name(d["manifest"].get("name") or "bundle", int(d["el"]), d["arch"], when, out)
-    try:
-        return _pack_in(inp, d, staging, top, when, out)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise EnvironmentProblem(f"no space left in {out} while writing the bundle {top}; nothing was "
-                                     "left behind.", hint="Free some space or pass --out on a larger disk.") \
-                from None
-        raise EnvironmentProblem(f"cannot write the bundle {top} into {out}: {exc}.",
-                                 hint="Check the --out directory's permissions and free space.") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    """Build the bundle into inp.out_dir in one call: staging, the localrepo step (place_packages,
+    index_repo) and the pack step (finish). bundler.pipeline runs the two steps separately, so the
+    build's progress shows each; this is the same sequence for library callers and tests."""
+    with staging(inp) as st:
+        place_packages(inp, st)
+        index_repo(inp, st)
+        return finish(inp, st)
 
 
 def _taken(dest: Path) -> EnvironmentProblem:
@@ -363,9 +403,12 @@ def _place(src: Path, dest: Path) -> None:
     os.unlink(src)
 
 
-def _pack_in(inp: PackInput, d: dict, staging: Path, top: str, when: datetime, out: Path) -> PackResult:
-    tree = staging / top
-    _fill_tree(inp, d, tree, top, when)
+def finish(inp: PackInput, st: Staging) -> PackResult:
+    """The pack step: the rest of the tree (installer, keys, site files, bundle.json/env, SBOM, report,
+    MANIFEST.sha256 and its signature), then the tar and its sidecar placed into --out."""
+    d, staging, top, when, out = st.d, st.dir, st.top, st.when, Path(inp.out_dir)
+    tree = st.tree
+    _fill_tree(inp, st)
     npk = len({p["checksum"] for p in d["packages"]})
     if inp.fmt == "dir":
         if (out / top).exists():
@@ -380,6 +423,7 @@ def _pack_in(inp: PackInput, d: dict, staging: Path, top: str, when: datetime, o
     moves = [f"{top}.tar.sha256", f"{top}.report.html"]
     if inp.sign_key:
         from ..carry.sign import sign_file
+        inp.step("sign")
         sign_file(staging / f"{top}.tar.sha256", inp.sign_key)
         moves.append(f"{top}.tar.sha256.asc")
     shutil.copyfile(tree / "report.html", staging / f"{top}.report.html")

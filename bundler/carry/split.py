@@ -263,3 +263,11 @@ class PartsReader(io.RawIOBase):
         for f in self._files:
             f.close()
         super().close()
+
+
+def carried_files(bundle: Path, written: list[Path]) -> list[Path]:
+    """What to copy for a split bundle: the parts, their index and list, the whole tar's .sha256
+    (join.sh checks the joined tar against it) and its signature when signed, then join.sh."""
+    side = [bundle.with_name(bundle.name + ".sha256"), bundle.with_name(bundle.name + ".sha256.asc")]
+    return ([p for p in written if p.name != "join.sh"] + [p for p in side if p.is_file()]
+            + [p for p in written if p.name == "join.sh"])

@@ -1,17 +1,14 @@
-"""`wcbundle build`: resolve -> fetch -> signatures -> repo + pack, as a short list of steps.
+"""`wcbundle build`: the options, then bundler.pipeline.build(), then the summary.
 
-Thin layer: each step is one library call (bundler.resolve.solve, fetch, gpg, pack)
-wrapped in `_Steps.step()`, which prints the step's start and its timing on
-stderr (the download bar comes from fetch.py). stdout gets only the result:
-the bundle path, its sha256 and a one-line summary.
+Thin layer: the steps themselves (resolve -> fetch -> signatures -> localrepo -> pack
+[-> split]), their progress lines and timings on stderr live in bundler/pipeline.py.
+stdout gets only the result: the bundle path, its sha256 and a one-line summary.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -21,44 +18,6 @@ from ..core.units import human_size
 from .resolve import selection_from, selection_options
 
 log = logging.getLogger("wcbundle")
-
-
-SUBSTEPS = {"tree": "installer + packages", "repo": "repo (createrepo_c)",
-            "metadata": "keys, site, bundle.json/env, SBOM, report", "manifest": "MANIFEST.sha256",
-            "tar": "tar + sidecar"}
-
-
-class _Steps:
-    """Numbered steps with timings on stderr, and timed sub-steps; silent with --quiet."""
-
-    def __init__(self, total: int, quiet: bool):
-        self.total, self.quiet, self.n = total, quiet, 0
-        self.times: dict[str, float] = {}
-        self._sub: tuple[str, float] | None = None
-
-    def say(self, text: str) -> None:
-        if not self.quiet:
-            click.echo(text, err=True)
-
-    def sub(self, name: str | None) -> None:
-        """Start sub-step `name` (None: just end the current one), printing the last one's time."""
-        now = time.monotonic()
-        if self._sub is not None:
-            label, t0 = self._sub
-            self.say(f"      - {label}: {now - t0:.1f}s")
-        self._sub = (SUBSTEPS.get(name, name), now) if name else None
-
-    @contextmanager
-    def step(self, name: str, what: str):
-        self.n += 1
-        self.say(f"[{self.n}/{self.total}] {what}")
-        t0 = time.monotonic()
-        note: list[str] = []
-        yield note
-        self.sub(None)
-        dt = time.monotonic() - t0
-        self.times[name] = dt
-        self.say(f"      {name} done in {dt:.1f}s" + (f": {note[0]}" if note else ""))
 
 
 def _module_disable(sel) -> list[str]:
@@ -112,50 +71,14 @@ def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
     if sign_key:  # a missing signing key fails now, not after the downloads
         from ..carry.sign import fingerprint_of
         fingerprint_of(sign_key)
-    steps = _Steps(5 if split_bytes else 4, quiet)
+    from ..pipeline import BuildContext
+    from ..pipeline import build as run_pipeline
     t_start = time.monotonic()
-
-    with steps.step("resolve", f"Resolving EL{sel.el} roles against baseline {sel.baseline}") as note:
-        from ..resolve.solve import resolve
-        lock = resolve(sel, progress=lambda role: log.debug("solving role %s", role))
-        note.append(f"{len(lock.packages)} packages, {human_size(lock.total_size())}, "
-                    f"roles {', '.join(lock.roles)}")
-        from ..assemble.signatures import check_allow_unsigned
-        check_allow_unsigned(lock, allow_unsigned)  # option errors before any download
-
-    with steps.step("fetch", f"Downloading {len(lock.packages)} packages ({jobs} in parallel)") as note:
-        from ..assemble.fetch import FetchStats, fetch_all
-        stats = FetchStats()
-        files = fetch_all(lock, sel.cache_dir, jobs=jobs, quiet=quiet, stats=stats)
-        rate = stats.bytes_downloaded / stats.seconds if stats.seconds else 0
-        note.append(f"{stats.downloaded} downloaded ({human_size(stats.bytes_downloaded)}, "
-                    f"{human_size(int(rate))}/s), {stats.cached} from the cache")
-
-    with tempfile.TemporaryDirectory(prefix="wcbundle-keys-") as keydir:
-        with steps.step("signatures", "Checking RPM signatures against each repo's keys") as note:
-            from ..assemble.signatures import check_signatures, fetch_keys
-            keys = fetch_keys(lock, Path(keydir))
-            sigs = check_signatures(lock, files, keys, allow_unsigned)
-            note.append(f"{sigs.signed_ok} signed OK"
-                        + (f", {len(sigs.unsigned_allowed)} unsigned accepted (--allow-unsigned "
-                           f"{' '.join(sigs.allow_unsigned)})" if sigs.unsigned_allowed else ""))
-
-        with steps.step("pack", f"Packing the bundle into {out_dir} ({fmt})") as note:
-            from ..assemble.pack import PackInput, pack
-            result = pack(PackInput(
-                lock=lock, files=files, keys=keys, out_dir=out_dir, fmt=fmt, site=site, sign_key=sign_key,
-                signatures=sigs.to_dict(), allow_unsigned=list(allow_unsigned),
-                module_disable=_module_disable(sel),
-                progress=steps.sub))
-            note.append(f"{result.top} ({human_size(result.size)})")
-
-    parts: list[Path] = []
-    if split_bytes:
-        with steps.step("split", f"Splitting into parts of {human_size(split_bytes)}") as note:
-            from ..carry.split import split_bundle
-            from .carry import carried_files
-            parts = carried_files(result.path, split_bundle(result.path, split_bytes))
-            note.append(f"{len(parts)} files")
+    ctx = run_pipeline(BuildContext(sel=sel, out_dir=out_dir, fmt=fmt, jobs=jobs, site=site,
+                                    allow_unsigned=tuple(allow_unsigned), sign_key=sign_key,
+                                    split_bytes=split_bytes, quiet=quiet, module_disable=_module_disable(sel)),
+                       echo=lambda text: click.echo(text, err=True))
+    lock, result, parts, stats = ctx.lock, ctx.result, ctx.parts, ctx.stats
 
     total = time.monotonic() - t_start
     click.echo(str(result.path))

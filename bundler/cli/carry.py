@@ -115,17 +115,9 @@ def split(bundle: Path, size: str) -> None:
     nbytes = split_mod.parse_size(size)
     written = split_mod.split_bundle(bundle, nbytes)
     parts = [p for p in written if split_mod._PART_RE.search(p.name)]
-    for p in carried_files(bundle, written):
+    for p in split_mod.carried_files(bundle, written):
         click.echo(str(p))
     top = bundle.name.removesuffix(".tar")
     click.echo(f"{len(parts)} parts of at most {_human(nbytes)}. Copy every file listed above. On the target: "
                f"./join.sh (bash and coreutils only), then tar xf {bundle.name} && cd {top} && ./install.sh "
                f"--check. Here, `wcbundle verify {parts[0].name}` checks the parts without joining them.", err=True)
-
-
-def carried_files(bundle: Path, written: list[Path]) -> list[Path]:
-    """What to copy for a split bundle: the parts, their index and list, the whole tar's .sha256
-    (join.sh checks the joined tar against it) and its signature when signed, then join.sh."""
-    side = [bundle.with_name(bundle.name + ".sha256"), bundle.with_name(bundle.name + ".sha256.asc")]
-    return ([p for p in written if p.name != "join.sh"] + [p for p in side if p.is_file()]
-            + [p for p in written if p.name == "join.sh"])

@@ -70,9 +70,14 @@ def test_warm_rebuild_downloads_nothing(world7, mirror7, tmp_path, capsys):
                            quiet=False)
     assert rc == 0
     # stages with timings on stderr; stdout holds only the result (path, sha256, summary)
-    for stage in ("[1/4] Resolving", "[2/4] Downloading", "[3/4] Checking RPM signatures", "[4/4] Packing",
-                  "- repo (createrepo_c):", "pack done in"):
+    # every pipeline step (bundler/pipeline.py) is announced and timed, and so are pack's sub-steps
+    stages = ("[1/5] Resolving", "[2/5] Downloading", "[3/5] Checking RPM signatures",
+              "[4/5] Making the bundle's package repository", "- repo (createrepo_c):", "localrepo done in",
+              "[5/5] Packing", "- SBOM (SPDX):", "- report.html:", "- MANIFEST.sha256:", "- tar + sidecar:",
+              "pack done in")
+    for stage in stages:
         assert stage in err2, stage
+    assert [err2.index(s) for s in stages] == sorted(err2.index(s) for s in stages), err2
     assert len(out2.splitlines()) == 3 and out2.splitlines()[1].startswith("sha256: ")
     assert rpm_requests(mirror7) == [], "a warm rebuild must not download any package"
     assert "0 downloaded" in out2 and out.splitlines()[0] != out2.splitlines()[0]  # -2 suffix, same day
