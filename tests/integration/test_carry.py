@@ -10,18 +10,16 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
 from bundler.carry import verify
+from tests.support.rpms import make_signing_key as make_key
+from tests.support.rpms import stop_agent
 
 pytestmark = pytest.mark.integration
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_sign import make_key, stop_agent  # noqa: E402
 
 
 def wcb(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

@@ -11,17 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from bundler.cli import main
 from bundler.core import paths
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_localrepo import build_rpm, kill_agent, make_key  # noqa: E402
+from tests.support.cli import wcb
+from tests.support.rpms import build_rpm
+from tests.support.rpms import make_rpm_key as make_key
+from tests.support.rpms import stop_agent as kill_agent
 
 pytestmark = [pytest.mark.integration]
 
@@ -78,19 +77,12 @@ def repo_only(args: list[str]) -> list[str]:
     return out
 
 
-def wcb(capsys, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    rc = main(list(argv))
-    cap = capsys.readouterr()
-    return rc, cap.out, cap.err
-
-
 def test_resolve_json_carries_the_direct_rpm(world_el7, vendor, tmp_path, capsys):
     pub, sha, key = vendor
     url = (pub / FILE).as_uri()
     man = manifest_with(tmp_path, url, sha, key.as_uri())
     cache = tmp_path / "cache"
-    rc, out, err = wcb(capsys, "resolve", "--el", "7", *repo_only(world_el7.repo_args), "--manifest", str(man),
+    rc, out, err = wcb("resolve", "--el", "7", *repo_only(world_el7.repo_args), "--manifest", str(man),
                        "--role", "arbitrator", "--cache", str(cache), "--json")
     assert rc == 0, err
     lock = json.loads(out)
@@ -115,7 +107,7 @@ def test_wrong_sha256_fails_with_exit_5_and_leaves_no_file(world_el7, vendor, tm
     wrong = hashlib.sha256(b"not the vendor's file").hexdigest()
     man = manifest_with(tmp_path, url, wrong, key.as_uri())
     cache = tmp_path / "cache"
-    rc, out, err = wcb(capsys, "resolve", "--el", "7", *repo_only(world_el7.repo_args), "--manifest", str(man),
+    rc, out, err = wcb("resolve", "--el", "7", *repo_only(world_el7.repo_args), "--manifest", str(man),
                        "--role", "arbitrator", "--cache", str(cache), "--json")
     assert rc == 5, err
     assert out == "" and "Traceback" not in err
@@ -132,7 +124,7 @@ def test_build_packs_the_direct_rpm_with_its_signature_checked(world_el7, mirror
     served = mirror_factory(pub)  # over http this time
     url = f"{served.url}/{FILE}"
     man = manifest_with(tmp_path, url, sha, key.as_uri())
-    rc, out, err = wcb(capsys, "-q", "build", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
+    rc, out, err = wcb("-q", "build", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
                        "--role", "arbitrator", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
     assert rc == 0, err
     (tar,) = (tmp_path / "out").glob("*.tar")
@@ -152,7 +144,7 @@ def test_build_fails_when_the_direct_rpm_is_not_signed_by_its_gpgkey(world_el7, 
     pub, sha, _ = vendor
     other = world_el7.keys["c7-os"].resolve().as_uri()
     man = manifest_with(tmp_path, (pub / FILE).as_uri(), sha, other)
-    rc, _, err = wcb(capsys, "-q", "build", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
+    rc, _, err = wcb("-q", "build", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
                      "--role", "arbitrator", "--cache", str(tmp_path / "cache"), "--out", str(tmp_path / "out"))
     msg = " ".join(err.split())
     assert rc == 7, err
@@ -169,7 +161,7 @@ def test_key_pinned_direct_rpm_records_the_sha256_seen(world_el7, mirror_factory
     url = f"{served.url}/{FILE}"
     man = manifest_with(tmp_path, url, "", key.as_uri())
     cache = tmp_path / "cache"
-    rc, out, err = wcb(capsys, "resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
+    rc, out, err = wcb("resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
                        "--role", "arbitrator", "--cache", str(cache), "--json")
     assert rc == 0, err
     (pkg,) = [p for p in json.loads(out)["packages"] if p["name"] == NAME]
@@ -177,7 +169,7 @@ def test_key_pinned_direct_rpm_records_the_sha256_seen(world_el7, mirror_factory
     assert (cache / "pkgs" / "sha256" / sha[:2] / sha).read_bytes() == (pub / FILE).read_bytes()
     # a second resolve reuses the verified file: the mirror is not asked for the RPM again
     before = sum(1 for e in served.log if e.path.endswith(FILE))
-    rc, _, err = wcb(capsys, "resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
+    rc, _, err = wcb("resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
                      "--role", "arbitrator", "--cache", str(cache), "--json")
     assert rc == 0, err
     assert sum(1 for e in served.log if e.path.endswith(FILE)) == before
@@ -188,7 +180,7 @@ def test_key_pinned_direct_rpm_signed_by_another_key_fails_7_and_keeps_nothing(w
     other = world_el7.keys["c7-os"].resolve().as_uri()   # pinned correctly, but it did not sign the RPM
     man = manifest_with(tmp_path, (pub / FILE).as_uri(), "", other)
     cache = tmp_path / "cache"
-    rc, out, err = wcb(capsys, "resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
+    rc, out, err = wcb("resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
                        "--role", "arbitrator", "--cache", str(cache), "--json")
     msg = " ".join(err.split())
     assert rc == 7, err
@@ -200,7 +192,7 @@ def test_direct_rpm_key_not_pinned_fails_7_naming_expected_and_actual(world_el7,
     pub, _, key = vendor
     wrong = "0" * 40
     man = manifest_with(tmp_path, (pub / FILE).as_uri(), "", key.as_uri(), fingerprint=wrong)
-    rc, _, err = wcb(capsys, "resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
+    rc, _, err = wcb("resolve", "--el", "7", *world_el7.repo_args, "--manifest", str(man),
                      "--role", "arbitrator", "--cache", str(tmp_path / "cache"), "--json")
     msg = " ".join(err.split())
     assert rc == 7, err

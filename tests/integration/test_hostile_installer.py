@@ -18,19 +18,17 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_carry import build_signed
 
 from bundler.carry import verify
 from bundler.core.errors import SignatureError
+from tests.support.rpms import make_signing_key as make_key
+from tests.support.rpms import stop_agent
 
 pytestmark = pytest.mark.integration
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_carry import build_signed  # noqa: E402
-from test_sign import make_key, stop_agent  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -218,11 +218,9 @@ def test_package_phase_installs_each_role_with_real_dnf(request, tmp_path, role,
 @pytest.fixture(scope="module")
 def real_signed(tmp_path_factory, world_el7):
     """A signed EL7 bundle of every role with the example site, built from the fixture world; extracted."""
-    import sys
-
     from bundler.carry.verify import extract_bundle
-    sys.path.insert(0, str(TOP / "tests" / "unit"))
-    from test_sign import make_key, stop_agent
+    from tests.support.rpms import make_signing_key as make_key
+    from tests.support.rpms import stop_agent
     base = tmp_path_factory.mktemp("real")
     home = base / "gnupg"
     fpr = make_key(home, "wcbundle builder <builder@example.invalid>")

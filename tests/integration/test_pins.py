@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bundler.cli import main
 from bundler.core import paths
+from tests.support.cli import wcb as run
 
 pytestmark = [pytest.mark.integration]
 
@@ -24,10 +24,9 @@ MARIADB_VENDOR_PIN = "177F4010FE56CA3336300305F1656F24C74CD1D8"
 
 
 def wcb(capsys, *argv: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    rc = main(list(argv))
-    cap = capsys.readouterr()
-    return rc, cap.out, " ".join(cap.err.split())
+    """tests/support's runner, stderr's whitespace folded (messages are matched across line wraps)."""
+    rc, out, err = run(*argv)
+    return rc, out, " ".join(err.split())
 
 
 def without(args: list[str], flag: str, repo: str) -> list[str]:

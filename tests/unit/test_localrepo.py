@@ -1,12 +1,11 @@
 """localrepo.py and gpg.py on tiny real RPMs: rpmbuild-built, rpmsign-signed, createrepo_c-indexed.
 
-The helpers here (`make_key`, `build_rpm`) are also used by test_pack.py.
+RPMs and keys come from tests/support (rpms.py, locks.py).
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +15,10 @@ import pytest
 from bundler.assemble.localrepo import create_repo, modules_document, repomd_types
 from bundler.assemble.signatures import check_signatures, fetch_keys
 from bundler.core.errors import InputError, SignatureError
+from tests.support.locks import lock_for
+from tests.support.rpms import build_rpm
+from tests.support.rpms import make_rpm_key as make_key
+from tests.support.rpms import stop_agent as kill_agent
 
 MODULES = """---
 document: modulemd
@@ -39,67 +42,6 @@ data:
 
 def _cmd(argv: list, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in argv], check=True, capture_output=True, text=True, **kw)  # noqa: S603
-
-
-def make_key(home: Path, name: str) -> Path:
-    """A fresh unprotected RSA key in GNUPGHOME=home; returns its armored public key file."""
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    params = home / f"{name}.params"
-    params.write_text(f"%no-protection\nKey-Type: RSA\nKey-Length: 2048\nName-Real: {name}\n"
-                      f"Name-Email: {name}@test.invalid\nExpire-Date: 0\n%commit\n")
-    _cmd(["gpg", "--homedir", home, "--batch", "--gen-key", params])
-    out = home / f"RPM-GPG-KEY-{name}"
-    out.write_text(_cmd(["gpg", "--homedir", home, "--armor", "--export", f"{name}@test.invalid"]).stdout)
-    return out
-
-
-def kill_agent(home: Path) -> None:
-    """Stop the gpg-agent that gpg/rpmsign started for this GNUPGHOME (it outlives the test otherwise)."""
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], check=False,  # noqa: S603,S607
-                   capture_output=True)
-
-
-def build_rpm(top: Path, name: str, version: str = "1.0", release: str = "1", *, signer: str | None = None,
-              home: Path | None = None, requires: str = "", extra: str = "") -> Path:
-    """A noarch RPM with one tiny file; signed by `signer` (a make_key name) when given."""
-    spec = top / "SPECS" / f"{name}.spec"
-    spec.parent.mkdir(parents=True, exist_ok=True)
-    spec.write_text(f"Name: {name}\nVersion: {version}\nRelease: {release}\nSummary: {name}\nLicense: MIT\n"
-                    f"BuildArch: noarch\n{('Requires: ' + requires) if requires else ''}\n{extra}\n"
-                    f"%description\n{name}\n%install\nmkdir -p %{{buildroot}}/usr/share/{name}\n"
-                    f"echo {name} > %{{buildroot}}/usr/share/{name}/README\n"
-                    f"%files\n/usr/share/{name}/README\n")
-    _cmd(["rpmbuild", "--define", f"_topdir {top}", "--define", "_build_id_links none", "-bb", spec])
-    rpm = next((top / "RPMS" / "noarch").glob(f"{name}-{version}-{release}.noarch.rpm"))
-    if signer:
-        _cmd(["rpmsign", "--define", f"_gpg_name {signer}@test.invalid", "--define", "__gpg /usr/bin/gpg",
-              "--define", f"_gpg_path {home}", "--addsign", rpm])
-    return rpm
-
-
-def lock_for(rpms: dict[str, list[Path]], keys: dict[str, list[Path]], el: int = 9,
-             pins: dict[str, list[str]] | None = None) -> dict:
-    """A lock (design section 3 shape) over local RPMs, one repo per key of `rpms`; each repo pins
-    every key of its key files unless `pins` says otherwise."""
-    from bundler.assemble.signatures import key_fingerprints
-    pkgs, repos = [], {}
-    for repo, files in rpms.items():
-        fprs = [f for k in keys.get(repo, []) if "BEGIN PGP" in k.read_text()
-                for f, _ in key_fingerprints(k.read_text())]
-        repos[repo] = {"baseurls": [files[0].parent.as_uri()],
-                       "gpgkeys": [k.as_uri() for k in keys.get(repo, [])], "module_hotfixes": False,
-                       "fingerprints": (pins or {}).get(repo, fprs)}
-        for f in files:
-            n, v, r = f.name[: -len(".noarch.rpm")].rsplit("-", 2)
-            pkgs.append({"name": n, "epoch": 0, "version": v, "release": r, "arch": "noarch", "repo": repo,
-                         "location": f.name, "url": f.as_uri(), "size": f.stat().st_size,
-                         "checksum": "sha256:" + hashlib.sha256(f.read_bytes()).hexdigest(),
-                         "license": "MIT", "vendor": "", "sourcerpm": "", "modularity_label": None,
-                         "upgrade_of": None, "roles": ["r"], "why": [n]})
-    return {"lock_version": 1, "el": el, "arch": "x86_64", "baseline": {"kind": "none", "source": "", "count": 0},
-            "manifest": {"name": "t", "sha256": "0" * 64}, "repos": repos,
-            "roles": {"r": {"install": [], "upgrade": [], "requested": [p["name"] for p in pkgs]}},
-            "packages": sorted(pkgs, key=lambda p: p["name"]), "modules": {}}
 
 
 @pytest.fixture(scope="module")

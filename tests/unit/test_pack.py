@@ -127,7 +127,10 @@ def test_tar_is_deterministic_and_well_formed(tmp_path):
 @pytest.fixture(scope="module")
 def mini(tmp_path_factory):
     """Two signed noarch RPMs in one repo, fetched-style: (lock, files, keys, signature report)."""
-    from test_localrepo import build_rpm, kill_agent, lock_for, make_key
+    from tests.support.locks import lock_for
+    from tests.support.rpms import build_rpm
+    from tests.support.rpms import make_rpm_key as make_key
+    from tests.support.rpms import stop_agent as kill_agent
     base = tmp_path_factory.mktemp("packworld")
     key = make_key(base / "gnupg", "vendora")
     rpms = [build_rpm(base / "a", "alpha", signer="vendora", home=base / "gnupg"),

@@ -11,7 +11,7 @@ import pytest
 
 from bundler.assemble.sbom import download_location, purl, spdx_license, write_sbom
 from bundler.core.errors import IntegrityError
-from bundler.core.run import run
+from tests.support.rpms import build_rpm
 
 pytestmark = pytest.mark.skipif(not shutil.which("rpmbuild"), reason="rpmbuild not installed")
 
@@ -22,16 +22,6 @@ SPECS = {  # name: (epoch, version, release, arch, license, vendor)
 }
 
 
-def build_rpm(top: Path, name: str, epoch: int, version: str, release: str, arch: str, lic: str,
-              vendor: str) -> Path:
-    spec = top / f"{name}.spec"
-    spec.write_text(f"Name: {name}\n" + (f"Epoch: {epoch}\n" if epoch else "") +
-                    f"Version: {version}\nRelease: {release}\nSummary: t\nLicense: {lic}\n"
-                    f"Vendor: {vendor}\nBuildArch: {arch}\n%description\nt\n%files\n")
-    run(["rpmbuild", "--define", f"_topdir {top}", "--define", "_build_id_links none", "-bb", spec], timeout=120)
-    return next((top / "RPMS" / arch).glob(f"{name}-{version}-*.rpm"))
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     top = tmp_path_factory.mktemp("rpmbuild")
@@ -39,7 +29,7 @@ def world(tmp_path_factory):
     (repo / "Packages").mkdir(parents=True)
     packages = []
     for name, (epoch, ver, rel, arch, lic, vendor) in SPECS.items():
-        rpm = build_rpm(top, name, epoch, ver, rel, arch, lic, vendor)
+        rpm = build_rpm(top, name, ver, rel, epoch=epoch, arch=arch, license=lic, vendor=vendor, payload=False)
         shutil.copy(rpm, repo / "Packages" / rpm.name)
         packages.append({"name": name, "epoch": epoch, "version": ver, "release": rel, "arch": arch,
                          "repo": "fixture", "location": f"rpms/{rpm.name}",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,21 +12,10 @@ from test_verify import default_files, make_bundle, manifest_of, write_sidecar
 from bundler.carry import sign, verify
 from bundler.cli import main
 from bundler.core.errors import EXIT_SIGNATURE, InputError, IntegrityError, SignatureError
+from tests.support.rpms import make_signing_key as make_key
+from tests.support.rpms import stop_agent
 
 pytestmark = pytest.mark.skipif(not (shutil.which("gpg") and shutil.which("gpgv")), reason="gpg/gpgv missing")
-
-
-def make_key(home: Path, uid: str) -> str:
-    """A fresh ed25519 signing key without passphrase in GNUPGHOME `home`; returns its fingerprint."""
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    env = {"GNUPGHOME": str(home), "PATH": "/usr/bin:/bin"}
-    subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key",
-                    uid, "ed25519", "sign", "never"], env=env, check=True, capture_output=True, timeout=60)
-    return sign.fingerprint_of(uid, home)
-
-
-def stop_agent(home: Path) -> None:
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True, timeout=30)
 
 
 @pytest.fixture(scope="module")

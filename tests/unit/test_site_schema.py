@@ -15,11 +15,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_bad_input import assert_clean_error, run_cli
 
 from bundler.core.errors import EXIT_INPUT, SiteError
 from bundler.core.paths import MANIFESTS
 from bundler.site.model import SCHEMA, load_site, render_schema_sh, schema_problem
+from tests.support.cli import assert_clean_error, wcb
 
 ROOT = Path(__file__).resolve().parents[2]
 LIB = ROOT / "installer_stub" / "lib"
@@ -160,7 +160,7 @@ def test_app_jar_outside_the_site_folder_is_refused(tmp_path, capsys):
     doc.setdefault("app", {})["jar"] = "../outside/shadow"
     path = _write(folder / "site.yaml", doc)
     out = tmp_path / "out"
-    code, _, err = run_cli(capsys, ["plan", "--site", str(path), "--out", str(out)])
+    code, _, err = wcb(*["plan", "--site", str(path), "--out", str(out)])
     assert_clean_error(code, err, EXIT_INPUT, "site.yaml", "app.jar", "outside the site file's folder")
     assert not out.exists() or not list(out.rglob("*"))
     # a symlink inside the folder pointing outside is the same thing
@@ -175,11 +175,11 @@ def test_a_5000_character_jar_path_is_exit_3_not_an_internal_error(tmp_path, cap
     doc = _doc()
     doc.setdefault("app", {})["jar"] = "x" * 5000 + ".jar"
     path = _write(tmp_path / "site.yaml", doc)
-    code, _, err = run_cli(capsys, ["plan", "--site", str(path), "--out", str(tmp_path / "out")])
+    code, _, err = wcb(*["plan", "--site", str(path), "--out", str(tmp_path / "out")])
     assert_clean_error(code, err, EXIT_INPUT, "site.yaml", "app.jar")
     doc["app"]["jar"] = "/".join(["d" * 200] * 30) + "/w.jar"   # every part short, the whole too long
     _write(path, doc)
-    code, _, err = run_cli(capsys, ["plan", "--site", str(path), "--out", str(tmp_path / "out")])
+    code, _, err = wcb(*["plan", "--site", str(path), "--out", str(tmp_path / "out")])
     assert_clean_error(code, err, EXIT_INPUT, "site.yaml", "app.jar")
 
 
