@@ -155,23 +155,13 @@ wcb_mkdir() {
         WCB_CHANGES=$((WCB_CHANGES + 1))
         return 0
     fi
-    mkdir -p "$dir"
-    chmod "$mode" "$dir"
-    wcb_chown "$owner" "$dir"
+    # the mode at creation and chown -h: nothing is changed through a name someone may swap meanwhile
+    [[ -L "$dir" ]] && wcb_die 4 "refusing to use $dir: it is a symlink (another user may have planted it); remove it and run again"
+    mkdir -p "$(dirname "$dir")"
+    mkdir -m "$mode" "$dir"
+    wcb_chown_nofollow "$owner" "$dir"
     wcb_log "created directory $dir ($mode $owner)"
     WCB_CHANGES=$((WCB_CHANGES + 1))
-}
-
-# usage: wcb_chown OWNER:GROUP PATH   chown, or (test root without that user) note that it was skipped
-wcb_chown() {
-    local owner="$1" path="$2"
-    if wcb_owner_ok "$owner"; then
-        chown "$owner" "$path"
-    elif [[ -n "${WCB_ROOT:-}" ]]; then
-        wcb_log "chown $owner $path skipped: no such user/group on this test host"
-    else
-        wcb_die 4 "user or group of $owner does not exist; the role's package should have created it (install the role's packages first)"
-    fi
 }
 
 # usage: wcb_stat_mode_owner PATH   print "MODE OWNER:GROUP" of PATH

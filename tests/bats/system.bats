@@ -106,7 +106,7 @@ firewall-cmd --reload"
     touch "$WCB_ROOT/etc/my.cnf.d"
     run "$B/install.sh" --yes --node wc-db1
     [ "$status" -eq 4 ]
-    [[ "$output" == *"Error: unexpected failure (status 1) in common.sh:"*"mkdir -p"* ]]
+    [[ "$output" == *"Error: unexpected failure (status 1) in common.sh:"*"mkdir "* ]]
     [[ "$output" != *"Done:"* ]]
 }
 

@@ -210,3 +210,54 @@ def test_hostile_tree_refused_by_installer_and_verify(signed, tmp_path, case):
     assert verify_needle in res.stderr and "Traceback" not in res.stderr, res.stderr
     if (tmp_path / "outside-secret").exists():
         assert (tmp_path / "outside-secret").read_text() == "secret\n"
+
+
+# -- issue 10: a real signed bundle built with --site, and the site edits a target may make ----------
+
+@pytest.fixture(scope="module")
+def signed_site(tmp_path_factory, world_el7):
+    """A signed db-node bundle built with --site (site.env + its signed copy + the generated validator)."""
+    from test_carry import wcb
+
+    from bundler.paths import MANIFESTS
+    base = tmp_path_factory.mktemp("signed-site")
+    home = base / "gnupg"
+    fpr = make_key(home, "wcbundle builder <builder@example.invalid>")
+    site = base / "site.yaml"
+    shutil.copy(MANIFESTS / "site.example.yaml", site)
+    res = wcb("build", "--el", "7", "--role", "db-node", "--site", str(site), "--out", str(base / "out"),
+              "--cache", str(base / "cache"), "--sign-key", fpr, *world_el7.repo_args, env={"GNUPGHOME": str(home)})
+    assert res.returncode == 0, res.stderr
+    tar = next((base / "out").glob("*.tar"))
+    top = verify.extract_bundle(tar, base / "extracted", require_fpr=fpr)
+    yield {"top": top, "fpr": fpr}
+    stop_agent(home)
+
+
+def test_signed_site_edits_need_accept_and_pass_the_schema(signed_site, tmp_path):
+    """Acceptance (issue 10): an unedited signed bundle passes --require-signature; an edited site.env is
+    refused (exit 2) without --accept-site-edits; a schema-valid edit with it passes and names the changed
+    keys; an edit setting an installer variable is refused either way. Nothing outside the bundle is
+    written (check() compares the trees)."""
+    b = fresh(signed_site, tmp_path)
+    assert (b / "site" / "site.env.signed").read_bytes() == (b / "site" / "site.env").read_bytes()
+    assert (b / "lib" / "site_schema.sh").is_file()
+    fpr = signed_site["fpr"]
+    assert check(b, "--require-signature", fpr).returncode == 0
+    env = b / "site" / "site.env"
+    original = env.read_text()
+    env.write_text(original.replace("WCB_MQ_VHOST=/\n", "WCB_MQ_VHOST=/wc\n"))
+    res = check(b, "--require-signature", fpr)
+    assert res.returncode == 2, res.stderr
+    assert "keys that differ from the signed copy: WCB_MQ_VHOST" in res.stdout
+    assert "--accept-site-edits" in res.stderr
+    res = check(b, "--require-signature", fpr, "--accept-site-edits")
+    assert res.returncode == 0, res.stderr
+    assert "keys that differ from the signed copy: WCB_MQ_VHOST" in res.stdout
+    env.write_text(original.replace("WCB_MQ_VHOST=/\n", "WCB_MQ_VHOST=workcenter\n"))
+    res = check(b, "--require-signature", fpr, "--accept-site-edits")
+    assert res.returncode == 3 and "WCB_MQ_VHOST: 'workcenter': it must be" in res.stderr, res.stderr
+    env.write_text(original + "WCB_LOG_FILE=/etc/shadow\n")
+    for extra in ((), ("--accept-site-edits",)):
+        refused(b, "WCB_LOG_FILE is an installer variable", "--require-signature", fpr, *extra)
+    refused(b, "WCB_LOG_FILE is an installer variable")   # signed: exit 2 even without --require-signature
