@@ -2,8 +2,8 @@
 
 Owns `<cache>/pkgs/sha256/<aa>/<hex>`: a file appears there only through
 `os.replace` after its sha256 matched the lock, so every cache entry is good.
-Reading the lock is all this module does with it (checksum, size, location,
-repo baseurls); nothing here knows about solving or packing.
+Reading the lock (a bundler.lock.Lock: its Packages' checksum, size, location,
+and the repos' baseurls) is all this module does with it; nothing here knows about solving or packing.
 
 How one package is fetched (osbuild's `org.osbuild.curl` habits):
 - already cached -> re-hash it (a hard-linked bundle file may have been edited
@@ -48,7 +48,7 @@ from ..core import http
 from ..core.errors import EnvironmentProblem, FetchError
 from ..core.fileutil import sha256_file
 from ..core.neterrors import network_reason
-from ..lock import lock_as_dict, nevra_of
+from ..lock import Lock, Package, nevra_of
 
 log = logging.getLogger("wcbundle")
 
@@ -114,18 +114,18 @@ def cache_path(cache_dir: Path, checksum: str) -> Path:
     return Path(cache_dir) / "pkgs" / "sha256" / hexd[:2] / hexd
 
 
-def package_urls(pkg: dict, repos: dict) -> list[str]:
+def package_urls(pkg: Package, repos: dict) -> list[str]:
     """Every URL of a package: each baseurl of its repo + location, then the lock's url."""
     from ..resolve.metadata import confined_href
     urls: list[str] = []
-    if not confined_href(pkg["location"]):  # a lock edited to leave the repo root: only its own url
-        return [pkg["url"]] if pkg.get("url") else []
-    for base in (repos.get(pkg.get("repo"), {}) or {}).get("baseurls", []) or []:
-        url = base.rstrip("/") + "/" + pkg["location"]
+    if not confined_href(pkg.location):  # a lock edited to leave the repo root: only its own url
+        return [pkg.url] if pkg.url else []
+    for base in (repos.get(pkg.repo, {}) or {}).get("baseurls", []) or []:
+        url = base.rstrip("/") + "/" + pkg.location
         if url not in urls:
             urls.append(url)
-    if pkg.get("url") and pkg["url"] not in urls:
-        urls.append(pkg["url"])
+    if pkg.url and pkg.url not in urls:
+        urls.append(pkg.url)
     return urls
 
 
@@ -183,22 +183,25 @@ class Fetcher:
             self._sessions.clear()
 
     # -- the whole lock ---------------------------------------------------------
-    def fetch(self, lock: Any) -> dict[str, Path]:
-        d = lock_as_dict(lock)
-        repos = d.get("repos", {}) or {}
-        unique: dict[str, dict] = {}
-        for pkg in d.get("packages", []):
-            unique.setdefault(pkg["checksum"], pkg)
+    def fetch(self, lock: Lock) -> dict[str, Path]:
+        return self.fetch_packages(lock.packages, lock.repos)
+
+    def fetch_packages(self, packages: list[Package], repos: dict[str, dict]) -> dict[str, Path]:
+        """The packages (each once per checksum), from their repos' baseurls -> checksum -> cache file."""
+        repos = repos or {}
+        unique: dict[str, Package] = {}
+        for pkg in packages:
+            unique.setdefault(pkg.checksum, pkg)
         start = time.monotonic()
         self.stats.packages = len(unique)
-        self.stats.bytes_total = sum(int(p.get("size") or 0) for p in unique.values())
+        self.stats.bytes_total = sum(int(p.size or 0) for p in unique.values())
         try:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise EnvironmentProblem(f"cannot create the cache directory {self.cache_dir}: {exc.strerror}.",
                                      hint="Pass a writable --cache DIR.") from exc
         result: dict[str, Path] = {}
-        todo: list[dict] = []
+        todo: list[Package] = []
         # Cached files are checked first so the bar only counts what must be downloaded.
         with ThreadPoolExecutor(max_workers=max(1, self.opts.jobs)) as pool:
             for checksum, path in zip(unique, pool.map(self._cached, unique)):
@@ -207,14 +210,14 @@ class Fetcher:
                 else:
                     todo.append(unique[checksum])
         self.stats.add(cached=len(result))
-        self._progress = _Progress(sum(int(p.get("size") or 0) for p in todo), self.quiet)
+        self._progress = _Progress(sum(int(p.size or 0) for p in todo), self.quiet)
         errors: list[FetchError] = []
         pool = ThreadPoolExecutor(max_workers=max(1, self.opts.jobs))
         try:
             futures = {pool.submit(self._fetch_one, p, package_urls(p, repos)): p for p in todo}
             for fut in as_completed(futures):
                 try:
-                    result[futures[fut]["checksum"]] = fut.result()
+                    result[futures[fut].checksum] = fut.result()
                 except FetchError as exc:
                     errors.append(exc)
         except BaseException:
@@ -246,21 +249,21 @@ class Fetcher:
         return None
 
     # -- one package ------------------------------------------------------------
-    def _fetch_one(self, pkg: dict, urls: list[str]) -> Path:
-        final = cache_path(self.cache_dir, pkg["checksum"])
+    def _fetch_one(self, pkg: Package, urls: list[str]) -> Path:
+        final = cache_path(self.cache_dir, pkg.checksum)
         final.parent.mkdir(parents=True, exist_ok=True)
         part = final.with_name(final.name + ".part")
         with _PartLock(part.with_name(final.name + ".lock"), self.opts.lock_wait, pkg):
             if final.is_file():  # another process finished (and verified) it while we waited
                 self.stats.add(cached=1)  # counted as from the cache, so downloaded + cached == packages
                 if self._progress is not None:
-                    self._progress.update(int(pkg.get("size") or 0))
+                    self._progress.update(int(pkg.size or 0))
                 return final
             return self._fetch_locked(pkg, urls, final, part)
 
-    def _fetch_locked(self, pkg: dict, urls: list[str], final: Path, part: Path) -> Path:
-        expected = pkg["checksum"].split(":", 1)[1]
-        size = int(pkg.get("size") or 0) or None
+    def _fetch_locked(self, pkg: Package, urls: list[str], final: Path, part: Path) -> Path:
+        expected = pkg.checksum.split(":", 1)[1]
+        size = int(pkg.size or 0) or None
         outcomes: list[str] = []
         actual: str | None = None
         if not urls:
@@ -296,7 +299,7 @@ class Fetcher:
                                              hint="Check the cache directory's permissions.") from exc
         tried = "\n".join(f"  - {o}" for o in outcomes)
         raise FetchError(
-            f"could not download {nevra_of(pkg)} (repo '{pkg.get('repo')}', {pkg['location']}).\n"
+            f"could not download {nevra_of(pkg)} (repo '{pkg.repo}', {pkg.location}).\n"
             f"Expected sha256:{expected}" + (f", size {size}" if size else "")
             + (f"; last bytes received hashed to sha256:{actual}" if actual else "") + ".\n"
             f"Every URL tried:\n{tried}",
@@ -435,7 +438,7 @@ class _PartLock:
     path still names the inode it locked (else the holder removed it: retry).
     """
 
-    def __init__(self, path: Path, wait: float, pkg: dict):
+    def __init__(self, path: Path, wait: float, pkg: Package):
         self.path, self.wait, self.pkg = path, wait, pkg
         self.fd: int | None = None
 
@@ -474,11 +477,18 @@ class _PartLock:
             self.fd = None
 
 
-def fetch_all(lock: Any, cache_dir: Path, jobs: int = 8, quiet: bool = False,
+def fetch_all(lock: Lock, cache_dir: Path, jobs: int = 8, quiet: bool = False,
               opts: FetchOptions | None = None, stats: FetchStats | None = None) -> dict[str, Path]:
     """Make every package of `lock` present and verified in the cache; return checksum -> path.
 
     A warm cache downloads nothing. `stats`, when given, is filled in (bytes, counts, time).
     """
+    return fetch_packages(lock.packages, lock.repos, cache_dir, jobs, quiet, opts, stats)
+
+
+def fetch_packages(packages: list[Package], repos: dict[str, dict], cache_dir: Path, jobs: int = 8,
+                   quiet: bool = False, opts: FetchOptions | None = None,
+                   stats: FetchStats | None = None) -> dict[str, Path]:
+    """fetch_all for packages outside a whole lock (a manifest's direct RPM at resolve time)."""
     opts = dataclasses.replace(opts or FetchOptions(), jobs=jobs)
-    return Fetcher(Path(cache_dir), opts, quiet, stats).fetch(lock)
+    return Fetcher(Path(cache_dir), opts, quiet, stats).fetch_packages(packages, repos)

@@ -23,13 +23,12 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlparse
 
 from ..core.errors import FetchError, InputError, SignatureError
 from ..core.neterrors import network_reason
 from ..core.run import CommandFailed, run
-from ..lock import lock_as_dict, nevra_of
+from ..lock import Lock, Package, nevra_of
 
 log = logging.getLogger("wcbundle")
 
@@ -101,19 +100,18 @@ def _read_key(url: str) -> str:
                      hint="Check the URL, or pass the key with --gpgkey ID=file:///path/to/key.")
 
 
-def fetch_keys(lock: Any, dest: Path) -> dict[str, RepoKeys]:
+def fetch_keys(lock: Lock, dest: Path) -> dict[str, RepoKeys]:
     """Write the pinned keys of every repo that contributes packages into dest; repo -> RepoKeys.
 
     Only keys whose full fingerprint the lock pins for that repo (the manifest's `fingerprints`,
     or --key-fingerprint) are written and later imported; a key URL that serves no pinned key
     is a SignatureError naming the expected and the actual fingerprints.
     """
-    d = lock_as_dict(lock)
-    used = sorted({p["repo"] for p in d.get("packages", [])})
+    used = sorted({p.repo for p in lock.packages})
     dest.mkdir(parents=True, exist_ok=True)
     out: dict[str, RepoKeys] = {}
     for repo in used:
-        entry = d.get("repos", {}).get(repo) or {}
+        entry = lock.repos.get(repo) or {}
         urls = list(entry.get("gpgkeys") or [])
         rk = RepoKeys(repo, [])
         for i, key in enumerate(pinned_keys(f"repo '{repo}'", urls, list(entry.get("fingerprints") or []))):
@@ -309,9 +307,9 @@ def check_rpm_pinned(path: Path, keys: list[PinnedKey], what: str) -> None:
                      "fingerprint is the key the vendor signs it with.")
 
 
-def check_allow_unsigned(lock: Any, allow_unsigned: list[str] | tuple[str, ...]) -> set[str]:
+def check_allow_unsigned(lock: Lock, allow_unsigned: list[str] | tuple[str, ...]) -> set[str]:
     """The --allow-unsigned repos, each checked to be a repo of the lock (before anything is fetched)."""
-    repos = lock_as_dict(lock).get("repos", {})
+    repos = lock.repos
     allowed = set(allow_unsigned)
     unknown = allowed - set(repos)
     if unknown:
@@ -320,19 +318,18 @@ def check_allow_unsigned(lock: Any, allow_unsigned: list[str] | tuple[str, ...])
     return allowed
 
 
-def check_signatures(lock: Any, files: dict[str, Path], keys: dict[str, RepoKeys],
+def check_signatures(lock: Lock, files: dict[str, Path], keys: dict[str, RepoKeys],
                      allow_unsigned: list[str] | tuple[str, ...] = ()) -> SignatureReport:
     """Check every package of the lock; raise SignatureError listing each failure.
 
     Keyrings are built per repo, then rpmkeys runs on batches of up to BATCH packages
     in parallel (the repos are independent and a big repo is split), one worker per CPU.
     """
-    d = lock_as_dict(lock)
-    allowed = check_allow_unsigned(d, allow_unsigned)
+    allowed = check_allow_unsigned(lock, allow_unsigned)
     report = SignatureReport(allow_unsigned=sorted(allowed))
-    by_repo: dict[str, list[dict]] = {}
-    for p in d.get("packages", []):
-        by_repo.setdefault(p["repo"], []).append(p)
+    by_repo: dict[str, list[Package]] = {}
+    for p in lock.packages:
+        by_repo.setdefault(p.repo, []).append(p)
     failures: list[str] = []
     workers = max(1, min(8, os.cpu_count() or 1))
     with tempfile.TemporaryDirectory(prefix="wcbundle-rpmkeys-") as tmp, \
@@ -356,11 +353,11 @@ def check_signatures(lock: Any, files: dict[str, Path], keys: dict[str, RepoKeys
             step = max(1, min(BATCH, -(-len(pkgs) // workers)))
             for i in range(0, len(pkgs), step):
                 batch = pkgs[i:i + step]
-                jobs.append((repo, batch, pool.submit(_verdicts, root, [files[p["checksum"]] for p in batch])))
+                jobs.append((repo, batch, pool.submit(_verdicts, root, [files[p.checksum] for p in batch])))
         for repo, batch, fut in jobs:
             rk, verdicts = keys.get(repo) or RepoKeys(repo, []), fut.result()
             for p in batch:
-                path = files[p["checksum"]]
+                path = files[p.checksum]
                 v = verdicts[str(path)]
                 report.checked += 1
                 if v == "digests signatures OK":

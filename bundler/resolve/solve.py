@@ -179,11 +179,11 @@ def fetch_direct(man: Manifest, sel: Selection, roles: list[str], workdir: Path)
 
 
 def _fetch_direct_by_sha(man: Manifest, sel: Selection, entry: DirectRpm, fname: str) -> Path:
-    from ..assemble.fetch import fetch_all  # (requests: only when there is something to download)
-    pkg = {"name": fname, "epoch": 0, "version": "", "release": "", "arch": "", "repo": "direct",
-           "location": fname, "url": entry.url, "checksum": f"sha256:{entry.sha256}"}
+    from ..assemble.fetch import fetch_packages  # (requests: only when there is something to download)
+    pkg = Package(name=fname, epoch=0, version="", release="", arch="", repo="direct", location=fname,
+                  url=entry.url, checksum=f"sha256:{entry.sha256}", size=0)
     try:
-        files = fetch_all({"packages": [pkg], "repos": {}}, sel.cache_dir, jobs=1, quiet=True)
+        files = fetch_packages([pkg], {}, sel.cache_dir, jobs=1, quiet=True)
     except FetchError as exc:
         detail = exc.message.split("\n", 1)[-1]
         raise FetchError(f"could not download the direct RPM {entry.url} (el.{sel.el}.direct-rpms of "
@@ -191,7 +191,7 @@ def _fetch_direct_by_sha(man: Manifest, sel: Selection, entry: DirectRpm, fname:
                          hint="Check the URL and the sha256 in the manifest: a vendor that replaced the "
                               "file under the same name needs a new sha256 (after checking the new file). "
                               "Nothing unverified was kept in the cache.") from None
-    return files[pkg["checksum"]]
+    return files[pkg.checksum]
 
 
 DIRECT_MAX_BYTES = 2 << 30     # a direct RPM larger than 2 GiB is refused

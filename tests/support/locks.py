@@ -38,8 +38,8 @@ def as_lock(d: dict) -> Lock:
 
 
 def lock_for(rpms: dict[str, list[Path]], keys: dict[str, list[Path]], el: int = 9,
-             pins: dict[str, list[str]] | None = None) -> dict:
-    """A lock over local RPMs, one repo per key of `rpms`; each repo pins every key of its key
+             pins: dict[str, list[str]] | None = None) -> Lock:
+    """A typed Lock over local RPMs, one repo per key of `rpms`; each repo pins every key of its key
     files unless `pins` says otherwise."""
     from bundler.assemble.signatures import key_fingerprints
     pkgs, repos = [], {}
@@ -56,4 +56,4 @@ def lock_for(rpms: dict[str, list[Path]], keys: dict[str, list[Path]], el: int =
                          "checksum": "sha256:" + hashlib.sha256(f.read_bytes()).hexdigest(),
                          "license": "MIT", "vendor": "", "sourcerpm": "", "modularity_label": None,
                          "upgrade_of": None, "roles": ["r"], "why": [n]})
-    return lock_dict(pkgs, repos, el=el)
+    return as_lock(lock_dict(pkgs, repos, el=el))

@@ -18,6 +18,8 @@ import pytest
 
 from bundler.assemble.fetch import FetchOptions, FetchStats, cache_path, fetch_all
 from bundler.core.errors import FetchError
+from bundler.lock import Lock
+from tests.support.locks import as_lock, lock_dict
 
 FAST = FetchOptions(tries_per_url=2, backoff=0.01, connect_timeout=2, read_timeout=1.0, speed_time=1.0,
                     min_rate=1024, lock_wait=5)
@@ -102,10 +104,10 @@ def _pkg(name: str, body: bytes, repo: str = "r1") -> dict:
             "checksum": "sha256:" + hashlib.sha256(body).hexdigest(), "size": len(body)}
 
 
-def _lock(pkgs: list[dict], baseurls: list[str]) -> dict:
+def _lock(pkgs: list[dict], baseurls: list[str]) -> Lock:
     for p in pkgs:
         p["url"] = baseurls[0] + "/" + p["location"]
-    return {"repos": {"r1": {"baseurls": baseurls, "gpgkeys": []}}, "packages": pkgs}
+    return as_lock(lock_dict(pkgs, {"r1": {"baseurls": baseurls, "gpgkeys": []}}))
 
 
 def _serve(srv, pkgs: list[tuple[str, bytes]], prefix: str = "") -> list[dict]:

@@ -20,6 +20,7 @@ from test_verify import make_bundle
 from bundler.cli import main
 from bundler.core.errors import EXIT_FETCH, EXIT_INPUT, EXIT_RESOLVE, EXIT_USAGE
 from bundler.core.paths import MANIFESTS
+from tests.support.locks import as_lock, lock_dict
 
 C7 = Path(__file__).resolve().parents[1] / "data" / "realmeta" / "centos7.5-dvd-x86_64"
 
@@ -165,7 +166,7 @@ def test_11_connection_refused_in_words_for_metadata_packages_and_keys(tmp_path,
            "checksum": "sha256:" + hashlib.sha256(body).hexdigest()}
     from bundler.core.errors import FetchError
     with pytest.raises(FetchError) as fexc:
-        fetch_all({"repos": {"r": {"baseurls": [url]}}, "packages": [pkg]}, tmp_path / "pc", quiet=True,
+        fetch_all(as_lock(lock_dict([pkg], {"r": {"baseurls": [url]}})), tmp_path / "pc", quiet=True,
                   opts=FetchOptions(tries_per_url=1, backoff=0.01, connect_timeout=2))
     assert "connection refused" in fexc.value.render() and "ConnectionError" not in fexc.value.render()
     with pytest.raises(FetchError) as kexc:
@@ -299,7 +300,7 @@ def test_17_a_download_finished_by_another_process_counts_as_cached(tmp_path):
         pkgs = [{"name": Path(p).stem, "epoch": 0, "version": "1", "release": "1", "arch": "noarch", "repo": "r",
                  "location": p.lstrip("/"), "url": base + p, "size": len(b),
                  "checksum": "sha256:" + hashlib.sha256(b).hexdigest()} for p, b in bodies.items()]
-        lock = {"repos": {"r": {"baseurls": [base]}}, "packages": pkgs}
+        lock = as_lock(lock_dict(pkgs, {"r": {"baseurls": [base]}}))
         stats = [FetchStats() for _ in range(3)]
         errors: list[Exception] = []
 

@@ -4,7 +4,6 @@ variables, for metadata, packages and keys alike) proven through a real forwardi
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from bundler.assemble.fetch import FetchOptions, fetch_all
 from bundler.core import http
 from bundler.resolve.metadata import close_session, open_repo
 from tests.support.http import ForwardProxy, serve
+from tests.support.locks import as_lock, lock_dict, package
 
 ROOT = Path(__file__).resolve().parents[2]
 C7 = ROOT / "tests" / "data" / "realmeta" / "centos7.5-dvd-x86_64"
@@ -46,11 +46,9 @@ def proxied(upstream, monkeypatch):
         yield proxy
 
 
-def _lock(base: str) -> dict:
-    return {"repos": {"r": {"baseurls": [base + "/pkgs/"], "gpgkeys": []}},
-            "packages": [{"name": "a", "epoch": 0, "version": "1", "release": "1", "arch": "noarch",
-                          "repo": "r", "location": "Packages/a-1-1.noarch.rpm", "url": "",
-                          "checksum": "sha256:" + hashlib.sha256(BODY).hexdigest(), "size": len(BODY)}]}
+def _lock(base: str):
+    pkg = package("a", BODY, repo="r", location="Packages/a-1-1.noarch.rpm")
+    return as_lock(lock_dict([pkg], {"r": {"baseurls": [base + "/pkgs/"], "gpgkeys": []}}))
 
 
 def test_metadata_goes_through_the_proxy(proxied, tmp_path):

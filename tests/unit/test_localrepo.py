@@ -61,7 +61,7 @@ def world(tmp_path_factory):
 
 
 def _files(lock: dict) -> dict[str, Path]:
-    return {p["checksum"]: Path(p["url"][len("file://"):]) for p in lock["packages"]}
+    return {p.checksum: Path(p.url[len("file://"):]) for p in lock.packages}
 
 
 def test_signed_packages_pass_and_keys_are_written(world, tmp_path):

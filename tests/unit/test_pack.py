@@ -27,7 +27,6 @@ from bundler.assemble.pack import (
 from bundler.assemble.signatures import check_signatures, fetch_keys
 from bundler.carry.verify import expected_tar_size, verify_bundle
 from bundler.core.errors import EnvironmentProblem, IntegrityError
-from bundler.lock import Lock
 
 WHEN = datetime(2026, 11, 26, 16, 0, 0, tzinfo=timezone.utc)
 
@@ -135,11 +134,11 @@ def mini(tmp_path_factory):
     key = make_key(base / "gnupg", "vendora")
     rpms = [build_rpm(base / "a", "alpha", signer="vendora", home=base / "gnupg"),
             build_rpm(base / "a", "beta", signer="vendora", home=base / "gnupg", requires="alpha")]
-    d = lock_for({"a": rpms}, {"a": [key]}, el=7)
-    files = {p["checksum"]: Path(p["url"][len("file://"):]) for p in d["packages"]}
-    keys = fetch_keys(d, base / "keys")
-    sigs = check_signatures(d, files, keys)
-    yield Lock.from_dict(d), files, keys, sigs
+    lock = lock_for({"a": rpms}, {"a": [key]}, el=7)
+    files = {p.checksum: Path(p.url[len("file://"):]) for p in lock.packages}
+    keys = fetch_keys(lock, base / "keys")
+    sigs = check_signatures(lock, files, keys)
+    yield lock, files, keys, sigs
     kill_agent(base / "gnupg")
 
 
