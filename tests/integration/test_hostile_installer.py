@@ -219,7 +219,7 @@ def signed_site(tmp_path_factory, world_el7):
     """A signed db-node bundle built with --site (site.env + its signed copy + the generated validator)."""
     from test_carry import wcb
 
-    from bundler.paths import MANIFESTS
+    from bundler.core.paths import MANIFESTS
     base = tmp_path_factory.mktemp("signed-site")
     home = base / "gnupg"
     fpr = make_key(home, "wcbundle builder <builder@example.invalid>")
