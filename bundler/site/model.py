@@ -529,7 +529,9 @@ def validate(site: Site, fail: Fail) -> list[str]:
                  "Every node needs its own internal IP.")
         if ip == vip:
             fail(f"{where}.ip", f"IP {node.ip} is also the VIP", "The VIP lives on the L4 switch, not on a node.")
-        if ip.is_loopback or ip.is_unspecified or ip.is_multicast:
+        # (the installer refuses the same 0.x, multicast and reserved ranges; loopback only here, since
+        # the installer's own tests run on 127.10.0.x)
+        if ip.is_loopback or ip.is_unspecified or ip.is_multicast or ip.is_reserved or node.ip.startswith("0."):
             fail(f"{where}.ip", f"{node.ip} cannot be a node's internal IP",
                  "Use the address the other nodes reach this host on.")
         ips[node.ip] = i

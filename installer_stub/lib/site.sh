@@ -183,6 +183,13 @@ wcb_site_validate() {
             p+=("$k: '${!k}': $rule")
         fi
     done
+    # NET/PREFIX with the host bits zero, as the builder's ipaddress.IPv4Network(strict=True)
+    for v in ${WCB_ADMIN_NETWORKS:-}; do
+        [[ "$v" =~ ^([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)/([0-9]+)$ ]] || continue
+        local -i addr=$(((BASH_REMATCH[1] << 24) | (BASH_REMATCH[2] << 16) | (BASH_REMATCH[3] << 8) | BASH_REMATCH[4]))
+        local -i hostmask=$(((1 << (32 - BASH_REMATCH[5])) - 1))
+        ((addr & hostmask)) && p+=("WCB_ADMIN_NETWORKS: '$v' has host bits set (write the network address, e.g. 10.10.9.0/24)")
+    done
     if [[ "${WCB_NODE_COUNT:-}" =~ ^[1-9][0-9]?$ ]]; then
         for k in ${WCB_SITE_KEYS[@]+"${WCB_SITE_KEYS[@]}"}; do
             if [[ "$k" =~ ^WCB_NODE_([0-9]+)_ ]] && ((BASH_REMATCH[1] > WCB_NODE_COUNT)); then

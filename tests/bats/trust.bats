@@ -319,3 +319,14 @@ os.execv(sys.argv[2], sys.argv[2:])' "$BATS_TEST_TMPDIR/pid" "$B/install.sh" --c
     [ "$rc" -eq 130 ]
     [ -z "$(ls -A "$TMPDIR")" ]
 }
+
+@test "the installer refuses what the builder refuses beyond the patterns: host bits in an admin network" {
+    sed -i 's|^WCB_ADMIN_NETWORKS=.*|WCB_ADMIN_NETWORKS="127.10.9.0/24 10.1.2.3/16"|' "$B/site/site.env"
+    run "$B/install.sh" --check-site
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"WCB_ADMIN_NETWORKS: '10.1.2.3/16' has host bits set"* ]]
+    [[ "$output" != *"127.10.9.0/24' has host bits"* ]]
+    sed -i 's|^WCB_ADMIN_NETWORKS=.*|WCB_ADMIN_NETWORKS="0.0.0.0/0 10.1.0.0/16 10.1.2.3/32"|' "$B/site/site.env"
+    run "$B/install.sh" --check-site
+    [ "$status" -eq 0 ]
+}
