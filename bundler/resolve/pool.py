@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import solv
+
+if TYPE_CHECKING:  # annotations only
+    from .direct import DirectLoaded
+    from .manifest import RepoConf
+    from .metadata import ModuleIndex
 
 from ..core.errors import ResolveError
 from .metadata import RepoMetadata
@@ -95,3 +102,19 @@ def file_problem(problems) -> bool:
     """Does a problem involve a file dependency (which filelists might satisfy)?"""
     return any(str(rule.info().dep or "").startswith("/") or "/" in rule.info().problemstr()
                for p in problems for rule in p.findallproblemrules())
+
+
+@dataclass
+class Loaded:
+    """The pool and everything known about its repos."""
+
+    pool: solv.Pool
+    confs: dict[str, RepoConf]
+    metas: dict[str, RepoMetadata]
+    repos: dict[str, solv.Repo]
+    excluded: dict[int, str] = field(default_factory=dict)   # solvable id -> why it is hidden
+    module_of: dict[int, tuple] = field(default_factory=dict)  # solvable id -> (repo, doc index, label)
+    modules: dict[str, ModuleIndex] = field(default_factory=dict)
+    filelists: bool = False                                    # filelists metadata loaded
+    direct: dict[str, DirectLoaded] = field(default_factory=dict)  # repo id -> a direct RPM
+    file_deps: list[str] = field(default_factory=list)         # paths the repos' dependencies name

@@ -16,80 +16,38 @@ package sets with dnf's own solve.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import re
-import shutil
 import tempfile
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import solv
 
-from ..core.errors import FetchError, ResolveError
+from ..core.errors import ResolveError
 from ..lock import Lock, Package, RoleResult, nevra_evr
 from . import baseline as bl
-from .manifest import DirectRpm, Manifest, RepoConf, check_resolved_compat, load_manifest
-from .metadata import ModuleIndex, RepoMetadata, close_session, join_url, open_repo, parse_modules
-from .pool import ARCHES, SOLV_FORMAT, NeedFilelists, dnf_solver  # noqa: F401 - SOLV_FORMAT: older callers
+from .direct import Direct, DirectLoaded, _load_direct, fetch_direct  # noqa: F401 - re-exported
+from .manifest import Manifest, RepoConf, check_resolved_compat, load_manifest
+from .metadata import close_session, join_url, open_repo, parse_modules
+from .modules import _hide_cached, module_filter  # noqa: F401
+from .pool import (  # noqa: F401 - SOLV_FORMAT: older callers
+    ARCHES,
+    SOLV_FORMAT,
+    Loaded,  # noqa: F401
+    NeedFilelists,
+    dnf_solver,
+)
 from .pool import file_problem as _file_problem
 from .pool import load_repo as _load_repo
 from .pool import record_added_provides as _record_added_provides
 from .pool import solv_path as _solv_path
+from .selection import Selection  # noqa: F401 - re-exported (cli, tests)
+from .why import _chain_in_pool, why, why_chains  # noqa: F401 - re-exported
 
 log = logging.getLogger("wcbundle")
 
 MAX_RULES = 6         # per problem, in an error message
-
-
-@dataclass
-class Selection:
-    """What to resolve (docs/design.md section 8)."""
-
-    el: int
-    manifest_path: Path
-    roles: list[str] = field(default_factory=list)
-    repos: dict[str, str] = field(default_factory=dict)
-    gpgkeys: dict[str, list[str]] = field(default_factory=dict)
-    fingerprints: dict[str, list[str]] = field(default_factory=dict)   # --key-fingerprint ID=FPR
-    installs: list[str] = field(default_factory=list)
-    baseline: str = "minimal"
-    cache_dir: Path = Path(".")
-    refresh: bool = False
-
-
-@dataclass
-class Loaded:
-    """The pool and everything known about its repos."""
-
-    pool: solv.Pool
-    confs: dict[str, RepoConf]
-    metas: dict[str, RepoMetadata]
-    repos: dict[str, solv.Repo]
-    excluded: dict[int, str] = field(default_factory=dict)   # solvable id -> why it is hidden
-    module_of: dict[int, tuple] = field(default_factory=dict)  # solvable id -> (repo, doc index, label)
-    modules: dict[str, ModuleIndex] = field(default_factory=dict)
-    filelists: bool = False                                    # filelists metadata loaded
-    direct: dict[str, DirectLoaded] = field(default_factory=dict)  # repo id -> a direct RPM
-    file_deps: list[str] = field(default_factory=list)         # paths the repos' dependencies name
-
-
-@dataclass
-class Direct:
-    """A direct RPM of the manifest: downloaded, verified, indexed for libsolv."""
-
-    entry: DirectRpm
-    path: Path            # the verified file in the package cache
-    repodata: Path        # a one-package createrepo_c index of it
-    sha256: str = ""      # the manifest's, or the one seen (a key-pinned direct RPM)
-
-
-@dataclass
-class DirectLoaded:
-    direct: Direct
-    sid: int              # its solvable in the pool
 
 
 # -- loading --------------------------------------------------------------------
@@ -140,291 +98,6 @@ def repomd_verifier(conf: RepoConf, cache_dir: Path):
 
 
 # -- direct RPMs (manifest el.N.direct-rpms) --------------------------------------------
-
-def fetch_direct(man: Manifest, sel: Selection, roles: list[str], workdir: Path) -> list[Direct]:
-    """Download and index each direct RPM that a role of this run asks for.
-
-    A direct RPM with a sha256 is fetched like a lock's package (sha256-verified, into the package
-    cache); a wrong sha256 is a FetchError naming the URL, the expected and the actual digest, and
-    leaves nothing in the cache. One pinned by its signing key's fingerprint instead (the vendor
-    publishes no sha256) must pass `rpmkeys --checksig` against exactly that key before it enters
-    the cache; the lock records the sha256 seen. A direct RPM whose `id` a --repo names is not
-    downloaded: that repo (an internal mirror) stands in for it.
-    """
-    entries = [d for d in man.for_el(sel.el).direct_rpms
-               if set(d.roles) & set(roles) and not (d.id and d.id in sel.repos)]
-    if not entries:
-        return []
-    from ..assemble.localrepo import index_for_solving
-    out: list[Direct] = []
-    for i, entry in enumerate(entries):
-        fname = entry.url.rsplit("/", 1)[-1]
-        if entry.sha256:
-            path = _fetch_direct_by_sha(man, sel, entry, fname)
-            if entry.fingerprints:
-                from ..assemble.signatures import check_rpm_pinned, pinned_keys
-                check_rpm_pinned(path, pinned_keys(f"direct RPM {entry.url}", entry.gpgkey, entry.fingerprints),
-                                 f"the direct RPM {entry.url}")
-            sha = entry.sha256
-        else:
-            path, sha = _fetch_direct_by_key(sel, entry, workdir)
-        repo_dir = workdir / f"direct-{i}"
-        repo_dir.mkdir(parents=True)
-        try:
-            os.link(path, repo_dir / fname)
-        except OSError:
-            shutil.copyfile(path, repo_dir / fname)
-        out.append(Direct(entry, path, index_for_solving(repo_dir), sha))
-    return out
-
-
-def _fetch_direct_by_sha(man: Manifest, sel: Selection, entry: DirectRpm, fname: str) -> Path:
-    from ..assemble.fetch import fetch_packages  # (requests: only when there is something to download)
-    pkg = Package(name=fname, epoch=0, version="", release="", arch="", repo="direct", location=fname,
-                  url=entry.url, checksum=f"sha256:{entry.sha256}", size=0)
-    try:
-        files = fetch_packages([pkg], {}, sel.cache_dir, jobs=1, quiet=True)
-    except FetchError as exc:
-        detail = exc.message.split("\n", 1)[-1]
-        raise FetchError(f"could not download the direct RPM {entry.url} (el.{sel.el}.direct-rpms of "
-                         f"{man.path}).\n{detail}",
-                         hint="Check the URL and the sha256 in the manifest: a vendor that replaced the "
-                              "file under the same name needs a new sha256 (after checking the new file). "
-                              "Nothing unverified was kept in the cache.") from None
-    return files[pkg.checksum]
-
-
-DIRECT_MAX_BYTES = 2 << 30     # a direct RPM larger than 2 GiB is refused
-DIRECT_TIMEOUT = (10.0, 30.0)  # connect, read (no byte for this long)
-DIRECT_TRIES = 3
-
-
-def _fetch_direct_by_key(sel: Selection, entry: DirectRpm, workdir: Path) -> tuple[Path, str]:
-    """-> (the verified file in the package cache, its sha256). A file verified before for the same
-    URL and pins is reused from the cache (index under <cache>/direct/)."""
-    import json
-
-    from ..assemble.fetch import cache_path
-    from ..assemble.signatures import check_rpm_pinned, pinned_keys
-    from ..core.fileutil import sha256_file
-    from .metadata import cache_write
-    index = Path(sel.cache_dir) / "direct" / (hashlib.sha256(entry.url.encode()).hexdigest()[:32] + ".json")
-    try:
-        rec = json.loads(index.read_text())
-        if rec.get("url") == entry.url and rec.get("fingerprints") == entry.fingerprints:
-            cached = cache_path(sel.cache_dir, f"sha256:{rec['sha256']}")
-            if cached.is_file():
-                return cached, rec["sha256"]
-    except (OSError, ValueError, KeyError, TypeError, FetchError):
-        pass
-    keys = pinned_keys(f"direct RPM {entry.url}", entry.gpgkey, entry.fingerprints)
-    incoming = workdir / "incoming"
-    incoming.mkdir(parents=True, exist_ok=True)
-    tmp = incoming / entry.url.rsplit("/", 1)[-1]
-    _download_direct(entry.url, tmp)
-    check_rpm_pinned(tmp, keys, f"the direct RPM {entry.url}")
-    sha = sha256_file(tmp)
-    dest = cache_path(sel.cache_dir, f"sha256:{sha}")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(tmp, dest.with_name(dest.name + f".{os.getpid()}.part"))
-        os.replace(dest.with_name(dest.name + f".{os.getpid()}.part"), dest)
-    except OSError as exc:
-        from .metadata import cache_problem
-        raise cache_problem(dest, exc) from None
-    cache_write(index, json.dumps({"url": entry.url, "sha256": sha, "fingerprints": entry.fingerprints}).encode())
-    log.info("direct RPM %s: signed by its pinned key; sha256 %s", entry.url, sha)
-    return dest, sha
-
-
-def _download_direct(url: str, dest: Path) -> None:
-    """GET (or read a file:// URL) into dest: DIRECT_TRIES tries, bounded in time and size."""
-    from urllib.parse import unquote, urlparse
-
-    from ..core.neterrors import network_reason
-    if url.startswith("file://"):
-        try:
-            shutil.copyfile(unquote(urlparse(url).path), dest)
-            return
-        except OSError as exc:
-            raise FetchError(f"could not read the direct RPM {url}: {exc.strerror}.",
-                             hint="Check the URL in the manifest.") from None
-    from ..core import http
-    outcomes: list[str] = []
-    with http.Session("wcbundle") as s:
-        while len(outcomes) < DIRECT_TRIES:  # every try, a failed status or a body cut off, counts
-            resp, failed = http.get(s, url, attempts=DIRECT_TRIES - len(outcomes), timeout=DIRECT_TIMEOUT)
-            outcomes += failed
-            if resp is None:
-                break
-            try:
-                with open(dest, "wb") as out:
-                    http.copy_capped(resp, out, DIRECT_MAX_BYTES)
-                return
-            except http.TooLarge:
-                dest.unlink(missing_ok=True)
-                raise FetchError(f"the direct RPM {url} is larger than {DIRECT_MAX_BYTES >> 20} MiB; "
-                                 "refused.") from None
-            except http.TRANSFER_ERRORS as exc:
-                outcomes.append(network_reason(exc))
-            finally:
-                resp.close()
-    dest.unlink(missing_ok=True)
-    raise FetchError(f"could not download the direct RPM {url}: {', '.join(outcomes)}.",
-                     hint="Check the URL (the vendor may have moved the release file): "
-                          "`wcbundle sources --check` probes every source.")
-
-
-def _direct_id(loaded: Loaded, name: str, arch: str) -> str:
-    """direct-<name> (direct-<name>-<arch>, then -2, -3... when taken), valid as a repo id."""
-    base = "direct-" + re.sub(r"[^A-Za-z0-9_.:-]", "_", name)
-    rid, n = base, 1
-    while rid in loaded.confs:
-        n += 1
-        rid = f"{base}-{arch}" if n == 2 else f"{base}-{arch}-{n - 1}"
-    return rid
-
-
-def _load_direct(loaded: Loaded, d: Direct) -> None:
-    """A direct RPM as a repo of its own (one solvable), named after the package."""
-    primary, filelists = d.repodata / "primary.xml.gz", d.repodata / "filelists.xml.gz"
-    scratch = solv.Pool()
-    scratch.setarch("x86_64")
-    probe = scratch.add_repo("probe")
-    fp = solv.xfopen(str(primary))
-    ok = fp is not None and probe.add_rpmmd(fp, None, 0)
-    if fp is not None:
-        fp.close()
-    first = next(iter(probe.solvables_iter()), None) if ok else None
-    if first is None:
-        raise ResolveError(f"the direct RPM {d.entry.url} cannot be read as an RPM package "
-                           f"(libsolv: {scratch.errstr or 'no package in its index'}).",
-                           hint="Check that the manifest's URL names an RPM file.")
-    name, arch = first.name, first.arch
-    del first, probe  # nothing may point into the scratch pool once it is freed
-    scratch.free()
-    rid = _direct_id(loaded, name, arch)
-    repo = loaded.pool.add_repo(rid)
-    for path, flags in ((primary, 0), (filelists, solv.Repo.REPO_EXTEND_SOLVABLES)):
-        fp = solv.xfopen(str(path))
-        ok = fp is not None and repo.add_rpmmd(fp, None, flags)
-        if fp is not None:
-            fp.close()
-        if not ok:
-            raise ResolveError(f"libsolv cannot read the index of the direct RPM {d.entry.url}: "
-                               f"{loaded.pool.errstr}.")
-    repo.internalize()
-    conf = RepoConf(id=rid, baseurls=[d.entry.url.rsplit("/", 1)[0] + "/"], gpgkeys=list(d.entry.gpgkey),
-                    fingerprints=list(d.entry.fingerprints))
-    repo.priority = -conf.priority
-    loaded.confs[rid] = conf
-    loaded.repos[rid] = repo
-    loaded.direct[rid] = DirectLoaded(d, next(iter(repo.solvables_iter())).id)
-    log.debug("direct RPM %s: repo %s", d.entry.url, rid)
-
-
-def _hide_cached(man: Manifest, sel: Selection, loaded: Loaded) -> None:
-    """_hide(), remembered: its result depends only on the manifest, the repos' contents and
-    their order (which fix the solvable ids), so a warm run reads it instead of walking every
-    package and parsing modules.yaml again."""
-    import json
-    ident = [SOLV_FORMAT, man.sha256, sel.el, loaded.filelists,
-             [[repr(c), loaded.direct[c.id].direct.sha256] if c.id in loaded.direct else
-              [repr(c), _solv_path(loaded.metas[c.id], sel.cache_dir, loaded.filelists).name,
-               loaded.metas[c.id].checksum("modules")] for c in loaded.confs.values()]]
-    key = hashlib.sha256(json.dumps(ident).encode()).hexdigest()[:24]
-    path = Path(sel.cache_dir) / "solv" / f"hidden-{key}.json"
-    try:
-        if sel.refresh:
-            raise OSError("--refresh: computed again")
-        data = json.loads(path.read_text())
-        reasons = data["reasons"]
-        loaded.excluded = {sid: reasons[i] for sid, i in data["excluded"]}
-        loaded.module_of = {sid: (rid, i, label) for sid, rid, i, label in data["module_of"]}
-        return
-    except (OSError, ValueError, KeyError, TypeError, IndexError):
-        pass
-    _hide(man, sel, loaded)
-    reasons = sorted(set(loaded.excluded.values()))
-    index = {r: i for i, r in enumerate(reasons)}
-    data = {"reasons": reasons, "excluded": [[sid, index[r]] for sid, r in loaded.excluded.items()],
-            "module_of": [[sid, *ref] for sid, ref in loaded.module_of.items()]}
-    from .metadata import cache_write
-    cache_write(path, json.dumps(data).encode())
-
-
-def _hide(man: Manifest, sel: Selection, loaded: Loaded) -> None:
-    """Fill loaded.excluded: arch, include/exclude lists, pins, modular filtering."""
-    ex = loaded.excluded
-    pinned = man.pin_regex(sel.el)
-    for rid, repo in loaded.repos.items():
-        conf = loaded.confs[rid]
-        for s in repo.solvables_iter():
-            if s.arch not in ARCHES:
-                ex[s.id] = f"arch {s.arch} (only {'/'.join(ARCHES)} are solved for)"
-            elif not conf.admits(s.name):
-                ex[s.id] = f"includepkgs/excludepkgs of repo '{rid}'"
-            elif pinned is not None and pinned.match(s.name):
-                pin = man.pin_for(s.name, sel.el)
-                if pin:
-                    version = s.evr.split(":", 1)[-1].rsplit("-", 1)[0]
-                    if version != pin[1] and not version.startswith(pin[1] + "."):
-                        ex[s.id] = f"the manifest pins {pin[0]} to {pin[1]}"
-    if sel.el >= 8:
-        module_filter(man, sel, loaded)
-
-
-def module_filter(man: Manifest, sel: Selection, loaded: Loaded) -> None:
-    """dnf's modular filtering with module_platform_id=platform:elN."""
-    conf = man.for_el(sel.el)
-    platform = f"el{sel.el}"
-    for rid, meta in loaded.metas.items():
-        if meta.has("modules"):
-            loaded.modules[rid] = parse_modules(meta.read("modules"), f"repo '{rid}'")
-    if not loaded.modules:
-        return
-    defaults: dict[str, str] = {}
-    for idx in loaded.modules.values():
-        defaults.update(idx.defaults)
-    enabled = {m: s for m, s in defaults.items() if m not in conf.modules.disable}
-    for spec in conf.modules.enable:
-        name, stream = spec.split(":", 1)
-        enabled[name] = stream
-    active: dict[str, tuple] = {}    # NEVRA -> (repo, doc index, label)
-    inactive: dict[str, str] = {}    # NEVRA -> reason
-    for rid, idx in loaded.modules.items():
-        for i, doc in enumerate(idx.docs):
-            ok = enabled.get(doc.name) == doc.stream
-            ok = ok and (not doc.platforms or platform in doc.platforms)
-            ok = ok and all(not streams or enabled.get(m) in streams or m not in enabled
-                            for m, streams in doc.requires.items())
-            ref = (rid, i, f"{doc.name}:{doc.stream}:{doc.version}:{doc.context}")
-            for nevra in doc.artifacts:
-                if ok:
-                    active[nevra] = ref
-                elif nevra not in active:
-                    inactive[nevra] = f"module stream {doc.name}:{doc.stream} is not enabled"
-    for nevra in active:
-        inactive.pop(nevra, None)
-    names = {n.rsplit("-", 2)[0] for n in active}
-    for rid, repo in loaded.repos.items():
-        hotfix = loaded.confs[rid].module_hotfixes
-        for s in repo.solvables_iter():
-            key = _nevra(s)
-            if key in active:
-                loaded.module_of[s.id] = active[key]
-            elif hotfix:  # libdnf: module_hotfixes repos are never filtered
-                continue
-            elif key in inactive:
-                loaded.excluded.setdefault(s.id, inactive[key])
-            else:
-                hit = s.name if s.name in names else next(
-                    (str(d).split(" ", 1)[0] for d in s.lookup_deparray(solv.SOLVABLE_PROVIDES)
-                     if str(d).split(" ", 1)[0] in names), None)
-                if hit:
-                    loaded.excluded.setdefault(
-                        s.id, f"an enabled module stream provides '{hit}' (set module_hotfixes on repo '{rid}')")
-
 
 def _nevra(s: solv.XSolvable) -> str:
     return nevra_evr(s.name, s.evr, s.arch)
@@ -574,46 +247,6 @@ def _problem_text(loaded: Loaded, role: str, requested: list, problems) -> str:
     if chain:
         text += " Chain: " + " -> ".join(chain) + "."
     return text
-
-
-def _chain_in_pool(loaded: Loaded, roots: list, target) -> list[str]:
-    """Shortest requires-path from a requested package to `target` over all candidates."""
-    pool = loaded.pool
-    prev = {r.id: None for r in roots}
-    queue = deque(roots)
-    while queue:
-        s = queue.popleft()
-        if s.id == target.id:
-            path = []
-            sid = s.id
-            while sid is not None:
-                path.append(pool.solvables[sid].name)
-                sid = prev[sid]
-            return list(reversed(path))
-        for dep in sorted(s.lookup_deparray(solv.SOLVABLE_REQUIRES), key=str):
-            for p in sorted(pool.whatprovides(dep), key=lambda x: (x.name, x.arch)):
-                if p.id not in prev and p.id not in loaded.excluded:
-                    prev[p.id] = s.id
-                    queue.append(p)
-    return []
-
-
-def why_chains(pool: solv.Pool, roots: list, members: dict[int, object], weak: bool) -> dict[int, list[str]]:
-    """BFS over requires (and recommends when weak deps are on) inside the result set."""
-    keys = [solv.SOLVABLE_REQUIRES] + ([solv.SOLVABLE_RECOMMENDS] if weak else [])
-    chains = {r.id: [r.name] for r in roots if r.id in members}
-    queue = deque(r for r in roots if r.id in members)
-    while queue:
-        s = queue.popleft()
-        for key in keys:
-            # sorted: libsolv's internal order differs between a fresh parse and a .solv load,
-            # and the chains must not (a warm run gives the same lock as a cold one)
-            for dep in sorted(s.lookup_deparray(key), key=str):
-                for p in sorted(pool.whatprovides(dep), key=lambda x: (x.name, x.arch)):
-                    if p.id in members and p.id not in chains:
-                        chains[p.id] = chains[s.id] + [p.name]
-                        queue.append(p)
-    return chains
 
 
 @dataclass
@@ -802,11 +435,6 @@ def _check_compat(man: Manifest, el: int, role: str, new: list) -> None:
     byname = {s.name: s.evr.split(":", 1)[-1].rsplit("-", 1)[0] for s in new}
     if "rabbitmq-server" in byname and "erlang" in byname:
         check_resolved_compat(man, el, byname["rabbitmq-server"], byname["erlang"])
-
-
-def why(lock: Lock, name: str) -> list[list[str]]:
-    """Every recorded chain that ends in package `name` (one per role that needs it)."""
-    return [p.why for p in lock.packages if p.name == name]
 
 
 @dataclass
