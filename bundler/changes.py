@@ -94,3 +94,41 @@ def changes_words(rc: RoleChanges | dict) -> str:
         n = len(rc.replace)
         text += f"; replaces {n} baseline package{'' if n == 1 else 's'} through Obsoletes"
     return text
+
+
+def _vercmp(a: str, b: str) -> int:
+    """rpm's rpmvercmp: alternating numeric and alphabetic segments; '~' sorts before anything,
+    '^' after the end only; a numeric segment beats an alphabetic one."""
+    import re
+    if a == b:
+        return 0
+    seg = re.compile(r"(\d+|[A-Za-z]+|~|\^)")
+    xa, xb = seg.findall(a), seg.findall(b)
+    for sa, sb in zip(xa, xb):
+        if sa != sb:
+            if sa == "~" or sb == "~":
+                return -1 if sa == "~" else 1
+            if sa == "^" or sb == "^":
+                return -1 if sb == "^" and sa != "^" else 1 if sa == "^" and sb != "^" else 0
+            if sa.isdigit() != sb.isdigit():
+                return 1 if sa.isdigit() else -1
+            if sa.isdigit():
+                na, nb = int(sa), int(sb)
+                if na != nb:
+                    return 1 if na > nb else -1
+            else:
+                return 1 if sa > sb else -1
+    if len(xa) == len(xb):
+        return 0
+    longer, sign = (xa, 1) if len(xa) > len(xb) else (xb, -1)
+    nxt = longer[min(len(xa), len(xb))]
+    if nxt == "~":
+        return -sign
+    return sign
+
+
+def evr_cmp(a: tuple[int, str, str], b: tuple[int, str, str]) -> int:
+    """Compare (epoch, version, release) as rpm does: <0, 0 or >0."""
+    if int(a[0] or 0) != int(b[0] or 0):
+        return 1 if int(a[0] or 0) > int(b[0] or 0) else -1
+    return _vercmp(a[1], b[1]) or _vercmp(a[2], b[2])

@@ -45,8 +45,11 @@ class BuildContext:
     split_bytes: int | None = None
     quiet: bool = False
     module_disable: list[str] = field(default_factory=list)
+    since: Any = None                           # build --since: carry.diff.BundleDoc of OLD
     # filled in by the steps, in this order
     lock: Lock | None = None                    # resolve
+    update: Any = None                          # resolve (--since): assemble.update.Update
+    carry: Lock | None = None                   # resolve: the packages this bundle ships (all, or an update's)
     stats: Any = None                           # fetch: FetchStats
     files: dict[str, Path] = field(default_factory=dict)     # fetch: checksum -> verified cache file
     keys: dict[str, Any] = field(default_factory=dict)       # signatures: repo -> RepoKeys
@@ -103,18 +106,33 @@ def _resolve(ctx: BuildContext, progress: Progress) -> str:
     import logging
 
     from .assemble.signatures import check_allow_unsigned
-    from .resolve.solve import resolve
     log = logging.getLogger("wcbundle")
-    ctx.lock = lock = resolve(ctx.sel, progress=lambda role: log.debug("solving role %s", role))
+    if ctx.since is None:
+        from .resolve.solve import resolve
+        ctx.lock = lock = resolve(ctx.sel, progress=lambda role: log.debug("solving role %s", role))
+    else:   # on top of OLD's packages (resolve/since.py); the update ships what OLD lacks
+        from .resolve.since import resolve_since
+        ctx.lock = lock = resolve_since(ctx.sel, ctx.since.lock,
+                                        progress=lambda role: log.debug("solving role %s", role))
     check_allow_unsigned(lock, ctx.allow_unsigned)  # option errors before any download
-    return (f"{len(lock.packages)} packages, {human_size(lock.total_size())}, "
-            f"roles {', '.join(lock.roles)}")
+    ctx.carry = lock
+    note = f"{len(lock.packages)} packages, {human_size(lock.total_size())}, roles {', '.join(lock.roles)}"
+    if ctx.since is not None:
+        import dataclasses
+
+        from .assemble.update import make_update
+        ctx.update = upd = make_update(ctx.since, lock.to_dict())
+        ctx.carry = dataclasses.replace(lock, packages=[p for p in lock.packages
+                                                        if p.checksum.partition(":")[2] not in upd.old_shas])
+        note += (f"; update of {ctx.since.bundle_id}: {len(ctx.carry.packages)} changed, "
+                 f"{human_size(ctx.carry.total_size())}")
+    return note
 
 
 def _fetch(ctx: BuildContext, progress: Progress) -> str:
     from .assemble.fetch import FetchStats, fetch_all
     ctx.stats = stats = FetchStats()
-    ctx.files = fetch_all(ctx.lock, ctx.sel.cache_dir, jobs=ctx.jobs, quiet=ctx.quiet, stats=stats)
+    ctx.files = fetch_all(ctx.carry, ctx.sel.cache_dir, jobs=ctx.jobs, quiet=ctx.quiet, stats=stats)
     rate = stats.bytes_downloaded / stats.seconds if stats.seconds else 0
     return (f"{stats.downloaded} downloaded ({human_size(stats.bytes_downloaded)}, "
             f"{human_size(int(rate))}/s), {stats.cached} from the cache")
@@ -124,7 +142,7 @@ def _signatures(ctx: BuildContext, progress: Progress) -> str:
     from .assemble.signatures import check_signatures, fetch_keys
     keydir = Path(ctx.cleanup.enter_context(tempfile.TemporaryDirectory(prefix="wcbundle-keys-")))
     ctx.keys = fetch_keys(ctx.lock, keydir)
-    ctx.signatures = sigs = check_signatures(ctx.lock, ctx.files, ctx.keys, ctx.allow_unsigned)
+    ctx.signatures = sigs = check_signatures(ctx.carry, ctx.files, ctx.keys, ctx.allow_unsigned)
     return (f"{sigs.signed_ok} signed OK"
             + (f", {len(sigs.unsigned_allowed)} unsigned accepted (--allow-unsigned "
                f"{' '.join(sigs.allow_unsigned)})" if sigs.unsigned_allowed else ""))
@@ -135,7 +153,7 @@ def _pack_input(ctx: BuildContext, progress: Progress):
     return PackInput(lock=ctx.lock, files=ctx.files, keys=ctx.keys, out_dir=ctx.out_dir, fmt=ctx.fmt,
                      site=ctx.site, sign_key=ctx.sign_key, signatures=ctx.signatures.to_dict(),
                      allow_unsigned=list(ctx.allow_unsigned), module_disable=ctx.module_disable,
-                     progress=progress.sub)
+                     update=ctx.update, progress=progress.sub)
 
 
 def _localrepo(ctx: BuildContext, progress: Progress) -> str:
@@ -160,8 +178,9 @@ def _split(ctx: BuildContext, progress: Progress) -> str:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("resolve", lambda c: f"Resolving EL{c.sel.el} roles against baseline {c.sel.baseline}", _resolve),
-    Step("fetch", lambda c: f"Downloading {len(c.lock.packages)} packages ({c.jobs} in parallel)", _fetch),
+    Step("resolve", lambda c: f"Resolving EL{c.sel.el} roles against baseline {c.sel.baseline}"
+         + (f" with {c.since.bundle_id} installed" if c.since is not None else ""), _resolve),
+    Step("fetch", lambda c: f"Downloading {len(c.carry.packages)} packages ({c.jobs} in parallel)", _fetch),
     Step("signatures", lambda c: "Checking RPM signatures against each repo's keys", _signatures),
     Step("localrepo", lambda c: "Making the bundle's package repository", _localrepo),
     Step("pack", lambda c: f"Packing the bundle into {c.out_dir} ({c.fmt})", _pack),

@@ -58,6 +58,7 @@ class PackInput:
     allow_unsigned: list[str] = field(default_factory=list)
     module_disable: list[str] = field(default_factory=list)
     build_time: datetime | None = None
+    update: Any = None                          # bundler.assemble.update.Update (build --since), or None
     progress: Callable[[str], None] | None = None      # told each sub-step's name as it starts
 
     def step(self, name: str) -> None:
@@ -118,7 +119,8 @@ def env_value(v: str) -> str:
     return f"'{v}'"
 
 
-def render_bundle_env(d: dict, top: str, build: dict, module_disable: list[str], key_files: list[str]) -> str:
+def render_bundle_env(d: dict, top: str, build: dict, module_disable: list[str], key_files: list[str],
+                      base: dict | None = None) -> str:
     pkgs = {p["name"]: p for p in d["packages"]}
     ver = {k: (pkgs[n]["version"] if n in pkgs else "") for k, n in
            (("RABBITMQ", "rabbitmq-server"), ("ERLANG", "erlang"), ("MARIADB", "MariaDB-server"))}
@@ -146,6 +148,11 @@ def render_bundle_env(d: dict, top: str, build: dict, module_disable: list[str],
         ("WCB_REQUIRED_KB", str(total * INSTALLED_FACTOR // 1024 + 1)),
         ("WCB_SIGNED", "1" if build.get("signed") else "0"),
         ("WCB_SIGNER_FPR", build.get("signer_fpr") or ""),
+        # issue 14: what the installer needs to add an update as one more repo (docs/design.md)
+        ("WCB_LOCK_SHA256", build.get("lock_sha256") or ""),
+        ("WCB_BUNDLE_KIND", "update" if base else "full"),
+        ("WCB_BASE_BUNDLE_ID", (base or {}).get("bundle_id", "")),
+        ("WCB_BASE_LOCK_SHA256", (base or {}).get("lock_sha256", "")),
     ]
     unknown = [k for k, _ in entries if k not in BUNDLE_ENV_KEYS and not k.startswith("WCB_ROLE_PACKAGES_")]
     if unknown:  # a bug: install.sh would refuse the bundle
@@ -283,9 +290,12 @@ def write_tar(tree: Path, dest: Path, mtime: int) -> tuple[str, int]:
     return hf.h.hexdigest(), hf.n
 
 
-def _build_info(inp: PackInput, d: dict, when: datetime, signer_fpr: str) -> dict:
+def _build_info(inp: PackInput, d: dict, when: datetime, signer_fpr: str, top: str) -> dict:
+    from ..carry.diff import lock_sha256
     host = builder_os()
     return {"tool": "wcbundle", "tool_version": __version__, "time": iso(when),
+            "bundle_id": top, "kind": "update" if inp.update is not None else "full",
+            "lock_sha256": lock_sha256(d),
             "builder_os": host, "host": host.get("pretty_name", host["system"]),
             "manifest": d.get("manifest", {}), "manifest_sha256": d.get("manifest", {}).get("sha256", ""),
             "allow_unsigned": sorted(inp.allow_unsigned), "signatures": inp.signatures,
@@ -300,6 +310,7 @@ class Staging:
     top: str
     when: datetime
     d: dict                                     # the lock in its JSON shape
+    shipped: dict                               # d, or for an update only the packages it carries
 
     @property
     def tree(self) -> Path:
@@ -319,9 +330,12 @@ def staging(inp: PackInput) -> Iterator[Staging]:
     except OSError as exc:
         raise EnvironmentProblem(f"cannot write to the output directory {out}: {exc.strerror}.",
                                  hint="Pass a writable --out DIR.") from None
-    top = top_name(d["manifest"].get("name") or "bundle", int(d["el"]), d["arch"], when, out)
+    name = d["manifest"].get("name") or "bundle"
+    top = top_name(f"{name}-update" if inp.update is not None else name, int(d["el"]), d["arch"], when, out)
+    # an update (build --since) ships only the packages the earlier bundle does not have
+    shipped = inp.update.carried(d) if inp.update is not None else d
     try:
-        yield Staging(tmp, top, when, d)
+        yield Staging(tmp, top, when, d, shipped)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise EnvironmentProblem(f"no space left in {out} while writing the bundle {top}; nothing was "
@@ -337,13 +351,13 @@ def place_packages(inp: PackInput, st: Staging) -> None:
     """The localrepo step, first half: every verified RPM into repo/Packages (hard links)."""
     st.tree.mkdir()
     inp.step("packages")
-    _place_rpms(st.tree, st.d, inp.files)
+    _place_rpms(st.tree, st.shipped, inp.files)
 
 
 def index_repo(inp: PackInput, st: Staging) -> None:
     """The localrepo step, second half: createrepo_c (+ module metadata on EL8/9), timestamps = build time."""
     inp.step("repo")
-    create_repo(st.tree / "repo", int(st.d["el"]), modules_document(st.d), revision=int(st.when.timestamp()))
+    create_repo(st.tree / "repo", int(st.d["el"]), modules_document(st.shipped), revision=int(st.when.timestamp()))
 
 
 def _fill_tree(inp: PackInput, st: Staging) -> dict:
@@ -357,20 +371,25 @@ def _fill_tree(inp: PackInput, st: Staging) -> dict:
         from ..carry.sign import SIGNER_KEY, export_public_key
         signer_fpr = export_public_key(inp.sign_key, tree / SIGNER_KEY)
     _site(tree, inp.site)
-    build = _build_info(inp, d, when, signer_fpr)
+    build = _build_info(inp, d, when, signer_fpr, top)
     site_summary = inp.site.summary() if inp.site is not None else None
-    (tree / "bundle.json").write_text(json.dumps({"lock": d, "build": build, "site": site_summary},
-                                                 indent=2) + "\n")
-    (tree / "bundle.env").write_text(render_bundle_env(d, top, build, inp.module_disable, key_files))
+    doc: dict[str, Any] = {"lock": d, "build": build, "site": site_summary}
+    base = None
+    if inp.update is not None:   # build --since: the base, and the diff the report shows
+        base = doc["base"] = inp.update.base
+        doc["update"] = {"carried": list(inp.update.diff["carried"]["packages"]),
+                         "carried_bytes": inp.update.diff["carried"]["bytes"], "diff": inp.update.diff}
+    (tree / "bundle.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (tree / "bundle.env").write_text(render_bundle_env(d, top, build, inp.module_disable, key_files, base))
     inp.step("sbom")
     from .sbom import write_sbom
-    write_sbom(inp.lock, tree / "repo", tree / "sbom.spdx.json", build)
+    write_sbom(st.shipped if inp.update is not None else inp.lock, tree / "repo", tree / "sbom.spdx.json", build)
     inp.step("report")
     from .report import write_report
     write_report(tree, tree / "report.html")
     inp.step("manifest")
     known = {f"repo/Packages/{p['location'].rsplit('/', 1)[-1]}": p["checksum"].split(":", 1)[1]
-             for p in d["packages"]}
+             for p in st.shipped["packages"]}
     write_manifest(tree, known)
     if inp.sign_key:
         inp.step("sign")
@@ -406,10 +425,10 @@ def _place(src: Path, dest: Path) -> None:
 def finish(inp: PackInput, st: Staging) -> PackResult:
     """The pack step: the rest of the tree (installer, keys, site files, bundle.json/env, SBOM, report,
     MANIFEST.sha256 and its signature), then the tar and its sidecar placed into --out."""
-    d, staging, top, when, out = st.d, st.dir, st.top, st.when, Path(inp.out_dir)
+    staging, top, when, out = st.dir, st.top, st.when, Path(inp.out_dir)
     tree = st.tree
     _fill_tree(inp, st)
-    npk = len({p["checksum"] for p in d["packages"]})
+    npk = len({p["checksum"] for p in st.shipped["packages"]})
     if inp.fmt == "dir":
         if (out / top).exists():
             raise _taken(out / top)

@@ -458,6 +458,30 @@ def _load_site(top: Path) -> tuple[Any, list[Flow]]:
                          warn=False), flows
 
 
+def _update_section(bundle: dict) -> str:
+    """An update (build --since): its base and the diff, the same one `wcbundle diff OLD NEW` prints."""
+    base, upd = bundle.get("base"), bundle.get("update")
+    if not isinstance(base, dict) or not isinstance(upd, dict):
+        return ""
+    diff = upd.get("diff") or {}
+    rows = []
+    for role, r in (diff.get("roles") or {}).items():
+        for x in r.get("upgraded", []) + r.get("downgraded", []) + r.get("rebuilt", []):
+            rows.append([role, "upgraded" if x in r.get("upgraded", []) else "changed",
+                         f"{x['name']}.{x['arch']}", f"{x['from']} → {x['to']}", human_size(x["size"])])
+        for kind, sign in (("added", "added"), ("removed", "removed")):
+            for x in r.get(kind, []):
+                rows.append([role, sign, x["nevra"], "", human_size(x["size"])])
+    carried = upd.get("carried") or []
+    return (f"<section id=\"update\"><h2>Update / 업데이트</h2>"
+            f"<p>This is an <b>update</b> of <code>{e(base.get('bundle_id', '?'))}</code> (lock sha256 "
+            f"<code>{e(str(base.get('lock_sha256', ''))[:16])}…</code>). It carries {len(carried)} package(s), "
+            f"{e(human_size(int(upd.get('carried_bytes') or 0)))}: only the RPMs that bundle does not have. Keep "
+            f"that bundle's repo on the hosts: the update's repo is added next to it.</p>"
+            + (_table(["Role", "Change", "Package", "Version", "Size"], rows, (4,)) if rows
+               else "<p>No package changed.</p>") + "</section>")
+
+
 def render_report(bundle_top: Path) -> str:
     top = Path(bundle_top)
     bundle = _read_json(top / "bundle.json", "bundle.json")
@@ -472,7 +496,7 @@ def render_report(bundle_top: Path) -> str:
         log.warning("Warning: report.html shows no site plan: %s", exc.render())
         site, flows, site_problem = None, list(FLOWS), exc.render()
     parts = [_escape_hatch(build), _secrets_alert(top), _header(top, lock, build, len(pkgs), total),
-             _verify(top, build),
+             _update_section(bundle), _verify(top, build),
              _signatures(lock, build), _commands(top, lock, site),
              _site_section(top, site, flows) if site is not None else _no_site(site_problem),
              _app_yml_section(top, site, flows) if site is not None else "",

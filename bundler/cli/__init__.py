@@ -27,6 +27,7 @@ COMMANDS = {
     "split": "carry:split",
     "plan": "plan:plan",
     "sources": "sources:sources",
+    "diff": "diff:diff",
 }
 
 EXIT_HELP = "Exit codes:\n\n\b\n" + "\n".join(f"  {code}  {text}" for code, text in sorted(EXIT_CODES.items()))

@@ -42,13 +42,17 @@ def _module_disable(sel) -> list[str]:
               help="Sign MANIFEST.sha256 and the tar's sidecar with this GnuPG secret key.")
 @click.option("--split", "split_size", metavar="SIZE",
               help="Also cut the tar into parts of SIZE (e.g. 3900M) with an index and join.sh.")
+@click.option("--since", "since", metavar="OLD", type=click.Path(path_type=Path),
+              help="Build an update of the bundle OLD (its .tar, .parts.json, extracted directory or "
+                   "bundle.json): solved on top of OLD's packages, carrying only the RPMs OLD does not have.")
 @click.pass_context
 def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
           fmt: str, allow_unsigned: tuple[str, ...], sign_key: str | None, split_size: str | None,
-          **kwargs) -> None:
+          since: Path | None, **kwargs) -> None:
     """Build an offline bundle: resolve, download and verify every package, check
     RPM signatures, make the local repo, and pack the installer, repo, keys, site
-    files, SBOM and report into one verified .tar."""
+    files, SBOM and report into one verified .tar. With --since OLD, an update
+    bundle: the full new lock, but only the RPMs OLD does not already carry."""
     quiet = bool((ctx.obj or {}).get("quiet"))
     if split_size and fmt != "tar":
         raise InputError("--split needs --format tar (a directory cannot be split).")
@@ -71,12 +75,19 @@ def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
     if sign_key:  # a missing signing key fails now, not after the downloads
         from ..carry.sign import fingerprint_of
         fingerprint_of(sign_key)
+    old = None
+    if since is not None:  # OLD is read and checked before anything is downloaded (exit 3 if wrong)
+        from ..assemble.update import check_base
+        from ..carry.diff import read_bundle_doc
+        old = read_bundle_doc(since, "--since")
+        check_base(old, sel.el, "x86_64", site.name if site is not None else None)
     from ..pipeline import BuildContext
     from ..pipeline import build as run_pipeline
     t_start = time.monotonic()
     ctx = run_pipeline(BuildContext(sel=sel, out_dir=out_dir, fmt=fmt, jobs=jobs, site=site,
                                     allow_unsigned=tuple(allow_unsigned), sign_key=sign_key,
-                                    split_bytes=split_bytes, quiet=quiet, module_disable=_module_disable(sel)),
+                                    split_bytes=split_bytes, quiet=quiet, module_disable=_module_disable(sel),
+                                    since=old),
                        echo=lambda text: click.echo(text, err=True))
     lock, result, parts, stats = ctx.lock, ctx.result, ctx.parts, ctx.stats
 
@@ -95,3 +106,7 @@ def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
                f"{human_size(result.size)}; built in {total:.1f}s "
                f"({stats.downloaded} downloaded, {stats.cached} cached)"
                + (f"; report: {result.report}" if result.report else ""))
+    if ctx.update is not None:
+        click.echo(f"Update of {old.bundle_id}: {result.packages} changed packages "
+                   f"({human_size(ctx.update.diff['carried']['bytes'])}); install it with "
+                   f"{old.bundle_id}'s repo kept.")

@@ -261,10 +261,12 @@ class RoleSolve:
     satisfied: list[str]                        # requests the baseline already satisfies (nothing added)
 
 
-def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str]) -> RoleSolve:
+def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str], extra_jobs: list = ()) -> RoleSolve:
+    """`extra_jobs`: more libsolv jobs for the same transaction (resolve/since.py: upgrade the
+    installed packages of the earlier bundle, as `dnf upgrade` does)."""
     pool = loaded.pool
     requests = [request_for(loaded, name, role) for name in names]
-    jobs = base_jobs(pool)
+    jobs = base_jobs(pool) + list(extra_jobs)
     for req in requests:
         for ids in req.selectors:
             jobs.append(pool.Job(solv.Job.SOLVER_INSTALL | solv.Job.SOLVER_SOLVABLE_ONE_OF, pool.towhatprovides(ids)))
@@ -397,8 +399,23 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
         result.replaced.sort()
         roles[role] = result
         _check_compat(man, sel.el, role, got.new)
+    modules = module_texts(loaded, list(pkgs))
+    repos = {c.id: {"baseurls": c.baseurls, "gpgkeys": c.gpgkeys, "module_hotfixes": c.module_hotfixes,
+                    "fingerprints": list(c.fingerprints), "repo_gpgcheck": c.repo_gpgcheck}
+             for c in confs + [loaded.confs[rid] for rid in loaded.direct]}
+    described = base.describe()
+    described["count"] = loaded.pool.installed.nsolvables
+    if base.kind == "file" and base.version < bl.CAPTURE_VERSION:
+        described["format"] = base.version  # an old capture: installed packages' requires were unknown
+    return Lock(el=sel.el, arch="x86_64", baseline=described,
+                manifest={"name": man.name, "sha256": man.sha256}, repos=repos, roles=roles,
+                packages=sorted(pkgs.values(), key=lambda p: (p.name, p.arch)), modules=modules)
+
+
+def module_texts(loaded: Loaded, sids) -> dict[str, str]:
+    """repo -> the module documents (and their defaults) of the modular packages among `sids`."""
     modules: dict[str, str] = {}
-    for sid in pkgs:
+    for sid in sids:
         ref = loaded.module_of.get(sid)
         if ref is not None:
             rid, i, _ = ref
@@ -410,16 +427,7 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
             if doc.text not in text:
                 dflt = idx.default_texts.get(doc.name, "")
                 modules[rid] = text + doc.text + (dflt if dflt and dflt not in text else "")
-    repos = {c.id: {"baseurls": c.baseurls, "gpgkeys": c.gpgkeys, "module_hotfixes": c.module_hotfixes,
-                    "fingerprints": list(c.fingerprints), "repo_gpgcheck": c.repo_gpgcheck}
-             for c in confs + [loaded.confs[rid] for rid in loaded.direct]}
-    described = base.describe()
-    described["count"] = loaded.pool.installed.nsolvables
-    if base.kind == "file" and base.version < bl.CAPTURE_VERSION:
-        described["format"] = base.version  # an old capture: installed packages' requires were unknown
-    return Lock(el=sel.el, arch="x86_64", baseline=described,
-                manifest={"name": man.name, "sha256": man.sha256}, repos=repos, roles=roles,
-                packages=sorted(pkgs.values(), key=lambda p: (p.name, p.arch)), modules=modules)
+    return modules
 
 
 def replace_kind(new, old) -> str:

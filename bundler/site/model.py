@@ -361,7 +361,9 @@ MAX_NODES = 99
 BUNDLE_ENV_KEYS = ("WCB_BUNDLE_NAME", "WCB_BUNDLE_ID", "WCB_TOOL_VERSION", "WCB_BUILD_TIME", "WCB_EL", "WCB_ARCH",
                    "WCB_PKG_MANAGER", "WCB_REPO_ID", "WCB_GPG_KEYS", "WCB_ROLES", "WCB_MODULE_DISABLE",
                    "WCB_RABBITMQ_VERSION", "WCB_ERLANG_VERSION", "WCB_MARIADB_VERSION", "WCB_REQUIRED_KB",
-                   "WCB_SIGNED", "WCB_SIGNER_FPR")
+                   "WCB_SIGNED", "WCB_SIGNER_FPR",
+                   # issue 14: the bundle's own lock digest, and for an update (build --since) its base
+                   "WCB_LOCK_SHA256", "WCB_BUNDLE_KIND", "WCB_BASE_BUNDLE_ID", "WCB_BASE_LOCK_SHA256")
 
 SCHEMA: tuple[EnvRule, ...] = (
     EnvRule("WCB_SITE_NAME", "site.env", "[a-z][a-z0-9_-]{0,39}", 40,

@@ -1,0 +1,240 @@
+"""Patch day (issue 14), the builder half: `wcbundle build --since OLD` and `wcbundle diff`, on the
+v1/v2 fixture world (scripts/world/v2: newer builds of MariaDB, galera, erlang, rabbitmq-server and
+OpenJDK in v2, the same repo keys in both).
+
+Build v1 from the v1 snapshot, then the update from v2 with --since v1. The update must hold exactly
+the RPMs whose sha256 v1 does not have (every one a package v2 added), record its base, verify, and,
+with real dnf --installroot and gpgcheck on, upgrade a root installed from v1 to v2 through v1's repo
+plus the update's repo (as the target will have them). Bad OLDs exit 3 before anything is fetched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bundler.carry.diff import lock_sha256, read_bundle_doc
+from bundler.cli import main
+from bundler.core.run import run
+
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def worlds():
+    from scripts.world.v2 import ensure_v2
+    return ensure_v2(7)
+
+
+def _build(world, tmp: Path, out: str, *extra: str) -> int:
+    return main(["-q", "build", "--el", "7", *world.repo_args(world.root.as_uri()),
+                 "--cache", str(tmp / "cache"), "--out", str(tmp / out), *extra])
+
+
+@pytest.fixture(scope="module")
+def built(worlds, tmp_path_factory):
+    """(v1 tar, update tar, extracted v1 top, extracted update top)."""
+    from bundler.carry.verify import extract_bundle
+    v1, v2 = worlds
+    tmp = tmp_path_factory.mktemp("upd")
+    assert _build(v1, tmp, "o1") == 0
+    (old,) = (tmp / "o1").glob("*.tar")
+    assert _build(v2, tmp, "o2", "--since", str(old)) == 0
+    (upd,) = (tmp / "o2").glob("*.tar")
+    return old, upd, extract_bundle(old, tmp / "x1"), extract_bundle(upd, tmp / "x2")
+
+
+def _sha(p: dict) -> str:
+    return p["checksum"].split(":", 1)[1]
+
+
+def test_update_holds_exactly_the_changed_rpms(worlds, built):
+    _, v2 = worlds
+    old, upd, x1, x2 = built
+    a, b = json.loads((x1 / "bundle.json").read_text()), json.loads((x2 / "bundle.json").read_text())
+    old_shas = {_sha(p) for p in a["lock"]["packages"]}
+    changed = {p["location"].rsplit("/", 1)[-1] for p in b["lock"]["packages"] if _sha(p) not in old_shas}
+    shipped = {p.name for p in (x2 / "repo" / "Packages").iterdir()}
+    assert shipped == changed, (shipped ^ changed)
+    added_in_v2 = {n for r in v2.info["repos"].values() for n in r["added_in_v2"]}
+    from bundler.lock import nevra_of
+    carried = {nevra_of(p) for p in b["lock"]["packages"] if _sha(p) not in old_shas}
+    assert carried <= added_in_v2, carried - added_in_v2
+    # every package v2 rebuilt that v1's roles had is carried: the update leaves nothing behind
+    v1_names = {p["name"] for p in a["lock"]["packages"]}
+    want = {n for n in added_in_v2 if n.rsplit(":", 1)[0].rsplit("-", 1)[0] in v1_names}
+    assert carried == want
+    assert {"MariaDB-server", "galera-4", "erlang", "rabbitmq-server", "java-1.8.0-openjdk-headless"} <= \
+        {n.rsplit(":", 1)[0].rsplit("-", 1)[0] for n in carried}
+    # the full new lock: as many packages as v1's, unchanged ones byte-identical
+    assert len(b["lock"]["packages"]) == len(a["lock"]["packages"])
+    assert b["update"]["carried"] == sorted(carried, key=lambda n: n)
+    assert upd.stat().st_size < old.stat().st_size
+
+
+def test_update_records_its_base(built):
+    from tests.integration.test_installroot import bundle_env
+    old, _upd, x1, x2 = built
+    a, b = json.loads((x1 / "bundle.json").read_text()), json.loads((x2 / "bundle.json").read_text())
+    assert b["base"]["bundle_id"] == x1.name == a["build"]["bundle_id"]
+    assert b["base"]["lock_sha256"] == lock_sha256(a["lock"]) == a["build"]["lock_sha256"]
+    env1, env2 = bundle_env(x1), bundle_env(x2)
+    assert env1["WCB_BUNDLE_KIND"] == "full" and env1["WCB_BASE_BUNDLE_ID"] == ""
+    assert env2["WCB_BUNDLE_KIND"] == "update"
+    assert env2["WCB_BASE_BUNDLE_ID"] == x1.name
+    assert env2["WCB_BASE_LOCK_SHA256"] == env1["WCB_LOCK_SHA256"] == lock_sha256(a["lock"])
+    assert env2["WCB_BUNDLE_ID"] == x2.name != x1.name
+    assert "update" in (x2 / "report.html").read_text() and x1.name in (x2 / "report.html").read_text()
+
+
+def test_update_verifies_and_splits(built, tmp_path):
+    _, upd, _, _ = built
+    assert main(["-q", "verify", str(upd)]) == 0
+    copy = tmp_path / upd.name
+    shutil.copy(upd, copy)
+    shutil.copy(upd.with_name(upd.name + ".sha256"), tmp_path)
+    assert main(["-q", "split", str(copy), "1M"]) == 0
+    index = next(tmp_path.glob("*.parts.json"))
+    assert main(["-q", "verify", str(index)]) == 0
+
+
+def test_old_in_every_form_reads_the_same(built, tmp_path):
+    old, _, x1, _ = built
+    from bundler.carry.split import split_bundle
+    copy = tmp_path / old.name
+    shutil.copy(old, copy)
+    shutil.copy(old.with_name(old.name + ".sha256"), tmp_path)
+    parts = split_bundle(copy, 4 << 20)
+    copy.unlink()
+    index = next(p for p in parts if p.name.endswith(".parts.json"))
+    forms = [old, x1, x1.parent, x1 / "bundle.json", index]
+    docs = [read_bundle_doc(f) for f in forms]
+    assert {d.bundle_id for d in docs} == {x1.name}
+    assert {lock_sha256(d.lock) for d in docs} == {lock_sha256(docs[0].lock)}
+
+
+def test_diff_cli_matches_the_update_report(built, capsys):
+    old, upd, _, x2 = built
+    assert main(["diff", str(old), str(upd), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    recorded = json.loads((x2 / "bundle.json").read_text())["update"]["diff"]
+    assert got["roles"] == recorded["roles"] and got["carried"] == recorded["carried"]
+    assert got["roles"]["mq-node"]["upgraded"] and not got["roles"]["mq-node"]["added"]
+    assert main(["diff", str(old), str(upd)]) == 0
+    text = capsys.readouterr().out
+    assert "~ MariaDB-server.x86_64 10.11.11-1.el7.centos -> 10.11.11-2.el7.centos" in text
+    assert "mq-node: 2 upgraded, 0 added, 0 removed" in text
+
+
+def _bad_old(x1: Path, tmp: Path, **change) -> Path:
+    d = tmp / x1.name
+    d.mkdir()
+    doc = json.loads((x1 / "bundle.json").read_text())
+    for k, v in change.items():
+        if k == "site":
+            doc["site"] = {"name": v}
+        else:
+            doc["lock"][k] = v
+    (d / "bundle.json").write_text(json.dumps(doc))
+    return d / "bundle.json"
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("missing", "no such file"), ("el9", "EL9 bundle"), ("arch", "aarch64 bundle"),
+    ("site", "site 'other'"), ("notjson", "not a wcbundle bundle document"), ("tampered", "do not match"),
+])
+def test_bad_old_exits_3_naming_the_problem(worlds, built, tmp_path, capsys, case, needle):
+    v1, v2 = worlds
+    old, _, x1, _ = built
+    if case == "missing":
+        arg = tmp_path / "nope.tar"
+    elif case == "el9":
+        arg = _bad_old(x1, tmp_path, el=9)
+    elif case == "arch":
+        arg = _bad_old(x1, tmp_path, arch="aarch64")
+    elif case == "site":
+        arg = _bad_old(x1, tmp_path, site="other")
+    elif case == "notjson":
+        arg = tmp_path / "bundle.json"
+        arg.write_text("{not json")
+    else:
+        arg = tmp_path / old.name
+        data = bytearray(old.read_bytes())
+        at = data.find(b'"lock"')
+        data[at + 1] = ord("L")
+        arg.write_bytes(bytes(data))
+        shutil.copy(old.with_name(old.name + ".sha256"), tmp_path)
+    rc = _build(v2, tmp_path, "o", "--since", str(arg))
+    err = capsys.readouterr().err
+    assert rc == 3, err
+    assert needle in err, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+# -- the upgrade proof: real dnf, gpgcheck on -------------------------------------------------
+
+def _repo(reposdir: Path, repo_id: str, top: Path) -> None:
+    from tests.integration.test_installroot import bundle_env
+    env = bundle_env(top)
+    keys = " ".join((top / k).as_uri() for k in env["WCB_GPG_KEYS"].split())
+    (reposdir / f"{repo_id}.repo").write_text(
+        f"[{repo_id}]\nname={repo_id}\nbaseurl={(top / 'repo').as_uri()}/\nenabled=1\ngpgcheck=1\n"
+        f"repo_gpgcheck=0\ngpgkey={keys}\nskip_if_unavailable=0\n")
+
+
+@pytest.mark.installroot
+@pytest.mark.slow
+def test_v1_root_upgrades_to_v2_through_the_update_repo(worlds, built, tmp_path):
+    from tests.integration.test_installroot import _dnf, _write_repo, bundle_env, rpm_q
+    v1, _ = worlds
+    _, _, x1, x2 = built
+    root, reposdir = tmp_path / "root", tmp_path / "repos.d"
+    root.mkdir()
+    _write_repo(reposdir, "c7-os", v1.repos["c7-os"].as_uri() + "/", [v1.keys["c7-os"].as_uri()], False)
+    res = run(_dnf(root, 7, reposdir, "--enablerepo=c7-os", "group", "install", "core", weak=True), check=False)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    (reposdir / "c7-os.repo").unlink()
+    bare = tmp_path / "bare"   # @core only: no vendor key imported yet (the gpgcheck control below)
+    shutil.copytree(root, bare, symlinks=True)
+    env1 = bundle_env(x1)
+    pkgs = sorted({p for r in ("db-node", "mq-node", "app-node") for p in env1[f"WCB_ROLE_PACKAGES_{r.replace('-', '_')}"].split()})
+    _repo(reposdir, "wcbundle", x1)
+    res = run(_dnf(root, 7, reposdir, "--enablerepo=wcbundle", "install", *pkgs), check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    new = json.loads((x2 / "bundle.json").read_text())
+    carried = new["update"]["carried"]
+    names = sorted({n.rsplit(":", 1)[0].rsplit("-", 1)[0] for n in carried})
+
+    def installed() -> dict[str, str]:
+        out = run(["rpm", "--root", root, "-q", "--qf", "%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}\n",
+                   *names], check=False).stdout
+        return {line.split()[0]: line.split()[0] + "-" + line.split()[1] for line in out.splitlines() if " " in line}
+    before = installed()
+    assert before and not set(before.values()) & set(carried), before
+    # the target's configuration after the update: v1's repo plus the update's repo
+    _repo(reposdir, "wcbundle-update", x2)
+    res = run(_dnf(root, 7, reposdir, "--enablerepo=wcbundle", "--enablerepo=wcbundle-update", "upgrade"),
+              check=False)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    after = installed()
+    assert set(after.values()) == {n for n in carried if n.rsplit(":", 1)[0].rsplit("-", 1)[0] in after}, after
+    assert set(after) == set(before)
+    rc, text = rpm_q(root, "MariaDB-server-10.11.11-2.el7.centos", "rabbitmq-server-3.9.16-2.el7",
+                     "erlang-23.3.4.18-2.el7", "galera-4-26.4.20-2.el7.centos")
+    assert rc == 0, text
+    # control: gpgcheck is enforced: with only the base OS key, dnf refuses the update's packages
+    for repo_id in ("wcbundle", "wcbundle-update"):
+        text = (reposdir / f"{repo_id}.repo").read_text()
+        key = (x2 / "keys" / "RPM-GPG-KEY-c7-os").as_uri()
+        (reposdir / f"{repo_id}.repo").write_text(
+            "".join(f"gpgkey={key}\n" if line.startswith("gpgkey=") else line + "\n" for line in text.splitlines()))
+    res = run(_dnf(bare, 7, reposdir, "--enablerepo=wcbundle", "--enablerepo=wcbundle-update", "install",
+                   "rabbitmq-server"), check=False)
+    assert res.returncode != 0 and ("GPG" in res.stdout + res.stderr or "public key" in res.stdout + res.stderr), \
+        res.stdout[-2000:] + res.stderr[-2000:]
+    assert rpm_q(bare, "rabbitmq-server")[0] != 0
