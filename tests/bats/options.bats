@@ -90,6 +90,6 @@ setup() {
     [ "${#lines[@]}" -eq 3 ]
     [ "${lines[0]}" = "-qa" ]
     [ "${lines[1]}" = "--qf" ]
-    [ "${lines[2]}" = '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\tP:%{PROVIDENEVRS}][\tF:%{FILENAMES}]\n' ]
+    [ "${lines[2]}" = '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\tP:%{PROVIDENEVRS}][\tR:%{REQUIREFLAGS:deptype}:%{REQUIRENEVRS}][\tC:%{CONFLICTNEVRS}][\tO:%{OBSOLETENEVRS}][\tF:%{FILENAMES}]\n' ]
     grep -q "^bash-0:4.2.46-34.el7.x86_64" "$BATS_TEST_TMPDIR/baseline.txt"
 }
