@@ -24,22 +24,14 @@ import solv
 
 from ..changes import evr_cmp
 from ..core.errors import InputError
-from ..lock import Lock, Package, RoleResult
+from ..lock import Lock, Package, RoleResult, nevra_of
 from . import baseline as bl
+from .direct import fetch_direct
 from .manifest import load_manifest
 from .metadata import close_session
 from .pool import NeedFilelists
-from .solve import (
-    Selection,
-    _check_compat,
-    _nevra,
-    _package,
-    consider,
-    fetch_direct,
-    load_pool,
-    module_texts,
-    solve_role,
-)
+from .selection import Selection
+from .solve import _check_compat, _nevra, _package, consider, load_pool, module_texts, solve_role
 
 log = logging.getLogger("wcbundle")
 
@@ -179,7 +171,6 @@ def _since(sel, man, requests, confs, direct, filelists, capture, old, progress)
 
 
 def _nevra_of(p: dict) -> str:
-    from ..lock import nevra_of
     return nevra_of(p)
 
 
