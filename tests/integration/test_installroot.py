@@ -227,3 +227,16 @@ def test_el8_role_installs_from_bundle_alone(el8_bundle, seeded8, tmp_path, role
         res = run(["rpm", "--root", root, "-q", "MariaDB-server", "perl-DBI", "--qf", "%{VENDOR}|%{MODULARITYLABEL}\n"])
         server, dbi = res.stdout.splitlines()
         assert server.endswith("|(none)") and dbi.endswith("|perl-DBI:1.641:8090020231016030935:88fd4976"), res.stdout
+
+
+def test_el7_bundle_built_from_a_capture_installs_on_that_target(seeded7, tmp_path):
+    """The documented capture command, run on the seeded root's rpmdb, is the --baseline of a build; the
+    db-node role of that bundle then installs there from the bundle alone (gpgcheck on)."""
+    from bundler.resolve.baseline import CAPTURE_FORMAT, load_capture
+    capture = tmp_path / "baseline.txt"
+    capture.write_text(run(["rpm", "--root", seeded7, "-qa", "--qf", CAPTURE_FORMAT]).stdout)
+    base = load_capture(capture)
+    assert base.version == 2 and len(base.packages) > 250 and any(p.requires for p in base.packages)
+    bundle = build_bundle(tmp_path / "b", 7, "--role", "db-node", "--baseline", str(capture))
+    root, _ = install_role(bundle, seeded7, tmp_path / "w", "db-node", 7)
+    _assert_role_installed(bundle, root, "db-node")
