@@ -79,7 +79,7 @@ def bash_render(top: Path, node: str) -> subprocess.CompletedProcess:
     script = r'''
 set -euo pipefail
 WCB_BUNDLE="$1"
-for f in common env site render; do source "$WCB_BUNDLE/lib/$f.sh"; done
+for f in common env site_schema site render; do source "$WCB_BUNDLE/lib/$f.sh"; done
 source "$WCB_BUNDLE/roles/app-node.sh"
 wcb_site_load "$WCB_BUNDLE"
 WCB_NODE="$2"
