@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +69,7 @@ def fetch_direct(man: Manifest, sel: Selection, roles: list[str], workdir: Path)
         try:
             os.link(path, repo_dir / fname)
         except OSError:
+            import shutil
             shutil.copyfile(path, repo_dir / fname)
         out.append(Direct(entry, path, index_for_solving(repo_dir), sha))
     return out
@@ -123,6 +123,7 @@ def _fetch_direct_by_key(sel: Selection, entry: DirectRpm, workdir: Path) -> tup
     dest = cache_path(sel.cache_dir, f"sha256:{sha}")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
+        import shutil
         shutil.copyfile(tmp, dest.with_name(dest.name + f".{os.getpid()}.part"))
         os.replace(dest.with_name(dest.name + f".{os.getpid()}.part"), dest)
     except OSError as exc:
@@ -140,6 +141,7 @@ def _download_direct(url: str, dest: Path) -> None:
     from ..core.neterrors import network_reason
     if url.startswith("file://"):
         try:
+            import shutil
             shutil.copyfile(unquote(urlparse(url).path), dest)
             return
         except OSError as exc:

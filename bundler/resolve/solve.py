@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -348,9 +347,15 @@ def resolve(sel: Selection, progress=None) -> Lock:
     capture = bl.load_capture(sel.baseline) if sel.baseline not in ("minimal", "none") else None
     # primary alone first (fast); the filelists metadata only when a file dependency needs it,
     # as dnf5 does (loading filelists made solving 1.64x slower: libdnf #1674)
+    if any(set(d.roles) & set(requests) for d in man.for_el(sel.el).direct_rpms):
+        import tempfile
+        workdir = tempfile.TemporaryDirectory(prefix="wcbundle-direct-")
+    else:  # no direct RPM: no temp dir (a warm resolve is mostly start-up; tempfile is not needed)
+        import contextlib
+        workdir = contextlib.nullcontext(None)
     try:
-        with tempfile.TemporaryDirectory(prefix="wcbundle-direct-") as tmp:
-            direct = fetch_direct(man, sel, list(requests), Path(tmp))
+        with workdir as tmp:
+            direct = fetch_direct(man, sel, list(requests), Path(tmp)) if tmp is not None else []
             for filelists in (False, True):
                 loaded = load_pool(man, sel, confs, filelists=filelists, direct=direct)
                 try:
