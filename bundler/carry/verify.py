@@ -439,6 +439,9 @@ def summarize(raw: bytes, label: str, size: int | None) -> dict:
                 # per role, from the lock (bundler.changes): the one count resolve and the report use
                 "changes": {r: c.to_dict() for r, c in role_changes(lock).items()},
                 "site": (doc.get("site") or {}).get("name") if isinstance(doc.get("site"), dict) else None,
+                # an update (build --since, issue 14): its base, and what it carries of the lock above
+                "base": doc.get("base") if isinstance(doc.get("base"), dict) else None,
+                "carried": list((doc.get("update") or {}).get("carried") or []) if doc.get("base") else None,
                 "repos": sorted(lock.get("repos", {}))}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise _fail(f"{label}: bundle.json is not a valid wcbundle document ({type(exc).__name__}: {exc}).") from exc

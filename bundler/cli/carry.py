@@ -88,6 +88,9 @@ def inspect(bundle: Path, as_json: bool) -> None:
             click.echo(f"{label + ':':<10}{words(build)}")
     if info.get("site"):
         click.echo(f"Site:     {info['site']}")
+    if info.get("base"):
+        click.echo(f"Update:   of {info['base'].get('bundle_id', '?')}: carries {len(info['carried'] or [])} of the "
+                   f"{info['packages']} packages (the rest stay in that bundle's repo)")
     from ..changes import changes_words
     for role, ch in info["changes"].items():
         req = " ".join(info["requested"].get(role, []))

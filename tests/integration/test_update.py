@@ -124,9 +124,13 @@ def test_since_with_nothing_new_gives_old_lock_and_no_rpms(el7_only, worlds, bui
     assert json.loads((top / "bundle.json").read_text())["lock"] == json.loads((x1 / "bundle.json").read_text())["lock"]
 
 
-def test_update_verifies_and_splits(built, tmp_path):
-    _, upd, _, _ = built
+def test_update_verifies_inspects_and_splits(built, tmp_path, capsys):
+    _, upd, x1, x2 = built
     assert main(["-q", "verify", str(upd)]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(upd)]) == 0
+    n = len(list((x2 / "repo" / "Packages").iterdir()))
+    assert f"Update:   of {x1.name}: carries {n} of the" in capsys.readouterr().out
     copy = tmp_path / upd.name
     shutil.copy(upd, copy)
     shutil.copy(upd.with_name(upd.name + ".sha256"), tmp_path)
