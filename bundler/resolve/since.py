@@ -16,6 +16,7 @@ whose sha256 is not in OLD (bundler/assemble/update.py).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -24,6 +25,7 @@ import solv
 
 from ..changes import evr_cmp
 from ..core.errors import InputError
+from ..core.fileutil import atomic_write
 from ..lock import Lock, Package, RoleResult, nevra_of
 from . import baseline as bl
 from .direct import fetch_direct
@@ -69,9 +71,37 @@ def _by_sha(loaded) -> dict[str, object]:
     return out
 
 
+class _Target:
+    """The target baseline of this run: its key, its packages' NEVRAs (cached on disk beside the
+    installed repos, named by the baseline's key), and its whole records only when an installed
+    repo has to be written (a warm run finds every one in the cache and never needs them)."""
+
+    def __init__(self, sel, man, loaded, capture):
+        self.sel, self.man = sel, man
+        self.base = bl.make_baseline(sel, man, loaded, capture)
+        self._records: list[bl.BaselinePkg] | None = None
+        path = Path(sel.cache_dir) / "solv" / f"baseline-{bl.RECORDS_FORMAT}-{self.base.key}.json"
+        rows = None
+        if path.is_file() and not sel.refresh:
+            try:
+                rows = json.loads(path.read_text())
+            except (OSError, ValueError):
+                rows = None
+        if rows is None:
+            rows = [[r.name, r.epoch, r.version, r.release, r.arch] for r in self.records(loaded)]
+            atomic_write(path, json.dumps(rows) + "\n")
+        self.packages = [bl.BaselinePkg(n, int(e), v, r, a) for n, e, v, r, a in rows]
+
+    def records(self, loaded) -> list[bl.BaselinePkg]:
+        if self._records is None:
+            self._records = (bl.minimal_records(self.sel, self.man, loaded) if self.base.kind == "minimal"
+                             else list(self.base.packages))
+        return self._records
+
+
 def _since(sel, man, requests, confs, direct, filelists, capture, old, progress) -> Lock:
     old_pkgs = old["packages"]
-    base_records: list[bl.BaselinePkg] | None = None
+    target: _Target | None = None
     described: dict = {}
     pkgs: dict[str, Package] = {}        # sha256 -> package of the new lock
     roles: dict[str, RoleResult] = {}
@@ -82,11 +112,10 @@ def _since(sel, man, requests, confs, direct, filelists, capture, old, progress)
             progress(role)
         loaded = load_pool(man, sel, confs, filelists=filelists, direct=direct)
         try:
-            if base_records is None:
-                base = bl.make_baseline(sel, man, loaded, capture)
-                base_records = (bl.minimal_records(sel, man, loaded) if base.kind == "minimal"
-                                else list(base.packages))
-                described = base.describe()
+            if target is None:
+                target = _Target(sel, man, loaded, capture)
+                described = target.base.describe()
+            base_records = target.packages
             mine = [p for p in old_pkgs if role in p.get("roles", [])]
             index = _by_sha(loaded)
             missing = [p for p in mine if _sha(p) not in index]
@@ -99,11 +128,17 @@ def _since(sel, man, requests, confs, direct, filelists, capture, old, progress)
                          "(--repo old=file:///path/to/extracted/bundle/repo/ --gpgkey old=...), or point "
                          "--repo at a mirror that still has them.")
             olds = [index[_sha(p)] for p in mine]
-            records = _installed_records(base_records, mine, bl.records_from_solvables(loaded.pool, olds))
-            key = hashlib.sha256(("\n".join(r.nevra for r in records) + f"|{described.get('source')}|"
-                                  + "|".join(_sha(p) for p in mine)).encode()).hexdigest()[:24]
-            state = bl.Baseline("file", f"{described.get('source')} + the earlier bundle ({role})", records,
+            # the node after OLD, named by the baseline's key and OLD's packages of this role
+            key = hashlib.sha256(f"{bl.RECORDS_FORMAT}|{target.base.key}|{role}|".encode()
+                                 + "|".join(sorted(_sha(p) for p in mine)).encode()).hexdigest()[:24]
+            state = bl.Baseline("file", f"{described.get('source')} + the earlier bundle ({role})", [],
                                 key=f"since-{key}")
+            cached = Path(sel.cache_dir) / "solv" / f"@System-{bl.installed_key(state, loaded.file_deps)}.solv"
+            if cached.is_file() and not sel.refresh:
+                state.prebuilt = True    # written by an earlier run from the same inputs
+            else:
+                state.packages = _installed_records(target.records(loaded), mine,
+                                                    bl.records_from_solvables(loaded.pool, olds))
             bl.add_installed_repo(loaded.pool, state, sel.cache_dir, loaded.file_deps, sel.refresh)
             loaded.pool.createwhatprovides()
             consider(loaded)
@@ -164,7 +199,7 @@ def _since(sel, man, requests, confs, direct, filelists, capture, old, progress)
     for rid, text in (old.get("modules") or {}).items():   # documents of OLD's modular packages still kept
         if rid in kept_modular and text not in modules.get(rid, ""):
             modules[rid] = modules.get(rid, "") + text
-    described["count"] = len(base_records or [])
+    described["count"] = len(target.packages) if target is not None else 0
     return Lock(el=sel.el, arch="x86_64", baseline=described,
                 manifest={"name": man.name, "sha256": man.sha256}, repos=repos, roles=roles,
                 packages=sorted(pkgs.values(), key=lambda p: (p.name, p.arch)), modules=modules)
