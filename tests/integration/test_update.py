@@ -113,6 +113,20 @@ def test_since_lock_is_the_fresh_resolve_of_v2(worlds, built, tmp_path):
     assert since == fresh
 
 
+def test_warm_since_gives_the_same_lock(el7_only, worlds, built, tmp_path):
+    """A second --since with the cache the first one filled (installed repos, baseline NEVRAs) writes
+    the same lock as the cold build of the fixture."""
+    _, v2 = worlds
+    old, _, _, x2 = built
+    locks = []
+    for i in range(2):
+        assert _build(v2, tmp_path, f"o{i}", "--since", str(old)) == 0
+        (tar,) = (tmp_path / f"o{i}").glob("*.tar")
+        locks.append(read_bundle_doc(tar).lock)
+    assert list((tmp_path / "cache" / "solv").glob("baseline-*.json"))
+    assert locks[0] == locks[1] == json.loads((x2 / "bundle.json").read_text())["lock"]
+
+
 def test_since_with_nothing_new_gives_old_lock_and_no_rpms(el7_only, worlds, built, tmp_path):
     from bundler.carry.verify import extract_bundle
     v1, _ = worlds
