@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test unit integration bats lint lab bench world setup sysdeps clean
+.PHONY: demo test unit integration bats lint lab mutants bench world setup sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,9 @@ test: sysdeps setup lint       ## everything CI runs except the cluster lab
 
 lab: sysdeps setup             ## real Galera + RabbitMQ clusters in network namespaces
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/lab/run.sh
+
+mutants: sysdeps setup         ## the lab on two broken installer copies: each must make it fail (root)
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/lab/mutants.sh
 
 bench: setup                   ## resolve vs dnf, fetch vs link floor, warm rebuild
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m scripts.bench

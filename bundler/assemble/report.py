@@ -422,6 +422,26 @@ def _app_yml_section(top: Path, site: Any, flows: list[Flow]) -> str:
             f"<pre>{e(text)}</pre></section>")
 
 
+RUNBOOK_README = "README.md, section \"Operator's runbook: when the site fails\""
+RUNBOOK = [
+    ["A network partition", "./install.sh --status on each node: FAIL on the cut-off node, 'degraded but serving' "
+     "on the majority. Repair the network; never --bootstrap the cut-off node; it rejoins by itself (IST)."],
+    ["A frozen node", "Evicted after 5 s; rejoins by itself when it wakes. Not ok after a few minutes: "
+     "./install.sh --yes on it."],
+    ["A replaced disk", "./install.sh --yes on that node: a db node joins and receives a full copy (SST); an mq "
+     "node rejoins with users, vhost and policy; an app node is re-installed."],
+    ["A power cut", "On each db node galera_recovery; ./install.sh --yes --bootstrap on the most advanced node "
+     "only, ./install.sh --yes on the others; then mq and app nodes; --status everywhere."],
+]
+
+
+def _runbook_section() -> str:
+    """Day 2: the runbook's four disasters in one line each, pointing at the README's full text."""
+    return ("<section id=\"runbook\"><h2>When the site fails / 장애 대응</h2>"
+            f"<p>The operator's runbook, step by step with what the health table shows: wcbundle "
+            f"{e(RUNBOOK_README)}.</p>" + _table(["Disaster", "Installer commands"], RUNBOOK) + "</section>")
+
+
 def _no_site(problem: str) -> str:
     if problem:
         text = f'<p class="warn">site/site.env is not valid, so no plan is shown:</p><pre>{e(problem)}</pre>'
@@ -500,6 +520,7 @@ def render_report(bundle_top: Path) -> str:
              _signatures(lock, build), _commands(top, lock, site),
              _site_section(top, site, flows) if site is not None else _no_site(site_problem),
              _app_yml_section(top, site, flows) if site is not None else "",
+             _runbook_section(),
              _packages(lock, licenses), _sbom_section(sbom)]
     title = f"{top.name}: wcbundle report"
     body = "\n".join(part for part in parts if part)

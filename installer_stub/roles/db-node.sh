@@ -135,8 +135,8 @@ wcb_role_db_node_health() {
         missing="$(wcb_db_missing_members)"
         if [[ "${WCB_HEALTH_STRICT:-0}" == 1 && "$status" == Primary && "$state" == Synced && -n "$size" && $((size * 2)) -gt "$want" ]]; then
             r=warn
+            wcb_health_degraded "db: $size of $want members (${missing:-a member} missing)"
             size+=" (degraded but serving: ${missing:-a member} missing)"
-            wcb_health_degraded "db: $size"
         fi
         split="$(wcb_db_split_peers)"
         if [[ -n "$split" ]]; then

@@ -8,7 +8,7 @@ dependency for a single lab step, so this speaks just enough of the protocol
 
   amqp_confirm.py check   --addresses h1:5672,h2:5672 --user U [--vhost /]
   amqp_confirm.py publish --addresses ... --user U --queue Q --type quorum|classic
-                          --count N --confirmed FILE [--window 50]
+                          --count N --confirmed FILE [--window 50] [--stop-file FILE]
   amqp_confirm.py drain   --addresses ... --user U --queue Q --confirmed FILE
 
 Every command prints one JSON object on stdout and exits 0 only on success.
@@ -192,7 +192,8 @@ def cmd_publish(a, password: str) -> dict:
     deadline = time.monotonic() + a.max_seconds
 
     def work_left() -> bool:
-        return bool(retry) or nxt <= a.count
+        # --stop-file: publish no new id once it exists (ids already sent are still confirmed or retried)
+        return bool(retry) or (nxt <= a.count and not (a.stop_file and os.path.exists(a.stop_file)))
 
     while work_left():
         if time.monotonic() > deadline:
@@ -244,7 +245,7 @@ def cmd_publish(a, password: str) -> dict:
             idx += 1
             time.sleep(0.5)
     out.close()
-    return {"ok": True, "ids": a.count, "confirmed": confirmed, "nacks": nacks,
+    return {"ok": True, "ids": nxt - 1, "confirmed": confirmed, "nacks": nacks,
             "republished": republished, "reconnects": reconnects}
 
 
@@ -278,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--delay", type=float, default=0.0, help="seconds between publishes")
     p.add_argument("--confirmed", default="/dev/null")
     p.add_argument("--max-seconds", type=float, default=120.0)
+    p.add_argument("--stop-file", default="", help="publish: stop taking new ids once this file exists")
     a = p.parse_args(argv)
     password = os.environ.get("AMQP_PASSWORD")
     if password is None:

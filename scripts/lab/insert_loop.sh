@@ -14,7 +14,8 @@ end=$((first + max))
 while [[ ! -e "$stopfile" && "$id" -lt "$end" ]]; do
     # the sequential JDBC URL's behaviour: the first host, then the next one when it fails
     host="${targets[$((t % ${#targets[@]}))]}"
-    if mariadb --no-defaults --connect-timeout=2 -h "$host" -P 3306 -u "$user" "$db" \
+    # timeout: a frozen server (SIGSTOP) accepts the TCP connection and then never answers
+    if timeout 10 mariadb --no-defaults --connect-timeout=2 -h "$host" -P 3306 -u "$user" "$db" \
         -e "INSERT INTO lab_rows (id, payload, via) VALUES ($id, SHA2('$id', 256), '$host')" 2>/dev/null; then
         printf '%s\n' "$id" >>"$ackfile"
         id=$((id + 1))
@@ -22,7 +23,7 @@ while [[ ! -e "$stopfile" && "$id" -lt "$end" ]]; do
         failed=$((failed + 1))
         t=$((t + 1))
         # an unacknowledged id is retried with the same primary key: a duplicate then fails loudly
-        if mariadb --no-defaults --connect-timeout=2 -h "$host" -P 3306 -u "$user" "$db" -N \
+        if timeout 10 mariadb --no-defaults --connect-timeout=2 -h "$host" -P 3306 -u "$user" "$db" -N \
             -e "SELECT COUNT(*) FROM lab_rows WHERE id = $id" 2>/dev/null | grep -qx 1; then
             printf '%s\n' "$id" >>"$ackfile"
             id=$((id + 1))

@@ -15,6 +15,7 @@ The site YAML is copied next to the jar first, because its `app.jar` is relative
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
@@ -48,7 +49,9 @@ def main(argv: list[str]) -> int:
     shutil.copy2(jar, work / jar.name)
     site = load_site(work / "site.yaml")
     out.mkdir(parents=True)
-    for entry in sorted(paths.INSTALLER.iterdir()):
+    # LAB_INSTALLER: a copy of installer_stub to bundle instead (scripts/lab/mutants.sh's mutants)
+    installer = Path(os.environ.get("LAB_INSTALLER") or paths.INSTALLER)
+    for entry in sorted(installer.iterdir()):
         if entry.name.startswith("."):
             continue
         if entry.is_dir():

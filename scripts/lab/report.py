@@ -2,6 +2,7 @@
 
   python3 report.py RESULTS.tsv REPORT.json
 Values that parse as JSON (numbers, true/false, objects from the helpers) are kept as such.
+A key ending in [] (faults[]) appends its value to a top-level list of that name.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ def main(argv: list[str]) -> int:
             value = json.loads(raw)
         except ValueError:
             value = raw
+        if key.endswith("[]"):             # "faults[]": one item of a list, in order
+            report.setdefault(key[:-2], []).append(value)
+            continue
         node = report
         parts = key.split(".")
         for p in parts[:-1]:

@@ -7,11 +7,16 @@
 #   hosts    one namespace each on bridge wcblab0, addresses only in 198.18.0.0/24
 #   site A   scripts/lab/site-3db.yaml: db1-3, mq1-3, app1-2
 #   site B   scripts/lab/site-arb.yaml: dba1-2 + arb1 (garbd)
-#   faults   1 kill -9 a db node under inserts   2 full db stop, restart via install.sh
-#            3 kill -9 an mq node under confirms  4 install.sh re-run on healthy nodes
+#   firewall firewalld (nftables) in every host namespace, private bus each; the installer's firewall
+#            phase runs for real; every flows.tsv flow probed from its allowed hosts, every cluster and
+#            admin port from hosts outside its allowed set (and the `outsider` namespace)
+#   faults   db-kill db-orderly-restart mq-kill db-partition mq-partition db-pause db-replace
+#            mq-replace rerun, each under write load and publish load; power-loss once install.sh
+#            has --recover (until then reported as not run)
 #
 # The last line printed is the summary; the JSON report's path is printed just before it.
-# Environment: LAB_KEEP=1 keeps the data dirs of $LAB_DIR (logs are always kept).
+# Environment: LAB_KEEP=1 keeps the data dirs of $LAB_DIR (logs are always kept). LAB_FAULTS="a b" runs
+# only these faults (scripts/lab/mutants.sh); LAB_INSTALLER=DIR bundles DIR instead of installer_stub.
 set -euo pipefail
 
 LAB_REPO="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -22,10 +27,15 @@ source "$LAB_SCRIPTS/lib/net.sh"
 source "$LAB_SCRIPTS/lib/hosts.sh"
 # shellcheck source=scripts/lab/lib/checks.sh
 source "$LAB_SCRIPTS/lib/checks.sh"
+# shellcheck source=scripts/lab/lib/fw.sh
+source "$LAB_SCRIPTS/lib/fw.sh"
+# shellcheck source=scripts/lab/lib/faults.sh
+source "$LAB_SCRIPTS/lib/faults.sh"
 
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
 [[ "$(id -u)" == 0 ]] || die "run it as root (network namespaces, bridge, daemons as mysql/rabbitmq)"
-for t in ip unshare setpriv ss mariadbd mariadb mariadb-install-db garbd javac jar python3 rsync socat; do
+for t in ip unshare setpriv ss mariadbd mariadb mariadb-install-db mariabackup garbd javac jar python3 rsync socat \
+  nft firewalld firewall-cmd dbus-daemon; do
   command -v "$t" >/dev/null || die "missing tool: $t (make sysdeps)"
 done
 [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || die "rabbitmq-server is not installed (make sysdeps)"
@@ -33,6 +43,8 @@ if ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then
   die "bridge $LAB_BRIDGE exists: another lab runs, or a crashed one left it (ip link del $LAB_BRIDGE)"
 fi
 
+# the host's own ruleset, compared after teardown: the lab's firewalls live in the namespaces only
+HOST_RULESET_BEFORE="$(lab_fw_host_ruleset)"
 LAB_DIR="$(mktemp -d /tmp/wcb-lab.XXXXXX)"
 chmod 0755 "$LAB_DIR"
 cd "$LAB_DIR"    # every lab process runs from here, never from the caller's directory
@@ -43,7 +55,12 @@ REPORT="$LAB_DIR/report.json"
 LAB_FAILS=0
 LAB_T0=$SECONDS
 FAULTS_OK=0
-FAULTS_TOTAL=4
+FAULTS_TOTAL=10
+FW_ALLOWED=0
+FW_ALLOWED_OK=0
+FW_DENIED=0
+FW_DENIED_OK=0
+SST_METHODS=""
 ROWS_LOST=0
 MSGS_LOST=0
 GALERA_SYNCED=0
@@ -91,6 +108,7 @@ install_ok() {
 LAB_TORN_DOWN=0
 teardown() {
   [[ "$LAB_TORN_DOWN" == 1 ]] && return 0
+  lab_fw_stop_all
   lab_kill_all
   lab_net_teardown
   LAB_TORN_DOWN=1
@@ -105,7 +123,16 @@ summary() {
   lab_result summary.arbitrator "\"$ARB\""
   lab_result summary.rabbitmq_running "$MQ_GOOD"
   lab_result summary.faults_survived "$FAULTS_OK"
+  lab_result summary.faults_run "$FAULTS_RUN"
+  lab_result summary.faults_not_run "\"${FAULTS_NOT_RUN[*]}\""
   lab_result summary.faults_total "$FAULTS_TOTAL"
+  lab_result firewall.backend '"firewalld"'
+  lab_result firewall.allowed_probes "$FW_ALLOWED"
+  lab_result firewall.allowed_ok "$FW_ALLOWED_OK"
+  lab_result firewall.denied_probes "$FW_DENIED"
+  lab_result firewall.denied_ok "$FW_DENIED_OK"
+  lab_result sst_methods "$(python3 -c 'import json,sys; print(json.dumps(sorted(set(sys.argv[1].split()))))' "$SST_METHODS")"
+  lab_result summary.durability '"full (innodb_flush_log_at_trx_commit=1): every fault ran with a commit on disk before it was acknowledged"'
   lab_result summary.rows_lost "$ROWS_LOST"
   lab_result summary.messages_lost "$MSGS_LOST"
   lab_result summary.seconds "$((SECONDS - LAB_T0))"
@@ -119,7 +146,9 @@ summary() {
   echo
   echo "lab: $((SECONDS - LAB_T0)) s, $LAB_FAILS failed checks; logs in $LAB_DIR/logs"
   echo "lab: report $REPORT"
-  echo "lab: galera $GALERA_SYNCED/$GALERA_TOTAL synced, arbitrator $ARB, rabbitmq $MQ_GOOD/3 running, faults survived $FAULTS_OK/$FAULTS_TOTAL, rows lost $ROWS_LOST, messages lost $MSGS_LOST"
+  local notrun=""
+  [[ "${#FAULTS_NOT_RUN[@]}" -gt 0 ]] && notrun=" (not run: ${FAULTS_NOT_RUN[*]})"
+  echo "lab: galera $GALERA_SYNCED/$GALERA_TOTAL synced, arbitrator $ARB, rabbitmq $MQ_GOOD/3 running, firewall allowed $FW_ALLOWED_OK/$FW_ALLOWED denied $FW_DENIED_OK/$FW_DENIED, sst ${SST_METHODS:-none}, faults survived $FAULTS_OK/$FAULTS_RUN run of $FAULTS_TOTAL$notrun, rows lost $ROWS_LOST, messages lost $MSGS_LOST"
 }
 
 cleanup() {
@@ -154,12 +183,13 @@ for v in 3db arb; do
 done
 B3="$LAB_DIR/bundle-3db"
 BA="$LAB_DIR/bundle-arb"
-echo "  bundles in $B3 and $BA"
+echo "  bundles in $B3 and $BA${LAB_INSTALLER:+ (installer from $LAB_INSTALLER)}"
 
-step "network: namespaces on bridge $LAB_BRIDGE, 198.18.0.0/24 only"
+step "network: namespaces on bridge $LAB_BRIDGE, 198.18.0.0/24 only; firewalld + private bus in each host"
 lab_net_up
-declare -A IP=([db1]=11 [db2]=12 [db3]=13 [mq1]=21 [mq2]=22 [mq3]=23 [app1]=31 [app2]=32 [dba1]=41 [dba2]=42 [arb1]=43)
-for h in db1 db2 db3 mq1 mq2 mq3 app1 app2 dba1 dba2 arb1; do
+declare -A IP=([db1]=11 [db2]=12 [db3]=13 [mq1]=21 [mq2]=22 [mq3]=23 [app1]=31 [app2]=32 [dba1]=41 [dba2]=42 [arb1]=43 [outsider]=200)
+SITE_HOSTS=(db1 db2 db3 mq1 mq2 mq3 app1 app2 dba1 dba2 arb1)
+for h in "${SITE_HOSTS[@]}" outsider; do
   lab_host_add "$h" "$LAB_NET_PREFIX.${IP[$h]}"
   lab_host_root_init "$h" "$LAB_NET_PREFIX.${IP[$h]}"
   case "$h" in dba* | arb*) LAB_BUNDLE_OF[$h]="$BA" ;; *) LAB_BUNDLE_OF[$h]="$B3" ;; esac
@@ -167,25 +197,41 @@ done
 lab_exec db1 getent hosts db1 >/dev/null || die "/etc/netns hosts bind mount does not work here"
 lab_check net.isolated "$([[ "$(lab_exec db1 hostname)" == db1 ]] && ! lab_exec db1 getent hosts db2 >/dev/null && echo 1 || echo 0)" \
   "db1 has its own hostname and /etc/hosts (db2 unknown before the installer's hosts block)"
-echo "  ${#LAB_HOSTS[@]} hosts: ${LAB_HOSTS[*]}"
+for h in "${SITE_HOSTS[@]}"; do
+  lab_fw_start "$h"
+done
+fw_up=0
+for h in "${SITE_HOSTS[@]}"; do
+  lab_wait 60 lab_fw_running "$h" && fw_up=$((fw_up + 1))
+done
+fw_ns="$(lab_fw_nft db1 list tables 2>&1 | tr '\n' ' ')"
+lab_check firewall.running "$([[ "$fw_up" == "${#SITE_HOSTS[@]}" && "$fw_ns" == *"inet firewalld"* && "$(lab_fw_host_ruleset)" == "$HOST_RULESET_BEFORE" ]] && echo 1 || echo 0)" \
+  "firewalld runs in $fw_up/${#SITE_HOSTS[@]} host namespaces (db1's tables: ${fw_ns% }); the host's own ruleset unchanged"
+echo "  ${#LAB_HOSTS[@]} namespaces: ${LAB_HOSTS[*]} (outsider: no role, no firewall, a client only)"
 
 # ------------------------------------------------------------------------------------------
-step "install.sh on site A: db1 db2 db3 (first bootstraps, others join), mq1-3, app1-2"
+step "install.sh on site A: db1 db2 db3 (first bootstraps, others join by mariabackup SST), mq1-3, app1-2"
+db_marks="$(marks_of db1)"
 for h in db1 db2 db3 mq1 mq2 mq3 app1 app2; do
   install_ok "$h" "$B3" || die "installing $h failed"
+  [[ "$h" == db2 ]] && first_sst="$(transfer_kind db2 "$db_marks")"
 done
 one_boot=0
 grep -q 'bootstrapping a new Galera cluster' "$LAB_DIR"/logs/01-db1-install.log &&
   ! grep -q 'bootstrapping' "$LAB_DIR"/logs/0[23]-db*-install.log && one_boot=1
 lab_check galera.one_bootstrap "$one_boot" "db1 bootstrapped, db2 and db3 joined"
+lab_check galera.sst_mariabackup "$([[ "$first_sst" == "SST mariabackup" ]] && echo 1 || echo 0)" \
+  "db2 joined site A (sst-method: mariabackup) by: $first_sst"
+[[ "$first_sst" == "SST mariabackup" ]] && SST_METHODS+="${SST_METHODS:+ }mariabackup"
 
-step "install.sh on site B: dba1 dba2 + arb1 (garbd)"
+step "install.sh on site B: dba1 dba2 + arb1 (garbd), rsync SST"
+db_marks="$(marks_of dba1)"
 for h in dba1 dba2 arb1; do
   install_ok "$h" "$BA" || die "installing $h failed"
+  [[ "$h" == dba2 ]] && arb_sst="$(transfer_kind dba2 "$db_marks")"
 done
-
-
-
+lab_check galera.sst_rsync "$([[ "$arb_sst" == "SST rsync" ]] && echo 1 || echo 0)" "dba2 joined site B (sst-method: rsync) by: $arb_sst"
+[[ "$arb_sst" == "SST rsync" ]] && SST_METHODS+="${SST_METHODS:+ }rsync"
 
 step "Galera: state, size, UUID, write on one node / read on the others"
 lab_wait 60 galera_synced 3 db1 db2 db3 || true
@@ -200,7 +246,10 @@ if [[ -n "$garb_pid" && "$(cat "/proc/$garb_pid/comm" 2>/dev/null)" == garbd && 
   arb_ok=1
 fi
 lab_check galera.arbitrator "$arb_ok" "garbd (pid ${garb_pid:-none}) runs on arb1 and counts: 2 mariadbd + garbd = wsrep_cluster_size $(lab_wsrep dba1 wsrep_cluster_size)"
-
+dur="$(lab_sql db1 "SELECT @@innodb_flush_log_at_trx_commit" 2>/dev/null || true)"
+gc="$(lab_sql db1 "SELECT @@wsrep_provider_options" 2>/dev/null | grep -o 'gcache.recover = [a-z]*; gcache.size = [0-9A-Za-z]*' || true)"
+lab_check galera.durable "$([[ "$dur" == 1 && "$gc" == *"recover = yes"* ]] && echo 1 || echo 0)" \
+  "db1 runs innodb_flush_log_at_trx_commit=$dur, $gc"
 # ------------------------------------------------------------------------------------------
 MQ_HOSTS=(mq1 mq2 mq3)
 MQ_WANT="rabbit@mq1 rabbit@mq2 rabbit@mq3"
@@ -226,10 +275,10 @@ lab_check rabbitmq.cookie "$([[ "$cookies" == 2 ]] && echo 1 || echo 0)" \
   "the erlang cookie is 0400 rabbitmq and the same on mq1-3 (compared by hash, never shown)"
 rules=0
 for peer in 22 23; do
-  grep -q "source address=\"$LAB_NET_PREFIX.$peer/32\" port port=\"25672\"" "$LAB_DIR/logs/04-mq1-install.log" && rules=$((rules + 1))
+  lab_fw_cmd mq1 --list-rich-rules 2>/dev/null | grep -q "source address=\"$LAB_NET_PREFIX.$peer/32\" port port=\"25672\"" && rules=$((rules + 1))
 done
 lab_check rabbitmq.port_25672 "$([[ "$rules" == 2 ]] && echo 1 || echo 0)" \
-  "mq1's firewall rules (printed, backend none) open 25672/tcp to mq2 and mq3 (the port the seed forgot)"
+  "mq1's firewalld (firewall-cmd --list-rich-rules) admits 25672/tcp from mq2 and mq3 (the port the seed forgot)"
 policy_ok="$(lab_rmqctl mq1 list_policies --formatter json 2>/dev/null | python3 -c '
 import json, sys
 ps = {p["name"]: p for p in json.load(sys.stdin)}
@@ -256,162 +305,413 @@ print(1 if ok else 0)' "$queues" 2>/dev/null || echo 0)"
 lab_check rabbitmq.queue_kinds "$kinds" \
   "lab-classic: policy ha-all with 2 synchronised mirrors (3 copies); lab-quorum: a quorum queue"
 
+mq_ph="$(grep -h '^cluster_partition_handling' "$(lab_root mq1)/etc/rabbitmq/rabbitmq.conf" || true)"
+lab_check rabbitmq.partition_handling "$([[ "$mq_ph" == 'cluster_partition_handling = pause_minority' ]] && echo 1 || echo 0)" \
+  "3 mq nodes on $(dpkg-query -W -f='${Version}' rabbitmq-server): rabbitmq.conf says '${mq_ph:-nothing (ignore)}'"
+
 step "App nodes: WorkCenter-app.yml as the manual writes it; app users log in; the stand-in clusters"
 for h in app1 app2; do
   app_check "$h" "$LAB_NET_PREFIX.${IP[$h]}"
 done
 
 
+# ------------------------------------------------------------------------------------------
+step "firewall: every flows.tsv flow from its allowed hosts connects; cluster/admin ports refuse everyone else"
+# listeners hold the ports nothing serves right now (SST 4444, IST 4568, CLI 35672-35682, ...), so an
+# allowed probe must connect; each lives in its host's namespace and is stopped by pid afterwards
+others_a="outsider=$LAB_NET_PREFIX.200,dba1=$LAB_NET_PREFIX.41,dba2=$LAB_NET_PREFIX.42,arb1=$LAB_NET_PREFIX.43"
+others_b="outsider=$LAB_NET_PREFIX.200,db1=$LAB_NET_PREFIX.11,db2=$LAB_NET_PREFIX.12,db3=$LAB_NET_PREFIX.13"
+{
+  python3 "$LAB_SCRIPTS/fwprobe.py" plan --site-env "$B3/site/site.env" --flows "$B3/site/flows.tsv" \
+    --hosts db1,db2,db3,mq1,mq2,mq3,app1,app2 --others "$others_a"
+  python3 "$LAB_SCRIPTS/fwprobe.py" plan --site-env "$BA/site/site.env" --flows "$BA/site/flows.tsv" \
+    --hosts dba1,dba2,arb1 --others "$others_b"
+} >"$LAB_DIR/fw-plan.tsv"
+declare -a LISTEN_PIDS=() LISTEN_HOSTS=()
+for h in "${SITE_HOSTS[@]}"; do
+  ports="$(awk -F'\t' -v h="$h" '$3 == h { print $5 }' "$LAB_DIR/fw-plan.tsv" | sort -un | tr '\n' ' ')"
+  [[ -n "$ports" ]] || continue
+  rm -f "$LAB_DIR/listen-$h.ready"
+  # shellcheck disable=SC2086 # one argument per port
+  lab_exec "$h" python3 "$LAB_SCRIPTS/fwprobe.py" listen --ip "$LAB_NET_PREFIX.${IP[$h]}" --ready "$LAB_DIR/listen-$h.ready" \
+    --max-seconds 300 $ports >/dev/null 2>"$LAB_DIR/logs/listen-$h.err" &
+  LISTEN_PIDS+=($!)
+  LISTEN_HOSTS+=("$h")
+done
+for h in "${LISTEN_HOSTS[@]}"; do
+  lab_wait 30 test -s "$LAB_DIR/listen-$h.ready" || true
+done
+declare -A PROBE_PIDS=()
+for src in "${SITE_HOSTS[@]}" outsider; do
+  mapfile -t targets < <(awk -F'\t' -v s="$src" '$2 == s { print $4 ":" $5 }' "$LAB_DIR/fw-plan.tsv" | sort -u)
+  [[ "${#targets[@]}" -gt 0 ]] || continue
+  lab_exec "$src" python3 "$LAB_SCRIPTS/fwprobe.py" probe --timeout 3 "${targets[@]}" >"$LAB_DIR/probe-$src.json" 2>&1 &
+  PROBE_PIDS[$src]=$!
+done
+for src in "${!PROBE_PIDS[@]}"; do
+  wait "${PROBE_PIDS[$src]}" || true
+done
+# the listeners by the pid each wrote first in its ready file (the background job is only lab_exec's shell)
+for h in "${LISTEN_HOSTS[@]}"; do
+  pid="$(awk '{ print $1 }' "$LAB_DIR/listen-$h.ready" 2>/dev/null)"
+  if [[ "$pid" =~ ^[0-9]+$ ]]; then kill "$pid" 2>/dev/null || true; fi
+done
+for pid in "${LISTEN_PIDS[@]}"; do
+  lab_wait 10 pid_gone "$pid" || kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+done
+# each probe's result, next to what the plan expected
+python3 - "$LAB_DIR" >"$LAB_DIR/fw-results.tsv" <<'PY'
+import json, sys
+from pathlib import Path
+d = Path(sys.argv[1])
+res = {}
+for f in d.glob("probe-*.json"):
+    try:
+        res[f.name[6:-5]] = json.loads(f.read_text())
+    except ValueError:
+        res[f.name[6:-5]] = {}
+for line in (d / "fw-plan.tsv").read_text().splitlines():
+    kind, src, dst, ip, port, flow = line.split("\t")
+    got = res.get(src, {}).get(f"{ip}:{port}", "not probed")
+    ok = (got == "connected") if kind == "allowed" else got in ("unreachable", "refused", "timeout")
+    print("\t".join([kind, src, dst, port, flow, got, "ok" if ok else "WRONG"]))
+PY
+FW_ALLOWED="$(awk -F'\t' '$1 == "allowed"' "$LAB_DIR/fw-results.tsv" | wc -l)"
+FW_ALLOWED_OK="$(awk -F'\t' '$1 == "allowed" && $7 == "ok"' "$LAB_DIR/fw-results.tsv" | wc -l)"
+FW_DENIED="$(awk -F'\t' '$1 == "denied"' "$LAB_DIR/fw-results.tsv" | wc -l)"
+FW_DENIED_OK="$(awk -F'\t' '$1 == "denied" && $7 == "ok"' "$LAB_DIR/fw-results.tsv" | wc -l)"
+kinds="$(awk -F'\t' '$1 == "denied" { print $6 }' "$LAB_DIR/fw-results.tsv" | sort | uniq -c | awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }')"
+lab_check firewall.allowed "$([[ "$FW_ALLOWED" -gt 100 && "$FW_ALLOWED_OK" == "$FW_ALLOWED" ]] && echo 1 || echo 0)" \
+  "$FW_ALLOWED_OK/$FW_ALLOWED allowed probes connected (every flows.tsv row, from each allowed host, to each destination)"
+lab_check firewall.denied "$([[ "$FW_DENIED" -gt 100 && "$FW_DENIED_OK" == "$FW_DENIED" ]] && echo 1 || echo 0)" \
+  "$FW_DENIED_OK/$FW_DENIED denied probes refused ($kinds): every cluster and admin port from every host outside its allowed set, the outsider included"
+awk -F'\t' '$7 == "WRONG"' "$LAB_DIR/fw-results.tsv" | head -n 10 | sed 's/^/        | /'
+app_4567="$(awk -F'\t' '$1 == "denied" && $2 ~ /^app/ && $4 == 4567 && $7 == "ok"' "$LAB_DIR/fw-results.tsv" | wc -l)"
+out_all="$(awk -F'\t' '$1 == "denied" && $2 == "outsider" && $7 == "ok"' "$LAB_DIR/fw-results.tsv" | wc -l)"
+lab_result firewall.app_hosts_refused_on_4567 "$app_4567"
+lab_result firewall.outsider_refused "$out_all"
+lab_result firewall.host_ruleset_unchanged_during "$([[ "$(lab_fw_host_ruleset)" == "$HOST_RULESET_BEFORE" ]] && echo true || echo false)"
 
-fault_result() {  # fault_result N 0|1 DETAIL
-  [[ "$2" == 1 ]] && FAULTS_OK=$((FAULTS_OK + 1))
-  lab_check "fault$1" "$2" "$3"
+# ------------------------------------------------------------------------------------------
+lab_sql db1 "CREATE TABLE IF NOT EXISTS workcenter.lab_rows (id INT PRIMARY KEY, payload CHAR(64) NOT NULL, via VARCHAR(32)) ENGINE=InnoDB"
+
+fault_db_kill() {
+  step "fault db-kill: kill -9 db1's mariadbd under load; install.sh re-run rejoins it"
+  load_start db-kill
+  local victim_pid before after primary_all=1 size_after t0 rejoin_log ok=0 h
+  victim_pid="$(lab_pid_of db1 mariadb)"
+  [[ -n "$victim_pid" && "$(cat "/proc/$victim_pid/comm" 2>/dev/null)" == mariadbd ]] || die "db1's mariadbd pid not found"
+  before="$(wc -l <"$F_ACK")"
+  t0=$SECONDS
+  kill -9 "$victim_pid"
+  echo "  killed db1 mariadbd (pid $victim_pid) with $(load_counts)"
+  for _ in $(seq 1 10); do
+    for h in db2 db3; do
+      [[ "$(lab_wsrep "$h" wsrep_cluster_status)" == Primary ]] || primary_all=0
+    done
+    sleep 1
+  done
+  size_after="$(lab_wsrep db2 wsrep_cluster_size)"
+  after="$(wc -l <"$F_ACK")"
+  echo "  db2/db3 Primary throughout 10 s: $primary_all; wsrep_cluster_size $size_after; inserts went on: $before -> $after"
+  install_ok db1 "$B3" || true
+  rejoin_log="$LAB_LAST_LOG"
+  lab_wait 120 galera_synced 3 db1 db2 db3 || true
+  local rec=$((SECONDS - t0))
+  load_stop_check db1 db2 db3
+  if [[ "$primary_all" == 1 && "$size_after" == 2 && "$after" -gt "$before" ]] && grep -q 'joining the running cluster' "$rejoin_log" &&
+    galera_synced 3 db1 db2 db3; then
+    ok=1
+  fi
+  fault_done db-kill "$ok" "$rec" "db2/db3 stayed Primary (size $size_after), writes went on ($before -> $after), db1 rejoined Synced via install.sh"
 }
 
-step "fault 1: kill -9 db1 under a steady insert loop (app1 -> sequential db1,db2,db3)"
-lab_sql db1 "CREATE TABLE IF NOT EXISTS workcenter.lab_rows (id INT PRIMARY KEY, payload CHAR(64) NOT NULL, via VARCHAR(32)) ENGINE=InnoDB"
-ACK="$LAB_DIR/acked-rows"
-STOP="$LAB_DIR/stop-inserts"
-: >"$ACK"
-MYSQL_PWD="$(lab_secret "$B3" WCB_DB_APP_PASSWORD)" lab_exec app1 "$LAB_SCRIPTS/insert_loop.sh" \
-  198.18.0.11,198.18.0.12,198.18.0.13 "$DB_APP_USER" workcenter 1 200000 "$STOP" "$ACK" >"$LAB_DIR/logs/insert-loop.json" 2>&1 &
-INSERT_PID=$!
-lab_wait 60 lines_at_least 100 "$ACK" || true
-before_kill="$(wc -l <"$ACK")"
-victim_pid="$(lab_pid_of db1 mariadb)"
-[[ -n "$victim_pid" && "$(cat "/proc/$victim_pid/comm" 2>/dev/null)" == mariadbd ]] || die "db1's mariadbd pid not found"
-kill -9 "$victim_pid"
-echo "  killed db1 mariadbd (pid $victim_pid) with $before_kill rows acknowledged"
-primary_all=1
-for _ in $(seq 1 15); do
-  for h in db2 db3; do
-    [[ "$(lab_wsrep "$h" wsrep_cluster_status)" == Primary ]] || primary_all=0
+fault_db_orderly_restart() {
+  step "fault db-orderly-restart: orderly stop of every db node, restart through install.sh"
+  load_start db-orderly-restart
+  local h safe="" refused1=0 refused2=0 boot_ok=0 ok=0 t0
+  t0=$SECONDS
+  for h in db1 db2 db3; do
+    lab_svc "$h" stop mariadb
   done
-  sleep 1
-done
-size_after="$(lab_wsrep db2 wsrep_cluster_size)"
-after_kill="$(wc -l <"$ACK")"
-echo "  db2/db3 Primary throughout 15 s: $primary_all; wsrep_cluster_size $size_after; inserts went on: $before_kill -> $after_kill"
-install_ok db1 "$B3" || true
-rejoin_log="$LAB_LAST_LOG"
-lab_wait 120 galera_synced 3 db1 db2 db3 || true
-sleep 3
-touch "$STOP"
-lab_wait 60 pid_gone "$INSERT_PID" || kill "$INSERT_PID" 2>/dev/null || true
-wait "$INSERT_PID" 2>/dev/null || true
-lab_wait 30 fingerprints_equal db1 db2 db3 || true
-fp="$(table_fingerprints db1 db2 db3 | tr '\n' ';')"
-lost="$(rows_lost "$ACK" db1 db2 db3)"
-ROWS_LOST=$((ROWS_LOST + lost))
-lab_result fault1.rows_acked "$(wc -l <"$ACK")"
-lab_result fault1.fingerprints "\"$fp\""
-lab_result fault1.insert_loop "$(cat "$LAB_DIR/logs/insert-loop.json")"
-ok=0
-if [[ "$primary_all" == 1 && "$size_after" == 2 && "$after_kill" -gt "$before_kill" ]] && grep -q 'joining the running cluster' "$rejoin_log" &&
-  galera_synced 3 db1 db2 db3 && fingerprints_equal db1 db2 db3 && [[ "$lost" == 0 ]]; then
-  ok=1
-fi
-fault_result 1 "$ok" "Primary kept (size $size_after), db1 rejoined Synced via install.sh, $(wc -l <"$ACK") acked rows, lost $lost, count+checksum on db1..3: $fp"
+  for h in db1 db2 db3; do
+    safe+="$h=$(sed -n 's/^safe_to_bootstrap:[[:space:]]*//p' "$(lab_root "$h")/var/lib/mysql/grastate.dat") "
+  done
+  echo "  grastate safe_to_bootstrap: $safe"
+  lab_result faults_detail.db-orderly-restart.safe_to_bootstrap "\"${safe% }\""
+  if ! lab_install db1 "$B3"; then
+    grep -q 'safe_to_bootstrap' "$LAB_LAST_LOG" && ! lab_svc db1 is_active mariadb && refused1=1
+  fi
+  lab_check db-orderly-restart.no_bootstrap_on_unsafe "$refused1" "install.sh on db1 (safe_to_bootstrap: 0, no peer) refuses to start it (log $LAB_LAST_LOG)"
+  install_ok db3 "$B3" || true
+  grep -q 'bootstrapping a new Galera cluster' "$LAB_LAST_LOG" && boot_ok=1
+  lab_check db-orderly-restart.bootstrap_safe_node "$boot_ok" "install.sh on db3 (safe_to_bootstrap: 1) bootstraps"
+  install_ok db1 "$B3" || true
+  install_ok db2 "$B3" || true
+  lab_svc db2 stop mariadb
+  if ! lab_install db2 "$B3" --bootstrap; then
+    grep -q 'refusing --bootstrap' "$LAB_LAST_LOG" && ! lab_svc db2 is_active mariadb && refused2=1
+  fi
+  lab_check db-orderly-restart.second_bootstrap_refused "$refused2" "install.sh --bootstrap on db2 while db1/db3 run: refused (log $LAB_LAST_LOG)"
+  install_ok db2 "$B3" || true
+  lab_wait 120 galera_synced 3 db1 db2 db3 || true
+  local rec=$((SECONDS - t0))
+  load_stop_check db1 db2 db3
+  [[ "$safe" == "db1=0 db2=0 db3=1 " && "$refused1" == 1 && "$boot_ok" == 1 && "$refused2" == 1 ]] && galera_synced 3 db1 db2 db3 && ok=1
+  fault_done db-orderly-restart "$ok" "$rec" "bootstrap only from db3 (safe_to_bootstrap: $safe), second bootstrap refused"
+}
 
-step "fault 2: orderly stop of all db nodes, restart through install.sh"
-fp_before="$(table_fingerprints db1 | head -n1)"
-for h in db1 db2 db3; do
-  lab_svc "$h" stop mariadb
-done
-safe=""
-for h in db1 db2 db3; do
-  safe+="$h=$(sed -n 's/^safe_to_bootstrap:[[:space:]]*//p' "$(lab_root "$h")/var/lib/mysql/grastate.dat") "
-done
-echo "  grastate safe_to_bootstrap: $safe"
-lab_result fault2.safe_to_bootstrap "\"${safe% }\""
-refused1=0
-if ! lab_install db1 "$B3"; then
-  grep -q 'safe_to_bootstrap' "$LAB_LAST_LOG" && ! lab_svc db1 is_active mariadb && refused1=1
-fi
-lab_check fault2.no_bootstrap_on_unsafe "$refused1" "install.sh on db1 (safe_to_bootstrap: 0, no peer) refuses to start it (log $LAB_LAST_LOG)"
-install_ok db3 "$B3" || true
-boot_ok=0
-grep -q 'bootstrapping a new Galera cluster' "$LAB_LAST_LOG" && boot_ok=1
-lab_check fault2.bootstrap_safe_node "$boot_ok" "install.sh on db3 (safe_to_bootstrap: 1) bootstraps"
-install_ok db1 "$B3" || true
-install_ok db2 "$B3" || true
-lab_svc db2 stop mariadb
-refused2=0
-if ! lab_install db2 "$B3" --bootstrap; then
-  grep -q 'refusing --bootstrap' "$LAB_LAST_LOG" && ! lab_svc db2 is_active mariadb && refused2=1
-fi
-lab_check fault2.second_bootstrap_refused "$refused2" "install.sh --bootstrap on db2 while db1/db3 run: refused (log $LAB_LAST_LOG)"
-install_ok db2 "$B3" || true
-lab_wait 120 galera_synced 3 db1 db2 db3 || true
-lab_wait 30 fingerprints_equal db1 db2 db3 || true
-fp_after="$(table_fingerprints db1 db2 db3 | sort -u | tr '\n' ';')"
-lost="$(rows_lost "$ACK" db1 db2 db3)"
-ROWS_LOST=$((ROWS_LOST + lost))
-ok=0
-[[ "$safe" == "db1=0 db2=0 db3=1 " && "$refused1" == 1 && "$boot_ok" == 1 && "$refused2" == 1 && "$fp_after" == "$fp_before;" && "$lost" == 0 ]] &&
-  galera_synced 3 db1 db2 db3 && ok=1
-fault_result 2 "$ok" "bootstrap only from db3 (safe_to_bootstrap), second bootstrap refused, rows before '$fp_before' after '$fp_after', lost $lost"
+fault_mq_kill() {
+  step "fault mq-kill: kill -9 mq1's beam under load; install.sh re-run rejoins it"
+  load_start mq-kill
+  local beam_pid t0 ok=0
+  beam_pid="$(tr -cd '0-9' <"$(lab_root mq1)/var/lib/rabbitmq/mnesia/rabbit@mq1.pid" 2>/dev/null || true)"
+  [[ -n "$beam_pid" && "$(cat "/proc/$beam_pid/comm" 2>/dev/null)" == beam.smp ]] || die "mq1's beam pid not found"
+  t0=$SECONDS
+  kill -9 "$beam_pid"
+  echo "  killed mq1 beam.smp (pid $beam_pid) with $(load_counts)"
+  sleep 5
+  install_ok mq1 "$B3" || true
+  lab_wait 60 mq_all_running || true
+  local rec=$((SECONDS - t0))
+  load_stop_check db1 db2 db3
+  mq_all_running && ok=1
+  fault_done mq-kill "$ok" "$rec" "mq1 rejoined through install.sh ($(mq_running_count mq2)/3 running)"
+}
 
-step "fault 3: kill -9 mq1 while app1 publishes with confirms (ha-all classic + quorum)"
-declare -A PUB_PID=()
-for qt in classic quorum; do
-  rm -f "$LAB_DIR/f3-confirmed-$qt"
-  amqp app1 publish --addresses "$MQ_ADDRS" --queue "lab-f3-$qt" --type "$qt" --count 3000 --delay 0.003 \
-    --max-seconds 240 --confirmed "$LAB_DIR/f3-confirmed-$qt" >"$LAB_DIR/logs/f3-publish-$qt.json" 2>&1 &
-  PUB_PID[$qt]=$!
-done
-lab_wait 30 lines_at_least 1 "$LAB_DIR/f3-confirmed-classic" || true
-lab_wait 30 lines_at_least 1 "$LAB_DIR/f3-confirmed-quorum" || true
-sleep 2
-beam_pid="$(tr -cd '0-9' <"$(lab_root mq1)/var/lib/rabbitmq/mnesia/rabbit@mq1.pid" 2>/dev/null || true)"
-[[ -n "$beam_pid" && "$(cat "/proc/$beam_pid/comm" 2>/dev/null)" == beam.smp ]] || die "mq1's beam pid not found"
-kill -9 "$beam_pid"
-echo "  killed mq1 beam.smp (pid $beam_pid) after $(wc -l <"$LAB_DIR/f3-confirmed-classic") + $(wc -l <"$LAB_DIR/f3-confirmed-quorum") confirms"
-for qt in classic quorum; do
-  wait "${PUB_PID[$qt]}" || true
-done
-install_ok mq1 "$B3" || true
-lab_wait 60 mq_all_running || true
-mq_check after_fault3
-f3_ok=1
-[[ "$MQ_GOOD" == 3 ]] || f3_ok=0
-for qt in classic quorum; do
-  pub="$(cat "$LAB_DIR/logs/f3-publish-$qt.json")"
-  drained="$(amqp app1 drain --addresses "$MQ_ADDRS" --queue "lab-f3-$qt" --confirmed "$LAB_DIR/f3-confirmed-$qt" --max-seconds 120 || true)"
-  lab_result "fault3.publish_$qt" "$pub"
-  lab_result "fault3.drain_$qt" "$drained"
-  l="$(json_get "$drained" lost)"
-  [[ "$l" =~ ^[0-9]+$ ]] || { l=999999; f3_ok=0; }
-  MSGS_LOST=$((MSGS_LOST + l))
-  [[ "$l" == 0 && "$(json_get "$pub" ok)" == True && "$(json_get "$pub" confirmed)" == 3000 ]] || f3_ok=0
-  echo "  $qt: $(json_get "$pub" confirmed) confirmed ($(json_get "$pub" nacks) nacks, $(json_get "$pub" republished) re-published, $(json_get "$pub" reconnects) reconnects), $(json_get "$drained" consumed) consumed, lost $l"
-done
-fault_result 3 "$f3_ok" "every confirmed message consumed after the kill, mq1 rejoined ($MQ_GOOD/3 list all running)"
+fault_db_partition() {
+  step "fault db-partition: nftables inside db1 cuts it off from db2/db3 under load"
+  load_start db-partition
+  local t0 marks st1 sz1 refused before after acc2 s1 s2 ist ok=0 rec
+  marks="$(marks_of db1 db2 db3)"
+  t0=$SECONDS
+  lab_cut db1 drop "$LAB_NET_PREFIX.12" "$LAB_NET_PREFIX.13"
+  lab_wait 30 wsrep_is db1 wsrep_cluster_status non-Primary || true
+  lab_wait 30 galera_synced 2 db2 db3 || true
+  st1="$(lab_wsrep db1 wsrep_cluster_status)"
+  sz1="$(lab_wsrep db1 wsrep_cluster_size)"
+  refused=0
+  sql_write_refused db1 && refused=1
+  before="$(wc -l <"$F_ACK")"
+  acc2=0
+  local id2=$((FAULT_SEQ * 1000000 + 950000))
+  lab_sqlc db2 "INSERT INTO workcenter.lab_rows (id, payload, via) VALUES ($id2, 'majority', 'db2')" && acc2=1
+  [[ "$acc2" == 1 ]] && printf '%s\n' "$id2" >>"$F_ACK"
+  sleep 5
+  after="$(wc -l <"$F_ACK")"
+  echo "  db1: $st1 (size $sz1), write refused: $refused; db2/db3 Primary size $(lab_wsrep db2 wsrep_cluster_size), writes went on: $before -> $after"
+  s1="$(status_run db1)"
+  s2="$(status_run db2)"
+  echo "  --status db1: exit ${s1%%$'\t'*}, ${s1#*$'\t'}"
+  echo "  --status db2: exit ${s2%%$'\t'*}, ${s2#*$'\t'}"
+  local health=0
+  [[ "${s1%%$'\t'*}" == 5 && "$s2" == "0"$'\t'*"degraded but serving"* ]] && health=1
+  lab_check db-partition.health "$health" "install.sh --status: db1 FAIL (exit ${s1%%$'\t'*}), db2 '${s2#*$'\t'}'"
+  lab_heal db1
+  lab_wait 90 galera_synced 3 db1 db2 db3 || true
+  rec=$((SECONDS - t0))
+  sleep 2
+  ist="$(transfer_kind db1 "$marks")"
+  echo "  healed; db1 rejoined by: $ist"
+  load_stop_check db1 db2 db3
+  [[ "$st1" == non-Primary && "$refused" == 1 && "$acc2" == 1 && "$after" -gt "$before" && "$ist" == IST && "$health" == 1 ]] &&
+    galera_synced 3 db1 db2 db3 && ok=1
+  fault_done db-partition "$ok" "$rec" "db1 $st1 and refused writes ($refused), majority accepted ($before -> $after rows), --status FAIL/degraded ($health), rejoined by $ist"
+}
 
-step "fault 4: install.sh re-run on healthy nodes changes nothing (db2 mq2 app2 arb1)"
+fault_mq_partition() {
+  step "fault mq-partition: nftables inside mq1 cuts it off from mq2/mq3 under load"
+  # The issue's loads: the ha-all classic queue is declared through the majority (its master on mq2),
+  # the quorum queue through mq1 (its leader in the minority: a new leader must be elected). A third
+  # publisher, classic through mq1 (master in the minority), measures RabbitMQ's known limitation of
+  # mirrored classic queues (Jepsen 2014): it is reported, not counted as the fault's loss.
+  # shellcheck disable=SC2034 # read by load_start (${!addrs_var}), which runs in this scope
+  local F_ADDRS_classic="$LAB_NET_PREFIX.22:5672,$LAB_NET_PREFIX.23:5672,$LAB_NET_PREFIX.21:5672"
+  # shellcheck disable=SC2034 # as above
+  local F_ADDRS_quorum="$MQ_ADDRS"
+  load_start mq-partition
+  local t0 paused=0 maj before after s1 s2 ok=0 rec c2 obs obs_pid obs_conf obs_lost
+  obs="$LAB_DIR/confirmed-mq-partition-classic-minority"
+  : >"$obs"
+  amqp app1 publish --addresses "$MQ_ADDRS" --queue lab-mq-partition-classic-minority --type classic --count 100000 \
+    --delay 0.03 --max-seconds 600 --stop-file "$F_STOP" --confirmed "$obs" >"$LAB_DIR/logs/publish-mq-partition-classic-minority.json" 2>&1 &
+  obs_pid=$!
+  lab_wait 30 lines_at_least 20 "$obs" || true
+  t0=$SECONDS
+  # reset: a refused switch port; both sides notice at once instead of after net_ticktime (60 s)
+  lab_cut mq1 reset "$LAB_NET_PREFIX.22" "$LAB_NET_PREFIX.23"
+  lab_wait 90 mq_paused mq1 && paused=1
+  lab_wait 30 mq_count_is mq2 2 || true
+  maj="$(mq_running_count mq2)"
+  before=$(($(wc -l <"$LAB_DIR/confirmed-mq-partition-classic") + $(wc -l <"$LAB_DIR/confirmed-mq-partition-quorum")))
+  sleep 8
+  after=$(($(wc -l <"$LAB_DIR/confirmed-mq-partition-classic") + $(wc -l <"$LAB_DIR/confirmed-mq-partition-quorum")))
+  echo "  mq1 paused (pause_minority) after $((SECONDS - t0 - 8)) s: $paused; mq2 sees $maj running; confirms went on: $before -> $after"
+  s1="$(status_run mq1)"
+  s2="$(status_run mq2)"
+  echo "  --status mq1: exit ${s1%%$'\t'*}, ${s1#*$'\t'}"
+  echo "  --status mq2: exit ${s2%%$'\t'*}, ${s2#*$'\t'}"
+  local health=0
+  [[ "${s1%%$'\t'*}" == 5 && "$s2" == "0"$'\t'*"degraded but serving"* ]] && health=1
+  lab_check mq-partition.health "$health" "install.sh --status: mq1 FAIL (exit ${s1%%$'\t'*}), mq2 '${s2#*$'\t'}'"
+  lab_heal mq1
+  lab_wait 120 mq_all_running || true
+  rec=$((SECONDS - t0))
+  c2="$(lab_rmqctl mq2 cluster_status --formatter json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("partitions"))' 2>/dev/null || true)"
+  echo "  healed: $(mq_running_count mq1)/3 running seen from mq1, partitions: ${c2:-?}"
+  load_stop_check db1 db2 db3
+  lab_wait 120 pid_gone "$obs_pid" || kill "$obs_pid" 2>/dev/null || true
+  wait "$obs_pid" 2>/dev/null || true
+  obs_conf="$(wc -l <"$obs")"
+  obs_lost="$(json_get "$(amqp app1 drain --addresses "$MQ_ADDRS" --queue lab-mq-partition-classic-minority --confirmed "$obs" \
+    --max-seconds 120 2>/dev/null || echo '{}')" lost 2>/dev/null || true)"
+  echo "  observed, not counted: classic ha-all queue with its master on the cut-off mq1: $obs_conf confirmed, ${obs_lost:-?} lost"
+  lab_result faults_detail.mq-partition.classic_master_in_minority "{\"confirmed\": $obs_conf, \"lost\": \"${obs_lost:-?}\", \"note\": \"RabbitMQ's mirrored classic queues may lose confirmed messages whose master is cut off (Jepsen 2014); quorum queues do not\"}"
+  [[ "$paused" == 1 && "$maj" == 2 && "$after" -gt "$before" && "$c2" == "{}" && "$health" == 1 ]] && mq_all_running && ok=1
+  fault_done mq-partition "$ok" "$rec" "mq1 paused ($paused), majority kept confirming ($before -> $after), --status FAIL/degraded ($health), healed 3/3 running, partitions ${c2:-?}; observed: classic master on mq1 lost ${obs_lost:-?} of $obs_conf"
+}
+
+fault_db_pause() {
+  step "fault db-pause: SIGSTOP db1's mariadbd past evs.suspect_timeout (5 s), then SIGCONT"
+  load_start db-pause
+  local pid t0 sz2 st1 ok=0 rec before after kind marks
+  pid="$(lab_pid_of db1 mariadb)"
+  marks="$(marks_of db1 db2 db3)"
+  t0=$SECONDS
+  kill -STOP "$pid"
+  lab_wait 30 wsrep_is db2 wsrep_cluster_size 2 || true
+  sz2="$(lab_wsrep db2 wsrep_cluster_size)"
+  before="$(wc -l <"$F_ACK")"
+  sleep 6
+  after="$(wc -l <"$F_ACK")"
+  kill -CONT "$pid"
+  echo "  db1 stopped $((SECONDS - t0)) s: db2 saw size $sz2 (evicted), writes went on: $before -> $after"
+  lab_wait 90 galera_synced 3 db1 db2 db3 || true
+  rec=$((SECONDS - t0))
+  kind="$(transfer_kind db1 "$marks")"
+  st1="$(lab_wsrep db1 wsrep_local_state_comment)"
+  echo "  after SIGCONT: db1 $st1, rejoined by $kind"
+  load_stop_check db1 db2 db3
+  [[ "$sz2" == 2 && "$after" -gt "$before" ]] && galera_synced 3 db1 db2 db3 && ok=1
+  fault_done db-pause "$ok" "$rec" "db1 evicted (db2 size $sz2) while frozen, majority wrote on ($before -> $after), rejoined by $kind"
+}
+
+fault_db_replace() {
+  step "fault db-replace: db1's disk replaced (mariadbd killed, datadir wiped); install.sh rejoins it by SST"
+  load_start db-replace
+  local pid t0 marks kind ok=0 rec
+  pid="$(lab_pid_of db1 mariadb)"
+  marks="$(marks_of db1 db2 db3)"
+  t0=$SECONDS
+  kill -9 "$pid"
+  lab_wait 30 pid_gone "$pid" || true
+  rm -rf "$(lab_root db1)/var/lib/mysql"
+  echo "  db1's datadir removed with $(load_counts)"
+  install_ok db1 "$B3" || true
+  lab_wait 120 galera_synced 3 db1 db2 db3 || true
+  rec=$((SECONDS - t0))
+  kind="$(transfer_kind db1 "$marks")"
+  echo "  db1 rejoined by: $kind"
+  [[ "$kind" == "SST "* && " $SST_METHODS " != *" ${kind#SST } "* ]] && SST_METHODS+="${SST_METHODS:+ }${kind#SST }"
+  load_stop_check db1 db2 db3
+  [[ "$kind" == "SST mariabackup" ]] && galera_synced 3 db1 db2 db3 && ok=1
+  fault_done db-replace "$ok" "$rec" "db1 rebuilt from an empty datadir by install.sh, state transfer: $kind"
+}
+
+fault_mq_replace() {
+  step "fault mq-replace: mq3's disk replaced (beam killed, mnesia wiped); install.sh rejoins it"
+  load_start mq-replace
+  local beam_pid t0 ok=0 rec users pol vh
+  beam_pid="$(tr -cd '0-9' <"$(lab_root mq3)/var/lib/rabbitmq/mnesia/rabbit@mq3.pid" 2>/dev/null || true)"
+  [[ -n "$beam_pid" ]] || die "mq3's beam pid not found"
+  t0=$SECONDS
+  kill -9 "$beam_pid"
+  lab_wait 30 pid_gone "$beam_pid" || true
+  rm -rf "$(lab_root mq3)/var/lib/rabbitmq/mnesia"
+  echo "  mq3's data removed with $(load_counts)"
+  install_ok mq3 "$B3" || true
+  lab_wait 90 mq_all_running || true
+  rec=$((SECONDS - t0))
+  users="$(lab_rmqctl mq3 list_users -q --no-table-headers 2>/dev/null | awk '{ print $1 }' | sort | tr '\n' ' ')"
+  vh="$(lab_rmqctl mq3 list_vhosts -q --no-table-headers 2>/dev/null | tr '\n' ' ')"
+  pol="$(lab_rmqctl mq3 list_policies -q --no-table-headers 2>/dev/null | awk '{ print $2 }' | tr '\n' ' ')"
+  echo "  mq3: users ${users% }; vhosts ${vh% }; policies ${pol% }; $(mq_running_count mq3)/3 running"
+  load_stop_check db1 db2 db3
+  [[ " $users " == *" $MQ_APP_USER "* && " $users " == *" wcadmin "* && " $users " != *" guest "* && " $vh " == *" / "* && " $pol " == *" ha-all "* ]] &&
+    mq_all_running && ok=1
+  fault_done mq-replace "$ok" "$rec" "mq3 rebuilt from empty data by install.sh: users ${users% }, vhost ${vh% }, policy ${pol% }"
+}
+
+fault_rerun() {
+  step "fault rerun: install.sh re-run on healthy nodes under load changes nothing (db2 mq2 app2 arb1)"
+  load_start rerun
+  local h before after rc same f_ok=1 t0
+  t0=$SECONDS
+  for h in db2 mq2 app2 arb1; do
+    before="$(snapshot "$h")"
+    rc=0
+    lab_install "$h" "$(lab_bundle_of "$h")" || rc=$?
+    after="$(snapshot "$h")"
+    same=0
+    [[ "$rc" == 0 && "$before" == "$after" ]] && grep -q 'Nothing changed' "$LAB_LAST_LOG" && same=1
+    [[ "$same" == 1 ]] || f_ok=0
+    lab_check "rerun.$h" "$same" "exit $rc, files and pids unchanged, 'Nothing changed' said (log $LAB_LAST_LOG)"
+    [[ "$same" == 1 ]] || diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | head -n 10 | sed 's/^/        | /'
+  done
+  load_stop_check db1 db2 db3
+  fault_done rerun "$f_ok" "$((SECONDS - t0))" "re-runs on db2, mq2, app2, arb1 changed nothing"
+}
+
+# power-loss (issue 13 point 2): every mariadbd, garbd, beam and app process killed at once, then
+# everything restarted as a boot would and recovered by the installer's documented path. It runs
+# when install.sh has --recover AND lib/faults.sh defines power_loss_recover (the recovery helper
+# writes it: restart as a boot would, install.sh --recover as the README's runbook says, then the
+# other nodes; it returns 0 when its own checks pass). Until then it is reported as not run.
+fault_power_loss() {
+  if ! grep -q -- '--recover' "$B3/install.sh"; then
+    fault_not_run power-loss "install.sh has no --recover yet: the power-cut recovery is not built (issue 13 point 2)"
+    return 0
+  fi
+  if ! declare -F power_loss_recover >/dev/null; then
+    fault_not_run power-loss "install.sh has --recover, but the lab's power_loss_recover steps are not written yet"
+    return 0
+  fi
+  step "fault power-loss: kill -9 every mariadbd, garbd, beam and app process at once; recover"
+  load_start power-loss
+  local h pid t0 ok=0
+  t0=$SECONDS
+  for h in db1 db2 db3 dba1 dba2; do pid="$(lab_pid_of "$h" mariadb)"; [[ -n "$pid" ]] && kill -9 "$pid"; done
+  pid="$(lab_pid_of arb1 garb)"
+  [[ -n "$pid" ]] && kill -9 "$pid"
+  for h in mq1 mq2 mq3; do
+    pid="$(tr -cd '0-9' <"$(lab_root "$h")/var/lib/rabbitmq/mnesia/rabbit@$h.pid" 2>/dev/null || true)"
+    [[ -n "$pid" ]] && kill -9 "$pid"
+  done
+  for h in app1 app2; do pid="$(lab_pid_of "$h" workcenter)"; [[ -n "$pid" ]] && kill -9 "$pid"; done
+  power_loss_recover && ok=1
+  local rec=$((SECONDS - t0))
+  load_stop_check db1 db2 db3
+  fault_done power-loss "$ok" "$rec" "every process killed at once, recovered by install.sh --recover"
+}
+
 # snapshot HOST: hashes of the files install.sh owns (etc, opt, cookie) + the unit's pid
 snapshot() {
-  local root
+  local root p
   root="$(lab_root "$1")"
   (cd "$root" && find etc opt var/lib/rabbitmq/.erlang.cookie -type f 2>/dev/null | sort | xargs -r sha256sum)
-  local p
   for p in "$root/run/wcbundle/"*.pid; do
     [[ -f "$p" ]] && printf '%s %s\n' "$p" "$(cat "$p")"
   done
 }
-f4_ok=1
-for h in db2 mq2 app2 arb1; do
-  before="$(snapshot "$h")"
-  rc=0
-  lab_install "$h" "$(lab_bundle_of "$h")" || rc=$?
-  after="$(snapshot "$h")"
-  same=0
-  [[ "$rc" == 0 && "$before" == "$after" ]] && grep -q 'Nothing changed' "$LAB_LAST_LOG" && same=1
-  [[ "$same" == 1 ]] || f4_ok=0
-  lab_check "fault4.$h" "$same" "exit $rc, files and pids unchanged, 'Nothing changed' said (log $LAB_LAST_LOG)"
-  [[ "$same" == 1 ]] || diff <(printf '%s\n' "$before") <(printf '%s\n' "$after") | head -n 10 | sed 's/^/        | /'
+
+for f in db-kill db-orderly-restart mq-kill db-partition mq-partition db-pause db-replace mq-replace rerun power-loss; do
+  if fault_wanted "$f"; then
+    "fault_${f//-/_}"
+  else
+    FAULTS_TOTAL=$((FAULTS_TOTAL - 1))
+  fi
 done
-fault_result 4 "$f4_ok" "re-runs on db2, mq2, app2, arb1 changed nothing"
 
 # ------------------------------------------------------------------------------------------
 step "final state"
@@ -420,6 +720,8 @@ ga="$GALERA_GOOD"
 galera_check final_b 3 dba1 dba2
 gb="$GALERA_GOOD"
 mq_check final
+lab_check rabbitmq.final_partition_handling "$(grep -qx 'cluster_partition_handling = pause_minority' "$(lab_root mq1)/etc/rabbitmq/rabbitmq.conf" && echo 1 || echo 0)" \
+  "rabbitmq.conf on mq1 still sets pause_minority"
 GALERA_SYNCED=$((ga + gb))
 ARB="$([[ "$arb_ok" == 1 && "$(lab_wsrep dba1 wsrep_cluster_size)" == 3 ]] && echo ok || echo FAILED)"
 [[ "$ARB" == ok ]] || LAB_FAILS=$((LAB_FAILS + 1))
@@ -444,6 +746,9 @@ step "teardown"
 teardown
 left="$(ip netns list | grep -c "^$LAB_NS_PREFIX" || true)"
 lab_check teardown "$([[ "$left" == 0 ]] && ! ip link show "$LAB_BRIDGE" >/dev/null 2>&1 && [[ ! -e "$LAB_NETNS_ETC/${LAB_NS_PREFIX}db1" ]] && echo 1 || echo 0)" \
-  "processes stopped by pid, $left lab namespaces left, bridge and /etc/netns entries removed"
+  "processes stopped by pid (firewalld and dbus-daemon included), $left lab namespaces left, bridge and /etc/netns entries (per-host /etc/firewalld) removed"
+ruleset_after="$(lab_fw_host_ruleset)"
+lab_check firewall.host_ruleset "$([[ "$ruleset_after" == "$HOST_RULESET_BEFORE" ]] && echo 1 || echo 0)" \
+  "the host's own nft ruleset is identical before and after the lab ($(grep -c . <<<"$ruleset_after") lines)"
 summary
 [[ "$LAB_FAILS" == 0 ]]

@@ -19,6 +19,7 @@ SERVICE = REPO / "installer_stub" / "lib" / "service.sh"
 sys.path.insert(0, str(LAB))
 
 import amqp_confirm  # noqa: E402
+import fwprobe  # noqa: E402
 
 
 def seam(root: Path, *script: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -114,6 +115,76 @@ def test_report_nests_dotted_keys(tmp_path):
     assert rep["summary"]["rows_lost"] == 0
     assert rep["galera"]["a"]["db1"]["state"] == "Synced"
     assert rep["note"] == "plain text"
+
+
+def test_report_lists_faults_in_order_and_keeps_not_run_as_null(tmp_path):
+    src = tmp_path / "r.tsv"
+    src.write_text('faults[]\t{"name": "db-kill", "ok": true, "rows_lost": 0}\n'
+                   'faults[]\t{"name": "power-loss", "ok": null, "run": false}\nfirewall.denied_ok\t5\n')
+    subprocess.run([sys.executable, str(LAB / "report.py"), str(src), str(tmp_path / "r.json")], check=True)
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert [f["name"] for f in rep["faults"]] == ["db-kill", "power-loss"]
+    assert rep["faults"][1]["ok"] is None and rep["faults"][1]["run"] is False   # never reported as ok
+    assert rep["firewall"]["denied_ok"] == 5
+
+
+SITE_ENV = """WCB_ADMIN_NETWORKS="198.18.0.0/26"
+WCB_NODE_COUNT=4
+WCB_NODE_1_NAME=db1
+WCB_NODE_1_IP=198.18.0.11
+WCB_NODE_1_ROLES="db-node"
+WCB_NODE_2_NAME=db2
+WCB_NODE_2_IP=198.18.0.12
+WCB_NODE_2_ROLES="db-node"
+WCB_NODE_3_NAME=app1
+WCB_NODE_3_IP=198.18.0.31
+WCB_NODE_3_ROLES="app-node"
+WCB_NODE_4_NAME=mq1
+WCB_NODE_4_IP=198.18.0.21
+WCB_NODE_4_ROLES="mq-node app-node"
+"""
+
+
+def test_fwprobe_plan_allows_each_flow_source_and_denies_everyone_else_on_cluster_and_admin_ports(tmp_path):
+    from bundler.flows import write_flows_tsv  # the builder's own flows.tsv
+    write_flows_tsv(tmp_path / "flows.tsv")
+    rows = fwprobe.plan(fwprobe.parse_env(SITE_ENV), (tmp_path / "flows.tsv").read_text(), ["db1", "db2", "app1", "mq1"],
+                        {"outsider": "198.18.0.200"})
+    allowed = {(s, d, p) for k, s, d, _, p, _ in rows if k == "allowed"}
+    denied = {(s, d, p) for k, s, d, _, p, _ in rows if k == "denied"}
+    assert ("db2", "db1", 4567) in allowed and ("app1", "db1", 3306) in allowed
+    assert ("app1", "db1", 4567) in denied and ("outsider", "db1", 4567) in denied   # app hosts on 4567 count
+    assert ("outsider", "db1", 3306) in denied and ("db2", "db1", 3306) in denied
+    assert ("mq1", "mq1", 25672) not in allowed                                    # never a host to itself
+    assert ("outsider", "mq1", 15672) in denied and ("app1", "mq1", 15672) in allowed   # admin networks
+    assert ("outsider", "app1", 8080) in allowed                                   # zone-wide: no denial
+    assert not any(p == 8080 for _, _, p in denied)
+    assert ("app1", "mq1", 35672) in denied and ("app1", "mq1", 35682) in denied   # a range: both ends
+    assert not allowed & denied
+
+
+def test_fwprobe_probe_and_listen_on_loopback(tmp_path):
+    import socket
+    free = socket.socket()
+    free.bind(("127.0.0.1", 0))
+    port = free.getsockname()[1]
+    free.close()
+    ready = tmp_path / "ready"
+    lst = subprocess.Popen([sys.executable, str(LAB / "fwprobe.py"), "listen", "--ip", "127.0.0.1", "--ready",
+                            str(ready), "--max-seconds", "20", str(port)])
+    try:
+        for _ in range(100):
+            if ready.exists() and ready.read_text().strip():
+                break
+            import time
+            time.sleep(0.1)
+        assert ready.read_text().split() == [str(lst.pid), str(port)]
+        out = subprocess.run([sys.executable, str(LAB / "fwprobe.py"), "probe", "--timeout", "2",
+                              f"127.0.0.1:{port}", "127.0.0.1:1"], capture_output=True, text=True, check=True)
+        assert json.loads(out.stdout) == {f"127.0.0.1:{port}": "connected", "127.0.0.1:1": "refused"}
+    finally:
+        lst.terminate()
+        lst.wait(timeout=10)
 
 
 def test_systemd_backend_calls_systemctl_and_galera_new_cluster(tmp_path):

@@ -205,3 +205,15 @@ def test_verified_build_has_no_warning_box_and_lists_each_repos_keys(report):
     assert "--allow-unsigned" not in text
     assert "4 of 4 packages have a signature verified" in text
     assert "c7-os f4a80eb5 none pinned 2 all verified" in text and "mariadb 1bb943db none pinned 2 all verified" in text
+
+
+def test_report_points_at_the_operators_runbook(report):
+    """issue 13: report.html names the README's runbook and its four disasters with the installer's commands."""
+    html = " ".join(parse(report).text)
+    assert "Operator's runbook: when the site fails" in html
+    assert "innodb_flush_log_at_trx_commit=1" in html          # the durability choice, stated
+    for disaster in ("A network partition", "A frozen node", "A replaced disk", "A power cut"):
+        assert disaster in html
+    assert "./install.sh --yes --bootstrap" in html
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "## Operator's runbook: when the site fails" in readme

@@ -25,8 +25,9 @@ lab_install() {
   shift 2
   LAB_INSTALL_RUNS=$((LAB_INSTALL_RUNS + 1))
   LAB_LAST_LOG="$LAB_DIR/logs/$(printf '%02d' "$LAB_INSTALL_RUNS")-$host-install.log"
+  # the firewall phase runs for real: firewall-cmd reaches this host's own firewalld (lib/fw.sh)
   lab_exec "$host" env WCB_ROOT="$(lab_root "$host")" WCB_SERVICE_BACKEND=direct \
-    WCB_SKIP_PHASES="repo packages" WCB_FIREWALL_BACKEND=none WCB_SERVICE_TIMEOUT=240 \
+    WCB_SKIP_PHASES="repo packages" DBUS_SYSTEM_BUS_ADDRESS="$(lab_fw_bus "$host")" WCB_SERVICE_TIMEOUT=240 \
     timeout 900 "$bundle/install.sh" --yes "$@" >"$LAB_LAST_LOG" 2>&1 || rc=$?
   return "$rc"
 }
