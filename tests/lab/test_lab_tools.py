@@ -146,7 +146,7 @@ WCB_NODE_4_ROLES="mq-node app-node"
 
 
 def test_fwprobe_plan_allows_each_flow_source_and_denies_everyone_else_on_cluster_and_admin_ports(tmp_path):
-    from bundler.flows import write_flows_tsv  # the builder's own flows.tsv
+    from bundler.site.flows import write_flows_tsv  # the builder's own flows.tsv
     write_flows_tsv(tmp_path / "flows.tsv")
     rows = fwprobe.plan(fwprobe.parse_env(SITE_ENV), (tmp_path / "flows.tsv").read_text(), ["db1", "db2", "app1", "mq1"],
                         {"outsider": "198.18.0.200"})
@@ -218,7 +218,7 @@ def test_appcheck_file_checks_and_the_standin_refusals(tmp_path):
     bundle = tmp_path / "bundle"
     subprocess.run([sys.executable, "-m", "scripts.lab.make_bundle", str(LAB / "site-3db.yaml"), str(jar), str(bundle)],
                    cwd=REPO, check=True, capture_output=True, text=True)
-    script = ('set -euo pipefail; WCB_BUNDLE="$1"; for f in common env site render; do source "$1/lib/$f.sh"; done; '
+    script = ('set -euo pipefail; WCB_BUNDLE="$1"; for f in common env site_schema site render; do source "$1/lib/$f.sh"; done; '
               'source "$1/roles/app-node.sh"; wcb_site_load "$1"; WCB_NODE=app1; WCB_NODE_IP=198.18.0.31; '
               'wcb_app_node_vars; wcb_render "$(wcb_app_yml_template)"')
     text = subprocess.run(["bash", "-c", script, "r", str(bundle)], check=True, capture_output=True, text=True).stdout
