@@ -392,8 +392,11 @@ SCHEMA: tuple[EnvRule, ...] = (
     EnvRule("WCB_MQ_APP_USER", "site.env", _SQL, 32, _SQL_RULE),
     EnvRule("WCB_MQ_VHOST", "site.env", "/[A-Za-z0-9_-]{0,63}", 64, "'/' or '/name' (letters, digits, '_', '-')"),
     EnvRule("WCB_MQ_QUEUE_POLICY", "site.env", "(ha-all|quorum)", 6, "ha-all or quorum"),
-    EnvRule("WCB_APP_JAR", "site.env", "(site/[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,199})?", 205,
-            "empty, or site/<file name> (letters, digits, '.', '_', '+', '-'; not starting with '.')", optional=True),
+    # ends in .jar: so it can never name the bundle's own site files (site.env, site.env.signed, secrets.env,
+    # flows.tsv, WorkCenter-app.yml.tmpl), which root would otherwise install as a 0644 jar
+    EnvRule("WCB_APP_JAR", "site.env", r"(site/[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,195}\.jar)?", 205,
+            "empty, or site/<file name>.jar (letters, digits, '.', '_', '+', '-'; not starting with '.')",
+            optional=True),
     EnvRule("WCB_APP_JAR_SHA256", "site.env", "([0-9a-f]{64})?", 64, "empty, or 64 lower-case hex digits",
             optional=True),
     EnvRule("WCB_APP_HTTP_PORT", "site.env", _PORT, 5, _PORT_RULE),

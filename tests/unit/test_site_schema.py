@@ -153,18 +153,18 @@ def test_site_yaml_values_are_checked_whole_and_by_length(tmp_path, where, value
 def test_app_jar_outside_the_site_folder_is_refused(tmp_path, capsys):
     """app.jar '../outside/shadow' used to be packed as site/shadow: any file the builder could read."""
     (tmp_path / "outside").mkdir()
-    (tmp_path / "outside" / "shadow").write_text("root:$6$secret:19000::::::\n")
+    (tmp_path / "outside" / "shadow.jar").write_text("root:$6$secret:19000::::::\n")
     folder = tmp_path / "site"
     folder.mkdir()
     doc = _doc()
-    doc.setdefault("app", {})["jar"] = "../outside/shadow"
+    doc.setdefault("app", {})["jar"] = "../outside/shadow.jar"
     path = _write(folder / "site.yaml", doc)
     out = tmp_path / "out"
     code, _, err = wcb(*["plan", "--site", str(path), "--out", str(out)])
     assert_clean_error(code, err, EXIT_INPUT, "site.yaml", "app.jar", "outside the site file's folder")
     assert not out.exists() or not list(out.rglob("*"))
     # a symlink inside the folder pointing outside is the same thing
-    (folder / "wc.jar").symlink_to(tmp_path / "outside" / "shadow")
+    (folder / "wc.jar").symlink_to(tmp_path / "outside" / "shadow.jar")
     doc["app"]["jar"] = "wc.jar"
     _write(path, doc)
     with pytest.raises(SiteError, match="outside the site file's folder"):
@@ -216,3 +216,39 @@ def test_the_trust_table_names_real_tests_and_shows_a_failure():
     status[TRUST_CASES[3][3]] = "failed"
     table = render_trust(status)
     assert table.count("**NOT PASSING** (failed)") == 1 and f"{len(TRUST_CASES) - 1} of {len(TRUST_CASES)}" in table
+
+
+RESERVED_SITE_FILES = ["site.env", "site.env.signed", "secrets.env", "flows.tsv", "WorkCenter-app.yml.tmpl"]
+
+
+def test_the_jar_can_never_name_a_reserved_site_file():
+    """WCB_APP_JAR=site/secrets.env used to pass both checkers: root then installed the secrets as a 0644 jar.
+    The jar must end in .jar; every file the bundle's site/ folder carries is refused by builder and installer."""
+    from bundler.site.appconfig import SITE_TEMPLATE
+    assert SITE_TEMPLATE in RESERVED_SITE_FILES
+    pairs = [("WCB_APP_JAR", f"site/{name}") for name in RESERVED_SITE_FILES]
+    pairs += [("WCB_APP_JAR", "site/WorkCenter.jar"), ("WCB_APP_JAR", "site/wc.jar.bak"), ("WCB_APP_JAR", "site/x.JAR")]
+    py, sh = py_verdicts(pairs), bash_verdicts(pairs)
+    assert py == sh
+    assert py[:len(RESERVED_SITE_FILES)] == ["it must be " + SCHEMA_BY_KEY_RULE()] * len(RESERVED_SITE_FILES)
+    assert py[len(RESERVED_SITE_FILES):] == ["ok", "it must be " + SCHEMA_BY_KEY_RULE(),
+                                             "it must be " + SCHEMA_BY_KEY_RULE()]
+
+
+def SCHEMA_BY_KEY_RULE() -> str:  # noqa: N802 - reads as the constant it stands for
+    from bundler.site.model import SCHEMA_BY_KEY
+    return SCHEMA_BY_KEY["WCB_APP_JAR"].rule
+
+
+@pytest.mark.parametrize("name", RESERVED_SITE_FILES)
+def test_a_site_yaml_jar_named_like_a_site_file_is_exit_3(tmp_path, name):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    (folder / name).write_text("WCB_DB_ROOT_PASSWORD=Abcdefgh12345678\n")
+    doc = _doc()
+    doc.setdefault("app", {})["jar"] = name
+    path = _write(folder / "site.yaml", doc)
+    out = tmp_path / "out"
+    code, _, err = wcb(*["plan", "--site", str(path), "--out", str(out)])
+    assert_clean_error(code, err, EXIT_INPUT, "site.yaml", "app.jar", ".jar")
+    assert not out.exists() or not list(out.rglob("*"))
