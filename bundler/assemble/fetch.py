@@ -35,6 +35,7 @@ import hashlib
 import logging
 import os
 import random
+import stat
 import sys
 import threading
 import time
@@ -163,6 +164,7 @@ class Fetcher:
         self._sessions: list[http.Session] = []
         self._sessions_lock = threading.Lock()
         self._progress: _Progress | None = None
+        self._file_bases: list[str] = []  # the file:// baseurls of the repos: each local file's root
 
     # -- sessions: one per worker thread, so connections are reused -------------
     def _session(self) -> http.Session:
@@ -189,6 +191,8 @@ class Fetcher:
     def fetch_packages(self, packages: list[Package], repos: dict[str, dict]) -> dict[str, Path]:
         """The packages (each once per checksum), from their repos' baseurls -> checksum -> cache file."""
         repos = repos or {}
+        self._file_bases = [b.rstrip("/") for r in repos.values() for b in ((r or {}).get("baseurls") or [])
+                            if urlparse(b).scheme == "file"]
         unique: dict[str, Package] = {}
         for pkg in packages:
             unique.setdefault(pkg.checksum, pkg)
@@ -324,7 +328,7 @@ class Fetcher:
         """Download (or resume) url into part; return the sha256 hex of the whole file."""
         scheme = urlparse(url).scheme
         if scheme == "file":
-            return self._copy_file(unquote(urlparse(url).path), part, size)
+            return self._copy_file(self._local_file(url), part, size)
         if scheme not in ("http", "https"):
             raise _Permanent(f"unsupported URL scheme '{scheme}'")
         h = hashlib.sha256()
@@ -411,22 +415,57 @@ class Fetcher:
                 raise _Transient(f"transfer cut off after {written} bytes: {network_reason(exc)}") from None
         return written
 
-    def _copy_file(self, src: str, part: Path, size: int | None) -> str:
+    def _local_file(self, url: str) -> Path:
+        """The path of a file:// package, resolved and confined to its repo root: the repo's baseurl
+        the url starts with, else (a lock's or a direct RPM's own url) the url's own folder."""
+        from ..resolve.metadata import confined_file, confined_href
+        for base in self._file_bases:
+            if url.startswith(base + "/"):
+                if not confined_href(url[len(base) + 1:]):
+                    raise _Permanent(f"'{url[len(base) + 1:][:200]}' is not a plain path inside the repo {base}")
+                break
+        else:
+            path = unquote(urlparse(url).path)
+            if not path.startswith("/") or any(seg in (".", "..") for seg in path.split("/")):
+                raise _Permanent("a local package path must be absolute, without '.' or '..' parts")
+            base = Path(path).parent.as_uri()
         try:
-            fin = open(src, "rb")  # noqa: SIM115 - closed by the with below
+            return confined_file(base, url)
+        except FetchError as exc:
+            raise _Permanent(exc.message) from None
+        except (OSError, RuntimeError) as exc:  # a symlink loop
+            raise _Permanent(f"cannot resolve the local path: {exc}") from None
+
+    def _copy_file(self, src: Path, part: Path, size: int | None) -> str:
+        """Copy a local package (already resolved and confined): opened without following a symlink and
+        without blocking (a FIFO), a regular file only, read no further than the lock's size + 1 byte."""
+        try:
+            fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise _Permanent(f"{src} became a symlink after it was resolved; refusing it") from None
             raise _Permanent((exc.strerror or str(exc)).lower()) from None
-        h = hashlib.sha256()
-        with fin, open(part, "wb") as fout:
-            for block in iter(lambda: fin.read(CHUNK), b""):
-                fout.write(block)
-                h.update(block)
-                self._advance(len(block))
-                self.stats.add(bytes_downloaded=len(block))
-        n = part.stat().st_size
+        with os.fdopen(fd, "rb") as fin:
+            st = os.fstat(fin.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise _Permanent(f"{src} is not a regular file (a FIFO, device or directory); refusing it")
+            limit = (size if size is not None else st.st_size) + 1  # one byte more shows a longer file
+            h = hashlib.sha256()
+            n = 0
+            with open(part, "wb") as fout:
+                while n < limit:
+                    block = fin.read(min(CHUNK, limit - n))
+                    if not block:
+                        break
+                    fout.write(block)
+                    h.update(block)
+                    n += len(block)
+                    self._advance(len(block))
+                    self.stats.add(bytes_downloaded=len(block))
         if size is not None and n != size:
             part.unlink(missing_ok=True)
-            raise _Mismatch(f"size mismatch: {n} bytes, expected {size}", h.hexdigest())
+            what = f"more than {size}" if n > size else f"{n}"
+            raise _Mismatch(f"size mismatch: {what} bytes, expected {size}", None if n > size else h.hexdigest())
         return h.hexdigest()
 
 

@@ -286,3 +286,61 @@ def test_two_builds_sharing_a_cache_download_each_file_once(server, tmp_path):
     assert not errors and len(results) == 3 and results[0] == results[1] == results[2]
     assert sorted(p for p, _ in server.log) == sorted(f"/{p['location']}" for p in pkgs)
     assert len(_cache_files(tmp_path)) == 5  # entries only: no .part, no .lock left
+
+
+def _hostile_local(tmp_path: Path, plant) -> tuple[Lock, Path, dict]:
+    """A file:// repo whose Packages/h.rpm is what `plant(path)` makes of it; the lock expects 9 bytes."""
+    repo = tmp_path / "repo"
+    (repo / "Packages").mkdir(parents=True)
+    p = _pkg("h", b"h-package")
+    plant(repo / "Packages" / "h.rpm")
+    return _lock([p], [repo.as_uri()]), tmp_path / "cache", p
+
+
+def _outside(path: Path, body: bytes) -> None:
+    """path -> a file with the right bytes, but outside the repo root."""
+    (path.parents[2] / "outside.rpm").write_bytes(body)
+    path.symlink_to(path.parents[2] / "outside.rpm")
+
+
+@pytest.mark.parametrize("plant,words", [
+    (lambda path: path.symlink_to("/dev/zero"), "outside the repo root"),
+    (lambda path: os.mkfifo(path), "not a regular file"),
+    (lambda path: _outside(path, b"h-package"), "outside the repo root"),
+], ids=["symlink-to-dev-zero", "fifo", "symlink-out-of-the-repo"])
+def test_a_hostile_local_repo_is_refused_quickly_and_leaves_nothing(tmp_path, plant, words):
+    """Review of issue 10: a file:// package was opened by path and read to EOF, its size checked afterwards:
+    a symlink to /dev/zero wrote GBs into the cache, a FIFO hung the build."""
+    lock, cache, _ = _hostile_local(tmp_path, plant)
+    t0 = time.monotonic()
+    with pytest.raises(FetchError, match=words) as exc:
+        fetch_all(lock, cache, quiet=True, opts=FAST)
+    assert time.monotonic() - t0 < 10
+    assert "could not download h-" in exc.value.message
+    assert _cache_files(cache) == []
+
+
+def test_a_local_href_escaping_the_repo_with_dotdot_is_refused(tmp_path):
+    (tmp_path / "secret.rpm").write_bytes(b"h-package")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    p = _pkg("h", b"h-package")
+    p["location"] = "../secret.rpm"
+    lock = as_lock(lock_dict([dict(p, url=repo.as_uri() + "/../secret.rpm")],
+                             {"r1": {"baseurls": [repo.as_uri()], "gpgkeys": []}}))
+    with pytest.raises(FetchError, match="not a plain path inside the repo"):
+        fetch_all(lock, tmp_path / "cache", quiet=True, opts=FAST)
+    # a lock url with no repo behind it: '..' is refused too (its own folder is its root)
+    lock = as_lock(lock_dict([dict(p, url=repo.as_uri() + "/../secret.rpm")], {"r1": {"baseurls": [], "gpgkeys": []}}))
+    with pytest.raises(FetchError, match="without '.' or '..' parts"):
+        fetch_all(lock, tmp_path / "cache", quiet=True, opts=FAST)
+    assert _cache_files(tmp_path / "cache") == []
+
+
+def test_a_longer_local_file_is_read_only_to_its_size_plus_one(tmp_path):
+    lock, cache, p = _hostile_local(tmp_path, lambda path: path.write_bytes(b"h-package" + b"x" * 5_000_000))
+    stats = FetchStats()
+    with pytest.raises(FetchError, match="more than 9 bytes"):
+        fetch_all(lock, cache, quiet=True, opts=FAST, stats=stats)
+    assert stats.bytes_downloaded <= 2 * (9 + 1)   # two tries at most, each stopped after 10 bytes
+    assert _cache_files(cache) == []
