@@ -1,9 +1,12 @@
 """The MODELLED packages of the fixture world (vendor repos, EL9 AppStream, c7-updates).
 
 Nothing here was read from a vendor repository: the vendor repos are
-modelled from their published spec requirements (MariaDB/server
-cmake/cpack_rpm.cmake, rabbitmq/erlang-rpm, rabbitmq-server's spec; see
-../shared/docs/domain-facts.md §2). Every package built from this module is
+modelled from their published spec requirements: MariaDB/server
+cmake/cpack_rpm.cmake (10.6+), the rabbitmq/erlang-rpm README and spec,
+rabbitmq-server's RPM spec and rabbitmq-website docs/which-erlang.md (the
+RabbitMQ/Erlang ranges), the rabbitmq-website blog post of 2022-04-26 "CentOS 7
+support discontinued" (the last EL7 builds) and MariaDB buildbot constants.py
+(rhel-7 dropped from 11.0). Every package built from this module is
 marked `modelled` and its RPM Vendor says "(modelled)". Versions, names and
 the shape of each dependency follow the real packages; exact dependency lists
 are a plausible model, not a copy.

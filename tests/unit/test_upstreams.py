@@ -20,6 +20,24 @@ from bundler.resolve.solve import Selection
 TEXT = paths.DEFAULT_MANIFEST.read_text()
 
 
+def test_no_file_of_the_project_cites_private_notes():
+    """The project stands on its own: it cites upstream sources, never a path outside the repository
+    (review of issue 17: scripts/world/model.py cited ../shared/docs/domain-facts.md)."""
+    root = Path(__file__).resolve().parents[2]
+    me = Path(__file__).resolve()
+    skip = {".git", ".venv", "node_modules", "__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
+    needles = ("shared/docs", "../shared/", "domain-facts.md")
+    hits = []
+    for path in root.rglob("*"):
+        if skip.intersection(path.relative_to(root).parts) or not path.is_file() or path == me:
+            continue
+        if path.stat().st_size > 2_000_000 or path.suffix in (".rpm", ".tar", ".gz", ".pyc"):
+            continue
+        text = path.read_bytes().decode("utf-8", "replace")
+        hits += [f"{path.relative_to(root)}: {n}" for n in needles if n in text]
+    assert hits == []
+
+
 def test_manifest_cites_upstream_sources_not_private_notes():
     assert "shared/docs" not in TEXT and "domain-facts" not in TEXT
     assert not re.search(r"\(trap \d+\)", TEXT, re.IGNORECASE)
