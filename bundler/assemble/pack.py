@@ -179,6 +179,9 @@ def _copy_installer(tree: Path) -> None:
     # the installer's site checks, generated from the builder's one schema (bundler/site/model.py)
     from ..site.model import render_schema_sh
     (tree / "lib" / "site_schema.sh").write_text(render_schema_sh(), encoding="utf-8")
+    # and the role registry, generated from the one role table (bundler/site/roles.py)
+    from ..site.roles import render_registry_sh
+    (tree / "lib" / "roles_registry.sh").write_text(render_registry_sh(), encoding="utf-8")
 
 
 def copy_or_link(src: Path, dest: Path) -> None:

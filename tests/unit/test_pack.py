@@ -224,6 +224,7 @@ def test_the_bundle_carries_the_generated_site_validator_and_the_signed_site_env
     lists both, so the verify phase covers them."""
     from bundler.core.paths import MANIFESTS
     from bundler.site.model import load_site, render_schema_sh
+    from bundler.site.roles import render_registry_sh
     lock, files, keys, sigs = mini
     site = load_site(MANIFESTS / "site.example.yaml")
     res = pack(PackInput(lock=lock, files=files, keys=keys, out_dir=tmp_path, signatures=sigs.to_dict(),
@@ -231,10 +232,13 @@ def test_the_bundle_carries_the_generated_site_validator_and_the_signed_site_env
     top = "t-el7-x86_64-20261126"
     with tarfile.open(res.path) as t:
         schema = t.extractfile(f"{top}/lib/site_schema.sh").read().decode()
+        registry = t.extractfile(f"{top}/lib/roles_registry.sh").read().decode()
         env = t.extractfile(f"{top}/site/site.env").read()
         signed = t.extractfile(f"{top}/site/site.env.signed").read()
         manifest = t.extractfile(f"{top}/MANIFEST.sha256").read().decode()
     assert schema == render_schema_sh()
+    assert registry == render_registry_sh()  # issue 12: the role registry, generated the same way
     assert env == signed
     listed = {line.split("  ", 1)[1] for line in manifest.splitlines()}
-    assert {"lib/site_schema.sh", "site/site.env", "site/site.env.signed", "bundle.env"} <= listed
+    assert {"lib/site_schema.sh", "lib/roles_registry.sh", "site/site.env", "site/site.env.signed",
+            "bundle.env"} <= listed
