@@ -6,20 +6,8 @@ WCB_HEALTH_ROWS=()
 WCB_HEALTH_FAILED=0
 WCB_HEALTH_DEGRADED=()
 
-# usage: wcb_service_known   true when the service seam (lib/service.sh) is loaded
-wcb_service_known() {
-    declare -F wcb_service_start >/dev/null && declare -F wcb_service_is_active >/dev/null
-}
-
-# usage: wcb_service_require   exit 4 unless the service seam is loaded (dry-run never needs it)
-wcb_service_require() {
-    [[ "$WCB_DRY_RUN" == 1 ]] && return 0
-    wcb_service_known || wcb_die 4 "lib/service.sh is missing from the bundle: cannot start services"
-}
-
-# usage: wcb_unit_active UNIT   true when UNIT runs (false in a dry-run without the seam)
+# usage: wcb_unit_active UNIT   true when UNIT runs (lib/service.sh, always loaded: its backend decides how)
 wcb_unit_active() {
-    wcb_service_known || return 1
     # stdin from /dev/null: a client (rabbitmqctl) must not eat the caller's while-read input
     wcb_service_is_active "$1" </dev/null >/dev/null 2>&1
 }

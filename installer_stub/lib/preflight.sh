@@ -18,16 +18,6 @@ wcb_os_release_get() {
     sed -n "s/^$1=//p" "$f" | head -n1 | tr -d '"'"'"
 }
 
-# usage: wcb_role_unit ROLE   print the service unit of ROLE
-wcb_role_unit() {
-    case "$1" in
-        db-node) printf 'mariadb\n' ;;
-        arbitrator) printf 'garb\n' ;;
-        mq-node) printf 'rabbitmq-server\n' ;;
-        app-node) printf 'workcenter\n' ;;
-    esac
-}
-
 # usage: wcb_listening_ports   print the local IPv4/IPv6 TCP listeners as "ADDRESS PORT" (ss, else /proc/net/tcp)
 wcb_listening_ports() {
     if wcb_has ss; then
@@ -63,7 +53,7 @@ wcb_preflight_ports() {
         [[ "$checked" == *" $port "* ]] && continue
         checked+="$port "
         wcb_port_busy "$port" || continue
-        unit="$(wcb_role_unit "$dst")"
+        unit="$(wcb_role_unit "$dst")" # lib/phases.sh, from the role registry
         if wcb_unit_active "$unit"; then
             wcb_note "port $port/tcp is in use by $unit (already installed by wcbundle)"
         else
@@ -72,8 +62,8 @@ wcb_preflight_ports() {
     done < <(wcb_flow_rows)
 }
 
-# usage: wcb_preflight   phase 2; exits 3 (or, in dry-run, reports and continues)
-wcb_preflight() {
+# usage: wcb_phase_preflight   phase 2; exits 3 (or, in dry-run, reports and continues)
+wcb_phase_preflight() {
     local el arch id avail need fw mode pm n
     WCB_PREFLIGHT_FAILS=()
     if [[ "$(id -u)" != 0 ]]; then

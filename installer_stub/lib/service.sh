@@ -5,25 +5,57 @@
 #   network namespaces): runs the daemons itself from the SAME files the installer wrote under
 #   ${WCB_ROOT} (galera.cnf, sysconfig/garb, rabbitmq-env.conf, workcenter.service), pid files in
 #   ${WCB_ROOT}/run/wcbundle/, bounded readiness waits, stop = SIGTERM by pid + bounded wait.
+#   stub backend (WCB_SERVICE_BACKEND=stub, the bats and pytest installer tests; refused without a
+#   WCB_ROOT): runs nothing, appends "ACTION UNIT" to ${WCB_STUB_LOG} and keeps a unit's state as
+#   ${WCB_ROOT}/run/wcbundle/UNIT.active.
 # Every wait is bounded by WCB_SERVICE_TIMEOUT seconds (default 300).
 set -euo pipefail
 
-# usage: wcb_service_backend   print systemd or direct
+# usage: wcb_service_backend   print systemd, direct or stub
 wcb_service_backend() {
     case "${WCB_SERVICE_BACKEND:-}" in
         systemd | direct) printf '%s\n' "$WCB_SERVICE_BACKEND" ;;
+        stub)
+            if [[ -z "${WCB_ROOT:-}" || -z "${WCB_STUB_LOG:-}" ]]; then
+                printf 'Error: WCB_SERVICE_BACKEND=stub starts no service: it is for tests, with WCB_ROOT and WCB_STUB_LOG set\n' >&2
+                return 1
+            fi
+            printf 'stub\n'
+            ;;
         "") if [[ -d /run/systemd/system ]]; then echo systemd; else echo direct; fi ;;
         *)
-            printf 'Error: WCB_SERVICE_BACKEND=%s: expected systemd or direct\n' "$WCB_SERVICE_BACKEND" >&2
+            printf 'Error: WCB_SERVICE_BACKEND=%s: expected systemd, direct or stub\n' "$WCB_SERVICE_BACKEND" >&2
             return 1
             ;;
     esac
 }
 
+# usage: wcb_service__stub_state UNIT   print the stub backend's state file of UNIT (not created)
+wcb_service__stub_state() {
+    printf '%s/%s.active\n' "${WCB_P_RUN_DIR:-$WCB_ROOT/run/wcbundle}" "$1"
+}
+
+# usage: wcb_service__stub ACTION [UNIT]   the stub backend: record "ACTION UNIT"; start/bootstrap/stop keep the state
+wcb_service__stub() {
+    local state
+    state="$(wcb_service__stub_state "${2:-mariadb}")"
+    printf '%s%s\n' "$1" "${2:+ $2}" >>"$WCB_STUB_LOG"
+    case "$1" in
+        start | bootstrap) mkdir -p "${state%/*}" && : >"$state" ;;
+        stop) rm -f "$state" ;;
+    esac
+}
+
 # usage: wcb_service_start UNIT   start UNIT and wait until it is ready
 wcb_service_start() {
+    local backend
     wcb_service__unit_ok "$1" || return 1
-    if [[ "$(wcb_service_backend)" == systemd ]]; then
+    backend="$(wcb_service_backend)" || return 1
+    if [[ "$backend" == stub ]]; then
+        wcb_service__stub start "$1"
+        return
+    fi
+    if [[ "$backend" == systemd ]]; then
         systemctl start "$1"
         return
     fi
@@ -40,12 +72,19 @@ wcb_service_start() {
 
 # usage: wcb_service_stop UNIT   stop UNIT (direct: SIGTERM by pid, then wait until it is gone)
 wcb_service_stop() {
+    local backend pid
     wcb_service__unit_ok "$1" || return 1
-    if [[ "$(wcb_service_backend)" == systemd ]]; then
-        systemctl stop "$1"
-        return
-    fi
-    local pid
+    backend="$(wcb_service_backend)" || return 1
+    case "$backend" in
+        stub)
+            wcb_service__stub stop "$1"
+            return
+            ;;
+        systemd)
+            systemctl stop "$1"
+            return
+            ;;
+    esac
     pid="$(wcb_service__pid "$1")"
     if [[ -n "$pid" ]] && wcb_service__alive "$pid"; then
         kill -TERM "$pid"
@@ -59,41 +98,67 @@ wcb_service_stop() {
 
 # usage: wcb_service_restart UNIT   stop then start UNIT
 wcb_service_restart() {
+    local backend
     wcb_service__unit_ok "$1" || return 1
-    if [[ "$(wcb_service_backend)" == systemd ]]; then
-        systemctl restart "$1"
-        return
-    fi
+    backend="$(wcb_service_backend)" || return 1
+    case "$backend" in
+        stub)
+            wcb_service__stub restart "$1"
+            return
+            ;;
+        systemd)
+            systemctl restart "$1"
+            return
+            ;;
+    esac
     wcb_service_stop "$1"
     wcb_service_start "$1"
 }
 
 # usage: wcb_service_enable UNIT   start UNIT at boot (direct: nothing to do, there is no boot)
 wcb_service_enable() {
+    local backend
     wcb_service__unit_ok "$1" || return 1
-    if [[ "$(wcb_service_backend)" == systemd ]]; then
-        systemctl enable --quiet "$1"
-    fi
+    backend="$(wcb_service_backend)" || return 1
+    case "$backend" in
+        stub) wcb_service__stub enable "$1" ;;
+        systemd) systemctl enable --quiet "$1" ;;
+    esac
 }
 
 # usage: wcb_service_is_active UNIT   exit 0 when UNIT is running
 wcb_service_is_active() {
+    local backend pid
     wcb_service__unit_ok "$1" || return 1
-    if [[ "$(wcb_service_backend)" == systemd ]]; then
-        systemctl is-active --quiet "$1"
-        return
-    fi
-    local pid
+    backend="$(wcb_service_backend)" || return 1
+    case "$backend" in
+        stub)
+            [[ -f "$(wcb_service__stub_state "$1")" ]]
+            return
+            ;;
+        systemd)
+            systemctl is-active --quiet "$1"
+            return
+            ;;
+    esac
     pid="$(wcb_service__pid "$1")"
     [[ -n "$pid" ]] && wcb_service__alive "$pid"
 }
 
 # usage: wcb_service_bootstrap_galera   start mariadb as the first node of a new cluster (galera_new_cluster)
 wcb_service_bootstrap_galera() {
-    if [[ "$(wcb_service_backend)" == systemd ]]; then
-        galera_new_cluster
-        return
-    fi
+    local backend
+    backend="$(wcb_service_backend)" || return 1
+    case "$backend" in
+        stub)
+            wcb_service__stub bootstrap mariadb
+            return
+            ;;
+        systemd)
+            galera_new_cluster
+            return
+            ;;
+    esac
     if wcb_service_is_active mariadb; then
         printf 'Error: mariadb already runs; refusing to bootstrap it\n' >&2
         return 1
@@ -103,9 +168,12 @@ wcb_service_bootstrap_galera() {
 
 # usage: wcb_service_daemon_reload   make systemd re-read unit files (direct: nothing to do)
 wcb_service_daemon_reload() {
-    if [[ "$(wcb_service_backend)" == systemd ]]; then
-        systemctl daemon-reload
-    fi
+    local backend
+    backend="$(wcb_service_backend)" || return 1
+    case "$backend" in
+        stub) wcb_service__stub daemon_reload ;;
+        systemd) systemctl daemon-reload ;;
+    esac
 }
 
 # ---- direct backend internals ------------------------------------------------------------

@@ -3,9 +3,6 @@
 # the service ports from site/flows.tsv (wcb_port KEY).
 set -euo pipefail
 
-# shellcheck disable=SC2034  # read by install.sh (--role)
-WCB_KNOWN_ROLES=(db-node arbitrator mq-node app-node)
-
 # usage: wcb_var NAME   print the value of variable NAME (empty when unset)
 wcb_var() {
     printf '%s\n' "${!1:-}"
@@ -171,7 +168,7 @@ wcb_detect_node() {
 # usage: wcb_site_validate   print one line per problem in site.env/secrets.env; fails when any
 wcb_site_validate() {
     local -a p=()
-    local i k v r name ip rule seen_names=" " seen_ips=" " voters db mq app roles_seen
+    local i k v r name ip rule seen_names=" " seen_ips=" " voters roles_seen
     for k in "${WCB_SCHEMA_REQUIRED[@]}"; do
         [[ -n "${!k+set}" ]] || p+=("$k (${WCB_SCHEMA_FILE[$k]}): missing")
     done
@@ -221,13 +218,14 @@ wcb_site_validate() {
                 p+=("WCB_NODE_${i}_ROLES: a host cannot be both db-node and arbitrator (it would vote twice)")
             fi
         done
-        db="$(wcb_role_nodes db-node | wc -l)"
-        mq="$(wcb_role_nodes mq-node | wc -l)"
-        app="$(wcb_role_nodes app-node | wc -l)"
-        voters=$((db + $(wcb_role_nodes arbitrator | wc -l)))
-        ((db >= 1)) || p+=("no node has role db-node")
-        ((mq >= 1)) || p+=("no node has role mq-node")
-        ((app >= 1)) || p+=("no node has role app-node")
+        # every role a site needs (lib/roles_registry.sh, the role registry)
+        for r in "${WCB_ROLE_REQUIRED[@]}"; do
+            [[ -n "$(wcb_role_nodes "$r")" ]] || p+=("no node has role $r")
+        done
+        voters=0
+        for r in "${WCB_ROLE_GALERA_VOTERS[@]}"; do
+            voters=$((voters + $(wcb_role_nodes "$r" | wc -l)))
+        done
         if ((voters < 3 || voters % 2 == 0)); then
             p+=("Galera voters (db nodes + arbitrators) are $voters: there must be an odd number, at least 3")
         fi

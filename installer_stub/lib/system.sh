@@ -244,3 +244,12 @@ wcb_system_selinux() {
     done < <(wcb_selinux_ports)
     wcb_note "selinux ($mode): $labelled port labels added"
 }
+
+# usage: wcb_phase_system   phase 5: the /etc/hosts block, the firewall rules, the SELinux port labels
+wcb_phase_system() {
+    local before="$WCB_CHANGES"
+    wcb_system_hosts
+    wcb_system_firewall
+    wcb_system_selinux
+    wcb_result system "/etc/hosts block, firewall, SELinux: $(wcb_changes_since "$before")"
+}

@@ -43,8 +43,6 @@ make_bundle() {
     cp -r "$FIXTURES/bundle/." "$B/"
     mkdir -p "$B/site"
     cp "$(fixture_flows_tsv)" "$B/site/flows.tsv"
-    # bats never starts daemons: the service seam is the recording stub
-    cp "$FIXTURES/service_stub.sh" "$B/lib/service.sh"
     chmod 0600 "$B/site/secrets.env"
     # the signed copy the builder writes next to site.env (install.sh names the keys an edit changed)
     cp "$B/site/site.env" "$B/site/site.env.signed"
@@ -52,11 +50,13 @@ make_bundle() {
     export B
 }
 
-# usage: make_root   a fake system root with EL7 os-release and /etc/hosts, exported as WCB_ROOT
+# usage: make_root   a fake system root with EL7 os-release and /etc/hosts, exported as WCB_ROOT (services: the stub backend)
 make_root() {
     export WCB_ROOT="$BATS_TEST_TMPDIR/root"
     mkdir -p "$WCB_ROOT"
     cp -r "$FIXTURES/root/." "$WCB_ROOT/"
+    # bats never starts daemons: lib/service.sh's stub backend records each call in WCB_STUB_LOG
+    export WCB_SERVICE_BACKEND=stub
     export WCB_STUB_LOG="$BATS_TEST_TMPDIR/service-calls.log"
     export WCB_FIREWALL_BACKEND=none
     export WCB_TEST_ARCH=x86_64

@@ -39,7 +39,7 @@ installer_shell_files() {
     command -v shellcheck
     mapfile -t files < <(installer_shell_files)
     cd "$WCB_REPO_TOP"
-    run shellcheck -x -S style "${files[@]}" tests/bats/helpers.bash tests/bats/fixtures/service_stub.sh tests/bats/fixtures/stubs/* tests/bats/fixtures/stubs-rpmdb/*
+    run shellcheck -x -S style "${files[@]}" tests/bats/helpers.bash tests/bats/fixtures/stubs/* tests/bats/fixtures/stubs-rpmdb/*
     echo "$output"
     [ "$status" -eq 0 ]
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Phase 7 decisions through the service seam (the recording stub of fixtures/service_stub.sh):
+# Phase 7 decisions through the service seam (lib/service.sh's stub backend, which records each call):
 # bootstrap exactly one Galera node, start/restart only what changed. Peers are real TCP listeners on 127.10.0.x.
 
 load helpers
@@ -89,7 +89,8 @@ db_lib() {
     export WCB_SKIP_PHASES="packages health"
     run "$B/install.sh" --yes --node wc-app1 --role app-node
     [ "$status" -eq 0 ]
-    [ "$(cat "$WCB_STUB_LOG")" = "$(printf 'enable workcenter\nstart workcenter')" ]
+    # the new unit file is read (daemon-reload) before the unit is enabled and started
+    [ "$(cat "$WCB_STUB_LOG")" = "$(printf 'daemon_reload\nenable workcenter\nstart workcenter')" ]
     : >"$WCB_STUB_LOG"
     run "$B/install.sh" --yes --node wc-app1 --role app-node
     [ "$status" -eq 0 ]
@@ -114,13 +115,30 @@ db_lib() {
     grep -qx 'start garb' "$WCB_STUB_LOG"
 }
 
-@test "without lib/service.sh an install run stops at the services phase with exit 4" {
+@test "lib/service.sh is part of every run: without it the installer refuses before the site or the system (exit 2)" {
     rm "$B/lib/service.sh"
     make_manifest "$B"
     export WCB_SKIP_PHASES="packages health"
     run "$B/install.sh" --yes --node wc-app1 --role app-node
-    [ "$status" -eq 4 ]
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"lib/service.sh is missing, or a symlink: refusing to run it"* ]]
+    [[ "$output" != *"[preflight]"* ]]
+    [ ! -e "$WCB_STUB_LOG" ]
+    run "$B/install.sh" --status --node wc-app1
+    [ "$status" -eq 2 ]
     [[ "$output" == *"lib/service.sh is missing"* ]]
+}
+
+@test "the stub backend is for tests only: refused without WCB_ROOT, and an unknown backend is refused (exit 1)" {
+    source "$B/lib/service.sh"
+    WCB_ROOT="" run wcb_service_start mariadb
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"WCB_SERVICE_BACKEND=stub starts no service"* ]]
+    [ ! -e "$WCB_STUB_LOG" ]
+    WCB_SERVICE_BACKEND=upstart run "$B/install.sh" --yes --node wc-app1 --role app-node
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"WCB_SERVICE_BACKEND=upstart: expected systemd, direct or stub"* ]]
+    [ ! -e "$WCB_STUB_LOG" ]
 }
 
 @test "--status: exit 5 and a FAIL row when a service is down, 0 when it runs; nothing written" {
@@ -128,8 +146,8 @@ db_lib() {
     [ "$status" -eq 5 ]
     [[ "$output" == *"FAIL   garb service                   running    stopped"* ]]
     [[ "$output" == *"[health] FAILED on wc-arb"* ]]
-    mkdir -p "$WCB_ROOT/run/stub"
-    : >"$WCB_ROOT/run/stub/garb.active"
+    mkdir -p "$WCB_ROOT/run/wcbundle"
+    : >"$WCB_ROOT/run/wcbundle/garb.active"
     run "$B/install.sh" --status --node wc-arb
     [ "$status" -eq 0 ]
     [[ "$output" == *"[health] ok on wc-arb"* ]]

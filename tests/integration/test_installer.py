@@ -64,7 +64,6 @@ def daemon_readable_bundle(prefix: str) -> tuple[Path, Path]:
 
 def make_fixture_bundle(dest: Path) -> Path:
     copy_fixture_bundle(dest)
-    shutil.copy(FIXTURES / "service_stub.sh", dest / "lib" / "service.sh")
     (dest / "site" / "secrets.env").chmod(0o600)
     make_manifest(dest)
     return dest
@@ -72,8 +71,10 @@ def make_fixture_bundle(dest: Path) -> Path:
 
 def install(bundle: Path, root: Path, *args: str, skip: str = "packages services health",
             extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    # services: lib/service.sh's stub backend (records, starts nothing) unless extra_env selects another
     env = dict(os.environ, WCB_ROOT=str(root), WCB_SKIP_PHASES=skip, WCB_FIREWALL_BACKEND="none",
-               WCB_TEST_ARCH="x86_64", WCB_STUB_LOG=str(root.parent / "stub.log"), **(extra_env or {}))
+               WCB_TEST_ARCH="x86_64", WCB_SERVICE_BACKEND="stub", WCB_STUB_LOG=str(root.parent / "stub.log"))
+    env.update(extra_env or {})
     return subprocess.run([str(bundle / "install.sh"), "--yes", *args], env=env, capture_output=True,
                           text=True, timeout=300)
 
