@@ -85,9 +85,9 @@ wcb_mq_partition_handling() {
     fi
 }
 
-# usage: wcb_mq_running_nodes   print the running cluster members as seen by this node
 # A node paused by pause_minority makes cluster_status exit non-zero: that is "no running nodes", never
 # an error (under set -e and pipefail it ended --status silently with rabbitmqctl's exit code 64).
+# usage: wcb_mq_running_nodes   print the running cluster members as seen by this node
 wcb_mq_running_nodes() {
     { wcb_rabbitmqctl cluster_status --formatter json 2>/dev/null || true; } |
         tr -d '\n' | sed -n 's/.*"running_nodes":\[\([^]]*\)\].*/\1/p' | tr ',' '\n' | tr -d '" '
