@@ -39,6 +39,8 @@ setup() {
     done
     rm -f "$nofw"/firewall-cmd "$nofw"/firewall-offline-cmd
     PATH="$nofw" refute command -v firewall-cmd
+    # preflight's port check sees this host's listeners (a MariaDB on 0.0.0.0:4567): not what this test checks
+    export WCB_SKIP_PHASES=preflight
     PATH="$nofw" run "$B/install.sh" --dry-run --node wc-db1
     [ "$status" -eq 0 ]
     [[ "$output" == *"firewall: firewall-cmd --permanent '--add-rich-rule=rule family=\"ipv4\" source address=\"127.10.0.22/32\" port port=\"4567\" protocol=\"tcp\" accept'"* ]]
@@ -83,13 +85,17 @@ setup() {
         skip "needs a host with dnf and without yum (this Debian host's dnf package)"
     fi
     run "$B/install.sh" --dry-run --node wc-db1
-    [ "$status" -eq 0 ]
+    # a port this host's own services hold (a MariaDB on 0.0.0.0:4567) is a preflight FAIL line that does
+    # not concern this test: any other problem does
+    [ "$status" -eq 0 ] || { [ "$status" -eq 3 ] && ! grep '^    FAIL: ' <<<"$output" | grep -v ' is already in use by another program'; }
     [[ "$output" == *"packages: dnf (bundle.env names yum, which is not installed here)"* ]]
     [[ "$output" == *"would run: dnf -y"* ]]
     [[ "$output" != *"packages: yum"* ]]
 }
 
 @test "5: the dry-run says whether the RabbitMQ version is the host's or the bundle's" {
+    # preflight's port check sees this host's listeners (a RabbitMQ on 0.0.0.0:25672): not what this test checks
+    export WCB_SKIP_PHASES=preflight
     mkdir -p "$BATS_TEST_TMPDIR/bin"
     printf '#!/bin/sh\nprintf "3.12.1-1"\n' >"$BATS_TEST_TMPDIR/bin/dpkg-query"
     chmod +x "$BATS_TEST_TMPDIR/bin/dpkg-query"
