@@ -69,7 +69,7 @@ def test_unknown_unit_and_backend_are_refused(tmp_path):
     assert r.returncode != 0 and "unknown service unit: httpd" in r.stderr
     r = subprocess.run(["bash", "-c", f"source {SERVICE}; WCB_SERVICE_BACKEND=upstart wcb_service_backend"],
                        capture_output=True, text=True)
-    assert r.returncode != 0 and "expected systemd or direct" in r.stderr
+    assert r.returncode != 0 and "expected systemd, direct" in r.stderr
 
 
 def test_garb_refuses_a_remove_line(tmp_path):
