@@ -147,6 +147,8 @@ wcb_owner_ok() {
 # usage: wcb_mkdir DIR MODE OWNER:GROUP   ensure a directory (printed in dry-run)
 wcb_mkdir() {
     local dir="$1" mode="$2" owner="$3"
+    # -L first: [[ -d ]] follows a symlink, and a planted link to a directory would pass as the directory
+    [[ -L "$dir" ]] && wcb_die 4 "refusing to use $dir: it is a symlink (another user may have planted it; $(stat -c 'owner %U' "$dir" 2>/dev/null || echo 'owner unknown')); remove it and run again"
     if [[ -d "$dir" ]]; then
         return 0
     fi
@@ -156,7 +158,6 @@ wcb_mkdir() {
         return 0
     fi
     # the mode at creation and chown -h: nothing is changed through a name someone may swap meanwhile
-    [[ -L "$dir" ]] && wcb_die 4 "refusing to use $dir: it is a symlink (another user may have planted it); remove it and run again"
     mkdir -p "$(dirname "$dir")"
     mkdir -m "$mode" "$dir"
     wcb_chown_nofollow "$owner" "$dir"

@@ -228,22 +228,44 @@ as_nobody() {
     [ -z "$(find "$RMQ" -name '*wcbundle*')" ]
 }
 
+# usage: hostile_mktemp   a mktemp first on PATH that, for a name in $RMQ, hands out a name where nobody has
+# just planted a symlink to $VICTIM (whatever the template: the installer's naming scheme does not matter);
+# every other call goes to the real mktemp. $BATS_TEST_TMPDIR/planted lists what it planted.
+hostile_mktemp() {
+    local real
+    real="$(command -v mktemp)"
+    mkdir -p "$BATS_TEST_TMPDIR/shim"
+    cat >"$BATS_TEST_TMPDIR/shim/mktemp" <<SHIM
+#!/bin/bash
+template="\${*: -1}"
+if [[ "\$(dirname -- "\$template")" == "$RMQ" ]]; then
+    name="\${template%%XXX*}planted\$RANDOM"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups -- ln -s "$VICTIM" "\$name" || exit 1
+    printf '%s\\n' "\$name" >>"$BATS_TEST_TMPDIR/planted"
+    printf '%s\\n' "\$name"
+    exit 0
+fi
+exec "$real" "\$@"
+SHIM
+    chmod +x "$BATS_TEST_TMPDIR/shim/mktemp"
+}
+
 @test "a symlink planted by the service user at the installer's temp-file name is never written through" {
     hostile_rabbitmq_home
-    # the old temp name was predictable (.<name>.wcbundle-tmp.<pid>): start the installer, plant it at its pid
-    local pidfile="$BATS_TEST_TMPDIR/pid" go="$BATS_TEST_TMPDIR/go" pid i
-    bash -c 'echo $$ >"$1"; for _ in $(seq 1 200); do [ -e "$2" ] && break; sleep 0.05; done; exec "$3" --yes --node wc-app2 --role mq-node' \
-        _ "$pidfile" "$go" "$B/install.sh" >"$BATS_TEST_TMPDIR/out" 2>&1 &
-    for i in $(seq 1 100); do [ -s "$pidfile" ] && break; sleep 0.05; done
-    pid="$(cat "$pidfile")"
-    as_nobody ln -s "$VICTIM" "$RMQ/..erlang.cookie.wcbundle-tmp.$pid"
-    : >"$go"
-    wait "$!" || true
-    cat "$BATS_TEST_TMPDIR/out"
+    hostile_mktemp
+    PATH="$BATS_TEST_TMPDIR/shim:$PATH" run "$B/install.sh" --yes --node wc-app2 --role mq-node
+    # the shim was used, and its name was a symlink owned by the service user when the installer got it
+    [ -s "$BATS_TEST_TMPDIR/planted" ]
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"could not create a new temp file"* ]]
     victim_untouched
-    [ "$(cat "$RMQ/.erlang.cookie")" = ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMN ]
-    [ ! -L "$RMQ/.erlang.cookie" ]
-    [ "$(stat -c %a "$RMQ/.erlang.cookie")" = 400 ]
+    [ ! -e "$RMQ/.erlang.cookie" ]
+    # each planted name is gone (the installer removes its failed temp name: the link, never its target) or
+    # still the service user's symlink: nothing was written under it
+    local n
+    while IFS= read -r n; do
+        if [ -e "$n" ] || [ -L "$n" ]; then [ -L "$n" ] && [ "$(stat -c %U "$n")" = nobody ]; fi
+    done <"$BATS_TEST_TMPDIR/planted"
 }
 
 @test "a rewrite keeps the old file as a hard-linked backup and never follows a planted backup name" {
@@ -329,4 +351,23 @@ os.execv(sys.argv[2], sys.argv[2:])' "$BATS_TEST_TMPDIR/pid" "$B/install.sh" --c
     sed -i 's|^WCB_ADMIN_NETWORKS=.*|WCB_ADMIN_NETWORKS="0.0.0.0/0 10.1.0.0/16 10.1.2.3/32"|' "$B/site/site.env"
     run "$B/install.sh" --check-site
     [ "$status" -eq 0 ]
+}
+
+@test "a directory symlink planted by the service user where the installer makes a directory is refused (exit 4)" {
+    hostile_rabbitmq_home
+    local elsewhere="$BATS_TEST_TMPDIR/elsewhere"
+    mkdir -m 0700 "$elsewhere"
+    as_nobody ln -s "$elsewhere" "$RMQ/mnesia"
+    local before
+    before="$(stat -c '%a %U %G' "$elsewhere")"
+    run "$B/install.sh" --yes --node wc-app2 --role mq-node
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"refusing to use $RMQ/mnesia: it is a symlink"* ]]
+    [ "$(stat -c '%a %U %G' "$elsewhere")" = "$before" ]
+    [ -z "$(ls -A "$elsewhere")" ]
+    [ -L "$RMQ/mnesia" ]
+    # the dry-run names it too, instead of planning through it
+    run "$B/install.sh" --dry-run --node wc-app2 --role mq-node
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"refusing to use $RMQ/mnesia: it is a symlink"* ]]
 }
