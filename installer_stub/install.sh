@@ -90,6 +90,12 @@ Options:
   --bootstrap              db-node: bootstrap a new Galera cluster on this node
                            (refused when a peer answers)
   --status                 run the health checks only and print the summary
+  --recover                after a power cut (every node down at once): db-node:
+                           read this node's position, learn the peers' (each runs
+                           --recover too), bootstrap only the most advanced, join
+                           it; other roles: start again (README, "A power cut")
+  --force-from NODE        with --recover: bootstrap from NODE although some
+                           positions are unknown (never from a less advanced one)
   --capture-baseline FILE  write this host's installed-package capture to FILE
                            (for 'wcbundle build --baseline FILE') and exit
   --require-signature FPR  refuse an unsigned bundle or one signed by another key
@@ -130,6 +136,7 @@ WCB_REQUIRE_SIGNATURE=""
 WCB_KEYRING=""
 WCB_DRY_RUN=0
 WCB_ACCEPT_SITE_EDITS=0
+WCB_OPT_FORCE_FROM=""
 
 # usage: wcb_set_mode MODE   select the one action mode (--check, --status, ...)
 wcb_set_mode() {
@@ -139,7 +146,7 @@ wcb_set_mode() {
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        --role | --node | --capture-baseline | --require-signature | --keyring)
+        --role | --node | --capture-baseline | --require-signature | --keyring | --force-from)
             [[ $# -ge 2 && -n "$2" && "$2" != --* ]] || wcb_usage_error "$1 needs a value"
             case "$1" in
                 --role) WCB_OPT_ROLES="$2" ;;
@@ -147,15 +154,17 @@ while [[ $# -gt 0 ]]; do
                 --capture-baseline) wcb_set_mode capture-baseline && WCB_BASELINE_OUT="$2" ;;
                 --require-signature) WCB_REQUIRE_SIGNATURE="$2" ;;
                 --keyring) WCB_KEYRING="$2" ;;
+                --force-from) WCB_OPT_FORCE_FROM="$2" ;;
             esac
             shift 2
             ;;
-        --role=* | --node=* | --capture-baseline=* | --require-signature=* | --keyring=*)
+        --role=* | --node=* | --capture-baseline=* | --require-signature=* | --keyring=* | --force-from=*)
             set -- "${1%%=*}" "${1#*=}" "${@:2}"
             ;;
         --check) wcb_set_mode check && shift ;;
         --check-site) wcb_set_mode check-site && shift ;;
         --status) wcb_set_mode status && shift ;;
+        --recover) wcb_set_mode recover && shift ;;
         --list) wcb_set_mode list && shift ;;
         --info) wcb_set_mode info && shift ;;
         --dry-run) WCB_DRY_RUN=1 && shift ;;
@@ -175,6 +184,10 @@ if [[ -n "$WCB_REQUIRE_SIGNATURE" ]]; then
         wcb_usage_error "--require-signature needs the signer key's full fingerprint (40 hex digits, or 64 for a v5 key; spaces allowed), not '$WCB_REQUIRE_SIGNATURE': a short key id or a part of a fingerprint can match another key"
 fi
 export WCB_DRY_RUN
+[[ -n "$WCB_OPT_FORCE_FROM" && "$WCB_MODE" != recover ]] &&
+    wcb_usage_error "--force-from goes with --recover (it chooses the node a recovery bootstraps from)"
+[[ "$WCB_OPT_BOOTSTRAP" == 1 && "$WCB_MODE" == recover ]] &&
+    wcb_usage_error "--bootstrap and --recover cannot be combined: --recover bootstraps only the most advanced db node itself"
 
 [[ "$WCB_ACCEPT_SITE_EDITS" == 1 && -z "$WCB_REQUIRE_SIGNATURE" ]] &&
     wcb_usage_error "--accept-site-edits goes with --require-signature (without it, an edited site.env is reported and checked anyway)"

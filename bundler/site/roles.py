@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 # The per-role hooks the installer's phases call (lib/phases.sh): wcb_role_<name>_<hook> in roles/<name>.sh
-HOOKS = ("config", "services", "health")
+HOOKS = ("config", "services", "health", "recover")
 
 
 @dataclass(frozen=True)

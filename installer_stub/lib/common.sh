@@ -308,6 +308,8 @@ wcb_put_content() {
 # wcb_cleanup (the EXIT trap; INT/TERM/HUP exit through it) removes the directory, so a temp file made
 # inside $(...) is removed too.
 WCB_TMPDIR=""
+# helper processes of this run (install.sh --recover's rsync daemon): stopped by pid on exit
+WCB_CLEANUP_PIDS=()
 
 # usage: wcb_tmp_init   create the run's private temp directory (main shell; once)
 wcb_tmp_init() {
@@ -333,6 +335,10 @@ wcb_tmpfile() {
 
 # usage: wcb_cleanup   remove the run's temp directory (EXIT trap; only in the shell that made it)
 wcb_cleanup() {
+    local pid
+    for pid in "${WCB_CLEANUP_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
     if [[ -n "$WCB_TMPDIR" && "$BASHPID" == "$$" && -d "$WCB_TMPDIR" && ! -L "$WCB_TMPDIR" ]]; then
         rm -rf -- "$WCB_TMPDIR"
     fi

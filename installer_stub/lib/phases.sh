@@ -18,6 +18,7 @@ declare -gA WCB_MODE_PHASES=(
     [status]="bundle_env load site node strict health"
     [install]="verify load site node start preflight repo packages system config services health finish"
     [dry-run]="verify load site node start preflight repo packages system config services health finish"
+    [recover]="verify load site node start recover health finish"
 )
 # What the WCB_SKIP_PHASES test/lab seam may skip: never verify, never a setup phase.
 WCB_PHASES_SKIPPABLE=(preflight repo packages system config services health)
@@ -224,7 +225,7 @@ wcb_phase_bundle_env() {
 wcb_phase_load() {
     wcb_tmp_init
     wcb_boot_check lib/paths.sh lib/site.sh lib/render.sh lib/system.sh lib/preflight.sh lib/pkg.sh lib/db.sh \
-        lib/mq.sh lib/cluster.sh lib/service.sh
+        lib/mq.sh lib/cluster.sh lib/service.sh lib/recover.sh
     # shellcheck source=lib/paths.sh
     source "$WCB_BUNDLE/lib/paths.sh"
     # shellcheck source=lib/site.sh
@@ -243,6 +244,8 @@ wcb_phase_load() {
     source "$WCB_BUNDLE/lib/mq.sh"
     # shellcheck source=lib/cluster.sh
     source "$WCB_BUNDLE/lib/cluster.sh"
+    # shellcheck source=lib/recover.sh
+    source "$WCB_BUNDLE/lib/recover.sh"
     # the service seam, always: the lab and the tests choose its backend (WCB_SERVICE_BACKEND)
     # shellcheck source=lib/service.sh
     source "$WCB_BUNDLE/lib/service.sh"
@@ -324,14 +327,14 @@ wcb_phase_start() {
     local answer
     if [[ "$WCB_DRY_RUN" != 1 && "$WCB_OPT_YES" != 1 ]]; then
         [[ -t 0 ]] || wcb_usage_error "not a terminal: pass --yes to install without a question"
-        read -r -p "Install roles ${WCB_SELECTED_ROLES[*]} on $WCB_NODE ($WCB_NODE_IP)? [y/N] " answer
+        read -r -p "$([[ "${WCB_MODE:-install}" == recover ]] && echo Recover || echo Install) roles ${WCB_SELECTED_ROLES[*]} on $WCB_NODE ($WCB_NODE_IP)? [y/N] " answer
         if [[ "$answer" != [yY]* ]]; then
             printf 'Nothing done.\n'
             exit 0
         fi
     fi
     wcb_log_open
-    wcb_log "install.sh ${WCB_BUNDLE_ID:-}: node $WCB_NODE roles ${WCB_SELECTED_ROLES[*]} dry-run=$WCB_DRY_RUN"
+    wcb_log "install.sh ${WCB_BUNDLE_ID:-}: mode $WCB_MODE node $WCB_NODE roles ${WCB_SELECTED_ROLES[*]} dry-run=$WCB_DRY_RUN"
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
         wcb_say "DRY RUN: nothing is changed on this host"
     fi
@@ -354,6 +357,13 @@ wcb_phase_services() {
     local before="$WCB_CHANGES"
     wcb_each_role services
     wcb_result services "${WCB_SELECTED_ROLES[*]}: $(wcb_changes_since "$before")"
+}
+
+# usage: wcb_phase_recover   --recover: each selected role's recover hook, in install order (db nodes first)
+wcb_phase_recover() {
+    local before="$WCB_CHANGES"
+    wcb_each_role recover
+    wcb_result recover "${WCB_SELECTED_ROLES[*]}: $(wcb_changes_since "$before")"
 }
 
 # usage: wcb_phase_health   phase 8: each selected role's health hook and the table; exit 5 when a check fails

@@ -166,6 +166,37 @@ wcb_service_bootstrap_galera() {
     wcb_service__mariadb_start --wsrep-new-cluster
 }
 
+# What EL's galera_recovery (mariadb.service's ExecStartPre) runs: mariadbd --wsrep-recover, which
+# recovers InnoDB, logs "WSREP: Recovered position: UUID:SEQNO" and exits without joining anything.
+# usage: wcb_service_wsrep_recover LOG   run mariadbd --wsrep-recover (mariadb stopped) logging to LOG
+wcb_service_wsrep_recover() {
+    local backend bin log rc=0
+    backend="$(wcb_service_backend)" || return 1
+    if [[ "$backend" == stub ]]; then
+        # the tests' stand-in for mariadbd: the log line a test left in the stub's run dir
+        wcb_service__stub wsrep_recover mariadb
+        cat "${WCB_P_RUN_DIR:-$WCB_ROOT/run/wcbundle}/mariadb.recovered" >"$1" 2>/dev/null || true
+        return 0
+    fi
+    if wcb_service_is_active mariadb; then
+        printf 'Error: mariadb runs; --wsrep-recover reads a stopped node only\n' >&2
+        return 1
+    fi
+    bin="$(wcb_service__first_cmd mariadbd mysqld /usr/sbin/mariadbd /usr/libexec/mysqld)" || return 1
+    # mariadbd writes the log as mysql: a fresh mktemp file (as galera_recovery does), copied, removed
+    log="$(mktemp "${TMPDIR:-/tmp}/wcb-wsrep-recover.XXXXXXXX")" || return 1
+    chown mysql "$log" 2>/dev/null || true
+    if [[ "$backend" == systemd ]]; then
+        timeout "$(wcb_service__timeout)" "$bin" --user=mysql --wsrep-recover --log-error="$log" || rc=$?
+    else
+        timeout "$(wcb_service__timeout)" "$bin" --defaults-file="$(wcb_service__mariadb_cnf)" --user=mysql \
+            --wsrep-recover --log-error="$log" || rc=$?
+    fi
+    cat "$log" >"$1"
+    rm -f "$log"
+    return "$rc"
+}
+
 # usage: wcb_service_daemon_reload   make systemd re-read unit files (direct: nothing to do)
 wcb_service_daemon_reload() {
     local backend
@@ -308,14 +339,20 @@ wcb_service__as() {
 
 # MariaDB: EL's /etc/my.cnf is `!includedir /etc/my.cnf.d`; the same include, rooted. galera.cnf
 # carries datadir/socket/pid-file/log-error (rendered under ${WCB_ROOT} by the installer).
-# usage: wcb_service__mariadb_start [EXTRA_ARG...]   start mariadbd (EXTRA: --wsrep-new-cluster)
-wcb_service__mariadb_start() {
-    local run cnf bin sock pidf
-    run="$(wcb_service__rundir)"
-    cnf="$run/my.cnf"
+# usage: wcb_service__mariadb_cnf   write and print the rooted my.cnf (direct backend)
+wcb_service__mariadb_cnf() {
+    local cnf
+    cnf="$(wcb_service__rundir)/my.cnf"
     printf '# written by lib/service.sh (direct backend): EL /etc/my.cnf, rooted\n!includedir %s\n' \
         "${WCB_ROOT:-}/etc/my.cnf.d" >"$cnf"
     chmod 0644 "$cnf"
+    printf '%s\n' "$cnf"
+}
+
+# usage: wcb_service__mariadb_start [EXTRA_ARG...]   start mariadbd (EXTRA: --wsrep-new-cluster)
+wcb_service__mariadb_start() {
+    local cnf bin sock pidf
+    cnf="$(wcb_service__mariadb_cnf)"
     bin="$(wcb_service__first_cmd mariadbd mysqld /usr/sbin/mariadbd /usr/libexec/mysqld)" || return 1
     sock="${WCB_P_DB_SOCKET:-${WCB_ROOT:-}/var/lib/mysql/mysql.sock}"
     pidf="${WCB_P_DB_PIDFILE:-${WCB_ROOT:-}/var/lib/mysql/mariadb.pid}"

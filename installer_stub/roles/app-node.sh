@@ -91,3 +91,8 @@ wcb_role_app_node_health() {
     fi
     wcb_health_row "app $WCB_NODE_IP:$WCB_APP_HTTP_PORT" open "$seen" "$([[ "$seen" == open ]] && echo ok || echo FAIL)"
 }
+
+# usage: wcb_role_app_node_recover   --recover for app-node: the app runs again (as phase 7)
+wcb_role_app_node_recover() {
+    wcb_role_app_node_services
+}

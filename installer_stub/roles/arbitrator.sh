@@ -42,3 +42,18 @@ wcb_role_arbitrator_health() {
     wcb_unit_active garb && seen=running
     wcb_health_row "garb service" running "$seen" "$([[ "$seen" == running ]] && echo ok || echo FAIL)"
 }
+
+# usage: wcb_role_arbitrator_recover   --recover for arbitrator: garbd once a db node is back (bounded wait), as phase 7
+wcb_role_arbitrator_recover() {
+    local wait="${WCB_RECOVER_WAIT:-600}"
+    if ! wcb_unit_active garb; then
+        wcb_note "garb: waiting up to $wait s for a recovered db node on $(wcb_port galera) (run install.sh --recover on the db nodes)"
+        wcb_wait_until "$(((wait + 1) / 2))" 2 wcb_arb_has_db_peer || true
+    fi
+    wcb_role_arbitrator_services
+}
+
+# usage: wcb_arb_has_db_peer   true when a db node answers on the Galera port
+wcb_arb_has_db_peer() {
+    [[ -n "$(wcb_arb_db_peers)" ]]
+}

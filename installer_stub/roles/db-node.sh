@@ -187,3 +187,8 @@ wcb_db_split_peers() {
 wcb_db_synced() {
     [[ "$(wcb_wsrep wsrep_cluster_status)" == Primary && "$(wcb_wsrep wsrep_local_state_comment)" == Synced ]]
 }
+
+# usage: wcb_role_db_node_recover   --recover for db-node: the positions, then bootstrap on the most advanced or join it (lib/recover.sh)
+wcb_role_db_node_recover() {
+    wcb_recover_db
+}

@@ -106,3 +106,18 @@ wcb_mq_all_running() {
         [[ "$seen" == *" $n "* ]] || return 1
     done
 }
+
+# After every node died, each RabbitMQ node waits at start for the peers it last saw (the one that
+# stopped last must come back; RabbitMQ clustering guide, "Restarting cluster nodes": 10 tries of 30 s).
+# A boot starts every node at once, so they find each other. When a peer cannot come back, force_boot
+# lets this node start without it (what only that peer held is lost): the operator decides that.
+# usage: wcb_role_mq_node_recover   --recover for mq-node: start (bounded), or say why and how to force_boot
+wcb_role_mq_node_recover() {
+    if ! wcb_unit_active rabbitmq-server; then
+        wcb_note "rabbitmq-server: starting; it waits for the mq peers it last saw (run install.sh --recover on every mq node now)"
+        if ! wcb_svc start rabbitmq-server; then
+            wcb_die 4 "rabbitmq-server on $WCB_NODE did not start: after every node died, each node waits for the peers it last saw, and gives up after about 5 minutes. Start the other mq nodes ($(wcb_role_field mq-node NAME ', ')) with install.sh --recover within that time. Only if a peer cannot come back: run 'rabbitmqctl force_boot' here, then install.sh --recover again; this node then starts without waiting, and messages that only the missing peer held are lost"
+        fi
+    fi
+    wcb_role_mq_node_services
+}

@@ -35,7 +35,8 @@ phase_lines() {
     [ "${WCB_MODE_PHASES[status]}" = "bundle_env load site node strict health" ]
     [ "${WCB_MODE_PHASES[check]}" = "verify site_edited load site site_summary" ]
     [ "${WCB_MODE_PHASES[check-site]}" = "verify load site site_summary" ]
-    [ "$(printf '%s\n' "${!WCB_MODE_PHASES[@]}" | LC_ALL=C sort | tr '\n' ' ')" = "capture-baseline check check-site dry-run info install list status " ]
+    [ "${WCB_MODE_PHASES[recover]}" = "verify load site node start recover health finish" ]
+    [ "$(printf '%s\n' "${!WCB_MODE_PHASES[@]}" | LC_ALL=C sort | tr '\n' ' ')" = "capture-baseline check check-site dry-run info install list recover status " ]
     local m p n=0
     for m in "${!WCB_MODE_PHASES[@]}"; do
         for p in ${WCB_MODE_PHASES[$m]}; do
