@@ -162,10 +162,43 @@ wcb_verify_site_env() {
     fi
 }
 
+# Root reads the bundle's files by name again after they are verified (templates, the jar, the repo key
+# dnf trusts when it runs): a bundle another user can change is a bundle that user can swap afterwards.
+# So the bundle, each of its directories up to /, and every entry in it must belong to root (or, under
+# the WCB_ROOT test seam, to the uid running the tests) and be writable by no group or other user; a
+# parent with the sticky bit (/tmp) may be world-writable, as no one else can rename what root owns in it.
+# usage: wcb_verify_owner BUNDLE   exit 2 unless no other user can change BUNDLE
+wcb_verify_owner() {
+    local b="$1" d uid mode owner_ok="-uid 0" me hint
+    me="$(id -u)"
+    [[ -n "${WCB_ROOT:-}" && "$me" != 0 ]] && owner_ok="( -uid 0 -o -uid $me )"
+    hint="Extract the bundle as root into a root-owned directory that only root can write (for example: sudo mkdir -m 0700 /root/wcb && sudo tar -xf BUNDLE.tar -C /root/wcb), then run install.sh from there"
+    d="$b"
+    while :; do
+        read -r uid mode < <(stat -c '%u %a' -- "$d") || wcb_verify_fail "cannot stat $d. $hint"
+        if [[ "$uid" != 0 && ! ( -n "${WCB_ROOT:-}" && "$uid" == "$me" ) ]]; then
+            wcb_verify_fail "$d is owned by $(stat -c %U -- "$d") (uid $uid), not root: that user could change the bundle after it is verified. $hint"
+        fi
+        # group/world-writable: only a parent with the sticky bit (/tmp) is allowed, never the bundle itself
+        if (( (8#$mode & 8#022) != 0 )) && { [[ "$d" == "$b" ]] || (( (8#$mode & 8#1000) == 0 )); }; then
+            wcb_verify_fail "$d is writable by its group or by other users (mode $mode): they could change the bundle after it is verified. $hint"
+        fi
+        [[ "$d" == / ]] && break
+        d="$(dirname -- "$d")"
+    done
+    # one find over the tree: the first entry that is not root's (or is group/world-writable), if any
+    # shellcheck disable=SC2086  # owner_ok is find's words
+    d="$(find "$b" -mindepth 1 \( ! $owner_ok -o \( ! -type l -perm /022 \) \) -printf '%p (owner %u, mode %m)\n' -quit 2>/dev/null)" ||
+        wcb_verify_fail "cannot list the bundle's files. $hint"
+    [[ -z "$d" ]] || wcb_verify_fail "$d: every file of the bundle must be root's and writable by root alone, or another user could change it after it is verified. $hint"
+}
+
 # usage: wcb_verify BUNDLE   phase 1: exit 2 on any integrity problem; sets WCB_SITE_EDITED
 wcb_verify() {
     local b="$1" m="$1/MANIFEST.sha256" out bad=() listed extra
     wcb_has sha256sum || wcb_verify_fail "sha256sum is missing (coreutils); cannot check the bundle"
+    # 0. no other user can change what is verified now and read again later
+    wcb_verify_owner "$b"
     [[ -f "$m" && ! -L "$m" ]] || wcb_verify_fail "MANIFEST.sha256 is missing: this is not a complete bundle"
     # 1. the tree holds regular files and directories only
     out="$(cd "$b" && find . -mindepth 1 ! -type f ! -type d -print | head -n 5)"

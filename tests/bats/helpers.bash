@@ -44,6 +44,9 @@ make_bundle() {
     mkdir -p "$B/site"
     cp "$(fixture_flows_tsv)" "$B/site/flows.tsv"
     chmod 0600 "$B/site/secrets.env"
+    # as root extracts a bundle: writable by its owner alone, whatever this shell's umask (the verify phase
+    # refuses a bundle another user could change after it is checked)
+    chmod -R go-w "$B"
     # the signed copy the builder writes next to site.env (install.sh names the keys an edit changed)
     cp "$B/site/site.env" "$B/site/site.env.signed"
     make_manifest "$B"

@@ -195,6 +195,46 @@ sign_bundle() {
     [ "$status" -eq 1 ]
 }
 
+# ------------------------------------------------------------------ the bundle belongs to root
+
+@test "a bundle file owned by another user is refused by the verify phase (exit 2), nothing written" {
+    chown nobody "$B/templates/galera.cnf"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"bundle integrity: $B/templates/galera.cnf (owner nobody, mode 644): every file of the bundle must be root's"* ]]
+    [[ "$output" == *"Extract the bundle as root into a root-owned directory"* ]]
+    nothing_written
+    # --check and --info verify the same way
+    run "$B/install.sh" --check
+    [ "$status" -eq 2 ]
+    run "$B/install.sh" --info
+    [ "$status" -eq 2 ]
+}
+
+@test "a group-writable bundle directory, or a bundle under a directory another user owns, is refused (exit 2)" {
+    chmod g+w "$B/keys"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"$B/keys (owner root, mode 775)"* ]]
+    nothing_written
+    chmod g-w "$B/keys"
+    chmod o+w "$B"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"$B is writable by its group or by other users (mode 757)"* ]]
+    nothing_written
+    chmod o-w "$B"
+    # the admin who extracted it into their own folder can swap any file after the check
+    chown nobody "$(dirname "$B")"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"$(dirname "$B") is owned by nobody"*"not root: that user could change the bundle after it is verified"* ]]
+    nothing_written
+    chown root "$(dirname "$B")"
+    run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 0 ]
+}
+
 # ------------------------------------------------------------------ point 5: safe writes as root
 
 # usage: hostile_rabbitmq_home   $WCB_ROOT/var/lib/rabbitmq owned by nobody (the service account's stand-in),
