@@ -178,7 +178,7 @@ jar cfm "$LAB_DIR/WorkCenter.jar" "$LAB_DIR/standin.mf" -C "$LAB_DIR/standin" .
 for v in 3db arb; do
   (cd "$LAB_REPO" && python3 -m scripts.lab.make_bundle "$LAB_SCRIPTS/site-$v.yaml" "$LAB_DIR/WorkCenter.jar" \
     "$LAB_DIR/bundle-$v") >"$LAB_DIR/logs/bundle-$v.log" 2>&1 || { cat "$LAB_DIR/logs/bundle-$v.log"; die "bundle $v"; }
-  chmod -R a+rX "$LAB_DIR/bundle-$v"
+  chmod -R a+rX,go-w "$LAB_DIR/bundle-$v" # root's alone, whatever the umask: install.sh refuses anything else
   chmod 0600 "$LAB_DIR/bundle-$v/site/secrets.env"
 done
 B3="$LAB_DIR/bundle-3db"
