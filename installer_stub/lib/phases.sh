@@ -185,18 +185,32 @@ wcb_phase_info() {
 }
 
 # usage: wcb_phase_capture_baseline   --capture-baseline FILE: this host's installed packages, one rpm call
+# FILE is written as root through wcb_put_file (a new file in FILE's directory, renamed over FILE): an
+# existing symlink or non-regular FILE is refused (exit 4), and so is a FILE inside the bundle (exit 1: the
+# next --check would fail on a file MANIFEST.sha256 does not list).
 wcb_phase_capture_baseline() {
     local -a rpm_argv=(rpm)
+    local out="$WCB_BASELINE_OUT" dir tmp
+    [[ -n "$out" && "$out" != */ ]] || wcb_die 1 "--capture-baseline needs a file name, such as /root/baseline.txt"
+    [[ -L "$out" ]] && wcb_die 4 "refusing to write $out: it is a symlink (another user may have planted it); remove it or choose another name, such as /root/baseline.txt"
+    dir="$(cd "$(dirname -- "$out")" 2>/dev/null && pwd -P)" ||
+        wcb_die 1 "--capture-baseline $out: its directory does not exist; choose a file in an existing directory, such as /root/baseline.txt"
+    if [[ "$dir/" == "$WCB_BUNDLE/"* ]]; then
+        wcb_die 1 "--capture-baseline $out is inside the bundle ($WCB_BUNDLE): the next --check would refuse a file MANIFEST.sha256 does not list. Write it outside, such as /root/baseline.txt"
+    fi
+    out="$dir/$(basename -- "$out")"
     wcb_has rpm || wcb_die 3 "rpm is not installed: --capture-baseline runs on an EL target"
     if [[ -n "${WCB_ROOT:-}" ]]; then
         rpm_argv+=(--root "$WCB_ROOT")
     fi
+    wcb_tmpfile tmp
     # the format of bundler/resolve/baseline.py (CAPTURE_FORMAT): NEVRA, then TAB-separated P:<provide>,
     # R:<deptype>:<requirement>, C:<conflict>, O:<obsolete> and F:<file> fields
-    (umask 022 && "${rpm_argv[@]}" -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\tP:%{PROVIDENEVRS}][\tR:%{REQUIREFLAGS:deptype}:%{REQUIRENEVRS}][\tC:%{CONFLICTNEVRS}][\tO:%{OBSOLETENEVRS}][\tF:%{FILENAMES}]\n' >"$WCB_BASELINE_OUT") ||
-        wcb_die 4 "rpm -qa failed writing $WCB_BASELINE_OUT"
+    "${rpm_argv[@]}" -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\tP:%{PROVIDENEVRS}][\tR:%{REQUIREFLAGS:deptype}:%{REQUIRENEVRS}][\tC:%{CONFLICTNEVRS}][\tO:%{OBSOLETENEVRS}][\tF:%{FILENAMES}]\n' >"$tmp" ||
+        wcb_die 4 "rpm -qa failed; $out was not written"
+    wcb_put_file "$tmp" "$out" 644 root:root
     printf 'captured %s packages in %s (use: wcbundle build --baseline %s)\n' \
-        "$(grep -c . "$WCB_BASELINE_OUT")" "$WCB_BASELINE_OUT" "$(basename "$WCB_BASELINE_OUT")"
+        "$(grep -c . "$out")" "$out" "$(basename "$out")"
 }
 
 # ---------------------------------------------------------------- verify, then load the rest

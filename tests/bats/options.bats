@@ -96,3 +96,39 @@ setup() {
     [ "${lines[2]}" = '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\tP:%{PROVIDENEVRS}][\tR:%{REQUIREFLAGS:deptype}:%{REQUIRENEVRS}][\tC:%{CONFLICTNEVRS}][\tO:%{OBSOLETENEVRS}][\tF:%{FILENAMES}]\n' ]
     grep -q "^bash-0:4.2.46-34.el7.x86_64" "$BATS_TEST_TMPDIR/baseline.txt"
 }
+
+@test "--capture-baseline never writes through a planted symlink (exit 4), nor inside the bundle (exit 1)" {
+    export RPM_ARGS="$BATS_TEST_TMPDIR/rpm.args"
+    # a folder another user can write (as /tmp is), where that user planted the name root will write
+    local shared="$BATS_TEST_TMPDIR/shared" victim="$BATS_TEST_TMPDIR/victim"
+    mkdir -m 1777 "$shared"
+    local d="$shared"
+    while [[ "$d" != / && "$d" != /tmp ]]; do
+        d="$(dirname "$d")"
+        chmod o+x "$d"
+    done
+    printf 'root-only content\n' >"$victim"
+    chmod 0600 "$victim"
+    local before
+    before="$(sha256sum <"$victim") $(stat -c '%a %U %s' "$victim")"
+    setpriv --reuid=nobody --regid=nogroup --clear-groups -- ln -s "$victim" "$shared/baseline.txt"
+    WCB_ROOT="" PATH="$FIXTURES/stubs:$PATH" run "$B/install.sh" --capture-baseline "$shared/baseline.txt"
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"refusing to write $shared/baseline.txt: it is a symlink"* ]]
+    [ "$(sha256sum <"$victim") $(stat -c '%a %U %s' "$victim")" = "$before" ]
+    [ -L "$shared/baseline.txt" ]
+    # inside the bundle it would break the next --check ("files not listed in MANIFEST.sha256")
+    WCB_ROOT="" PATH="$FIXTURES/stubs:$PATH" run "$B/install.sh" --capture-baseline "$B/site/baseline.txt"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"is inside the bundle"*"/root/baseline.txt"* ]]
+    [ ! -e "$B/site/baseline.txt" ]
+    (cd "$B/site" && WCB_ROOT="" PATH="$FIXTURES/stubs:$PATH" run "$B/install.sh" --capture-baseline baseline.txt && [ "$status" -eq 1 ])
+    [ ! -e "$B/site/baseline.txt" ]
+    run "$B/install.sh" --check
+    [ "$status" -eq 0 ]
+    # a plain new file elsewhere is written 0644, by a rename: no temp name is left beside it
+    WCB_ROOT="" PATH="$FIXTURES/stubs:$PATH" run "$B/install.sh" --capture-baseline "$shared/mine.txt"
+    [ "$status" -eq 0 ]
+    [ "$(stat -c '%a %U' "$shared/mine.txt")" = "644 root" ]
+    [ "$(ls -A "$shared" | wc -l)" -eq 2 ]
+}
