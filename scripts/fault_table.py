@@ -109,9 +109,24 @@ TRUST_CASES = [
     (5, "service user plants a symlink as the destination (.erlang.cookie)", "exit 4, the target untouched",
      "bats tests/bats/trust.bats::a symlink planted by the service user as the destination is refused (exit 4); "
      "its target is untouched"),
-    (5, "service user plants a symlink at the temp-file name", "never written through; the cookie is installed",
+    (3, "a bundle file owned by another user (the admin who extracted it)", "exit 2 in the verify phase, nothing written",
+     "bats tests/bats/trust.bats::a bundle file owned by another user is refused by the verify phase (exit 2), "
+     "nothing written"),
+    (3, "a group-writable bundle directory, a bundle under a folder another user owns", "exit 2, nothing written",
+     "bats tests/bats/trust.bats::a group-writable bundle directory, or a bundle under a directory another user "
+     "owns, is refused (exit 2)"),
+    (5, "service user plants a symlink at the temp-file name (a hostile mktemp hands it out)",
+     "exit 4, never written through, the target untouched",
      "bats tests/bats/trust.bats::a symlink planted by the service user at the installer's temp-file name is "
      "never written through"),
+    (5, "service user plants a directory symlink where a directory is made (rabbitmq mnesia)",
+     "exit 4 (install and --dry-run), the target directory untouched",
+     "bats tests/bats/trust.bats::a directory symlink planted by the service user where the installer makes a "
+     "directory is refused (exit 4)"),
+    (5, "`--capture-baseline FILE` where FILE is a planted symlink, or inside the bundle",
+     "exit 4 (symlink, the target untouched) / exit 1 (inside the bundle)",
+     "bats tests/bats/options.bats::--capture-baseline never writes through a planted symlink (exit 4), nor inside "
+     "the bundle (exit 1)"),
     (5, "service user plants symlinks at the backup names", "old file kept by hard link, targets untouched",
      "bats tests/bats/trust.bats::a rewrite keeps the old file as a hard-linked backup and never follows a "
      "planted backup name"),
@@ -128,14 +143,26 @@ TRUST_CASES = [
      "pytest tests/unit/test_metadata.py::test_a_file_repo_href_outside_the_repo_is_refused"),
     (7, "http href `..`, `%2e%2e`, absolute, another URL", "fetch error, nothing requested outside the repo",
      "pytest tests/unit/test_metadata.py::test_an_http_href_outside_the_repo_root_is_never_requested"),
+    (7, "file:// package that is a symlink to /dev/zero, a FIFO, or a symlink out of the repo",
+     "fetch error within seconds, nothing left in the cache",
+     "pytest tests/unit/test_fetch.py::test_a_hostile_local_repo_is_refused_quickly_and_leaves_nothing"),
+    (7, "file:// package href `../secret.rpm`", "fetch error, nothing read outside the repo",
+     "pytest tests/unit/test_fetch.py::test_a_local_href_escaping_the_repo_with_dotdot_is_refused"),
     (8, "join.sh under umask 022, parts 0600", "joined tar 0600",
      "pytest tests/unit/test_split.py::test_joined_tar_is_private_under_umask_022"),
     (9, "a pickle planted in the manifest cache", "nothing runs; the manifest is parsed again",
      "pytest tests/unit/test_manifest.py::test_the_manifest_cache_cannot_run_code"),
-    (10, "app.jar `../outside/shadow`, or a symlink out of the site folder", "exit 3, nothing in --out",
+    (10, "app.jar `../outside/shadow.jar`, or a symlink out of the site folder", "exit 3, nothing in --out",
      "pytest tests/unit/test_site_schema.py::test_app_jar_outside_the_site_folder_is_refused"),
     (10, "a 5000-character app.jar path", "exit 3, not an internal error",
      "pytest tests/unit/test_site_schema.py::test_a_5000_character_jar_path_is_exit_3_not_an_internal_error"),
+    (10, "app.jar named like a site file (`secrets.env`, `site.env`, `flows.tsv`, ...)",
+     "builder exit 3; builder and installer both require `.jar`",
+     "pytest tests/unit/test_site_schema.py::test_a_site_yaml_jar_named_like_a_site_file_is_exit_3"),
+    (10, "an accepted site.env edit `WCB_APP_JAR=site/secrets.env` (signed bundle, --accept-site-edits)",
+     "exit 3, nothing written, no jar installed",
+     "bats tests/bats/trust.bats::an accepted site edit cannot name a site file as the jar "
+     "(WCB_APP_JAR=site/secrets.env): exit 3, nothing written"),
 ]
 
 

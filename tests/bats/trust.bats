@@ -178,6 +178,21 @@ sign_bundle() {
     nothing_written
 }
 
+@test "an accepted site edit cannot name a site file as the jar (WCB_APP_JAR=site/secrets.env): exit 3, nothing written" {
+    sign_bundle
+    local name sum
+    for name in secrets.env site.env site.env.signed flows.tsv WorkCenter-app.yml.tmpl; do
+        sum="$(sha256sum "$B/site/secrets.env" | cut -d' ' -f1)"
+        sed -i "/^WCB_APP_JAR/d" "$B/site/site.env"
+        printf 'WCB_APP_JAR=site/%s\nWCB_APP_JAR_SHA256=%s\n' "$name" "$sum" >>"$B/site/site.env"
+        run "$B/install.sh" --yes --node wc-app1 --require-signature "$FPR" --accept-site-edits
+        [ "$status" -eq 3 ]
+        [[ "$output" == *"WCB_APP_JAR: 'site/$name': it must be empty, or site/<file name>.jar"* ]]
+        nothing_written
+        [ ! -e "$WCB_ROOT/opt/workcenter/WorkCenter.jar" ]
+    done
+}
+
 @test "--require-signature: an edit setting an installer variable is refused with or without --accept-site-edits" {
     sign_bundle
     printf 'WCB_SKIP_PHASES=preflight\n' >>"$B/site/site.env"
