@@ -104,6 +104,15 @@ Options:
   --accept-site-edits      with --require-signature: accept a site/site.env edited
                            after signing (the changed keys are printed; each value
                            must still pass the site schema)
+  --upgrade                upgrade this node of a running site from the bundle
+                           repos, one node at a time: quorum gates (db: every voter
+                           Synced and Primary; mq: all running, no alarm, no
+                           partition, not quorum-critical), then drain/stop/upgrade/
+                           start/rejoin; a re-run resumes an interrupted node
+  --finalize               with --upgrade on an mq node: enable all RabbitMQ
+                           feature flags once every mq node runs the new version
+  --prune                  remove kept bundle repos (/var/lib/wcbundle/repos) except
+                           the current and the previous state's
   --list                   list the bundle's files and exit
   --info                   print the bundle's facts and exit
   --help                   print this help and exit
@@ -112,8 +121,11 @@ Phases (each prints a one-line result; log in /var/log/wcbundle/):
   1 verify     sha256sum -c MANIFEST.sha256, no unlisted/special files, signature
   2 preflight  root, EL version and arch, free space, node in site.env, ports free,
                SELinux and firewalld state, conflicting packages
-  3 repo       /etc/yum.repos.d/wcbundle.repo (file://, gpgcheck=1, module_hotfixes=1)
-  4 packages   yum/dnf --disablerepo='*' --enablerepo=wcbundle install ...
+  3 repo       repo/ kept in /var/lib/wcbundle/repos/<bundle id>/ (an update: only
+               on top of its base); /etc/yum.repos.d/wcbundle.repo names every kept
+               repo (file://, gpgcheck=1, module_hotfixes=1)
+  4 packages   yum/dnf --disablerepo='*' --enablerepo=wcbundle-<id>... install the
+               missing packages, upgrade older ones; /var/lib/wcbundle/installed.tsv
   5 system     /etc/hosts block, firewalld rules from site/flows.tsv, SELinux ports
   6 config     galera.cnf, /etc/sysconfig/garb, RabbitMQ files and cookie,
                WorkCenter-app.yml, jar and unit (old files backed up)
@@ -137,6 +149,7 @@ WCB_KEYRING=""
 WCB_DRY_RUN=0
 WCB_ACCEPT_SITE_EDITS=0
 WCB_OPT_FORCE_FROM=""
+WCB_OPT_FINALIZE=0
 
 # usage: wcb_set_mode MODE   select the one action mode (--check, --status, ...)
 wcb_set_mode() {
@@ -162,6 +175,9 @@ while [[ $# -gt 0 ]]; do
             set -- "${1%%=*}" "${1#*=}" "${@:2}"
             ;;
         --check) wcb_set_mode check && shift ;;
+        --upgrade) wcb_set_mode upgrade && shift ;;
+        --finalize) WCB_OPT_FINALIZE=1 && shift ;;
+        --prune) wcb_set_mode prune && shift ;;
         --check-site) wcb_set_mode check-site && shift ;;
         --status) wcb_set_mode status && shift ;;
         --recover) wcb_set_mode recover && shift ;;
@@ -189,6 +205,7 @@ export WCB_DRY_RUN
 [[ "$WCB_OPT_BOOTSTRAP" == 1 && "$WCB_MODE" == recover ]] &&
     wcb_usage_error "--bootstrap and --recover cannot be combined: --recover bootstraps only the most advanced db node itself"
 
+[[ "$WCB_OPT_FINALIZE" == 1 && "$WCB_MODE" != upgrade ]] && wcb_usage_error "--finalize goes with --upgrade"
 [[ "$WCB_ACCEPT_SITE_EDITS" == 1 && -z "$WCB_REQUIRE_SIGNATURE" ]] &&
     wcb_usage_error "--accept-site-edits goes with --require-signature (without it, an edited site.env is reported and checked anyway)"
 

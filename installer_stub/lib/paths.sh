@@ -9,6 +9,7 @@ wcb_paths_init() {
     export WCB_ROOT_PREFIX="$r"
     export WCB_P_HOSTS="$r/etc/hosts"
     export WCB_P_REPO_FILE="$r/etc/yum.repos.d/wcbundle.repo"
+    export WCB_P_STATE_DIR="$r/var/lib/wcbundle"
     export WCB_P_RUN_DIR="$r/run/wcbundle"
     # db-node
     export WCB_P_DB_CNF="$r/etc/my.cnf.d/galera.cnf"

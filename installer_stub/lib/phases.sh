@@ -19,6 +19,8 @@ declare -gA WCB_MODE_PHASES=(
     [install]="verify load site node start preflight repo packages system config services health finish"
     [dry-run]="verify load site node start preflight repo packages system config services health finish"
     [recover]="verify load site node start recover health finish"
+    [upgrade]="verify load site node start repo upgrade_plan gates upgrade_node finalize health finish"
+    [prune]="verify load prune"
 )
 # What the WCB_SKIP_PHASES test/lab seam may skip: never verify, never a setup phase.
 WCB_PHASES_SKIPPABLE=(preflight repo packages system config services health)
@@ -239,7 +241,7 @@ wcb_phase_bundle_env() {
 wcb_phase_load() {
     wcb_tmp_init
     wcb_boot_check lib/paths.sh lib/site.sh lib/render.sh lib/system.sh lib/preflight.sh lib/pkg.sh lib/db.sh \
-        lib/mq.sh lib/cluster.sh lib/service.sh lib/recover.sh
+        lib/mq.sh lib/cluster.sh lib/service.sh lib/recover.sh lib/upgrade.sh
     # shellcheck source=lib/paths.sh
     source "$WCB_BUNDLE/lib/paths.sh"
     # shellcheck source=lib/site.sh
@@ -260,6 +262,8 @@ wcb_phase_load() {
     source "$WCB_BUNDLE/lib/cluster.sh"
     # shellcheck source=lib/recover.sh
     source "$WCB_BUNDLE/lib/recover.sh"
+    # shellcheck source=lib/upgrade.sh
+    source "$WCB_BUNDLE/lib/upgrade.sh"
     # the service seam, always: the lab and the tests choose its backend (WCB_SERVICE_BACKEND)
     # shellcheck source=lib/service.sh
     source "$WCB_BUNDLE/lib/service.sh"

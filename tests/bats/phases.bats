@@ -13,7 +13,7 @@ setup() {
 load_installer() {
     WCB_BUNDLE="$B"
     # shellcheck source=/dev/null
-    for f in common env site_schema verify roles_registry phases paths site render system preflight pkg db mq cluster service; do
+    for f in common env site_schema verify roles_registry phases paths site render system preflight pkg db mq cluster service upgrade; do
         source "$B/lib/$f.sh"
     done
     for r in "${WCB_ROLE_ORDER[@]}"; do
@@ -36,7 +36,9 @@ phase_lines() {
     [ "${WCB_MODE_PHASES[check]}" = "verify site_edited load site site_summary" ]
     [ "${WCB_MODE_PHASES[check-site]}" = "verify load site site_summary" ]
     [ "${WCB_MODE_PHASES[recover]}" = "verify load site node start recover health finish" ]
-    [ "$(printf '%s\n' "${!WCB_MODE_PHASES[@]}" | LC_ALL=C sort | tr '\n' ' ')" = "capture-baseline check check-site dry-run info install list recover status " ]
+    [ "${WCB_MODE_PHASES[upgrade]}" = "verify load site node start repo upgrade_plan gates upgrade_node finalize health finish" ]
+    [ "${WCB_MODE_PHASES[prune]}" = "verify load prune" ]
+    [ "$(printf '%s\n' "${!WCB_MODE_PHASES[@]}" | LC_ALL=C sort | tr '\n' ' ')" = "capture-baseline check check-site dry-run info install list prune recover status upgrade " ]
     local m p n=0
     for m in "${!WCB_MODE_PHASES[@]}"; do
         for p in ${WCB_MODE_PHASES[$m]}; do

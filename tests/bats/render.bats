@@ -205,18 +205,20 @@ render_lib() {
     [ ! -e "$WCB_ROOT/opt/workcenter/WorkCenter.jar" ]
 }
 
-@test "repo: wcbundle.repo points at the bundle with gpgcheck=1 and the shipped keys; other .repo files untouched" {
+@test "repo: wcbundle.repo points at the kept copy of the repo with gpgcheck=1 and the kept keys; other .repo files untouched" {
     mkdir -p "$WCB_ROOT/etc/yum.repos.d"
     printf '[base]\nbaseurl=http://mirror.invalid/\n' >"$WCB_ROOT/etc/yum.repos.d/CentOS-Base.repo"
     cp "$WCB_ROOT/etc/yum.repos.d/CentOS-Base.repo" "$BATS_TEST_TMPDIR/base.copy"
     run "$B/install.sh" --yes --node wc-db1
     [ "$status" -eq 0 ]
     f="$WCB_ROOT/etc/yum.repos.d/wcbundle.repo"
-    grep -qx '\[wcbundle\]' "$f"
+    id=workcenter-el7-x86_64-20261126
+    grep -qx "\\[wcbundle-$id\\]" "$f"
+    k="$WCB_ROOT/var/lib/wcbundle/keys/$id"
     assert_lines "$f" \
-        "baseurl=file://$B/repo" \
+        "baseurl=file://$WCB_ROOT/var/lib/wcbundle/repos/$id" \
         'gpgcheck=1' \
-        "gpgkey=file://$B/keys/RPM-GPG-KEY-c7-os file://$B/keys/RPM-GPG-KEY-mariadb" \
+        "gpgkey=file://$k/RPM-GPG-KEY-c7-os file://$k/RPM-GPG-KEY-mariadb" \
         'module_hotfixes=1'
     cmp "$WCB_ROOT/etc/yum.repos.d/CentOS-Base.repo" "$BATS_TEST_TMPDIR/base.copy"
     [ "$(ls "$WCB_ROOT/etc/yum.repos.d" | wc -l)" -eq 2 ]
