@@ -201,7 +201,9 @@ def test_package_phase_installs_each_role_with_real_dnf(request, tmp_path, role,
     assert res.returncode == 0, out[-3000:]
     assert "[packages] installed:" in out
     repo = (root / "etc/yum.repos.d/wcbundle.repo").read_text()
-    assert "gpgcheck=1" in repo and f"baseurl=file://{bundle}/repo" in repo
+    # the repo is kept on the host (issue 14): the .repo file points there, never into the extracted bundle
+    assert "gpgcheck=1" in repo and f"baseurl=file://{root}/var/lib/wcbundle/repos/" in repo
+    assert str(bundle) not in repo
     env_pkgs = subprocess.run(["bash", "-c", f'. "$1"; echo "$WCB_ROLE_PACKAGES_{role.replace("-", "_")}"',
                                "_", bundle / "bundle.env"], capture_output=True, text=True, check=True)
     pkgs = env_pkgs.stdout.split()

@@ -11,6 +11,7 @@ plus the update's repo (as the target will have them). Bad OLDs exit 3 before an
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -290,3 +291,69 @@ def test_v1_root_upgrades_to_v2_through_the_update_repo(worlds, built, tmp_path)
     assert res.returncode != 0 and ("GPG" in res.stdout + res.stderr or "public key" in res.stdout + res.stderr), \
         res.stdout[-2000:] + res.stderr[-2000:]
     assert rpm_q(bare, "rabbitmq-server")[0] != 0
+
+
+# -- the installer half: install.sh keeps the repos and upgrades through them (real dnf) ------------------
+
+@pytest.mark.installroot
+@pytest.mark.slow
+def test_install_sh_upgrades_a_v1_root_through_the_update(worlds, built, tmp_path):
+    """install.sh of v1 (its package phase, real dnf --installroot, gpgcheck on) keeps v1's repo under
+    /var/lib/wcbundle and records v1; the update's `install.sh --upgrade` (app-node: no cluster gate;
+    services through the stub backend) is accepted on that base only, adds its repo beside v1's and
+    upgrades what v2 changed from those two repos alone; a re-run changes nothing."""
+    from tests.integration.test_installer import DNF_WRAPPER, FIXTURES, install
+    from tests.integration.test_installroot import _dnf, _write_repo, bundle_env
+    v1, _ = worlds
+    el, base = v1.el, v1.base_repo
+    _, _, x1, x2 = built
+    root, reposdir = tmp_path / "root", tmp_path / "repos.d"
+    root.mkdir()
+    _write_repo(reposdir, base, v1.repos[base].as_uri() + "/", [v1.keys[base].as_uri()], False)
+    res = run(_dnf(root, el, reposdir, f"--enablerepo={base}", "group", "install", "core", weak=True), check=False)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    fresh = tmp_path / "fresh"
+    shutil.copytree(root, fresh, symlinks=True)
+    bundles = {}
+    for name, x in (("b1", x1), ("b2", x2)):   # the extracted bundles plus the operator's site files
+        b = bundles[name] = tmp_path / name
+        shutil.copytree(x, b, symlinks=True)
+        (b / "site").mkdir(exist_ok=True)
+        shutil.copy(FIXTURES / "bundle/site/site.env", b / "site/site.env")
+        shutil.copy(FIXTURES / "bundle/site/secrets.env", b / "site/secrets.env")
+        (b / "site/secrets.env").chmod(0o600)
+    env = {"PATH": f"{DNF_WRAPPER}:{os.environ['PATH']}", "WCB_DNF_CACHE": str(tmp_path / "cache")}
+    id1, id2 = bundle_env(x1)["WCB_BUNDLE_ID"], bundle_env(x2)["WCB_BUNDLE_ID"]
+    node = ("--node", "wc-app1", "--role", "app-node")
+
+    # the update on a host without its base: exit 3 naming both ids, nothing written
+    res = install(bundles["b2"], fresh, "--upgrade", *node, skip="health", extra_env=env)
+    assert res.returncode == 3, res.stdout + res.stderr
+    assert f"update bundle {id2} is built on {id1}" in res.stderr
+    assert not (fresh / "var/lib/wcbundle").exists()
+
+    res = install(bundles["b1"], root, *node, skip="preflight system config services health", extra_env=env)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
+    state = root / "var/lib/wcbundle"
+    assert (state / f"repos/{id1}/repodata/repomd.xml").is_file()
+    shutil.rmtree(bundles["b1"])   # the host keeps its repo: the extracted v1 bundle may go
+    java = "java-1.8.0-openjdk-headless"
+    before = run(["rpm", "--root", root, "-q", java], check=False).stdout.strip()
+
+    res = install(bundles["b2"], root, "--upgrade", *node, skip="health", extra_env=env)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "[gates] ok: no cluster gate for app-node" in out
+    after = run(["rpm", "--root", root, "-q", java], check=False).stdout.strip()
+    carried = json.loads((x2 / "bundle.json").read_text())["update"]["carried"]
+    assert after != before and any(c.startswith(f"{java}-") and c.split(":", 1)[1] in after for c in carried), \
+        (before, after, carried)
+    repo = (root / "etc/yum.repos.d/wcbundle.repo").read_text()
+    assert f"[wcbundle-{id1}]" in repo and f"[wcbundle-{id2}]" in repo and repo.count("gpgcheck=1") == 2
+    rows = [r.split("\t") for r in (state / "installed.tsv").read_text().splitlines() if not r.startswith("#")]
+    assert [(r[0], r[1], r[3]) for r in rows] == [(id1, "full", "-"), (id2, "update", id1)]
+    assert (root.parent / "stub.log").read_text().splitlines()[-1:] == ["start workcenter"]
+
+    again = install(bundles["b2"], root, "--upgrade", *node, skip="health", extra_env=env)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "[plan] nothing to do" in again.stdout and "Nothing changed" in again.stdout
