@@ -230,6 +230,7 @@ wcb_phase_site_edited() {
 
 # usage: wcb_phase_bundle_env   --status (no verify phase): bundle.env checked against its own MANIFEST.sha256 line
 wcb_phase_bundle_env() {
+    wcb_verify_owner "$WCB_BUNDLE" # root sources lib/ and roles/ next: no other user may swap them meanwhile
     wcb_boot_check bundle.env
     wcb_bundle_env_load "$WCB_BUNDLE"
     wcb_check_role_names

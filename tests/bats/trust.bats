@@ -224,6 +224,10 @@ sign_bundle() {
     [ "$status" -eq 2 ]
     run "$B/install.sh" --info
     [ "$status" -eq 2 ]
+    # --status has no verify phase, but sources lib/ and roles/ as root: the same check comes first
+    run "$B/install.sh" --status --node wc-db1
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"$B/templates/galera.cnf (owner nobody, mode 644)"* ]]
 }
 
 @test "a group-writable bundle directory, or a bundle under a directory another user owns, is refused (exit 2)" {
