@@ -186,10 +186,10 @@ wcb_phase_info() {
     fi
 }
 
-# usage: wcb_phase_capture_baseline   --capture-baseline FILE: this host's installed packages, one rpm call
 # FILE is written as root through wcb_put_file (a new file in FILE's directory, renamed over FILE): an
 # existing symlink or non-regular FILE is refused (exit 4), and so is a FILE inside the bundle (exit 1: the
 # next --check would fail on a file MANIFEST.sha256 does not list).
+# usage: wcb_phase_capture_baseline   --capture-baseline FILE: this host's installed packages, one rpm call
 wcb_phase_capture_baseline() {
     local -a rpm_argv=(rpm)
     local out="$WCB_BASELINE_OUT" dir tmp
