@@ -9,9 +9,11 @@ wcb_mysql() {
     "$cli" --no-defaults --protocol=socket --socket="$WCB_P_DB_SOCKET" --connect-timeout=10 -u root -N -B "$@"
 }
 
+# A server that does not answer (down, or still waiting for a Primary Component) prints nothing: never
+# a failure, which would end --status silently (set -e) or trip --recover's error trap (found by the lab).
 # usage: wcb_wsrep VAR   print the value of the status variable VAR (e.g. wsrep_cluster_size)
 wcb_wsrep() {
-    wcb_mysql -e "SHOW GLOBAL STATUS LIKE '$1'" 2>/dev/null | awk '{ print $2 }'
+    { wcb_mysql -e "SHOW GLOBAL STATUS LIKE '$1'" 2>/dev/null || true; } | awk '{ print $2 }'
 }
 
 # usage: wcb_galera_provider   print the first galera provider library found on this host

@@ -44,10 +44,15 @@ peer_serves() {
     printf 'use chroot = no\nuid = 0\ngid = 0\n[wcb-recover]\n    path = %s\n    read only = yes\n' "$d/pub" >"$d/rsyncd.conf"
     rsync --daemon --no-detach --address=127.10.0.22 --port=4444 --config="$d/rsyncd.conf" </dev/null >/dev/null 2>&1 &
     PEER_PID=$!
+    # ours, not another test run's daemon on the same address (then this one exits: address in use)
     for _ in $(seq 1 50); do
-        rsync -q "rsync://127.10.0.22:4444/wcb-recover/position" "$d/check" 2>/dev/null && return 0
+        if rsync -q "rsync://127.10.0.22:4444/wcb-recover/position" "$d/check" 2>/dev/null &&
+            kill -0 "$PEER_PID" 2>/dev/null && cmp -s "$d/check" "$d/pub/position"; then
+            return 0
+        fi
         sleep 0.1
     done
+    echo "peer_serves: 127.10.0.22:4444 is not this test's rsync daemon (another run uses it?)" >&2
     return 1
 }
 
@@ -63,7 +68,8 @@ fake_client() {
     mkdir -p "$BATS_TEST_TMPDIR/bin"
     cat >"$BATS_TEST_TMPDIR/bin/mariadb" <<EOF
 #!/usr/bin/env bash
-[[ -f "$WCB_ROOT/run/wcbundle/mariadb.active" ]] || exit 1
+# the server answers once the installer started it (a booted one that waits for its Primary Component does not)
+[[ -f "$WCB_ROOT/run/wcbundle/mariadb.active" ]] && grep -qx 'start mariadb\|bootstrap mariadb' "$WCB_STUB_LOG" || exit 1
 case "\$*" in
     *wsrep_cluster_size*) echo "wsrep_cluster_size 3" ;;
     *wsrep_cluster_status*) echo "wsrep_cluster_status Primary" ;;
@@ -189,6 +195,18 @@ EOF
     [[ "$output" == *"mariadb: joining wc-db2"* ]]
     grep -qx 'start mariadb' "$WCB_STUB_LOG"
     refute grep -q bootstrap "$WCB_STUB_LOG"
+}
+
+@test "--recover: a booted mariadbd that does not answer (waiting for its last Primary Component) is stopped, then its position read" {
+    crashed_here 1200
+    : >"$WCB_ROOT/run/wcbundle/mariadb.active"
+    peer_serves "wcb-recover 1 wc-db2 $U 1234 1 bootstrapped"
+    fake_client
+    WCB_RECOVER_WAIT=4 run "$B/install.sh" --recover --yes --node wc-db1 --role db-node
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"mariadb runs here but is not answering (waiting for the members of its last Primary Component): stopping it to read its position"* ]]
+    [ "$(grep -v enable "$WCB_STUB_LOG" | tr '\n' ' ')" = "stop mariadb wsrep_recover mariadb start mariadb " ]
 }
 
 @test "--force-from goes with --recover only; --recover refuses --bootstrap and --dry-run (exit 1)" {
