@@ -133,7 +133,8 @@ Phases (each prints a one-line result; log in /var/log/wcbundle/):
   8 health     wsrep status, rabbitmqctl cluster_status, app port; summary table
 
 Exit codes:
-  0 ok   1 usage   2 integrity failure   3 preflight failure
+  0 ok   1 usage   2 integrity failure   3 preflight failure (or an --upgrade
+  gate, an update whose base this host does not have)
   4 install/config failure   5 health check failed
 USAGE
 }
