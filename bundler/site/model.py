@@ -31,7 +31,7 @@ from . import flows, roles
 
 log = logging.getLogger("wcbundle")
 
-Role = Literal["db-node", "mq-node", "app-node", "arbitrator"]
+Role = Literal[roles.NAMES]           # the names of bundler/site/roles.py, checked by the schema loader
 ROLES = roles.NAMES                 # bundler/site/roles.py: the one role table
 REQUIRED_ROLES = roles.REQUIRED
 
@@ -378,8 +378,9 @@ SCHEMA: tuple[EnvRule, ...] = (
     EnvRule("WCB_NODE_<n>_NAME", "site.env", _LABEL, 63,
             "a short host name: letters, digits, '-' (not first or last), no dots"),
     EnvRule("WCB_NODE_<n>_IP", "site.env", _IPV4, 15, _IP_RULE),
-    EnvRule("WCB_NODE_<n>_ROLES", "site.env", rf"{_ROLE}( {_ROLE}){{0,3}}", 64,
-            f"1-4 roles separated by single spaces, of: {' '.join(ROLES)}"),
+    EnvRule("WCB_NODE_<n>_ROLES", "site.env", rf"{_ROLE}( {_ROLE}){{0,{len(ROLES) - 1}}}",
+            max(64, sum(len(r) + 1 for r in ROLES)),
+            f"1-{len(ROLES)} roles separated by single spaces, of: {' '.join(ROLES)}"),
     EnvRule("WCB_GALERA_CLUSTER_NAME", "site.env", "[A-Za-z0-9_]{1,60}", 60, "1-60 letters, digits or '_'"),
     EnvRule("WCB_GALERA_SST_METHOD", "site.env", "(mariabackup|rsync)", 11, "mariabackup or rsync"),
     EnvRule("WCB_GALERA_DURABILITY", "site.env", "(full|relaxed)", 7, "full or relaxed", optional=True),
@@ -706,7 +707,7 @@ def site_env_entries(site: Site, jar_rel: str = "") -> list[tuple[str, str, str]
          "(WorkCenter admin); empty = zone-wide."),
         ("WCB_NODE_COUNT", str(len(site.nodes)),
          "Nodes: one NAME/IP/ROLES triple each. Correct an IP here if the network changed,\n"
-         "then run ./install.sh --check-site. ROLES: db-node mq-node app-node arbitrator."),
+         f"then run ./install.sh --check-site. ROLES: {' '.join(ROLES)}."),
     ]
     for i, n in enumerate(site.nodes, 1):
         e += [(f"WCB_NODE_{i}_NAME", n.name, ""), (f"WCB_NODE_{i}_IP", n.ip, ""),
