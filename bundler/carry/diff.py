@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,7 +89,7 @@ def read_bundle_doc(path: Path, what: str = "bundle") -> BundleDoc:
 
 def _raw(path: Path) -> tuple[bytes, str | None]:
     from . import split
-    from .verify import _check_manifest, _locate, _scan_tar
+    from .verify import _check_manifest, _locate, scan_archive
     if path.is_file() and path.name.endswith(".json") and not path.name.endswith(split.INDEX_SUFFIX):
         env = path.parent / "bundle.env"
         top = None
@@ -110,18 +108,8 @@ def _raw(path: Path) -> tuple[bytes, str | None]:
             raise InputError(f"{path}: no bundle.json in this directory or the one below it; not a bundle.",
                              hint=HINT)
         return _raw(top / "bundle.json")[0], top.name
-    with ExitStack() as stack:
-        if kind == "parts":
-            idx, index = split.load_index(path)
-            fileobj = stack.enter_context(split.PartsReader(split.check_parts(idx, index)))
-            name = index["name"]
-        else:
-            fileobj = stack.enter_context(path.open("rb"))
-            name = path.name
-        size = fileobj.seek(0, os.SEEK_END)
-        fileobj.seek(0)
-        scan = _scan_tar(fileobj, size, name)
-        _check_manifest(scan)          # every member, bundle.json included, matches MANIFEST.sha256
+    scan, name, _size = scan_archive(kind, path)
+    _check_manifest(scan)              # every member, bundle.json included, matches MANIFEST.sha256
     raw = scan.small.get("bundle.json")
     if raw is None:
         raise InputError(f"{name}: {scan.top}/bundle.json is missing; this is not a wcbundle bundle.", hint=HINT)

@@ -391,6 +391,22 @@ def _verify_dir(path: Path, require_fpr: str | None, keyring: Path | None) -> di
             "bytes": sum(scan.sizes.values()), "sha256": None, "signed": signer is not None, "signer": signer}
 
 
+def scan_archive(kind: str, path: Path) -> tuple[_Scan, str, int]:
+    """A bundle .tar or split parts (kind from _locate) scanned with verify's safety rules, unextracted:
+    (scan, label, size in bytes)."""
+    with ExitStack() as stack:
+        if kind == "parts":
+            idx, index = split.load_index(path)
+            fileobj = stack.enter_context(split.PartsReader(split.check_parts(idx, index)))
+            label = index["name"]
+        else:
+            fileobj = stack.enter_context(path.open("rb"))
+            label = path.name
+        size = fileobj.seek(0, os.SEEK_END)
+        fileobj.seek(0)
+        return _scan_tar(fileobj, size, label), label, size
+
+
 def inspect_bundle(path: Path) -> dict:
     """EL, arch, roles -> packages, sizes and build info from bundle.json, without extracting."""
     path = Path(path)
@@ -404,17 +420,7 @@ def inspect_bundle(path: Path) -> dict:
             raise _fail(f"{top}: bundle.json cannot be read ({exc.strerror}).") from exc
         label, size = str(top), None
     else:
-        with ExitStack() as stack:
-            if kind == "parts":
-                idx, index = split.load_index(path)
-                fileobj = stack.enter_context(split.PartsReader(split.check_parts(idx, index)))
-                label = index["name"]
-            else:
-                fileobj = stack.enter_context(path.open("rb"))
-                label = path.name
-            size = fileobj.seek(0, os.SEEK_END)
-            fileobj.seek(0)
-            scan = _scan_tar(fileobj, size, label)   # the same safety rules as verify
+        scan, label, size = scan_archive(kind, path)
         raw = scan.small.get("bundle.json")
         if raw is None:
             raise _fail(f"{label}: {scan.top}/bundle.json is missing; this is not a wcbundle bundle.")
