@@ -29,6 +29,7 @@ from ..core.errors import FetchError, InputError, SignatureError
 from ..core.neterrors import network_reason
 from ..core.run import CommandFailed, run
 from ..lock import Lock, Package, nevra_of
+from ..resolve.manifest import pin_matches
 
 log = logging.getLogger("wcbundle")
 
@@ -195,10 +196,11 @@ def pinned_keys(owner: str, urls: list[str], pins: list[str]) -> list[PinnedKey]
             if not found:
                 raise SignatureError(f"GnuPG found no usable public key in {url} (the GPG key of {owner}).",
                                      hint="Point the gpgkey at the vendor's RPM-GPG-KEY file.")
-            keep = [(f, u) for f, u in found if f in pins]
+            keep = [(f, u) for f, u in found if pin_matches(f, pins)]
             if not keep:
                 actual = "; ".join(f"{f} ({u})" for f, u in found)
-                expected = ", ".join(pins) if pins else "none (nothing is pinned)"
+                expected = ", ".join((p if len(p) == 40 else f"key id {p}") for p in pins) if pins \
+                    else "none (nothing is pinned)"
                 raise SignatureError(
                     f"the GPG key of {owner} at {url} is not pinned: expected fingerprint {expected}; "
                     f"actual {actual}.",
@@ -206,7 +208,7 @@ def pinned_keys(owner: str, urls: list[str], pins: list[str]) -> list[PinnedKey]
                          "is the vendor's key, pin it: the manifest's `fingerprints` of that repo or direct RPM, "
                          "or --key-fingerprint ID=FPR for a --gpgkey override. Otherwise the key URL serves "
                          "the wrong key.")
-            extra = [f for f, _ in found if f not in pins]
+            extra = [f for f, _ in found if not pin_matches(f, pins)]
             if extra:
                 log.warning("%s: %s also holds key(s) %s, which are not pinned and not used", owner, url,
                             ", ".join(extra))

@@ -42,6 +42,23 @@ def check_fingerprints(values: list[str], where: str) -> list[str]:
     return out
 
 
+def normalize_key_pin(text: str) -> str:
+    """A metadata key pin: a full fingerprint, or a 16-hex (64-bit) key id -> upper-case hex, or ''."""
+    fpr = normalize_fingerprint(text)
+    if fpr:
+        return fpr
+    kid = re.sub(r"\s+", "", str(text)).upper()
+    kid = kid[2:] if kid.startswith("0X") else kid
+    return kid if re.fullmatch(r"[0-9A-F]{16}", kid) else ""
+
+
+def pin_matches(fpr: str, pins: list[str]) -> bool:
+    """Whether a primary key fingerprint is pinned: equal to a full pin, or ending in a 16-hex key id
+    (an OpenPGP v4 key id is the last 16 hex digits of its fingerprint)."""
+    fpr = fpr.upper()
+    return any(fpr == p or (len(p) == 16 and fpr.endswith(p)) for p in pins)
+
+
 @dataclass
 class RepoConf:
     id: str
@@ -56,6 +73,12 @@ class RepoConf:
     fingerprints: list[str] = field(default_factory=list)
     # Check repodata/repomd.xml.asc against the pinned keys (dnf's repo_gpgcheck).
     repo_gpgcheck: bool = field(default=False, metadata={"key": "repo-gpgcheck"})
+    # Where the vendor signs its metadata with another key than its packages (the RabbitMQ team's
+    # Cloudsmith repos): the key URLs repomd.xml.asc is checked against, and their pins. Packages are
+    # then checked against gpgkeys/fingerprints alone. A metadata pin is a full fingerprint, or a
+    # 16-hex key id where the vendor publishes no more (weaker; `wcbundle sources` says so).
+    metadata_gpgkeys: list[str] = field(default_factory=list, metadata={"key": "metadata-gpgkeys"})
+    metadata_pins: list[str] = field(default_factory=list, metadata={"key": "metadata-pins"})
 
     def validate(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_.:-]+", self.id):
@@ -68,6 +91,29 @@ class RepoConf:
         self.fingerprints = check_fingerprints(self.fingerprints, f"repo '{self.id}'")
         if self.repo_gpgcheck and not self.gpgkeys:
             raise ValueError(f"repo '{self.id}' has repo-gpgcheck but no gpgkeys to check repomd.xml.asc with")
+        for url in self.metadata_gpgkeys:
+            if not re.match(r"(https?|file)://", url):
+                raise ValueError(f"repo '{self.id}': metadata-gpgkeys {url!r} is not an http(s):// or file:// URL")
+        pins = []
+        for v in self.metadata_pins:
+            pin = normalize_key_pin(v)
+            if not pin:
+                raise ValueError(f"repo '{self.id}': metadata-pins {v!r} is neither a full fingerprint (40 hex "
+                                 "digits) nor a 64-bit key id (16 hex digits)")
+            pins += [pin] if pin not in pins else []
+        self.metadata_pins = pins
+        if bool(self.metadata_gpgkeys) != bool(self.metadata_pins):
+            raise ValueError(f"repo '{self.id}': metadata-gpgkeys and metadata-pins go together (the keys that "
+                             "sign repomd.xml, and what each must be)")
+        if self.metadata_gpgkeys and not self.repo_gpgcheck:
+            raise ValueError(f"repo '{self.id}' has metadata-gpgkeys but not repo-gpgcheck: true")
+
+    def metadata_keys(self) -> tuple[list[str], list[str]]:
+        """(key URLs, pins) that repomd.xml.asc is checked against: metadata-gpgkeys/-pins when
+        given, else the package keys."""
+        if self.metadata_gpgkeys:
+            return list(self.metadata_gpgkeys), list(self.metadata_pins)
+        return list(self.gpgkeys), list(self.fingerprints)
 
     def admits(self, name: str) -> bool:
         """includepkgs/excludepkgs as yum/dnf apply them to this repo."""
@@ -239,9 +285,11 @@ class Manifest:
                 out.append(replace(known, baseurls=[url]) if known else RepoConf(id=rid, baseurls=[url]))
         out = [replace(r, gpgkeys=sel.gpgkeys[r.id]) if r.id in sel.gpgkeys else r for r in out]
         # --key-fingerprint ID=FPR replaces the manifest's pins of that repo (a --gpgkey alone keeps them:
-        # an internal mirror's copy of the vendor key must still be the vendor key)
+        # an internal mirror's copy of the vendor key must still be the vendor key). Such a repo is signed
+        # with your own key: its metadata too, so the manifest's metadata keys (metadata-gpgkeys) go with it.
         pins = getattr(sel, "fingerprints", None) or {}
-        return [replace(r, fingerprints=list(pins[r.id])) if r.id in pins else r for r in out]
+        return [replace(r, fingerprints=list(pins[r.id]), metadata_gpgkeys=[], metadata_pins=[])
+                if r.id in pins else r for r in out]
 
     def role_requests(self, sel) -> dict[str, list[str]]:
         """role -> requested names: --install as one role 'custom', else the selected roles."""

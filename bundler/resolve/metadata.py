@@ -538,11 +538,12 @@ def check_repomd_signature(repo_id: str, base: str, data: bytes, cache: Path, pi
     import tempfile
 
     from ..core.run import run
+    from .manifest import pin_matches
     sha = hashlib.sha256(data).hexdigest()
     record = cache / "repomd.sig.json"
     try:
         seen = json.loads(record.read_text())
-        if seen.get("sha256") == sha and seen.get("fingerprint") in pins:
+        if seen.get("sha256") == sha and pin_matches(str(seen.get("fingerprint") or "-"), pins):
             return seen["fingerprint"]
     except (OSError, ValueError, AttributeError):
         pass
@@ -562,12 +563,12 @@ def check_repomd_signature(repo_id: str, base: str, data: bytes, cache: Path, pi
     valid = next((f for f in status if f and f[0] == "VALIDSIG"), None)
     bad = any(f and f[0] in ("BADSIG", "ERRSIG", "NO_PUBKEY", "EXPKEYSIG", "REVKEYSIG") for f in status)
     signer = valid[-1].upper() if valid else ""
-    if not valid or bad or signer not in pins:
+    if not valid or bad or not pin_matches(signer, pins):
         why = "; ".join(" ".join(f) for f in status if f and f[0] in
                         ("BADSIG", "ERRSIG", "NO_PUBKEY", "EXPKEYSIG", "REVKEYSIG", "VALIDSIG")) \
             or (res.stderr.strip().splitlines() or ["no signature found"])[-1]
         raise FetchError(f"repo '{repo_id}': the signature {url} does not verify repomd.xml with the pinned "
-                         f"key(s) {', '.join(pins) or '(none)'}: {why}.",
+                         f"key(s) {', '.join(p if len(p) == 40 else 'key id ' + p for p in pins) or '(none)'}: {why}.",
                          hint="The mirror serves metadata its vendor did not sign (stale, altered or "
                               "half-synced): use another mirror, or re-sync this one.")
     cache_write(record, json.dumps({"sha256": sha, "fingerprint": signer}).encode())

@@ -82,16 +82,18 @@ def repomd_verifier(conf: RepoConf, cache_dir: Path):
     """verify(base, data) for open_repo: repomd.xml.asc against the repo's pinned keys (read once)."""
     from .metadata import check_repomd_signature, repo_cache_dir
     cache = repo_cache_dir(cache_dir, conf.id, conf.baseurls)
+    urls, pins = conf.metadata_keys()
     got: list = []
 
     def keys() -> list:
         if not got:
             from ..assemble.signatures import pinned_keys
-            got.extend(pinned_keys(f"repo '{conf.id}'", conf.gpgkeys, conf.fingerprints))
+            owner = f"repo '{conf.id}'" + (" (its metadata key)" if conf.metadata_gpgkeys else "")
+            got.extend(pinned_keys(owner, urls, pins))
         return got
 
     def verify(base: str, data: bytes) -> None:
-        signer = check_repomd_signature(conf.id, base, data, cache, conf.fingerprints, keys)
+        signer = check_repomd_signature(conf.id, base, data, cache, pins, keys)
         log.debug("repo %s: repomd.xml signed by %s", conf.id, signer)
     return verify
 

@@ -49,6 +49,14 @@ class Source:
     sha256: str = ""
     size: int = 0
     roles: list[str] = field(default_factory=list)
+    # the keys repomd.xml.asc is checked against, when not the package keys (manifest metadata-gpgkeys)
+    metadata_gpgkeys: list[str] = field(default_factory=list)
+    metadata_pins: list[str] = field(default_factory=list)   # full fingerprints or 16-hex key ids
+
+    def metadata_keys(self) -> tuple[list[str], list[str]]:
+        if self.metadata_gpgkeys:
+            return list(self.metadata_gpgkeys), list(self.metadata_pins)
+        return list(self.gpgkeys), list(self.fingerprints)
 
 
 @dataclass
@@ -72,7 +80,8 @@ def list_sources(man: Manifest, els: list[int]) -> list[Source]:
         for r in conf.repos:
             pins = {p: v for p, v in conf.pins.items() if p == r.id}
             out.append(Source(el, "repo", r.id, list(r.baseurls), list(r.gpgkeys), list(r.fingerprints),
-                              r.repo_gpgcheck, pins))
+                              r.repo_gpgcheck, pins, metadata_gpgkeys=list(r.metadata_gpgkeys),
+                              metadata_pins=list(r.metadata_pins)))
         for d in conf.direct_rpms:
             sid = d.id or d.url.rsplit("/", 1)[-1]
             pins = {p: v for p, v in conf.pins.items() if p == d.id}
@@ -83,6 +92,11 @@ def list_sources(man: Manifest, els: list[int]) -> list[Source]:
 
 def spaced(fpr: str) -> str:
     return " ".join(fpr[i:i + 4] for i in range(0, len(fpr), 4))
+
+
+def pin_text(pin: str) -> str:
+    """A pin as printed: a spaced fingerprint, or a key id said to be one (64 bits, not a fingerprint)."""
+    return spaced(pin) if len(pin) == 40 else f"key id {spaced(pin)} (64-bit id only, no full fingerprint)"
 
 
 # -- probing --------------------------------------------------------------------------------
@@ -159,6 +173,15 @@ def _check_keys(p: Probe, key_cache) -> None:
         try:
             keys = pinned_keys(f"{src.kind} '{src.id}'", [url], src.fingerprints)
             p.notes.append(f"key {url}: {', '.join(spaced(k.fingerprint) for k in keys)} matches its pin")
+        except SignatureError as exc:
+            p.fail("key-mismatch", exc.message)
+        except FetchError as exc:
+            p.fail("unreachable", exc.message)
+    for url in src.metadata_gpgkeys:
+        try:
+            keys = pinned_keys(f"{src.kind} '{src.id}' (its metadata key)", [url], src.metadata_pins)
+            p.notes.append(f"metadata key {url}: {', '.join(spaced(k.fingerprint) for k in keys)} matches its pin"
+                           + ("" if all(len(x) == 40 for x in src.metadata_pins) else " (by 64-bit key id)"))
         except SignatureError as exc:
             p.fail("key-mismatch", exc.message)
         except FetchError as exc:
@@ -247,10 +270,11 @@ def _check_signature(p: Probe, base: str, data: bytes) -> None:
     from ..assemble.signatures import pinned_keys
     from .metadata import check_repomd_signature
     src = p.source
+    urls, pins = src.metadata_keys()
     with tempfile.TemporaryDirectory(prefix="wcbundle-sources-") as tmp:
         try:
-            signer = check_repomd_signature(src.id, base, data, Path(tmp), src.fingerprints,
-                                            lambda: pinned_keys(f"repo '{src.id}'", src.gpgkeys, src.fingerprints))
+            signer = check_repomd_signature(src.id, base, data, Path(tmp), pins,
+                                            lambda: pinned_keys(f"repo '{src.id}'", urls, pins))
             p.notes.append(f"repomd.xml.asc: signed by {spaced(signer)}")
         except SignatureError as exc:
             p.fail("key-mismatch", exc.message)
@@ -347,6 +371,9 @@ def describe(sources: list[Source], man: Manifest) -> str:
             lines.extend(f"      pinned {spaced(f)}" for f in s.fingerprints)
             if not s.fingerprints:
                 lines.append("      pinned: NONE (a build that uses this source fails with exit 7)")
+            for k in s.metadata_gpgkeys:
+                lines.append(f"    metadata key {k} (repomd.xml.asc only; packages are checked with the keys above)")
+            lines.extend(f"      pinned {pin_text(f)}" for f in s.metadata_pins)
     return "\n".join(lines)
 
 

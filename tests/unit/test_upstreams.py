@@ -14,7 +14,7 @@ import pytest
 
 from bundler.core import paths
 from bundler.core.errors import ManifestError
-from bundler.resolve.manifest import load_manifest, normalize_fingerprint
+from bundler.resolve.manifest import load_manifest, normalize_fingerprint, pin_matches
 from bundler.resolve.solve import Selection
 
 TEXT = paths.DEFAULT_MANIFEST.read_text()
@@ -116,3 +116,70 @@ def test_a_repo_override_stands_in_for_a_direct_rpm_and_keeps_its_pins():
     assert man.effective_repos(sel)[0].fingerprints == ["0A9AF2115F4687BD29803A206B73A36E6026DFCA"]
     sel.fingerprints = {"erlang": ["A" * 40]}  # --key-fingerprint replaces it
     assert man.effective_repos(sel)[0].fingerprints == ["A" * 40]
+
+
+def test_rabbitmq_server_repo_checks_packages_with_the_release_key_and_metadata_with_cloudsmiths():
+    """The Cloudsmith rabbitmq-server key has no published full fingerprint: it signs only the metadata
+    (pinned by the vendor's 64-bit key id); the packages need the release key, pinned in full."""
+    man = load_manifest()
+    for el in (8, 9):
+        r = man.for_el(el).repo("rabbitmq")
+        assert r.gpgkeys == ["https://github.com/rabbitmq/signing-keys/releases/download/3.0/"
+                             "rabbitmq-release-signing-key.asc"]
+        assert r.fingerprints == ["0A9AF2115F4687BD29803A206B73A36E6026DFCA"]
+        assert r.metadata_gpgkeys == ["https://github.com/rabbitmq/signing-keys/releases/download/3.0/"
+                                      "cloudsmith.rabbitmq-server.9F4587F226208342.key"]
+        assert r.metadata_pins == ["9F4587F226208342"] and r.repo_gpgcheck
+        assert r.metadata_keys() == (r.metadata_gpgkeys, r.metadata_pins)
+        erl = man.for_el(el).repo("erlang")
+        assert not erl.metadata_gpgkeys and erl.metadata_keys() == (erl.gpgkeys, erl.fingerprints)
+
+
+@pytest.mark.parametrize("fpr, pins, want", [
+    ("A16A42516F6A691BC1FF5621E495BB49CC4BBE5B", ["E495BB49CC4BBE5B"], True),
+    ("A16A42516F6A691BC1FF5621E495BB49CC4BBE5B", ["A16A42516F6A691BC1FF5621E495BB49CC4BBE5B"], True),
+    ("A16A42516F6A691BC1FF5621E495BB49CC4BBE5B", ["A16A42516F6A691B"], False),     # a prefix is no key id
+    ("A16A42516F6A691BC1FF5621E495BB49CC4BBE5B", ["CC4BBE5B"], False),             # 32 bits: never a pin
+    ("A16A42516F6A691BC1FF5621E495BB49CC4BBE5B", [], False)])
+def test_pin_matches_full_fingerprints_and_64_bit_key_ids_only(fpr, pins, want):
+    assert pin_matches(fpr, pins) is want
+
+
+METADATA_BLOCK = (
+    '        metadata-gpgkeys:\n'
+    '          - "https://github.com/rabbitmq/signing-keys/releases/download/3.0/'
+    'cloudsmith.rabbitmq-server.9F4587F226208342.key"\n'
+    '        metadata-pins: ["9F4587F226208342"]\n')
+
+
+@pytest.mark.parametrize("new, phrase", [
+    (METADATA_BLOCK.replace('["9F4587F226208342"]', '["26208342"]'), "nor a 64-bit key id (16 hex digits)"),
+    (METADATA_BLOCK.replace('        metadata-pins: ["9F4587F226208342"]\n', ""), "go together"),
+    (METADATA_BLOCK.replace("https://github.com", "ftp://github.com"), "is not an http(s):// or file:// URL"),
+])
+def test_bad_metadata_keys_are_refused(tmp_path, new, phrase):
+    assert TEXT.count(METADATA_BLOCK) == 2
+    with pytest.raises(ManifestError) as err:
+        load_manifest(write(tmp_path, TEXT.replace(METADATA_BLOCK, new, 1)))
+    assert phrase in err.value.render()
+
+
+def test_metadata_keys_need_repo_gpgcheck(tmp_path):
+    old = '        repo-gpgcheck: true\n        # Metadata (repomd.xml.asc)'
+    assert old in TEXT
+    with pytest.raises(ManifestError) as err:
+        load_manifest(write(tmp_path, TEXT.replace(old, "        # Metadata (repomd.xml.asc)", 1)))
+    assert "metadata-gpgkeys but not repo-gpgcheck: true" in err.value.render()
+
+
+def test_key_fingerprint_override_drops_the_manifests_metadata_keys():
+    """--key-fingerprint ID=FPR is a repo signed with your own key, metadata included; --gpgkey alone
+    (a copy of the vendor key) keeps the vendor's metadata key and its pin."""
+    man = load_manifest()
+    sel = Selection(el=9, manifest_path=paths.DEFAULT_MANIFEST, repos={"rabbitmq": "https://mirror.example/rmq/"})
+    sel.gpgkeys = {"rabbitmq": ["file:///k"]}
+    (conf,) = man.effective_repos(sel)
+    assert conf.metadata_pins == ["9F4587F226208342"] and conf.metadata_gpgkeys
+    sel.fingerprints = {"rabbitmq": ["B" * 40]}
+    (conf,) = man.effective_repos(sel)
+    assert conf.metadata_keys() == (["file:///k"], ["B" * 40])
