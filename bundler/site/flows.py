@@ -74,6 +74,9 @@ FLOWS: tuple[Flow, ...] = (
     Flow("4567", "tcp", "db-node", "arbitrator", "peer", "Galera replication (garbd)", "galera"),
     Flow("4568", "tcp", "db-node", "db-node", "peer", "Galera IST", "ist"),
     Flow("4444", "tcp", "db-node", "db-node", "peer", "Galera SST", "sst"),
+    # install.sh --upgrade's db gate reads every db node's wsrep status over this port (issue 14)
+    Flow(str(DB_PORT), "tcp", "db-node", "db-node", "peer", "MariaDB status (upgrade gate)", "mysql"),
+    Flow(str(DB_PORT), "tcp", "arbitrator", "db-node", "peer", "MariaDB status (upgrade gate)", "mysql"),
     Flow(str(MQ_AMQP_PORT), "tcp", "app-node", "mq-node", "peer", "AMQP", "amqp"),
     Flow("4369", "tcp", "mq-node", "mq-node", "peer", "epmd", "epmd"),
     Flow("25672", "tcp", "mq-node", "mq-node", "peer", "Erlang distribution (inter-node)", "erl-dist"),

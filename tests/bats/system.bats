@@ -43,6 +43,8 @@ firewall-cmd --permanent '--add-rich-rule=rule family=\"ipv4\" source address=\"
 firewall-cmd --permanent '--add-rich-rule=rule family=\"ipv4\" source address=\"127.10.0.31/32\" port port=\"4567\" protocol=\"tcp\" accept'
 firewall-cmd --permanent '--add-rich-rule=rule family=\"ipv4\" source address=\"127.10.0.22/32\" port port=\"4568\" protocol=\"tcp\" accept'
 firewall-cmd --permanent '--add-rich-rule=rule family=\"ipv4\" source address=\"127.10.0.22/32\" port port=\"4444\" protocol=\"tcp\" accept'
+firewall-cmd --permanent '--add-rich-rule=rule family=\"ipv4\" source address=\"127.10.0.22/32\" port port=\"3306\" protocol=\"tcp\" accept'
+firewall-cmd --permanent '--add-rich-rule=rule family=\"ipv4\" source address=\"127.10.0.31/32\" port port=\"3306\" protocol=\"tcp\" accept'
 firewall-cmd --reload"
     [ "$got" = "$want" ]
 }

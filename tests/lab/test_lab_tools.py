@@ -154,7 +154,7 @@ def test_fwprobe_plan_allows_each_flow_source_and_denies_everyone_else_on_cluste
     denied = {(s, d, p) for k, s, d, _, p, _ in rows if k == "denied"}
     assert ("db2", "db1", 4567) in allowed and ("app1", "db1", 3306) in allowed
     assert ("app1", "db1", 4567) in denied and ("outsider", "db1", 4567) in denied   # app hosts on 4567 count
-    assert ("outsider", "db1", 3306) in denied and ("db2", "db1", 3306) in denied
+    assert ("outsider", "db1", 3306) in denied and ("db2", "db1", 3306) in allowed  # the upgrade gate's reads
     assert ("mq1", "mq1", 25672) not in allowed                                    # never a host to itself
     assert ("outsider", "mq1", 15672) in denied and ("app1", "mq1", 15672) in allowed   # admin networks
     assert ("outsider", "app1", 8080) in allowed                                   # zone-wide: no denial

@@ -135,7 +135,9 @@ def test_expand_restricts_each_flow_to_its_peers():
     assert by_port["25672"] == {("wc-app1", "wc-app2"), ("wc-app2", "wc-app1")}
     assert by_port["4567"] == {("wc-db1", "wc-db2"), ("wc-db2", "wc-db1"), ("wc-arb", "wc-db1"),
                                ("wc-arb", "wc-db2"), ("wc-db1", "wc-arb"), ("wc-db2", "wc-arb")}
-    assert by_port["3306"] == {(a, d) for a in ("wc-app1", "wc-app2") for d in ("wc-db1", "wc-db2")}
+    # the app's JDBC, and install.sh --upgrade's db gate (db nodes and the arbitrator read each db node's status)
+    assert by_port["3306"] == ({(a, d) for a in ("wc-app1", "wc-app2") for d in ("wc-db1", "wc-db2")}
+                               | {("wc-db1", "wc-db2"), ("wc-db2", "wc-db1"), ("wc-arb", "wc-db1"), ("wc-arb", "wc-db2")})
     assert by_port["8080"] == {("L4/VIP", "wc-app1"), ("L4/VIP", "wc-app2")}
     assert all(r.src_host != r.dst_host for r in rows)
     assert {r.port for r in rows if r.crosses_vip} == {"8080", "8081"}
@@ -148,6 +150,7 @@ def test_firewalld_rules_for_a_db_node():
         rich(IP["wc-app1"] + "/32", "3306"), rich(IP["wc-app2"] + "/32", "3306"),
         rich(IP["wc-db2"] + "/32", "4567"), rich(IP["wc-arb"] + "/32", "4567"),
         rich(IP["wc-db2"] + "/32", "4568"), rich(IP["wc-db2"] + "/32", "4444"),
+        rich(IP["wc-db2"] + "/32", "3306"), rich(IP["wc-arb"] + "/32", "3306"),
     ]
 
 

@@ -28,7 +28,9 @@ def pairs(a: set, b: set) -> set:
 
 # Written from domain-facts section 1, independently of flows.FLOWS.
 EXPECTED = {
-    "3306/tcp": pairs(APP, DB),
+    # the app's JDBC; and install.sh --upgrade's db gate, which reads each db node's wsrep status
+    # from the other db nodes and the arbitrator (issue 14)
+    "3306/tcp": pairs(APP, DB) | pairs(DB, DB) | pairs(ARB, DB),
     "4567/tcp": pairs(DB, DB) | pairs(ARB, DB) | pairs(DB, ARB),
     "4568/tcp": pairs(DB, DB),
     "4444/tcp": pairs(DB, DB),
@@ -113,9 +115,11 @@ def test_diagram_is_laid_out_by_dot_with_merged_edges(planned):
         groups[g.get("class")].append(g)
     texts = {t.text for t in root.iter(SVG + "text")}
     assert {"wc-app1", "wc-db2", "wc-arb", "L4 / VIP", "app-node + mq-node", "db-node", "arbitrator"} <= texts
-    assert "4444, 4567, 4568" in texts and "4369, 5672, 5701, 25672, 35672-35682" in texts
-    # 4 x 3306, db1<->db2, arb<->db x2, app1<->app2, vip->app x2, admin->app x2, clients->vip
-    assert len(groups["edge"]) == 13
+    assert "3306, 4444, 4567, 4568" in texts and "4369, 5672, 5701, 25672, 35672-35682" in texts
+    # 4 x 3306 app->db, db1<->db2, 2 x 3306 arb->db (the upgrade gate reads the db nodes), arb<->db x2
+    # (4567), app1<->app2, vip->app x2, admin->app x2, clients->vip
+    assert sum(1 for t in root.iter(SVG + "text") if t.text == "3306") == 6  # 4 app->db, 2 arb->db
+    assert len(groups["edge"]) == 15
     assert len(groups["cluster"]) == 3
     # dot placed the nodes itself: every node has an ellipse/polygon with real coordinates
     # (the role names are plaintext nodes at the top of their clusters: dot routes edges around nodes)
