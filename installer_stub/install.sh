@@ -134,7 +134,8 @@ Phases (each prints a one-line result; log in /var/log/wcbundle/):
 
 Exit codes:
   0 ok   1 usage   2 integrity failure   3 preflight failure (or an --upgrade
-  gate, an update whose base this host does not have)
+  gate, a RabbitMQ or MariaDB jump the vendor does not support in place, an
+  update whose base this host does not have)
   4 install/config failure   5 health check failed
 USAGE
 }

@@ -2,7 +2,8 @@
 # upgrade.sh: ./install.sh --upgrade (issue 14): one node of a running site at a time, behind quorum gates;
 # and ./install.sh --prune (the kept bundle repos). The vendors' rolling procedures:
 #   MariaDB Galera: stop one node, upgrade, start (it rejoins by IST), wait Synced; after a change of
-#     series `mariadb-upgrade --skip-write-binlog` ("Upgrading Galera Cluster", mariadb.com/docs).
+#     series `mariadb-upgrade --skip-write-binlog` ("Upgrading Galera Cluster", mariadb.com/docs); one
+#     major/LTS version at a time ("General Upgrade Information": no skipping during a rolling upgrade).
 #   RabbitMQ: `rabbitmq-upgrade drain`, stop, upgrade Erlang + RabbitMQ, start, `revive`; one minor series
 #     at a time; 3.x -> 4.x (classic mirroring removed) by a blue-green deployment; `enable_feature_flag all`
 #     once every node runs the new version (rabbitmq.com/docs/upgrade, /docs/blue-green-upgrade).
@@ -86,6 +87,71 @@ wcb_mq_jump_check() {
     fi
 }
 
+# MariaDB's release series in order, and its long-term ones (mariadb.com/docs "MariaDB Community Server
+# Upgrade Paths" and the release notes of each series). A rolling Galera upgrade goes one major/LTS version
+# at a time: "skipping versions during a rolling upgrade is not supported" (mariadb.com/docs, "General
+# Upgrade Information", Galera Cluster Upgrades); its pages step 10.3 -> 10.4 -> 10.5 -> 10.6 -> 10.11 -> 11.4.
+WCB_MARIADB_SERIES=(10.0 10.1 10.2 10.3 10.4 10.5 10.6 10.7 10.8 10.9 10.10 10.11
+    11.0 11.1 11.2 11.3 11.4 11.5 11.6 11.7 11.8 12.0 12.1 12.2)
+WCB_MARIADB_LTS=(10.6 10.11 11.4 11.8)
+
+# usage: wcb_db_series_index SERIES   print the position of SERIES (major.minor) in WCB_MARIADB_SERIES (empty when unknown)
+wcb_db_series_index() {
+    local i
+    for i in "${!WCB_MARIADB_SERIES[@]}"; do
+        if [[ "${WCB_MARIADB_SERIES[$i]}" == "$1" ]]; then
+            printf '%s\n' "$i"
+            return 0
+        fi
+    done
+}
+
+# usage: wcb_db_next_step SERIES   print the series a rolling upgrade from SERIES may go to next (an LTS to the next LTS)
+wcb_db_next_step() {
+    local i s next=""
+    i="$(wcb_db_series_index "$1")"
+    [[ -n "$i" ]] || return 0
+    if wcb_in_list "$1" "${WCB_MARIADB_LTS[@]}"; then
+        for s in "${WCB_MARIADB_SERIES[@]:$((i + 1))}"; do
+            if wcb_in_list "$s" "${WCB_MARIADB_LTS[@]}"; then
+                next="$s"
+                break
+            fi
+        done
+    fi
+    [[ -n "$next" ]] || next="${WCB_MARIADB_SERIES[$((i + 1))]:-}"
+    [[ -z "$next" ]] || printf '%s\n' "$next"
+}
+
+# usage: wcb_db_jump_check OLD NEW   exit 3 on a MariaDB rolling upgrade that skips a series (versions x.y.z)
+wcb_db_jump_check() {
+    local old="$1" new="$2" o n oi ni o_maj o_min n_maj n_min step ok=0 why
+    o="$(cut -d. -f1-2 <<<"$old")"
+    n="$(cut -d. -f1-2 <<<"$new")"
+    [[ "$o" =~ ^[0-9]+\.[0-9]+$ && "$n" =~ ^[0-9]+\.[0-9]+$ ]] || wcb_die 4 "cannot compare MariaDB versions '$old' and '$new'"
+    [[ "$o" != "$n" ]] || return 0
+    o_maj="${o%.*}" o_min="${o#*.}" n_maj="${n%.*}" n_min="${n#*.}"
+    if ((10#$n_maj < 10#$o_maj || (10#$n_maj == 10#$o_maj && 10#$n_min < 10#$o_min))); then
+        wcb_die 3 "MariaDB $old -> $new is a downgrade: not supported in place (mariadb.com/docs: downgrades are not supported); nothing was changed"
+    fi
+    oi="$(wcb_db_series_index "$o")"
+    ni="$(wcb_db_series_index "$n")"
+    step="$(wcb_db_next_step "$o")"
+    if [[ -n "$oi" && -n "$ni" ]]; then
+        # the next series, or an LTS to the next LTS (the vendor's Galera pages: 10.6 -> 10.11 -> 11.4)
+        { ((ni == oi + 1)) || [[ "$n" == "$step" ]]; } && ok=1
+        why="skips a series in between"
+    else
+        # a series this installer does not list: only the next minor of the same major is surely no skip
+        [[ "$n_maj" == "$o_maj" ]] && ((10#$n_min == 10#$o_min + 1)) && ok=1
+        why="may skip a series (${n} or ${o} is not in this installer's list of MariaDB series)"
+        [[ -n "$step" ]] || step="$o_maj.$((10#$o_min + 1))"
+    fi
+    if [[ "$ok" != 1 ]]; then
+        wcb_die 3 "MariaDB $old -> $new $why: a rolling Galera upgrade goes one major/LTS version at a time, and skipping versions during a rolling upgrade is not supported (mariadb.com/docs, \"General Upgrade Information\"); nothing was changed. Either upgrade every db node to MariaDB $step first (a bundle built for it, ./install.sh --upgrade on one node at a time), then this bundle; or take the vendor's other way, a full cluster shutdown (stop every db node, upgrade them all, bootstrap the most advanced one), which --upgrade does not do"
+    fi
+}
+
 # ---------------------------------------------------------------- the plan
 
 # usage: wcb_phase_upgrade_plan   what this node needs: pending upgrades, services down, an interrupted run
@@ -108,6 +174,13 @@ wcb_phase_upgrade_plan() {
     done
     WCB_UPGRADE_RESUME=0
     [[ -f "$(wcb_upgrade_marker)" ]] && WCB_UPGRADE_RESUME=1
+    if wcb_upgrade_has db-node; then
+        new="$(wcb_upgrade_pending_version MariaDB-server)"
+        old="$(wcb_upgrade_installed_version MariaDB-server)"
+        if [[ -n "$new" && -n "$old" ]]; then
+            wcb_db_jump_check "$old" "$new"
+        fi
+    fi
     if wcb_upgrade_has mq-node; then
         new="$(wcb_upgrade_pending_version rabbitmq-server)"
         old="$(wcb_upgrade_installed_version rabbitmq-server)"

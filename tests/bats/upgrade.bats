@@ -321,6 +321,54 @@ upgrade_run() {
     grep -q "^mariadb-upgrade --no-defaults --protocol=socket --socket=$WCB_ROOT/var/lib/mysql/mysql.sock -u root --skip-write-binlog$" "$UPG_DIR/mysql.log"
 }
 
+@test "--upgrade db-node: a MariaDB jump that skips a series is refused before anything stops (the vendor's ways named)" {
+    install_pkgs "$B"
+    running mariadb
+    db_healthy
+    printf '%s\n' "MariaDB-server 10.6.20" "rabbitmq-server 3.9.16" >"$UPG_DIR/versions"
+    pending "MariaDB-server.x86_64 11.4.4-1.el7 wcbundle-$ID"
+    : >"$DNF_LOG"
+    upgrade_run wc-db1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"MariaDB 10.6.20 -> 11.4.4 skips a series in between"*"one major/LTS version at a time"* ]]
+    [[ "$output" == *"upgrade every db node to MariaDB 10.11 first"*"full cluster shutdown"* ]]
+    [[ "$output" != *"[gates]"* ]]
+    [ ! -s "$WCB_STUB_LOG" ]
+    refute grep -q ' upgrade ' "$DNF_LOG"
+    [ ! -e "$WCB_ROOT/var/lib/wcbundle/upgrade-in-progress" ]
+}
+
+# usage: db_jump OLD NEW   run wcb_db_jump_check OLD NEW from the bundle's libraries
+db_jump() {
+    run bash -c 'set -euo pipefail; source "$1/lib/common.sh"; source "$1/lib/upgrade.sh"; wcb_log() { :; }
+        wcb_db_jump_check "$2" "$3"' _ "$B" "$1" "$2"
+}
+
+@test "wcb_db_jump_check: the next series, or an LTS to the next LTS, passes; a skip, a downgrade, an unknown jump are refused" {
+    for ok in "10.11.10 10.11.11" "10.10.7 10.11.2" "10.6.20 10.11.10" "10.11.10 11.4.4" "11.4.4 11.8.2" "10.11.10 11.0.6" \
+        "11.8.2 12.0.1" "12.2.1 12.3.1"; do
+        db_jump $ok
+        [ "$status" -eq 0 ] || { echo "refused: $ok: $output"; false; }
+    done
+    db_jump 10.9.8 10.11.10
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"MariaDB 10.9.8 -> 10.11.10 skips a series"*"to MariaDB 10.10 first"* ]]
+    db_jump 10.11.10 11.8.2
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"to MariaDB 11.4 first"* ]]
+    db_jump 10.5.27 10.11.10
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"to MariaDB 10.6 first"* ]]
+    db_jump 11.4.4 10.11.10
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"is a downgrade"* ]]
+    db_jump 12.2.1 13.1.0
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"may skip a series"*"not in this installer's list"* ]]
+    db_jump 10.11 garbage
+    [ "$status" -eq 4 ]
+}
+
 @test "--upgrade arbitrator: the db gate, then garbd restarted with the new galera" {
     install_pkgs "$B" wc-arb
     running garb
