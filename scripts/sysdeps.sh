@@ -13,6 +13,7 @@ PKGS=(
   mariadb-backup                           # the lab's mariabackup SST (the site default)
   firewalld nftables                       # the lab's real firewall: firewalld per host namespace, nftables backend
   openjdk-17-jdk-headless                  # javac + jar for the lab's stand-in WorkCenter jar
+  openssh-client                           # ansible-playbook's ssh connection (tests/unit/test_fleet.py)
 )
 
 missing=()

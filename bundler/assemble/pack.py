@@ -229,6 +229,9 @@ def _site(tree: Path, site: Any) -> None:
     if site is not None:
         from ..site.model import write_site_files
         write_site_files(site, tree / "site", tree)
+        # the site as an Ansible inventory + playbooks (issue 15); the tree's name is the bundle id
+        from ..site.fleet import write_ansible
+        write_ansible(site, tree / "site" / "ansible", bundle_id=tree.name)
 
 
 def write_manifest(tree: Path, known: dict[str, str]) -> None:

@@ -11,7 +11,8 @@ Outputs of `write_plan()`:
   edges labelled with ports, parallel edges merged);
 - flows.tsv: the role-level table itself, byte-identical to a bundle's site/flows.tsv;
 - WorkCenter-app.<node>.yml: the WorkCenter-app.yml install.sh writes on the first app
-  node, secrets masked (appconfig.preview: the twin of the installer's renderer).
+  node, secrets masked (appconfig.preview: the twin of the installer's renderer);
+- ansible/: the inventory and the install, upgrade, status and recover playbooks (fleet.py).
 """
 
 from __future__ import annotations
@@ -214,6 +215,8 @@ def write_plan(site: Site, out_dir: Path, flows: tuple[Flow, ...] | list[Flow] =
         path = out_dir / f"firewalld-{node.name}.sh"
         atomic_write(path, host_rules_script(site, node.name, flows), mode=0o755)
         written.append(path)
+    from .fleet import write_ansible
+    written += write_ansible(site, out_dir / "ansible")
     for stale in sorted(set(out_dir.glob("firewalld-*.sh")) - set(written)):
         log.warning("Warning: %s is from an earlier plan (no such host in this site); remove it.", stale)
     for stale in sorted(set(out_dir.glob("WorkCenter-app.*.yml")) - set(written)):

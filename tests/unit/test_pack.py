@@ -242,3 +242,11 @@ def test_the_bundle_carries_the_generated_site_validator_and_the_signed_site_env
     listed = {line.split("  ", 1)[1] for line in manifest.splitlines()}
     assert {"lib/site_schema.sh", "lib/roles_registry.sh", "site/site.env", "site/site.env.signed",
             "bundle.env"} <= listed
+    # issue 15: the site as an Ansible inventory + playbooks, listed like every site file; the
+    # inventory names this bundle, so its playbooks find <top>.tar beside the extracted bundle
+    from bundler.site.fleet import INVENTORY, PLAYBOOKS, render
+    with tarfile.open(res.path) as t:
+        shipped = {n: t.extractfile(f"{top}/site/ansible/{n}").read().decode() for n in (INVENTORY, *PLAYBOOKS)}
+    assert shipped == render(site, bundle_id=top)
+    assert {f"site/ansible/{n}" for n in (INVENTORY, *PLAYBOOKS)} <= listed
+    assert f"wcb_bundle_id: {top}" in shipped[INVENTORY]
