@@ -2,7 +2,8 @@
 # install.sh: the wcbundle installer. Parses options into one mode and runs that mode's declared phases
 # (lib/phases.sh: the phase table and the dispatcher); the logic is in lib/ and roles/.
 # Test seams (docs/design.md section 7; deliberately not in --help): WCB_ROOT (root prefix of every path
-# written), WCB_SERVICE_BACKEND (lib/service.sh), WCB_SKIP_PHASES (never "verify"), WCB_FIREWALL_BACKEND=none,
+# written), WCB_SERVICE_BACKEND (lib/service.sh), WCB_SKIP_PHASES (never "verify"; "packages" also skips
+# --upgrade's rpm/dnf steps, lib/upgrade.sh), WCB_FIREWALL_BACKEND=none,
 # and for bats only WCB_TEST_ARCH (uname -m) and WCB_TEST_LOCAL_IPS (this host's IPs).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail

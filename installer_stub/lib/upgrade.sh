@@ -16,11 +16,22 @@ WCB_UPGRADE_PENDING=()
 WCB_UPGRADE_TODO=0
 WCB_UPGRADE_DOWN=()
 WCB_UPGRADE_RESUME=0
+WCB_UPGRADE_ROLL=0
 WCB_OPT_FINALIZE=${WCB_OPT_FINALIZE:-0}
 
 # usage: wcb_upgrade_marker   print the path of the "upgrade in progress" marker
 wcb_upgrade_marker() {
     printf '%s/upgrade-in-progress\n' "$WCB_P_STATE_DIR"
+}
+
+# The lab seam (docs/design.md section 7): where WCB_SKIP_PHASES names `packages`, packages are not the
+# installer's to manage (the cluster lab runs Debian's binaries; there is no rpm database), so --upgrade
+# skips its package steps too: the plan's rpm/dnf queries and the dnf transaction, each said so. The
+# node then counts as pending while installed.tsv does not record this bundle (a restart-only roll);
+# the gates, drain, stop, start, the wait for Synced, revive and --finalize stay real.
+# usage: wcb_upgrade_pkgs_skipped   true when the seam skips --upgrade's package steps
+wcb_upgrade_pkgs_skipped() {
+    wcb_skipped packages
 }
 
 # usage: wcb_upgrade_has ROLE   true when ROLE is selected on this node
@@ -158,13 +169,19 @@ wcb_db_jump_check() {
 wcb_phase_upgrade_plan() {
     local r u p old new words=""
     local -a missing=()
-    for p in $(wcb_pkg_selected); do
-        wcb_rpm -q --whatprovides "$p" >/dev/null 2>&1 || missing+=("$p")
-    done
-    if [[ "${#missing[@]}" -gt 0 ]]; then
-        wcb_die 3 "--upgrade upgrades installed roles, but ${missing[*]} of roles ${WCB_SELECTED_ROLES[*]} are not installed on $WCB_NODE: install the node first (./install.sh without --upgrade)"
+    WCB_UPGRADE_ROLL=0
+    if wcb_upgrade_pkgs_skipped; then
+        WCB_UPGRADE_PENDING=()
+        [[ -z "$(wcb_state_lookup "$WCB_BUNDLE_ID")" ]] && WCB_UPGRADE_ROLL=1
+    else
+        for p in $(wcb_pkg_selected); do
+            wcb_rpm -q --whatprovides "$p" >/dev/null 2>&1 || missing+=("$p")
+        done
+        if [[ "${#missing[@]}" -gt 0 ]]; then
+            wcb_die 3 "--upgrade upgrades installed roles, but ${missing[*]} of roles ${WCB_SELECTED_ROLES[*]} are not installed on $WCB_NODE: install the node first (./install.sh without --upgrade)"
+        fi
+        wcb_pkg_pending_list WCB_UPGRADE_PENDING
     fi
-    wcb_pkg_pending_list WCB_UPGRADE_PENDING
     WCB_UPGRADE_DOWN=()
     for r in "${WCB_SELECTED_ROLES[@]}"; do
         u="$(wcb_role_unit "$r")"
@@ -174,27 +191,34 @@ wcb_phase_upgrade_plan() {
     done
     WCB_UPGRADE_RESUME=0
     [[ -f "$(wcb_upgrade_marker)" ]] && WCB_UPGRADE_RESUME=1
-    if wcb_upgrade_has db-node; then
+    if wcb_upgrade_has db-node && ! wcb_upgrade_pkgs_skipped; then
         new="$(wcb_upgrade_pending_version MariaDB-server)"
         old="$(wcb_upgrade_installed_version MariaDB-server)"
         if [[ -n "$new" && -n "$old" ]]; then
             wcb_db_jump_check "$old" "$new"
         fi
     fi
-    if wcb_upgrade_has mq-node; then
+    if wcb_upgrade_has mq-node && ! wcb_upgrade_pkgs_skipped; then
         new="$(wcb_upgrade_pending_version rabbitmq-server)"
         old="$(wcb_upgrade_installed_version rabbitmq-server)"
         if [[ -n "$new" && -n "$old" ]]; then
             wcb_mq_jump_check "$old" "$new"
         fi
     fi
-    if [[ "${#WCB_UPGRADE_PENDING[@]}" -eq 0 && "${#WCB_UPGRADE_DOWN[@]}" -eq 0 && "$WCB_UPGRADE_RESUME" == 0 ]]; then
+    if [[ "${#WCB_UPGRADE_PENDING[@]}" -eq 0 && "${#WCB_UPGRADE_DOWN[@]}" -eq 0 && "$WCB_UPGRADE_RESUME" == 0 &&
+        "$WCB_UPGRADE_ROLL" == 0 ]]; then
         WCB_UPGRADE_TODO=0
-        wcb_result plan "nothing to do: $WCB_NODE has no package older than the bundle repos' and ${WCB_SELECTED_ROLES[*]} run"
+        if wcb_upgrade_pkgs_skipped; then
+            wcb_result plan "nothing to do: $WCB_NODE already records $WCB_BUNDLE_ID and ${WCB_SELECTED_ROLES[*]} run (package steps skipped: WCB_SKIP_PHASES names packages)"
+        else
+            wcb_result plan "nothing to do: $WCB_NODE has no package older than the bundle repos' and ${WCB_SELECTED_ROLES[*]} run"
+        fi
         return 0
     fi
     WCB_UPGRADE_TODO=1
     [[ "${#WCB_UPGRADE_PENDING[@]}" -gt 0 ]] && words="upgrade ${WCB_UPGRADE_PENDING[*]%% *}"
+    [[ "$WCB_UPGRADE_ROLL" == 1 ]] &&
+        words="restart only to $WCB_BUNDLE_ID (package steps skipped: WCB_SKIP_PHASES names packages)"
     [[ "${#WCB_UPGRADE_DOWN[@]}" -gt 0 ]] && words+="${words:+; }down now: ${WCB_UPGRADE_DOWN[*]}"
     [[ "$WCB_UPGRADE_RESUME" == 1 ]] && words+="${words:+; }resuming the upgrade interrupted on this node"
     wcb_result plan "$WCB_NODE: $words"
@@ -267,10 +291,11 @@ wcb_mq_status_json() {
     wcb_mq_cli rabbitmqctl "$1" cluster_status --formatter json 2>/dev/null | tr -d '\n'
 }
 
-# The mq gate: every mq node running, no alarm, no partition, and this node not quorum-critical.
+# The mq gate: every mq node running, no alarm, no partition, and this node neither quorum-critical nor
+# (3.x, ha-all) mirror-sync-critical.
 # usage: wcb_gate_mq   exit 3 naming what is wrong and what to do
 wcb_gate_mq() {
-    local self_down=0 via="" n json running absent="" out
+    local self_down=0 via="" n json running absent="" out mirror_words=""
     local -a problems=()
     wcb_in_list rabbitmq-server "${WCB_UPGRADE_DOWN[@]}" && self_down=1
     if [[ "$self_down" == 0 ]]; then
@@ -306,11 +331,19 @@ wcb_gate_mq() {
     if [[ "$self_down" == 0 ]] && ! out="$(wcb_mq_cli rabbitmq-diagnostics "$via" -q check_if_node_is_quorum_critical 2>&1)"; then
         problems+=("rabbitmq-diagnostics check_if_node_is_quorum_critical fails on $via (${out//$'\n'/ }): stopping it would cost a quorum queue its majority; wait until the other replicas are back and in sync")
     fi
+    # 3.x's classic mirrored queues (ha-all): a queue whose only synchronised copy is here would lose
+    # what its other mirrors lack (the rolling-upgrade checks of rabbitmq.com/docs/upgrade)
+    if [[ "$self_down" == 0 && "$(wcb_mq_queue_mode)" == ha-all ]]; then
+        if ! out="$(wcb_mq_cli rabbitmq-diagnostics "$via" -q check_if_node_is_mirror_sync_critical 2>&1)"; then
+            problems+=("rabbitmq-diagnostics check_if_node_is_mirror_sync_critical fails on $via (${out//$'\n'/ }): a classic mirrored queue has no synchronised mirror on another node; wait until its mirrors are synchronised (the ha-all policy syncs them automatically), then run this again")
+        fi
+        mirror_words=", no mirror-sync-critical queue"
+    fi
     if [[ "${#problems[@]}" -gt 0 ]]; then
         printf '    %s\n' "${problems[@]}" >&2
         wcb_die 3 "gate mq failed on $WCB_NODE: (${#problems[@]} problem(s) above); nothing was changed"
     fi
-    WCB_GATE_WORDS+="${WCB_GATE_WORDS:+; }mq: $(wcb_mq_expected_nodes | wc -l) nodes running, no alarm, no partition, not quorum-critical"
+    WCB_GATE_WORDS+="${WCB_GATE_WORDS:+; }mq: $(wcb_mq_expected_nodes | wc -l) nodes running, no alarm, no partition, not quorum-critical$mirror_words"
 }
 
 # usage: wcb_phase_gates   the quorum gates of this node's roles (exit 3 naming the failed gate)
@@ -368,7 +401,9 @@ wcb_phase_upgrade_node() {
             wcb_svc stop "$u" || wcb_die 4 "stopping $u failed; see the log (run ./install.sh --upgrade again to resume)"
         fi
     done
-    if [[ "${#WCB_UPGRADE_PENDING[@]}" -gt 0 ]]; then
+    if wcb_upgrade_pkgs_skipped; then
+        wcb_note "packages: skipped (WCB_SKIP_PHASES names packages): no dnf transaction; the services restart on the binaries they have"
+    elif [[ "${#WCB_UPGRADE_PENDING[@]}" -gt 0 ]]; then
         wcb_pkg_upgrade "${WCB_UPGRADE_PENDING[@]%% *}"
         wcb_note "upgraded from the bundle repos: ${WCB_UPGRADE_PENDING[*]}"
     fi
@@ -386,6 +421,8 @@ wcb_phase_upgrade_node() {
                     [[ -n "$tool" ]] || wcb_die 4 "mariadb-upgrade is missing after the upgrade to MariaDB $db_after"
                     wcb_run "$tool" --no-defaults --protocol=socket --socket="$WCB_P_DB_SOCKET" -u root --skip-write-binlog ||
                         wcb_die 4 "mariadb-upgrade failed on $WCB_NODE; see the log"
+                elif wcb_upgrade_pkgs_skipped; then
+                    wcb_note "mariadb: Synced; mariadb-upgrade: skipped with the package steps (no series change)"
                 else
                     wcb_note "mariadb: Synced; same series ${db_after:-?}: mariadb-upgrade is not needed"
                 fi
@@ -413,8 +450,14 @@ wcb_phase_finalize() {
         return 0
     }
     wcb_upgrade_has mq-node || wcb_die 1 "--finalize enables RabbitMQ feature flags: run it on an mq node"
-    want="$(wcb_upgrade_installed_version rabbitmq-server)"
     json="$(wcb_mq_status_json "rabbit@$WCB_NODE")" || json=""
+    if wcb_upgrade_pkgs_skipped; then
+        # the seam: no rpm database; the version this node runs is the one every node must run
+        want="$(sed -n "s/.*\"rabbit@$WCB_NODE\":{[^}]*\"rabbitmq_version\":\"\([^\"]*\)\".*/\1/p" <<<"$json")"
+        [[ -n "$want" ]] || wcb_die 3 "--finalize refused: rabbit@$WCB_NODE reports no RabbitMQ version (is it running?); nothing was changed"
+    else
+        want="$(wcb_upgrade_installed_version rabbitmq-server)"
+    fi
     for n in $(wcb_mq_expected_nodes); do
         v="$(sed -n "s/.*\"$n\":{[^}]*\"rabbitmq_version\":\"\\([^\"]*\\)\".*/\\1/p" <<<"$json")"
         [[ "$v" == "$want" ]] || behind+="${behind:+, }$n (${v:-not running})"

@@ -394,7 +394,7 @@ mq_healthy() {
     pending "erlang.x86_64 23.3.4.20-1.el7 wcbundle-$ID" "rabbitmq-server.noarch 3.9.29-1.el7 wcbundle-$ID"
     upgrade_run wc-app1
     [ "$status" -eq 0 ]
-    [[ "$output" == *"[gates] ok: mq: 2 nodes running, no alarm, no partition, not quorum-critical"* ]]
+    [[ "$output" == *"[gates] ok: mq: 2 nodes running, no alarm, no partition, not quorum-critical, no mirror-sync-critical queue"* ]]
     [ "$(cat "$WCB_STUB_LOG")" = "$(printf 'stop workcenter\nstop rabbitmq-server\nstart rabbitmq-server\nstart workcenter')" ]
     grep -q ' upgrade erlang.x86_64 rabbitmq-server.noarch$' "$DNF_LOG"
     [ "$(grep -E 'drain|revive|enable_feature_flag' "$UPG_DIR/mq.log" | tr '\n' ' ')" = "rabbitmq-upgrade -n rabbit@wc-app1 drain rabbitmq-upgrade -n rabbit@wc-app1 revive " ]
@@ -423,6 +423,12 @@ mq_healthy() {
     upgrade_run wc-app1
     [ "$status" -eq 3 ]
     [[ "$output" == *"check_if_node_is_quorum_critical fails on rabbit@wc-app1 (queue q1 would lose quorum)"* ]]
+    rm "$UPG_DIR/mq/critical"
+    # 3.x, ha-all: a classic mirrored queue whose only synchronised copy is on this node
+    echo "queue q2 has no synchronised mirror elsewhere" >"$UPG_DIR/mq/mirror-critical"
+    upgrade_run wc-app1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"check_if_node_is_mirror_sync_critical fails on rabbit@wc-app1 (queue q2 has no synchronised mirror elsewhere)"* ]]
     [ ! -s "$WCB_STUB_LOG" ]
     refute grep -q 'drain' "$UPG_DIR/mq.log"
 }
@@ -460,6 +466,52 @@ mq_healthy() {
     run "$B/install.sh" --finalize --yes
     [ "$status" -eq 1 ]
     [[ "$output" == *"--finalize goes with --upgrade"* ]]
+}
+
+@test "--upgrade under the lab seam (WCB_SKIP_PHASES names packages): no rpm or dnf, a restart-only roll behind the real gate; recorded, so a re-run changes nothing" {
+    running mariadb
+    db_healthy
+    pending "MariaDB-server.x86_64 10.11.11-1.el7 wcbundle-$ID"
+    : >"$DNF_LOG"
+    # no rpm database (the lab's Debian binaries): the plan must not ask it
+    RPM_INSTALLED="" WCB_SKIP_PHASES="repo packages health" run "$B/install.sh" --upgrade --yes --node wc-db1
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[repo] skipped (WCB_SKIP_PHASES)"* ]]
+    [[ "$output" == *"[plan] wc-db1: restart only to $ID (package steps skipped: WCB_SKIP_PHASES names packages)"* ]]
+    [[ "$output" == *"[gates] ok: db: 3 of 3 voters Synced and Primary"* ]]
+    [[ "$output" == *"packages: skipped (WCB_SKIP_PHASES names packages): no dnf transaction"* ]]
+    [[ "$output" == *"mariadb-upgrade: skipped with the package steps"* ]]
+    [ "$(cat "$WCB_STUB_LOG")" = "$(printf 'stop mariadb\nstart mariadb')" ]
+    [ ! -s "$DNF_LOG" ]
+    [ "$(grep -v '^#' "$WCB_ROOT/var/lib/wcbundle/installed.tsv" | cut -f1)" = "$ID" ]
+    [ ! -e "$WCB_ROOT/var/lib/wcbundle/upgrade-in-progress" ]
+    : >"$WCB_STUB_LOG"
+    RPM_INSTALLED="" WCB_SKIP_PHASES="repo packages health" run "$B/install.sh" --upgrade --yes --node wc-db1
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[plan] nothing to do: wc-db1 already records $ID"* && "$output" == *"Nothing changed"* ]]
+    [ ! -s "$WCB_STUB_LOG" ]
+    # the next bundle rolls again, and its gate is the real one: a peer still rejoining refuses it
+    set_bundle "$B" workcenter-update-el7-x86_64-20270226 update "$LOCK1" "$ID" "$LOCK1"
+    db_status 127.10.0.22 Primary Joiner 3
+    RPM_INSTALLED="" WCB_SKIP_PHASES="repo packages health" run "$B/install.sh" --upgrade --yes --node wc-db1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"wc-db2 is Joiner, not Synced (still rejoining"*"gate db failed on wc-db1"* ]]
+    [ ! -s "$WCB_STUB_LOG" ]
+    [ ! -s "$DNF_LOG" ]
+}
+
+@test "--upgrade --finalize under the lab seam: the version this node runs is the one every mq node must run" {
+    running rabbitmq-server workcenter
+    mq_status '"rabbit@wc-app1","rabbit@wc-app2"' '[]' '"rabbit@wc-app1":{"rabbitmq_version":"3.10.8"},"rabbit@wc-app2":{"rabbitmq_version":"3.10.7"}'
+    RPM_INSTALLED="" WCB_SKIP_PHASES="repo packages health" run "$B/install.sh" --upgrade --finalize --yes --node wc-app1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"--finalize refused: not every mq node runs RabbitMQ 3.10.8 yet: rabbit@wc-app2 (3.10.7)"* ]]
+    refute grep -q enable_feature_flag "$UPG_DIR/mq.log"
+    mq_status '"rabbit@wc-app1","rabbit@wc-app2"' '[]' '"rabbit@wc-app1":{"rabbitmq_version":"3.10.8"},"rabbit@wc-app2":{"rabbitmq_version":"3.10.8"}'
+    RPM_INSTALLED="" WCB_SKIP_PHASES="repo packages health" run "$B/install.sh" --upgrade --finalize --yes --node wc-app1
+    [ "$status" -eq 0 ]
+    grep -qx 'rabbitmqctl -n rabbit@wc-app1 enable_feature_flag all' "$UPG_DIR/mq.log"
+    [[ "$output" == *"[finalize] every mq node runs RabbitMQ 3.10.8: all feature flags enabled"* ]]
 }
 
 @test "--upgrade on a node whose roles are not installed is refused, pointing to a plain install" {
