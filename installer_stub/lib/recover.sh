@@ -249,8 +249,10 @@ wcb_recover_db() {
             safe=0
             wcb_note "mariadb runs here and is Primary (cluster size $(wcb_wsrep wsrep_cluster_size)): nothing to bootstrap; telling the peers so"
         else
-            wcb_note "mariadb runs here but is ${status:-not answering} (waiting for the members of its last Primary Component): stopping it to read its position"
-            wcb_svc stop mariadb || wcb_die 4 "stopping mariadb failed; see $WCB_P_DB_LOG"
+            # Not Primary: it has accepted no write since it booted, and it ignores SIGTERM until its start-up
+            # ends, which waits for the peers: SIGKILL loses nothing (InnoDB recovers; the position is re-read).
+            wcb_note "mariadb runs here but is ${status:-not answering} (waiting for the members of its last Primary Component): it has accepted no write, so it is killed (SIGKILL; SIGTERM waits for its start-up) to read its position"
+            wcb_svc kill mariadb || wcb_die 4 "killing the waiting mariadb failed; see $WCB_P_DB_LOG"
         fi
     fi
     if [[ "$state" != running ]]; then

@@ -35,14 +35,14 @@ wcb_service__stub_state() {
     printf '%s/%s.active\n' "${WCB_P_RUN_DIR:-$WCB_ROOT/run/wcbundle}" "$1"
 }
 
-# usage: wcb_service__stub ACTION [UNIT]   the stub backend: record "ACTION UNIT"; start/bootstrap/stop keep the state
+# usage: wcb_service__stub ACTION [UNIT]   the stub backend: record "ACTION UNIT"; start/bootstrap/stop/kill keep the state
 wcb_service__stub() {
     local state
     state="$(wcb_service__stub_state "${2:-mariadb}")"
     printf '%s%s\n' "$1" "${2:+ $2}" >>"$WCB_STUB_LOG"
     case "$1" in
         start | bootstrap) mkdir -p "${state%/*}" && : >"$state" ;;
-        stop) rm -f "$state" ;;
+        stop | kill) rm -f "$state" ;;
     esac
 }
 
@@ -90,6 +90,36 @@ wcb_service_stop() {
         kill -TERM "$pid"
         wcb_service__wait_gone "$pid" "$(wcb_service__timeout)" || {
             printf 'Error: %s (pid %s) did not stop within %s s\n' "$1" "$pid" "$(wcb_service__timeout)" >&2
+            return 1
+        }
+    fi
+    rm -f "$(wcb_service__pidfile "$1")"
+}
+
+# For a process that has accepted no work only: a mariadbd still waiting for its Primary Component ignores
+# SIGTERM until its start-up ends, and MariaDB's unit file says SendSIGKILL=no. systemd: `systemctl kill`,
+# then `systemctl stop` to settle the unit's state.
+# usage: wcb_service_kill UNIT   stop UNIT with SIGKILL, then wait (30 s) until it is gone
+wcb_service_kill() {
+    local backend pid
+    wcb_service__unit_ok "$1" || return 1
+    backend="$(wcb_service_backend)" || return 1
+    case "$backend" in
+        stub)
+            wcb_service__stub kill "$1"
+            return
+            ;;
+        systemd)
+            systemctl kill --signal=SIGKILL "$1"
+            systemctl stop "$1"
+            return
+            ;;
+    esac
+    pid="$(wcb_service__pid "$1")"
+    if [[ -n "$pid" ]] && wcb_service__alive "$pid"; then
+        kill -KILL "$pid"
+        wcb_service__wait_gone "$pid" 30 || {
+            printf 'Error: %s (pid %s) did not end within 30 s of SIGKILL\n' "$1" "$pid" >&2
             return 1
         }
     fi

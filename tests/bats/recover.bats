@@ -197,7 +197,7 @@ EOF
     refute grep -q bootstrap "$WCB_STUB_LOG"
 }
 
-@test "--recover: a booted mariadbd that does not answer (waiting for its last Primary Component) is stopped, then its position read" {
+@test "--recover: a booted mariadbd that does not answer (waiting for its last Primary Component) is killed (it ignores SIGTERM), then its position read" {
     crashed_here 1200
     : >"$WCB_ROOT/run/wcbundle/mariadb.active"
     peer_serves "wcb-recover 1 wc-db2 $U 1234 1 bootstrapped"
@@ -205,8 +205,8 @@ EOF
     WCB_RECOVER_WAIT=4 run "$B/install.sh" --recover --yes --node wc-db1 --role db-node
     echo "$output"
     [ "$status" -eq 0 ]
-    [[ "$output" == *"mariadb runs here but is not answering (waiting for the members of its last Primary Component): stopping it to read its position"* ]]
-    [ "$(grep -v enable "$WCB_STUB_LOG" | tr '\n' ' ')" = "stop mariadb wsrep_recover mariadb start mariadb " ]
+    [[ "$output" == *"mariadb runs here but is not answering (waiting for the members of its last Primary Component): it has accepted no write, so it is killed (SIGKILL; SIGTERM waits for its start-up) to read its position"* ]]
+    [ "$(grep -v enable "$WCB_STUB_LOG" | tr '\n' ' ')" = "kill mariadb wsrep_recover mariadb start mariadb " ]
 }
 
 @test "--force-from goes with --recover only; --recover refuses --bootstrap and --dry-run (exit 1)" {

@@ -169,3 +169,20 @@ db_lib() {
     [ "$output" = join ]
     grep -q conn "$BATS_TEST_TMPDIR/listen.out"
 }
+
+@test "direct backend: a process that ignores SIGTERM outlives stop (bounded, exit 1) and is ended by kill" {
+    source "$B/lib/service.sh"
+    export WCB_SERVICE_BACKEND=direct WCB_SERVICE_TIMEOUT=1
+    # a stand-in for a mariadbd waiting for its Primary Component: it ignores SIGTERM
+    setsid bash -c 'trap "" TERM; while :; do sleep 0.2; done' </dev/null >/dev/null 2>&1 &
+    local pid=$!
+    printf '%s\n' "$pid" >"$(wcb_service__pidfile mariadb)"
+    run wcb_service_stop mariadb
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"mariadb (pid $pid) did not stop within 1 s"* ]]
+    wcb_service__alive "$pid"
+    run wcb_service_kill mariadb
+    [ "$status" -eq 0 ]
+    ! wcb_service__alive "$pid"
+    [ ! -e "$(wcb_service__pidfile mariadb)" ]
+}
