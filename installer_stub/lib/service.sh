@@ -379,16 +379,35 @@ wcb_service__mariadb_cnf() {
     printf '%s\n' "$cnf"
 }
 
+# What mariadb.service's ExecStartPre (galera_recovery) gives mariadbd after a crash: grastate.dat's
+# seqno is -1, so the position InnoDB holds is recovered (mariadbd --wsrep-recover) and passed as
+# --wsrep_start_position. Without it the node joins (or bootstraps, or pc.recovery re-forms) with an
+# unknown position and the cluster's history (its state UUID) is lost. After a clean stop, or on an
+# empty datadir, grastate.dat serves and nothing is printed.
+# usage: wcb_service__start_position   print "--wsrep_start_position=UUID:SEQNO" when a crash left seqno -1
+wcb_service__start_position() {
+    local gs="${WCB_P_DB_GRASTATE:-${WCB_ROOT:-}/var/lib/mysql/grastate.dat}" seqno log pos
+    [[ -f "$gs" ]] || return 0
+    seqno="$(sed -n 's/^seqno:[[:space:]]*//p' "$gs" | head -n1)"
+    [[ "$seqno" == -1 ]] || return 0
+    log="$(mktemp "${TMPDIR:-/tmp}/wcb-start-position.XXXXXXXX")" || return 1
+    wcb_service_wsrep_recover "$log" >/dev/null 2>&1 || true
+    pos="$(sed -n 's/.*WSREP: Recovered position: *\([0-9a-f-]\{36\}:-\{0,1\}[0-9]\{1,19\}\).*/\1/p' "$log" | tail -n1)"
+    rm -f "$log"
+    [[ -z "$pos" ]] || printf -- '--wsrep_start_position=%s\n' "$pos"
+}
+
 # usage: wcb_service__mariadb_start [EXTRA_ARG...]   start mariadbd (EXTRA: --wsrep-new-cluster)
 wcb_service__mariadb_start() {
-    local cnf bin sock pidf
+    local cnf bin sock pidf pos
     cnf="$(wcb_service__mariadb_cnf)"
     bin="$(wcb_service__first_cmd mariadbd mysqld /usr/sbin/mariadbd /usr/libexec/mysqld)" || return 1
     sock="${WCB_P_DB_SOCKET:-${WCB_ROOT:-}/var/lib/mysql/mysql.sock}"
     pidf="${WCB_P_DB_PIDFILE:-${WCB_ROOT:-}/var/lib/mysql/mariadb.pid}"
+    pos="$(wcb_service__start_position)"
     rm -f "$pidf"
     wcb_service__spawn mariadb "${WCB_ROOT:-}/var/log/wcbundle/mariadb.out" / \
-        "$bin" --defaults-file="$cnf" --user=mysql "$@"
+        "$bin" --defaults-file="$cnf" --user=mysql ${pos:+"$pos"} "$@"
     wcb_service__wait_ready mariadb mysqladmin --no-defaults --protocol=socket --socket="$sock" -u root ping
 }
 

@@ -691,6 +691,10 @@ fault_power_loss() {
     [[ -n "$pid" ]] && victims+=("$pid")
   done
   for h in app1 app2; do pid="$(lab_pid_of "$h" workcenter)"; [[ -n "$pid" ]] && victims+=("$pid"); done
+  # each site's history: the state UUID must survive (a node that came back at an unknown position, or
+  # a bootstrap from one, starts a new history, and later joiners need a full SST)
+  PL_UUID_A="$(lab_wsrep db1 wsrep_cluster_state_uuid)"
+  PL_UUID_B="$(lab_wsrep dba1 wsrep_cluster_state_uuid)"
   t0=$SECONDS
   # one kill(1) call: every process of the site gets SIGKILL in the same instant, as in a power cut
   kill -9 "${victims[@]}"

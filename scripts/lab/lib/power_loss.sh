@@ -10,7 +10,8 @@
 #      exchange positions and bootstrap only the most advanced), then the arbitrator, the mq nodes, the
 #      app nodes (install.sh --recover each).
 # Sets PL_DETAIL (what happened, for the report); returns 0 when every cluster is whole again.
-# Sourced by run.sh (uses lab_svc, lab_install, lab_wsrep, lab_check, lab_result, galera_synced, B3, BA).
+# Sourced by run.sh (uses lab_svc, lab_install, lab_wsrep, lab_check, lab_result, galera_synced, B3, BA,
+# PL_UUID_A/B: each site's state UUID before the cut).
 
 PL_DETAIL=""
 
@@ -103,10 +104,21 @@ power_loss_recover() {
   lab_wait 120 mq_all_running || ok=0
   [[ "$(lab_wsrep dba1 wsrep_cluster_size)" == 3 ]] || ok=0
   [[ "$how_a" != FAIL* && "$how_b" != FAIL* ]] || ok=0
+  pl_history A db1 "$PL_UUID_A" || ok=0
+  pl_history B dba1 "$PL_UUID_B" || ok=0
   PL_DETAIL="site A: $how_a; site B: $how_b; bootstrapped by --recover: ${booted[*]:-none}"
   lab_result faults_detail.power-loss.paths "\"$PL_DETAIL\""
   echo "  $PL_DETAIL"
   [[ "$ok" == 1 ]]
+}
+
+# pl_history SITE HOST UUID: the site's state UUID after the recovery is UUID, the one before the cut
+pl_history() {
+  local now
+  now="$(lab_wsrep "$2" wsrep_cluster_state_uuid)"
+  lab_check "power-loss.history_$1" "$([[ -n "$3" && "$now" == "$3" ]] && echo 1 || echo 0)" \
+    "site $1's state UUID before the cut ${3:-none}, after the recovery ${now:-none} (the cluster's history kept: later joiners can use IST)"
+  [[ -n "$3" && "$now" == "$3" ]]
 }
 
 # path_of BOOT_STATES HOST...: how a site came back: "pc.recovery" (Primary after the boot alone, no
