@@ -11,8 +11,7 @@
 #            phase runs for real; every flows.tsv flow probed from its allowed hosts, every cluster and
 #            admin port from hosts outside its allowed set (and the `outsider` namespace)
 #   faults   db-kill db-orderly-restart mq-kill db-partition mq-partition db-pause db-replace
-#            mq-replace rerun, each under write load and publish load; power-loss once install.sh
-#            has --recover (until then reported as not run)
+#            mq-replace rerun power-loss, each under write load and publish load
 #
 # The last line printed is the summary; the JSON report's path is printed just before it.
 # Environment: LAB_KEEP=1 keeps the data dirs of $LAB_DIR (logs are always kept). LAB_FAULTS="a b" runs
@@ -666,19 +665,9 @@ fault_rerun() {
 }
 
 # power-loss (issue 13 point 2): every mariadbd, garbd, beam and app process killed at once, then
-# everything restarted as a boot would and recovered by the installer's documented path. It runs
-# when install.sh has --recover AND lib/faults.sh defines power_loss_recover (the recovery helper
-# writes it: restart as a boot would, install.sh --recover as the README's runbook says, then the
-# other nodes; it returns 0 when its own checks pass). Until then it is reported as not run.
+# everything restarted as a boot would and recovered by the installer's documented path
+# (lib/power_loss.sh: power_loss_recover, the README's runbook "A power cut").
 fault_power_loss() {
-  if ! grep -q -- '--recover' "$B3/install.sh"; then
-    fault_not_run power-loss "install.sh has no --recover yet: the power-cut recovery is not built (issue 13 point 2)"
-    return 0
-  fi
-  if ! declare -F power_loss_recover >/dev/null; then
-    fault_not_run power-loss "install.sh has --recover, but the lab's power_loss_recover steps are not written yet"
-    return 0
-  fi
   step "fault power-loss: kill -9 every mariadbd, garbd, beam and app process at once; recover"
   load_start power-loss
   local h pid t0 ok=0
