@@ -323,7 +323,9 @@ SHIM
     # still the service user's symlink: nothing was written under it
     local n
     while IFS= read -r n; do
-        if [ -e "$n" ] || [ -L "$n" ]; then [ -L "$n" ] && [ "$(stat -c %U "$n")" = nobody ]; fi
+        if [ ! -e "$n" ] && [ ! -L "$n" ]; then continue; fi
+        [ -L "$n" ]
+        [ "$(stat -c %U "$n")" = nobody ]
     done <"$BATS_TEST_TMPDIR/planted"
 }
 
