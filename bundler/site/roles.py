@@ -31,7 +31,7 @@ class Role:
     step: str           # the report's install-order sentence
     fill: str           # the plan diagram's node colour
     edge: str           # the plan diagram's edge colour for flows from this role
-    unit: str           # the service unit its services phase starts (the installer's lib/service.sh)
+    unit: str           # the service unit its services phase starts (lib/service.sh); "" for a role without one
     galera_voter: bool = False  # counts towards the Galera quorum (db-node, arbitrator)
     hooks: tuple[str, ...] = HOOKS  # the installer phases it takes part in (wcb_role_<name>_<hook>)
 
@@ -53,6 +53,12 @@ ROLES: tuple[Role, ...] = (
          "#dbeafe", "#1d4ed8", "workcenter"),
     Role("arbitrator", 2, "garbd", False, "then the arbitrator: garbd joins the Galera cluster as its extra vote",
          "#ececec", "#4b5563", "garb", galera_voter=True),
+    # issue 15: Ansible on a host of the site, which runs the playbooks of site/ansible/ (no service;
+    # installed first by hand on that host: ./install.sh --role control-node)
+    Role("control-node", 5, "Ansible (runs site/ansible/)", False,
+         "the control node (Ansible): on a site driven by the playbooks of site/ansible/, install it by hand before "
+         "running them; it needs no other role",
+         "#fef9c3", "#a16207", "", hooks=("health",)),
 )
 
 BY_NAME = {r.name: r for r in ROLES}
@@ -77,7 +83,7 @@ def render_registry_sh() -> str:
         return " ".join(names)
 
     for r in ROLES:  # a mistake in ROLES above, not an input error
-        if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", r.name) or not re.fullmatch(r"[a-z0-9@.-]+", r.unit) \
+        if not re.fullmatch(r"[a-z][a-z0-9]*(-[a-z0-9]+)*", r.name) or not re.fullmatch(r"[a-z0-9@.-]*", r.unit) \
                 or not set(r.hooks) <= set(HOOKS) or "'" in r.summary:
             raise ValueError(f"role {r.name!r}: a name of lower-case words joined by '-', a unit name, "
                              f"hooks of {HOOKS} and a summary without a quote")

@@ -7,7 +7,7 @@
 # shellcheck disable=SC2034  # read by install.sh and lib/
 set -euo pipefail
 
-WCB_ROLE_ORDER=(db-node arbitrator mq-node app-node)
+WCB_ROLE_ORDER=(db-node arbitrator mq-node app-node control-node)
 WCB_ROLE_REQUIRED=(db-node mq-node app-node)
 WCB_ROLE_GALERA_VOTERS=(db-node arbitrator)
 declare -gA WCB_ROLE_SCRIPT=() WCB_ROLE_SUMMARY=() WCB_ROLE_UNIT=() WCB_ROLE_HOOKS=()
@@ -27,3 +27,7 @@ WCB_ROLE_SCRIPT[app-node]=roles/app-node.sh
 WCB_ROLE_SUMMARY[app-node]='WorkCenter'
 WCB_ROLE_UNIT[app-node]=workcenter
 WCB_ROLE_HOOKS[app-node]='config services health recover'
+WCB_ROLE_SCRIPT[control-node]=roles/control-node.sh
+WCB_ROLE_SUMMARY[control-node]='Ansible (runs site/ansible/)'
+WCB_ROLE_UNIT[control-node]=
+WCB_ROLE_HOOKS[control-node]='health'

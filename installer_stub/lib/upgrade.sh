@@ -387,7 +387,10 @@ wcb_phase_upgrade_node() {
     wcb_put_content "$marker" 644 root:root <<<"$WCB_BUNDLE_ID ${WCB_SELECTED_ROLES[*]}"
     db_before="$(wcb_upgrade_db_series)"
     for r in "${WCB_SELECTED_ROLES[@]}"; do
-        units+=("$(wcb_role_unit "$r")")
+        u="$(wcb_role_unit "$r")"
+        if [[ -n "$u" ]]; then # a role without a service (control-node) has no unit
+            units+=("$u")
+        fi
     done
     # maintenance mode first: clients and queue leaders move to the other mq nodes
     if wcb_upgrade_has mq-node && wcb_unit_active rabbitmq-server; then

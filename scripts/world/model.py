@@ -355,3 +355,100 @@ def el8_vendor() -> dict[str, list[Pkg]]:
         "erlang": [erlang_pkg(8, "27.2.4", "1.el8"), erlang_pkg(8, "26.2.5.6", "1.el8")],
         "rabbitmq": [rabbitmq_pkg("4.0.7", "1.el8", "26.2", "28", socat=False)],
     }
+
+
+# --- the control-node role (issue 15): Ansible ------------------------------------------------
+# EL7: ansible 2.9.27 from EPEL 7 (archived), its EPEL dependencies, and the two CentOS 7 os
+# packages it needs that the 7.5 DVD (the c7-os shadow's source) lacks: python-jinja2 and
+# python-paramiko; the fixture world carries them in c7-extras (a real 7.9 vault has them in os,
+# which keeps c7-os a pure shadow of real records), with sshpass (really in extras). Names, EVRs and the shape of ansible's requirements follow a
+# real `yum install ansible` transcript on CentOS 7 (ansible-2.9.27-1.el7 from epel; python2-httplib2,
+# python2-jmespath from epel; sshpass from extras); the exact requirement lists are a model.
+
+def el7_epel() -> list[Pkg]:
+    """MODELLED EPEL 7 (archive): ansible and the two EPEL packages it needs."""
+    py2 = ["python(abi) = 2.7"]
+    return [
+        m("ansible", "2.9.27-1.el7", "noarch", license="GPLv3+", size=17_000_000,
+          req=[*py2, "PyYAML", "python-httplib2", "python-jinja2", "python-paramiko", "python-setuptools",
+               "python-six", "python2-cryptography", "python2-jmespath", "sshpass"],
+          files=["/usr/bin/ansible", "/usr/bin/ansible-playbook", "/etc/ansible/ansible.cfg"]),
+        m("python2-httplib2", "0.18.1-3.el7", "noarch", license="MIT", size=125_000, req=py2,
+          prov=["python-httplib2 = 0.18.1-3.el7"], files=["/usr/lib/python2.7/site-packages/httplib2/__init__.py"]),
+        m("python2-jmespath", "0.9.4-2.el7", "noarch", license="MIT", size=41_000, req=py2,
+          prov=["python-jmespath = 0.9.4-2.el7"], files=["/usr/lib/python2.7/site-packages/jmespath/__init__.py"]),
+    ]
+
+
+def el7_extras() -> list[Pkg]:
+    """MODELLED c7-extras: sshpass (what ansible's password logins use), and the two CentOS 7 os
+    packages ansible needs that the 7.5 DVD shadow lacks (see above)."""
+    py2 = ["python(abi) = 2.7"]
+    return [
+        m("sshpass", "1.06-2.el7", "x86_64", size=21_000, req=["libc.so.6()(64bit)"], files=["/usr/bin/sshpass"]),
+        m("python-jinja2", "2.7.2-4.el7", "noarch", license="BSD", size=519_000,
+          req=[*py2, "python-babel >= 0.8", "python-markupsafe"],
+          files=["/usr/lib/python2.7/site-packages/jinja2/__init__.py"]),
+        m("python-paramiko", "2.1.1-9.el7", "noarch", license="LGPLv2+", size=269_000,
+          req=[*py2, "python2-cryptography", "python2-pyasn1"],
+          files=["/usr/lib/python2.7/site-packages/paramiko/__init__.py"]),
+    ]
+
+
+def el9_ansible() -> list[Pkg]:
+    """MODELLED EL9 AppStream ansible-core, after the real CentOS Stream 9 AppStream record
+    (tests/data/realmeta/cs9-appstream: ansible-core-1:2.14.18-1.el9.x86_64 requires python3-PyYAML,
+    python3-cryptography, python3-packaging, python3-resolvelib, git-core, sshpass)."""
+    py = ["python(abi) = 3.9", "/usr/bin/python3"]
+    return [
+        m("ansible-core", "1:2.14.18-1.el9", "x86_64", license="GPLv3+", size=15_000_000,
+          req=[*py, "python3-pyyaml", "python3-cryptography", "python3-packaging", "python3-resolvelib",
+               "git-core", "sshpass", "libc.so.6()(64bit)"],
+          files=["/usr/bin/ansible", "/usr/bin/ansible-playbook"]),
+        m("python3-cryptography", "36.0.1-4.el9", "x86_64", license="ASL 2.0 or BSD", size=1_200_000,
+          req=[*py, "libcrypto.so.3()(64bit)", "libc.so.6()(64bit)"],
+          files=["/usr/lib64/python3.9/site-packages/cryptography/__init__.py"]),
+        m("python3-packaging", "20.9-5.el9", "noarch", license="BSD or ASL 2.0", size=80_000, req=py,
+          files=["/usr/lib/python3.9/site-packages/packaging/__init__.py"]),
+        m("python3-resolvelib", "0.5.4-5.el9", "noarch", license="ISC", size=30_000, req=py,
+          files=["/usr/lib/python3.9/site-packages/resolvelib/__init__.py"]),
+        m("git-core", "2.47.1-1.el9", "x86_64", license="GPLv2", size=4_800_000,
+          req=["libc.so.6()(64bit)", "libz.so.1()(64bit)", "libcurl.so.4()(64bit)", "/bin/sh"],
+          files=["/usr/bin/git"]),
+        m("sshpass", "1.09-4.el9", "x86_64", size=30_000, req=["libc.so.6()(64bit)"], files=["/usr/bin/sshpass"]),
+    ]
+
+
+def el8_ansible() -> list[Pkg]:
+    """MODELLED EL8 AppStream ansible-core: on EL8 it runs on its own Python 3.12 (not the platform
+    python 3.6), so the python3.12 stack comes with it. Versions are plausible Rocky 8.10 ones."""
+    py = ["python(abi) = 3.12", "/usr/bin/python3.12"]
+    ssl = ["libcrypto.so.3()(64bit)", "libssl.so.3()(64bit)", "libc.so.6()(64bit)", "libz.so.1()(64bit)"]
+    site = "/usr/lib/python3.12/site-packages"
+    return [
+        m("ansible-core", "2.16.3-2.el8", "x86_64", license="GPLv3+", size=15_000_000,
+          req=[*py, "python3.12-pyyaml", "python3.12-cryptography", "python3.12-jinja2", "python3.12-packaging",
+               "python3.12-resolvelib", "sshpass", "git-core"],
+          files=["/usr/bin/ansible", "/usr/bin/ansible-playbook"]),
+        m("python3.12", "3.12.3-2.el8_10", "x86_64", license="Python", size=30_000,
+          req=["python3.12-libs = 3.12.3-2.el8_10", "libc.so.6()(64bit)"],
+          prov=["python(abi) = 3.12"], files=["/usr/bin/python3.12"]),
+        m("python3.12-libs", "3.12.3-2.el8_10", "x86_64", license="Python", size=10_000_000, req=ssl,
+          files=["/usr/lib64/libpython3.12.so.1.0"]),
+        m("python3.12-pyyaml", "6.0.1-2.el8", "x86_64", license="MIT", size=200_000, req=py,
+          files=[f"{site}/yaml/__init__.py"]),
+        m("python3.12-cryptography", "41.0.7-1.el8", "x86_64", license="ASL 2.0 or BSD", size=1_200_000,
+          req=[*py, *ssl], files=["/usr/lib64/python3.12/site-packages/cryptography/__init__.py"]),
+        m("python3.12-jinja2", "3.1.2-1.el8", "noarch", license="BSD", size=500_000,
+          req=[*py, "python3.12-markupsafe"], files=[f"{site}/jinja2/__init__.py"]),
+        m("python3.12-markupsafe", "2.1.3-1.el8", "x86_64", license="BSD", size=40_000, req=py,
+          files=["/usr/lib64/python3.12/site-packages/markupsafe/__init__.py"]),
+        m("python3.12-packaging", "23.2-1.el8", "noarch", license="BSD or ASL 2.0", size=100_000, req=py,
+          files=[f"{site}/packaging/__init__.py"]),
+        m("python3.12-resolvelib", "1.0.1-1.el8", "noarch", license="ISC", size=30_000, req=py,
+          files=[f"{site}/resolvelib/__init__.py"]),
+        m("git-core", "2.43.5-1.el8_10", "x86_64", license="GPLv2", size=4_800_000,
+          req=["libc.so.6()(64bit)", "libz.so.1()(64bit)", "libcurl.so.4()(64bit)", "/bin/sh"],
+          files=["/usr/bin/git"]),
+        m("sshpass", "1.09-4.el8", "x86_64", size=30_000, req=["libc.so.6()(64bit)"], files=["/usr/bin/sshpass"]),
+    ]

@@ -25,7 +25,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 REALMETA = PROJECT / "tests" / "data" / "realmeta"
 REAL_DIRS = {7: REALMETA / "centos7.5-dvd-x86_64", 8: REALMETA / "cs9-baseos-2022-x86_64",
              9: REALMETA / "cs9-baseos-2022-x86_64"}
-REPO_IDS = {7: ["c7-os", "c7-updates", "c7-extras", "mariadb", "erlang", "rabbitmq"],
+REPO_IDS = {7: ["c7-os", "c7-updates", "c7-extras", "epel", "mariadb", "erlang", "rabbitmq"],
             8: ["el8-baseos", "el8-appstream", "mariadb", "erlang", "rabbitmq"],
             9: ["el9-baseos", "el9-appstream", "mariadb", "erlang", "rabbitmq"]}
 BASE_REPO = {7: "c7-os", 8: "el8-baseos", 9: "el9-baseos"}
@@ -78,11 +78,12 @@ def plan(el: int) -> dict[str, list[Pkg]]:
     if el == 7:
         by_name = {p.name: p for p in real if p.arch in ("x86_64", "noarch")}
         extra["c7-updates"] = model.el7_updates(by_name)
-        extra["c7-extras"] = []
+        extra["c7-extras"] = model.el7_extras()
+        extra["epel"] = model.el7_epel()
     elif el == 8:
-        extra["el8-appstream"] = model.el8_appstream()
+        extra["el8-appstream"] = model.el8_appstream() + model.el8_ansible()
     else:
-        extra["el9-appstream"] = model.el9_appstream()
+        extra["el9-appstream"] = model.el9_appstream() + model.el9_ansible()
     models = [p for ps in list(vendor.values()) + list(extra.values()) for p in ps]
     wanted = closure(real_dir, comps_group(comps_source(el)) + ROLE_BASE[el], _external_deps(models))
     shadow = [p for p in real if _key(p) in wanted]

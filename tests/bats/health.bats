@@ -117,3 +117,23 @@ mqctl() {
     run wcb_health_table
     [[ "$output" == *"partitioned: \"rabbit@mq2\":[\"rabbit@mq1\"]"* ]]
 }
+
+@test "control-node (issue 15): ansible-playbook --version runs is ok; missing from PATH is FAIL" {
+    # shellcheck source=/dev/null
+    source "$B/roles/control-node.sh"
+    mkdir -p "$BATS_TEST_TMPDIR/bin"
+    printf '#!/bin/sh\necho "ansible-playbook [core 2.14.18]"\necho "  config file = None"\n' >"$BATS_TEST_TMPDIR/bin/ansible-playbook"
+    chmod +x "$BATS_TEST_TMPDIR/bin/ansible-playbook"
+    PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+    wcb_health_reset
+    wcb_role_control_node_health
+    run wcb_health_table
+    [[ "$output" == *"ok"*"ansible-playbook --version"*"ansible-playbook [core 2.14.18]"* ]]
+    ! wcb_health_failed
+    printf '#!/bin/sh\nexit 1\n' >"$BATS_TEST_TMPDIR/bin/ansible-playbook"
+    wcb_health_reset
+    wcb_role_control_node_health
+    run wcb_health_table
+    [[ "$output" == *"FAIL"*"ansible-playbook --version"*"does not run (not on PATH, or --version failed)"* ]]
+    wcb_health_failed
+}

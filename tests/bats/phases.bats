@@ -168,11 +168,12 @@ for n in roles.INSTALL_ORDER:
     wcb_role_db_node_config() { echo "db-node config"; }
     run wcb_each_role config
     [ "$status" -eq 4 ]
-    [[ "$output" == *"db-node config"*"role 'web-node' is not in the role registry (lib/roles_registry.sh: db-node arbitrator mq-node app-node)"* ]]
+    [[ "$output" == *"db-node config"*"role 'web-node' is not in the role registry (lib/roles_registry.sh: db-node arbitrator mq-node app-node control-node)"* ]]
     refute wcb_role_known web-node
     refute wcb_role_known ""
     [ -z "$(wcb_role_unit web-node)" ]
     [ "$(wcb_role_unit mq-node)" = rabbitmq-server ]
+    [ -z "$(wcb_role_unit control-node)" ] # issue 15: a role without a service
 }
 
 @test "a registry role without its file, or without a hook it declares, is refused before the site is read (exit 2)" {

@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.integration]
 ENV_KEYS = ["WCB_BUNDLE_NAME", "WCB_BUNDLE_ID", "WCB_TOOL_VERSION", "WCB_BUILD_TIME", "WCB_EL", "WCB_ARCH",
             "WCB_PKG_MANAGER", "WCB_REPO_ID", "WCB_GPG_KEYS", "WCB_ROLES", "WCB_ROLE_PACKAGES_db_node",
             "WCB_ROLE_PACKAGES_mq_node", "WCB_ROLE_PACKAGES_app_node", "WCB_ROLE_PACKAGES_arbitrator",
+            "WCB_ROLE_PACKAGES_control_node",
             "WCB_MODULE_DISABLE", "WCB_RABBITMQ_VERSION", "WCB_ERLANG_VERSION", "WCB_MARIADB_VERSION",
             "WCB_REQUIRED_KB", "WCB_SIGNED", "WCB_SIGNER_FPR",
             "WCB_LOCK_SHA256", "WCB_BUNDLE_KIND", "WCB_BASE_BUNDLE_ID", "WCB_BASE_LOCK_SHA256"]
@@ -179,7 +180,7 @@ def test_bundle_shape(full_bundle, tmp_path):
     env = dict(kv.split("=", 1) for kv in res.stdout.split("\0") if kv.startswith("WCB_"))
     assert sorted(env) == sorted(ENV_KEYS)
     assert env["WCB_BUNDLE_ID"] == top and env["WCB_PKG_MANAGER"] == "yum" and env["WCB_EL"] == "7"
-    assert env["WCB_ROLES"] == "app-node arbitrator db-node mq-node"
+    assert env["WCB_ROLES"] == "app-node arbitrator control-node db-node mq-node"
     assert env["WCB_RABBITMQ_VERSION"] == "3.9.16" and env["WCB_ERLANG_VERSION"] == "23.3.4.18"
     assert env["WCB_MARIADB_VERSION"].startswith("10.11.")
     assert all((tree / k).is_file() for k in env["WCB_GPG_KEYS"].split())

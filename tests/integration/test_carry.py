@@ -80,7 +80,7 @@ def test_verify_and_inspect_real_bundle(built, tmp_path):
         doc = json.load(tf.extractfile(f"{info['top']}/bundle.json"))
     assert shown["el"] == 7 and shown["arch"] == "x86_64"
     assert shown["packages"] == len(doc["lock"]["packages"]) > 10
-    assert set(shown["roles"]) == {"app-node", "arbitrator", "db-node", "mq-node"}
+    assert set(shown["roles"]) == {"app-node", "arbitrator", "control-node", "db-node", "mq-node"}
     assert any(n.startswith("galera-4-") for n in shown["roles"]["arbitrator"])
     res = wcb("inspect", str(tar))
     assert "Target:   EL7 x86_64" in res.stdout and "Role db-node:" in res.stdout

@@ -182,16 +182,21 @@ def el9_built(tmp_path_factory):
 @pytest.mark.installroot
 @pytest.mark.slow
 @pytest.mark.parametrize("el", [7, 9])
-@pytest.mark.parametrize("role", ["db-node", "mq-node", "app-node", "arbitrator"])
+@pytest.mark.parametrize("role", ["db-node", "mq-node", "app-node", "arbitrator", "control-node"])
 def test_package_phase_installs_each_role_with_real_dnf(request, tmp_path, role, el):
     bundle, seeded = request.getfixturevalue(f"el{el}_built")
     root = tmp_path / "root"
     shutil.copytree(seeded, root, symlinks=True)
     site = bundle / "site"
-    shutil.copy(FIXTURES / "bundle/site/site.env", site / "site.env")
+    text = (FIXTURES / "bundle/site/site.env").read_text()
+    if role == "control-node":   # issue 15: `install.sh --role control-node` on the arbitrator's host
+        assert 'WCB_NODE_5_ROLES="arbitrator"' in text
+        text = text.replace('WCB_NODE_5_ROLES="arbitrator"', 'WCB_NODE_5_ROLES="arbitrator control-node"')
+    (site / "site.env").write_text(text)
     shutil.copy(FIXTURES / "bundle/site/secrets.env", site / "secrets.env")
     (site / "secrets.env").chmod(0o600)
-    node = {"db-node": "wc-db1", "mq-node": "wc-app1", "app-node": "wc-app1", "arbitrator": "wc-arb"}[role]
+    node = {"db-node": "wc-db1", "mq-node": "wc-app1", "app-node": "wc-app1", "arbitrator": "wc-arb",
+            "control-node": "wc-arb"}[role]
     # dnf on PATH is a wrapper around the real dnf adding only what the fixture world needs
     # (placeholder payloads: tsflags=noscripts; a private cache dir); see the wrapper's comment.
     env = {"PATH": f"{DNF_WRAPPER}:{os.environ['PATH']}", "WCB_DNF_CACHE": str(tmp_path / "cache")}
@@ -209,6 +214,13 @@ def test_package_phase_installs_each_role_with_real_dnf(request, tmp_path, role,
     pkgs = env_pkgs.stdout.split()
     q = subprocess.run(["rpm", "--root", root, "-q", *pkgs], capture_output=True, text=True)
     assert q.returncode == 0, q.stdout + q.stderr
+    if role == "control-node" and el == 7:
+        # Found with issue 15, left to the package phase's owner (issue 14): ansible's closure installs
+        # openssl 1:1.0.2k-12 (c7-os) while the bundle also carries openssl-libs 1:1.0.2k-26 (c7-updates,
+        # for erlang); the phase's `check-update` then offers openssl-libs alone, dnf skips it (openssl
+        # requires the same EVR: "Skipping packages with conflicts"), the phase still says "upgraded",
+        # and every re-run tries again instead of "unchanged".
+        pytest.xfail("EL7 control-node re-run: the package phase re-offers an upgrade dnf skips (openssl-libs)")
     again = install(bundle, root, "--node", node, "--role", role, skip="preflight system config services health",
                     extra_env=env)
     assert again.returncode == 0, again.stdout + again.stderr

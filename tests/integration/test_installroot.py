@@ -155,7 +155,7 @@ def _assert_role_installed(bundle: Path, root: Path, role: str) -> None:
     assert rc == 0, f"role {role}: not every package is installed:\n{out}"
 
 
-@pytest.mark.parametrize("role", ["app-node", "arbitrator", "db-node", "mq-node"])
+@pytest.mark.parametrize("role", ["app-node", "arbitrator", "db-node", "mq-node", "control-node"])
 def test_el7_role_installs_from_bundle_alone(el7_bundle, seeded7, tmp_path, role):
     assert role in bundle_env(el7_bundle)["WCB_ROLES"].split()
     root, _ = install_role(el7_bundle, seeded7, tmp_path, role, 7)
@@ -187,7 +187,7 @@ def test_el7_gpgcheck_is_enforced(el7_bundle, seeded7, tmp_path):
     assert rpm_q(root, "rabbitmq-server")[0] != 0
 
 
-@pytest.mark.parametrize("role", ["app-node", "arbitrator", "db-node", "mq-node"])
+@pytest.mark.parametrize("role", ["app-node", "arbitrator", "db-node", "mq-node", "control-node"])
 def test_el9_role_installs_from_bundle_alone(el9_bundle, seeded9, tmp_path, role):
     root, _ = install_role(el9_bundle, seeded9, tmp_path, role, 9)
     _assert_role_installed(el9_bundle, root, role)
@@ -217,7 +217,7 @@ def test_el9_modular_package_needs_the_modules_metadata(el9_modular_bundle, seed
     assert "No available modular metadata for modular package" in out, out[-2000:]
 
 
-@pytest.mark.parametrize("role", ["app-node", "arbitrator", "db-node", "mq-node"])
+@pytest.mark.parametrize("role", ["app-node", "arbitrator", "db-node", "mq-node", "control-node"])
 def test_el8_role_installs_from_bundle_alone(el8_bundle, seeded8, tmp_path, role):
     """EL8 (module_platform_id=platform:el8, the bundle repo module_hotfixes as install.sh writes it):
     every role installs on the @core root from the bundle alone, gpgcheck on."""

@@ -28,9 +28,9 @@ SAMPLES = {7: ["bash", "glibc", "openssl-libs", "postfix", "mariadb-libs", "java
 SAMPLES[8] = SAMPLES[9]   # the EL8 base repo is a stand-in with the same real CS9 BaseOS records
 ROLE_PKGS = {7: ["MariaDB-server", "MariaDB-client", "MariaDB-backup", "galera-4", "erlang", "rabbitmq-server",
                  "java-1.8.0-openjdk-headless", "rsync", "socat", "lsof", "perl-DBI", "logrotate",
-                 "policycoreutils-python"],
+                 "policycoreutils-python", "ansible"],
              9: ["MariaDB-server", "MariaDB-backup", "galera-4", "erlang", "rabbitmq-server",
-                 "java-1.8.0-openjdk-headless", "socat", "policycoreutils-python-utils"]}
+                 "java-1.8.0-openjdk-headless", "socat", "policycoreutils-python-utils", "ansible-core"]}
 ROLE_PKGS[8] = ROLE_PKGS[9]
 
 
@@ -113,6 +113,12 @@ def test_world_closes_for_core_and_every_role_package(el):
         assert new["openssl-libs"].evr == "1:1.0.2k-26.el7_9"
         assert new["erlang"].evr == "23.3.4.18-1.el7"
         assert new["rabbitmq-server"].evr == "3.9.16-1.el7"
+        # issue 15: ansible from EPEL 7, with its EPEL dependencies; the rest from CentOS
+        assert new["ansible"].evr == "2.9.27-1.el7" and new["ansible"].repo.name == "epel"
+        assert {new[n].repo.name for n in ("python2-httplib2", "python2-jmespath")} == {"epel"}
+        assert new["sshpass"].repo.name == "c7-extras" and new["PyYAML"].repo.name == "c7-os"
+    else:
+        assert new["ansible-core"].repo.name == f"el{el}-appstream"
 
 
 @pytest.mark.parametrize("el", [7, 8, 9])
@@ -161,7 +167,7 @@ def test_repo_args_point_every_repo_at_the_world(world_el7):
     keys = dict(v.split("=", 1) for flag, v in pairs if flag == "--gpgkey")
     pins = dict(v.split("=", 1) for flag, v in pairs if flag == "--key-fingerprint")
     assert {flag for flag, _ in pairs} == {"--repo", "--gpgkey", "--key-fingerprint"}
-    assert set(repos) == set(keys) == set(pins) == {"c7-os", "c7-updates", "c7-extras", "mariadb", "erlang",
+    assert set(repos) == set(keys) == set(pins) == {"c7-os", "c7-updates", "c7-extras", "epel", "mariadb", "erlang",
                                                      "rabbitmq"}
     from bundler.assemble.signatures import key_fingerprints
     assert [f for f, _ in key_fingerprints(world_el7.keys["mariadb"].read_text())] == [pins["mariadb"]]
@@ -175,7 +181,7 @@ def test_repo_args_point_every_repo_at_the_world(world_el7):
 def test_modelled_packages_say_so(el):
     w = ensure(el)
     info = w.info
-    for repo in ("mariadb", "erlang", "rabbitmq"):
+    for repo in ("mariadb", "erlang", "rabbitmq", *(["epel"] if el == 7 else [])):
         assert info["repos"][repo]["modelled"] is True
         rpm = sorted((w.repos[repo] / "Packages").glob("*.rpm"))[0]
         out = run(["rpm", "-qp", "--nosignature", "--qf", "%{VENDOR}\n%{DESCRIPTION}", rpm]).stdout

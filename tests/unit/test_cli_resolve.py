@@ -119,7 +119,7 @@ def test_bad_options_exit_3(cache, capsys, tmp_path):
     code, out, err = wcb(capsys, *resolve_args(cache, "--install", "rsync", "--baseline", str(tmp_path / "nope")))
     assert_clean_error(code, out, err, 3, "is neither minimal, none nor a readable capture file")
     code, out, err = wcb(capsys, *resolve_args(cache, "--role", "web-node"))
-    assert_clean_error(code, out, err, 3, "unknown role(s): web-node", "app-node, arbitrator, db-node, mq-node")
+    assert_clean_error(code, out, err, 3, "unknown role(s): web-node", "app-node, arbitrator, control-node, db-node, mq-node")
     capture = tmp_path / "cap.txt"
     capture.write_text("bash-0:4.2.46-30.el7.x86_64\tP:bash\nnot a package\n")
     code, out, err = wcb(capsys, *resolve_args(cache, "--install", "rsync", "--baseline", str(capture)))

@@ -295,3 +295,17 @@ def test_recover_yml_runs_every_db_node_at_once_then_the_others(tmp_path, env, f
     assert [c[1].split("--role ")[1] for c in got] == ["db-node", "db-node", "arbitrator", "mq-node", "mq-node",
                                                        "app-node", "app-node"]
     assert all(c[1].startswith("--recover --yes") for c in got)
+
+
+def test_a_control_node_host_gets_its_group_and_the_last_install_play():
+    """The control-node role (Ansible itself) is a group like any role; install.yml installs it last
+    (its host ran `install.sh --role control-node` by hand before the playbook: a re-run changes nothing)."""
+    site = load_site(EXAMPLE)
+    site.nodes[2] = Node(site.nodes[2].name, site.nodes[2].ip, ["arbitrator", "control-node"])
+    files = fleet.render(site)
+    inv = yaml.safe_load(files[fleet.INVENTORY])
+    assert list(inv["all"]["children"]["control_node"]["hosts"]) == [site.nodes[2].name]
+    plays = yaml.safe_load(files["install.yml"])
+    assert [p["hosts"] for p in plays] == ["localhost", "all", "db_node", "arbitrator", "mq_node", "app_node",
+                                           "control_node"]
+    assert all(p.get("serial") == 1 for p in plays[2:])

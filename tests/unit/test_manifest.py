@@ -23,12 +23,20 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_default_manifest_has_the_contract_repo_ids_and_roles():
     man = load_manifest()
     ids = {el: [r.id for r in man.for_el(int(el)).repos] for el in man.el}
-    assert ids["7"] == ["c7-os", "c7-updates", "c7-extras", "mariadb"]
-    assert man.for_el(7).source_ids() == ["c7-os", "c7-updates", "c7-extras", "mariadb", "erlang", "rabbitmq"]
+    assert ids["7"] == ["c7-os", "c7-updates", "c7-extras", "mariadb", "epel"]
+    assert man.for_el(7).source_ids() == ["c7-os", "c7-updates", "c7-extras", "mariadb", "epel", "erlang",
+                                          "rabbitmq"]
     assert ids["8"] == ["el8-baseos", "el8-appstream", "mariadb", "erlang", "rabbitmq"]
     assert ids["9"] == ["el9-baseos", "el9-appstream", "mariadb", "erlang", "rabbitmq"]
     assert [man.for_el(e).base_repo for e in (7, 8, 9)] == ["c7-os", "el8-baseos", "el9-baseos"]
-    assert set(man.roles) == {"db-node", "mq-node", "app-node", "arbitrator"}
+    assert set(man.roles) == {"db-node", "mq-node", "app-node", "arbitrator", "control-node"}
+    # issue 15: Ansible from EPEL 7 (only what it needs from there), ansible-core from AppStream on EL8/9
+    assert [man.role_packages("control-node", e) for e in (7, 8, 9)] == [["ansible"], ["ansible-core"],
+                                                                          ["ansible-core"]]
+    epel = man.for_el(7).repo("epel")
+    assert epel.includepkgs == ["ansible", "python2-httplib2", "python2-jmespath"]
+    assert epel.fingerprints == ["91E97D7C4A5E96F17F3E888F6A2FAEA2352C64E5"]
+    assert epel.baseurls == ["https://archives.fedoraproject.org/pub/archive/epel/7/x86_64/"]
     assert "policycoreutils-python" in man.role_packages("db-node", 7)
     assert "policycoreutils-python-utils" in man.role_packages("db-node", 9)
     assert man.role_packages("arbitrator", 7) == ["galera-4"]

@@ -15,10 +15,11 @@ from bundler.site import flows, model, plan, roles
 
 
 def test_the_site_model_plan_and_report_take_their_roles_from_the_table():
-    assert model.ROLES == roles.NAMES == ("db-node", "mq-node", "app-node", "arbitrator")
+    assert model.ROLES == roles.NAMES == ("db-node", "mq-node", "app-node", "arbitrator", "control-node")
     assert set(typing.get_args(model.Role)) == set(roles.NAMES)
     assert model.REQUIRED_ROLES == ("db-node", "mq-node", "app-node")
-    assert report.INSTALL_ORDER == roles.INSTALL_ORDER == ("db-node", "arbitrator", "mq-node", "app-node")
+    assert report.INSTALL_ORDER == roles.INSTALL_ORDER == ("db-node", "arbitrator", "mq-node", "app-node",
+                                                           "control-node")
     assert set(report.ROLE_STEP) == set(plan.ROLE_COLORS) == set(roles.NAMES)
     assert roles.GALERA_VOTERS == ("db-node", "arbitrator")
 
