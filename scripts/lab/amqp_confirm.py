@@ -8,7 +8,7 @@ dependency for a single lab step, so this speaks just enough of the protocol
 
   amqp_confirm.py check   --addresses h1:5672,h2:5672 --user U [--vhost /]
   amqp_confirm.py publish --addresses ... --user U --queue Q --type quorum|classic
-                          --count N --confirmed FILE [--window 50] [--stop-file FILE]
+                          --count N --confirmed FILE [--window 50] [--stop-file FILE] [--times FILE]
   amqp_confirm.py drain   --addresses ... --user U --queue Q --confirmed FILE
 
 Every command prints one JSON object on stdout and exits 0 only on success.
@@ -185,8 +185,10 @@ def cmd_check(a, password: str) -> dict:
 
 def cmd_publish(a, password: str) -> dict:
     """Publish ids 1..count with confirms, at least once: a nacked id or one unconfirmed when its
-    connection broke is published again. Each confirmed id is appended to a.confirmed at once."""
+    connection broke is published again. Each confirmed id is appended to a.confirmed at once, and
+    the time it was confirmed (epoch seconds) to a.times (the rolling upgrade's publish gaps)."""
     out = open(a.confirmed, "a", encoding="ascii")  # noqa: SIM115 (appended to for the whole run)
+    times = open(a.times, "a", encoding="ascii")  # noqa: SIM115 (as above)
     nxt, confirmed, nacks, republished, reconnects, idx = 1, 0, 0, 0, 0, 0
     retry: list[int] = []
     deadline = time.monotonic() + a.max_seconds
@@ -232,11 +234,13 @@ def cmd_publish(a, password: str) -> dict:
                         continue
                     if meth == 80:
                         out.write(f"{mid}\n")
+                        times.write(f"{time.time():.6f}\n")
                         confirmed += 1
                     else:
                         nacks += 1
                         retry.append(mid)
                 out.flush()
+                times.flush()
             conn.close()
         except (OSError, AmqpError):
             conn.sock.close()
@@ -245,6 +249,7 @@ def cmd_publish(a, password: str) -> dict:
             idx += 1
             time.sleep(0.5)
     out.close()
+    times.close()
     return {"ok": True, "ids": nxt - 1, "confirmed": confirmed, "nacks": nacks,
             "republished": republished, "reconnects": reconnects}
 
@@ -278,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--window", type=int, default=50)
     p.add_argument("--delay", type=float, default=0.0, help="seconds between publishes")
     p.add_argument("--confirmed", default="/dev/null")
+    p.add_argument("--times", default="/dev/null", help="publish: append each confirm's time (epoch s)")
     p.add_argument("--max-seconds", type=float, default=120.0)
     p.add_argument("--stop-file", default="", help="publish: stop taking new ids once this file exists")
     a = p.parse_args(argv)

@@ -1,7 +1,7 @@
 """Assemble the lab's extracted bundle with the real builder code (no packages: the lab's
 binaries are Debian's, and install.sh runs with WCB_SKIP_PHASES="repo packages").
 
-  python -m scripts.lab.make_bundle SITE_YAML JAR OUT_DIR
+  python -m scripts.lab.make_bundle SITE_YAML JAR OUT_DIR [--since OLD_DIR]
 
 - the installer files: bundler.core.paths.INSTALLER, copied as pack does;
 - site/site.env, site/secrets.env (0600), the jar copy: bundler.site.model.load_site + write_site_files;
@@ -10,6 +10,12 @@ binaries are Debian's, and install.sh runs with WCB_SKIP_PHASES="repo packages")
   Debian packages actually installed here (rabbitmq-server decides ha-all vs quorum);
 - MANIFEST.sha256: bundler.assemble.pack.write_manifest, so install.sh's verify phase runs for real.
 The site YAML is copied next to the jar first, because its `app.jar` is relative to the site file.
+
+--since OLD_DIR (the lab's rolling upgrade, scripts/lab/lib/rolling.sh): an update bundle whose base is
+the extracted lab bundle OLD_DIR: bundle.env says WCB_BUNDLE_KIND=update, WCB_BASE_BUNDLE_ID and
+WCB_BASE_LOCK_SHA256 from OLD's bundle.env; its id is `workcenter-update-el9-x86_64-lab-<site>`. It
+carries no package (Debian's binaries do not change: the roll is restart-only) and OLD's site/ files
+as they are (site.env, secrets.env, the jar): the running site's passwords and cookie stay its own.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import sys
 from pathlib import Path
 
 from bundler.assemble.pack import render_bundle_env, write_manifest
+from bundler.carry.diff import lock_sha256
 from bundler.core import paths
 from bundler.site.flows import write_flows_tsv
 from bundler.site.model import load_site, write_site_files
@@ -41,7 +48,24 @@ def debian_version(pkg: str) -> str:
     return out.split(":", 1)[-1].split("-", 1)[0].split("+", 1)[0]
 
 
+def read_env(path: Path) -> dict[str, str]:
+    """KEY=value lines of a bundle.env (values unquoted; the lab's own files only)."""
+    env = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.startswith("WCB_"):
+            env[key] = value.strip("'")
+    return env
+
+
 def main(argv: list[str]) -> int:
+    old = None
+    if len(argv) == 5 and argv[3] == "--since":
+        old = Path(argv[4])
+        argv = argv[:3]
+    if len(argv) != 3:
+        print("usage: python -m scripts.lab.make_bundle SITE_YAML JAR OUT_DIR [--since OLD_DIR]", file=sys.stderr)
+        return 1
     site_yaml, jar, out = Path(argv[0]), Path(argv[1]), Path(argv[2])
     work = out.parent / (out.name + ".site")
     work.mkdir(parents=True, exist_ok=True)
@@ -58,16 +82,25 @@ def main(argv: list[str]) -> int:
             shutil.copytree(entry, out / entry.name)
         else:
             shutil.copy2(entry, out / entry.name)
-    write_flows_tsv(out / "site" / "flows.tsv")
-    write_site_files(site, out / "site", out)
     lock = {
         "el": 9, "arch": "x86_64", "manifest": {"name": "workcenter"},
         "roles": {r: {"requested": p} for r, p in ROLES.items()},
         "packages": [{"name": n, "version": debian_version(d), "size": 0} for n, d in DEBIAN.items()],
     }
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    top = f"workcenter-el9-x86_64-lab-{site.name}"
-    (out / "bundle.env").write_text(render_bundle_env(lock, top, {"time": now}, [], []))
+    build = {"time": now, "lock_sha256": lock_sha256(lock)}
+    base = None
+    if old is None:
+        write_flows_tsv(out / "site" / "flows.tsv")
+        write_site_files(site, out / "site", out)
+        top = f"workcenter-el9-x86_64-lab-{site.name}"
+    else:
+        # the running site's own files: a fresh secrets.env would not match its passwords
+        shutil.copytree(old / "site", out / "site")
+        old_env = read_env(old / "bundle.env")
+        base = {"bundle_id": old_env["WCB_BUNDLE_ID"], "lock_sha256": old_env.get("WCB_LOCK_SHA256", "")}
+        top = f"workcenter-update-el9-x86_64-lab-{site.name}"
+    (out / "bundle.env").write_text(render_bundle_env(lock, top, build, [], [], base))
     write_manifest(out, {})
     return 0
 

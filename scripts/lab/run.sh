@@ -32,6 +32,8 @@ source "$LAB_SCRIPTS/lib/fw.sh"
 source "$LAB_SCRIPTS/lib/faults.sh"
 # shellcheck source=scripts/lab/lib/power_loss.sh
 source "$LAB_SCRIPTS/lib/power_loss.sh"
+# shellcheck source=scripts/lab/lib/rolling.sh
+source "$LAB_SCRIPTS/lib/rolling.sh"
 
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
 [[ "$(id -u)" == 0 ]] || die "run it as root (network namespaces, bridge, daemons as mysql/rabbitmq)"
@@ -149,7 +151,7 @@ summary() {
   echo "lab: report $REPORT"
   local notrun=""
   [[ "${#FAULTS_NOT_RUN[@]}" -gt 0 ]] && notrun=" (not run: ${FAULTS_NOT_RUN[*]})"
-  echo "lab: galera $GALERA_SYNCED/$GALERA_TOTAL synced, arbitrator $ARB, rabbitmq $MQ_GOOD/3 running, firewall allowed $FW_ALLOWED_OK/$FW_ALLOWED denied $FW_DENIED_OK/$FW_DENIED, sst ${SST_METHODS:-none}, faults survived $FAULTS_OK/$FAULTS_RUN run of $FAULTS_TOTAL$notrun, rows lost $ROWS_LOST, messages lost $MSGS_LOST"
+  echo "lab: galera $GALERA_SYNCED/$GALERA_TOTAL synced, arbitrator $ARB, rabbitmq $MQ_GOOD/3 running, firewall allowed $FW_ALLOWED_OK/$FW_ALLOWED denied $FW_DENIED_OK/$FW_DENIED, sst ${SST_METHODS:-none}, faults survived $FAULTS_OK/$FAULTS_RUN run of $FAULTS_TOTAL$notrun, rows lost $ROWS_LOST, messages lost $MSGS_LOST, $UPGRADE_WORDS"
 }
 
 cleanup() {
@@ -396,6 +398,7 @@ lab_result firewall.host_ruleset_unchanged_during "$([[ "$(lab_fw_host_ruleset)"
 
 # ------------------------------------------------------------------------------------------
 lab_sql db1 "CREATE TABLE IF NOT EXISTS workcenter.lab_rows (id INT PRIMARY KEY, payload CHAR(64) NOT NULL, via VARCHAR(32)) ENGINE=InnoDB"
+rolling_maybe # issue 14: every site A node through install.sh --upgrade under load (lib/rolling.sh)
 
 fault_db_kill() {
   step "fault db-kill: kill -9 db1's mariadbd under load; install.sh re-run rejoins it"

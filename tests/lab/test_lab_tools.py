@@ -20,6 +20,7 @@ sys.path.insert(0, str(LAB))
 
 import amqp_confirm  # noqa: E402
 import fwprobe  # noqa: E402
+import gaps  # noqa: E402
 
 
 def seam(root: Path, *script: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -96,6 +97,53 @@ def test_lab_bundle_passes_install_sh_integrity_check(tmp_path):
                if line and not line.startswith("#"))
     ips = [v for k, v in env.items() if k.endswith("_IP")]
     assert ips and all(ip.startswith("198.18.0.") for ip in ips)
+
+
+def test_lab_update_bundle_is_an_update_of_the_lab_bundle_with_its_site_files(tmp_path):
+    jar = tmp_path / "WorkCenter.jar"
+    jar.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    old, new = tmp_path / "bundle", tmp_path / "update"
+    for args in ([str(old)], [str(new), "--since", str(old)]):
+        subprocess.run([sys.executable, "-m", "scripts.lab.make_bundle", str(LAB / "site-3db.yaml"), str(jar), *args],
+                       cwd=REPO, check=True, capture_output=True, text=True)
+    env_of = {b: dict(ln.split("=", 1) for ln in (b / "bundle.env").read_text().splitlines()
+                      if ln and not ln.startswith("#")) for b in (old, new)}
+    o, n = env_of[old], env_of[new]
+    assert o["WCB_BUNDLE_KIND"] == "full" and n["WCB_BUNDLE_KIND"] == "update"
+    assert n["WCB_BASE_BUNDLE_ID"] == o["WCB_BUNDLE_ID"] != n["WCB_BUNDLE_ID"]
+    assert len(o["WCB_LOCK_SHA256"]) == 64 and n["WCB_BASE_LOCK_SHA256"] == o["WCB_LOCK_SHA256"]
+    # the running site's secrets and site.env, not fresh ones: the gates log in with them
+    for f in ("secrets.env", "site.env", "flows.tsv"):
+        assert (new / "site" / f).read_bytes() == (old / "site" / f).read_bytes()
+    assert (new / "site/secrets.env").stat().st_mode & 0o777 == 0o600
+    r = subprocess.run([str(new / "install.sh"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-m", "scripts.lab.make_bundle", "x.yaml", str(jar)], cwd=REPO,
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "usage:" in r.stderr
+
+
+def test_gaps_longest_gap_counts_stalls_across_the_window_edges():
+    # acks every 0.5 s, a 4 s stall inside, and a stall that began before the window
+    assert gaps.longest_gap([1.0, 1.5, 2.0, 6.0, 6.5], 1.0, 6.5) == (4.0, 2.0, 5)
+    assert gaps.longest_gap([0.0, 3.0, 3.5], 1.0, 4.0) == (3.0, 0.0, 2)      # from the last ack before t0
+    assert gaps.longest_gap([1.0, 2.0, 9.0], 1.0, 5.0) == (7.0, 2.0, 2)      # to the first ack after t1
+    assert gaps.longest_gap([], 10.0, 12.5) == (2.5, 10.0, 0)                # nothing acknowledged at all
+    assert gaps.longest_gap([5.0, 2.0, 3.0], 2.0, 5.0) == (2.0, 3.0, 3)      # unsorted input
+
+
+def test_gaps_cli_reports_the_worst_file_and_refuses_bad_lines(tmp_path, capsys):
+    (tmp_path / "w").write_text("100.0\n100.2\n103.7\n104.0\n")
+    (tmp_path / "p").write_text("100.0\n101.0\n102.0\n103.0\n104.0\n")
+    assert gaps.main(["--from", "100", "--to", "104", f"write={tmp_path / 'w'}", f"pub={tmp_path / 'p'}"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["longest_gap_s"] == 3.5 and out["files"]["write"] == {"longest_gap_s": 3.5, "at": 100.2, "acks": 4}
+    assert out["files"]["pub"]["longest_gap_s"] == 1.0 and out["window_s"] == 4.0
+    (tmp_path / "bad").write_text("100.0\nnot-a-time\n")
+    assert gaps.main(["--from", "100", "--to", "104", f"x={tmp_path / 'bad'}"]) == 1
+    assert "bad:2: not an epoch time" in json.loads(capsys.readouterr().out)["error"]
+    assert gaps.main(["--from", "100", "--to", "104", f"x={tmp_path / 'missing'}"]) == 1
+    assert gaps.main(["--from", "104", "--to", "100", f"w={tmp_path / 'w'}"]) == 1
 
 
 def test_amqp_table_and_strings():

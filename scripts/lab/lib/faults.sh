@@ -14,7 +14,8 @@ FAULTS_NOT_RUN=()
 declare -a FAULT_PUB_PIDS=()
 
 # load_start NAME: start both loads for fault NAME; waits (bounded) until both make progress.
-# F_ADDRS_classic / F_ADDRS_quorum (set by a fault before) pick the publishers' address order.
+# F_ADDRS_classic / F_ADDRS_quorum (set by a fault before) pick the publishers' address order;
+# F_PUB_SECONDS (default 600) bounds the publishers' run.
 load_start() {
   local name="$1" qt first
   FAULT_SEQ=$((FAULT_SEQ + 1))
@@ -23,20 +24,22 @@ load_start() {
   F_ACK="$LAB_DIR/acked-$name"
   F_STOP="$LAB_DIR/stop-$name"
   : >"$F_ACK"
+  : >"$F_ACK.times"
   rm -f "$F_STOP"
   MYSQL_PWD="$(lab_secret "$B3" WCB_DB_APP_PASSWORD)" lab_exec app1 "$LAB_SCRIPTS/insert_loop.sh" \
-    198.18.0.11,198.18.0.12,198.18.0.13 "$DB_APP_USER" workcenter "$first" 900000 "$F_STOP" "$F_ACK" \
+    198.18.0.11,198.18.0.12,198.18.0.13 "$DB_APP_USER" workcenter "$first" 900000 "$F_STOP" "$F_ACK" "$F_ACK.times" \
     >"$LAB_DIR/logs/insert-$name.json" 2>&1 &
   F_INSERT_PID=$!
   FAULT_PUB_PIDS=()
   for qt in classic quorum; do
     : >"$LAB_DIR/confirmed-$name-$qt"
+    : >"$LAB_DIR/confirmed-$name-$qt.times"
     # the address order decides where the queue's master/leader lives (the node the client declared
     # it on): F_ADDRS_<type> per fault, else the app's order mq1, mq2, mq3
     local addrs_var="F_ADDRS_$qt"
     amqp app1 publish --addresses "${!addrs_var:-$MQ_ADDRS}" --queue "lab-$name-$qt" --type "$qt" --count 100000 --delay 0.03 \
-      --max-seconds 600 --stop-file "$F_STOP" --confirmed "$LAB_DIR/confirmed-$name-$qt" \
-      >"$LAB_DIR/logs/publish-$name-$qt.json" 2>&1 &
+      --max-seconds "${F_PUB_SECONDS:-600}" --stop-file "$F_STOP" --confirmed "$LAB_DIR/confirmed-$name-$qt" \
+      --times "$LAB_DIR/confirmed-$name-$qt.times" >"$LAB_DIR/logs/publish-$name-$qt.json" 2>&1 &
     FAULT_PUB_PIDS+=($!)
   done
   lab_wait 60 lines_at_least 20 "$F_ACK" || true
