@@ -26,14 +26,40 @@ ROLL_NODES_OK=0
 
 # roll_pids HOST: "unit=pid ..." of HOST's running daemons (mariadbd, beam, the app), for restart proofs
 roll_pids() {
-  local h="$1" out="" p
-  p="$(lab_pid_of "$h" mariadb)"
-  [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null && out+="mariadb=$p "
-  p="$(tr -cd '0-9' <"$(lab_root "$h")/var/lib/rabbitmq/mnesia/rabbit@$h.pid" 2>/dev/null || true)"
-  [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null && out+="beam=$p "
-  p="$(lab_pid_of "$h" workcenter)"
-  [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null && out+="workcenter=$p "
+  local h="$1" out="" p kv f
+  for kv in "mariadb=run/wcbundle/mariadb.pid" "beam=var/lib/rabbitmq/mnesia/rabbit@$h.pid" "workcenter=run/wcbundle/workcenter.pid"; do
+    f="$(lab_root "$h")/${kv#*=}"
+    [[ -f "$f" ]] || continue
+    p="$(tr -cd '0-9' <"$f")"
+    if [[ -n "$p" ]] && kill -0 "$p" 2>/dev/null; then
+      out+="${kv%%=*}=$p "
+    fi
+  done
   printf '%s\n' "${out% }"
+}
+
+# roll_rejoin_kind HOST MARKS: "IST" when HOST's MariaDB log since MARKS shows an incremental transfer
+# (with mariabackup the SST script runs in its IST mode: "Running IST"), else transfer_kind's answer
+roll_rejoin_kind() {
+  local m
+  for m in $2; do
+    [[ "${m%%:*}" == "$1" ]] || continue
+    if log_since "$(db_log "$1")" "${m#*:}" | grep -q "Running IST\|IST completed on joiner" &&
+      log_since "$(db_log "$1")" "${m#*:}" | grep -q 'IST received'; then
+      printf 'IST\n'
+      return 0
+    fi
+  done
+  transfer_kind "$1" "$2"
+}
+
+# roll_installer_log HOST: the newest installer log under HOST's root (it names every command run)
+roll_installer_log() {
+  local f newest=""
+  for f in "$(lab_root "$1")"/var/log/wcbundle/install-*.log; do
+    [[ -f "$f" && (-z "$newest" || "$f" -nt "$newest") ]] && newest="$f"
+  done
+  printf '%s\n' "$newest"
 }
 
 # roll_restarted BEFORE AFTER: true when every daemon of BEFORE runs again under another pid in AFTER
@@ -57,7 +83,7 @@ roll_bundle() {
 
 # roll_node_check HOST RC LOG BEFORE MARKS SECONDS: the proofs of one node's upgrade; counts ROLL_NODES_OK
 roll_node_check() {
-  local h="$1" rc="$2" log="$3" before="$4" marks="$5" secs="$6" after ok=1 kind="-" state=""
+  local h="$1" rc="$2" log="$3" before="$4" marks="$5" secs="$6" after ok=1 kind="-" state="" ilog drained
   after="$(roll_pids "$h")"
   [[ "$rc" == 0 ]] || ok=0
   grep -q "^\[upgrade\] $h: .* upgraded and back" "$log" || ok=0
@@ -65,14 +91,18 @@ roll_node_check() {
   roll_restarted "$before" "$after" || ok=0
   case "$h" in
     db*)
-      kind="$(transfer_kind "$h" "$marks")"
+      kind="$(roll_rejoin_kind "$h" "$marks")"
       [[ "$kind" == IST ]] || ok=0
       galera_synced 3 db1 db2 db3 || ok=0
       state="galera: $(lab_wsrep "$h" wsrep_local_state_comment), size $(lab_wsrep "$h" wsrep_cluster_size), rejoined by $kind"
       ;;
     mq*)
       lab_wait 30 mq_all_running || ok=0
-      state="rabbitmq: $(mq_running_count mq1)/3 running; $(grep -c 'rabbitmq-upgrade' "$log") drain/revive calls logged"
+      ilog="$(roll_installer_log "$h")"
+      drained=0
+      grep -q "rabbitmq-upgrade rabbit@$h drain" "$ilog" && grep -q "rabbitmq-upgrade rabbit@$h revive" "$ilog" && drained=1
+      [[ "$drained" == 1 ]] || ok=0
+      state="rabbitmq: $(mq_running_count mq1)/3 running; rabbitmq-upgrade drain and revive run: $drained ($ilog)"
       ;;
     app*)
       grep -q '^\[health\] ok' "$log" || ok=0
