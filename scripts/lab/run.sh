@@ -15,7 +15,8 @@
 #
 # The last line printed is the summary; the JSON report's path is printed just before it.
 # Environment: LAB_KEEP=1 keeps the data dirs of $LAB_DIR (logs are always kept). LAB_FAULTS="a b" runs
-# only these faults (scripts/lab/mutants.sh); LAB_INSTALLER=DIR bundles DIR instead of installer_stub.
+# only these faults (scripts/lab/mutants.sh), and the rolling upgrade (lib/rolling.sh) only when it names
+# rolling-upgrade; LAB_INSTALLER=DIR bundles DIR instead of installer_stub.
 set -euo pipefail
 
 LAB_REPO="$(cd "$(dirname "$0")/../.." && pwd)"
