@@ -28,11 +28,6 @@ wcb_recover_line_ok() {
     [[ " $(wcb_role_field db-node NAME | tr '\n' ' ') " == *" ${w[2]} "* ]]
 }
 
-# usage: wcb_recover_parse_recovered FILE   print "UUID SEQNO" from a mariadbd --wsrep-recover log (else nothing)
-wcb_recover_parse_recovered() {
-    sed -n 's/.*WSREP: Recovered position: *\([0-9a-f-]\{36\}\):\(-\{0,1\}[0-9]\{1,19\}\).*/\1 \2/p' "$1" | tail -n1
-}
-
 # Position of this node (mariadbd stopped): grastate.dat's uuid and seqno after a clean stop; after a
 # crash (seqno -1) the one InnoDB recovered, by mariadbd --wsrep-recover (what EL's galera_recovery runs).
 # usage: wcb_recover_own_position   print "UUID SEQNO SAFE" (UUID "-" and SEQNO -1 when unknown)
@@ -53,7 +48,7 @@ wcb_recover_own_position() {
         wcb_tmpfile log
         wcb_log "recover: grastate.dat seqno ${seqno:-none}: running mariadbd --wsrep-recover"
         wcb_service_wsrep_recover "$log" >>"${WCB_LOG_FILE:-/dev/null}" 2>&1 || true
-        rec="$(wcb_recover_parse_recovered "$log")"
+        rec="$(wcb_service_recovered_position "$log")"
         if [[ -n "$rec" ]]; then
             uuid="${rec%% *}"
             seqno="${rec##* }"
@@ -248,11 +243,16 @@ wcb_recover_db() {
             seqno="$(wcb_wsrep wsrep_last_committed)"
             safe=0
             wcb_note "mariadb runs here and is Primary (cluster size $(wcb_wsrep wsrep_cluster_size)): nothing to bootstrap; telling the peers so"
-        else
-            # Not Primary: it has accepted no write since it booted, and it ignores SIGTERM until its start-up
-            # ends, which waits for the peers: SIGKILL loses nothing (InnoDB recovers; the position is re-read).
-            wcb_note "mariadb runs here but is ${status:-not answering} (waiting for the members of its last Primary Component): it has accepted no write, so it is killed (SIGKILL; SIGTERM waits for its start-up) to read its position"
+        elif [[ -z "$status" ]]; then
+            # Still starting (no socket yet): it waits for the members of its last Primary Component, has
+            # accepted no write since it booted, and ignores SIGTERM until its start-up ends. SIGKILL loses
+            # nothing (InnoDB recovers; the position is re-read).
+            wcb_note "mariadb runs here but is not answering (waiting for the members of its last Primary Component): it has accepted no write, so it is killed (SIGKILL; SIGTERM waits for its start-up) to read its position"
             wcb_svc kill mariadb || wcb_die 4 "killing the waiting mariadb failed; see $WCB_P_DB_LOG"
+        else
+            # It answers but is not Primary: it refuses writes, and a plain stop ends it
+            wcb_note "mariadb runs here but is $status (not Primary: it refuses writes): stopping it to read its position"
+            wcb_svc stop mariadb || wcb_die 4 "stopping mariadb failed; see $WCB_P_DB_LOG"
         fi
     fi
     if [[ "$state" != running ]]; then

@@ -392,9 +392,14 @@ wcb_service__start_position() {
     [[ "$seqno" == -1 ]] || return 0
     log="$(mktemp "${TMPDIR:-/tmp}/wcb-start-position.XXXXXXXX")" || return 1
     wcb_service_wsrep_recover "$log" >/dev/null 2>&1 || true
-    pos="$(sed -n 's/.*WSREP: Recovered position: *\([0-9a-f-]\{36\}:-\{0,1\}[0-9]\{1,19\}\).*/\1/p' "$log" | tail -n1)"
+    pos="$(wcb_service_recovered_position "$log")"
     rm -f "$log"
-    [[ -z "$pos" ]] || printf -- '--wsrep_start_position=%s\n' "$pos"
+    [[ -z "$pos" ]] || printf -- '--wsrep_start_position=%s:%s\n' "${pos%% *}" "${pos##* }"
+}
+
+# usage: wcb_service_recovered_position FILE   print "UUID SEQNO" from a mariadbd --wsrep-recover log (else nothing)
+wcb_service_recovered_position() {
+    sed -n 's/.*WSREP: Recovered position: *\([0-9a-f-]\{36\}\):\(-\{0,1\}[0-9]\{1,19\}\).*/\1 \2/p' "$1" | tail -n1
 }
 
 # usage: wcb_service__mariadb_start [EXTRA_ARG...]   start mariadbd (EXTRA: --wsrep-new-cluster)

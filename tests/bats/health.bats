@@ -129,7 +129,7 @@ mqctl() {
     wcb_role_control_node_health
     run wcb_health_table
     [[ "$output" == *"ok"*"ansible-playbook --version"*"ansible-playbook [core 2.14.18]"* ]]
-    ! wcb_health_failed
+    if wcb_health_failed; then false; fi
     printf '#!/bin/sh\nexit 1\n' >"$BATS_TEST_TMPDIR/bin/ansible-playbook"
     wcb_health_reset
     wcb_role_control_node_health

@@ -43,3 +43,8 @@ installer_shell_files() {
     echo "$output"
     [ "$status" -eq 0 ]
 }
+
+@test "no bats test line starts with '! cmd': bats ignores its status unless it is the test's last line" {
+    # bats' errexit does not fire on a negated command; `if cmd; then false; fi` or `run ! cmd` does
+    refute grep -nE '^[[:space:]]+! [a-z_\[]' "$WCB_REPO_TOP"/tests/bats/*.bats
+}

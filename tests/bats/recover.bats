@@ -209,6 +209,33 @@ EOF
     [ "$(grep -v enable "$WCB_STUB_LOG" | tr '\n' ' ')" = "kill mariadb wsrep_recover mariadb start mariadb " ]
 }
 
+@test "--recover: a mariadbd that answers but is non-Primary (it refuses writes) is stopped, not killed, then its position read" {
+    crashed_here 1200
+    : >"$WCB_ROOT/run/wcbundle/mariadb.active"
+    peer_serves "wcb-recover 1 wc-db2 $U 1234 1 bootstrapped"
+    fake_client
+    # before the installer touched it the server answers non-Primary; once it started it, Primary
+    cat >"$BATS_TEST_TMPDIR/bin/mariadb" <<EOF
+#!/usr/bin/env bash
+[[ -f "$WCB_ROOT/run/wcbundle/mariadb.active" ]] || exit 1
+status=non-Primary
+grep -qx 'start mariadb' "$WCB_STUB_LOG" 2>/dev/null && status=Primary
+case "\$*" in
+    *wsrep_cluster_size*) echo "wsrep_cluster_size 3" ;;
+    *wsrep_cluster_status*) echo "wsrep_cluster_status \$status" ;;
+    *wsrep_local_state_comment*) echo "wsrep_local_state_comment Synced" ;;
+    *wsrep_ready*) echo "wsrep_ready ON" ;;
+    *wsrep_incoming_addresses*) echo "wsrep_incoming_addresses 127.10.0.21:3306,127.10.0.22:3306" ;;
+esac
+exit 0
+EOF
+    WCB_RECOVER_WAIT=4 run "$B/install.sh" --recover --yes --node wc-db1 --role db-node
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"mariadb runs here but is non-Primary (not Primary: it refuses writes): stopping it to read its position"* ]]
+    [ "$(grep -v enable "$WCB_STUB_LOG" | tr '\n' ' ')" = "stop mariadb wsrep_recover mariadb start mariadb " ]
+}
+
 @test "--force-from goes with --recover only; --recover refuses --bootstrap and --dry-run (exit 1)" {
     run "$B/install.sh" --force-from wc-db1 --yes
     [ "$status" -eq 1 ]

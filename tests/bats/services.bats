@@ -183,6 +183,6 @@ db_lib() {
     wcb_service__alive "$pid"
     run wcb_service_kill mariadb
     [ "$status" -eq 0 ]
-    ! wcb_service__alive "$pid"
+    if wcb_service__alive "$pid"; then false; fi
     [ ! -e "$(wcb_service__pidfile mariadb)" ]
 }

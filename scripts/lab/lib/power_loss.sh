@@ -14,6 +14,25 @@
 # PL_UUID_A/B: each site's state UUID before the cut).
 
 PL_DETAIL=""
+PL_B_ROWS=0
+
+# pl_lag_site_b: dba1 stopped (orderly: a node down for maintenance when the power goes), then rows
+# committed on dba2 (dba2 + garbd keep quorum): dba2 is now ahead of dba1; sets PL_B_ROWS (acknowledged)
+pl_lag_site_b() {
+  local i
+  lab_svc dba1 stop mariadb >>"$LAB_DIR/logs/power-loss-dba1-stop.log" 2>&1 || true
+  lab_wait 30 pl_primary_size dba2 2 || true
+  lab_sql dba2 "CREATE DATABASE IF NOT EXISTS labcheck; CREATE TABLE IF NOT EXISTS labcheck.power_b (id INT PRIMARY KEY) ENGINE=InnoDB" || true
+  for ((i = 1; i <= 20; i++)); do
+    lab_sql dba2 "INSERT INTO labcheck.power_b (id) VALUES ($i)" && PL_B_ROWS=$((PL_B_ROWS + 1))
+  done
+  echo "  site B before the cut: dba1 stopped (maintenance), dba2 + garbd Primary/$(lab_wsrep dba2 wsrep_cluster_size), $PL_B_ROWS rows committed on dba2 alone"
+}
+
+# pl_primary_size HOST N: HOST is Primary with cluster size N
+pl_primary_size() {
+  [[ "$(lab_wsrep "$1" wsrep_cluster_status)" == Primary && "$(lab_wsrep "$1" wsrep_cluster_size)" == "$2" ]]
+}
 
 # pl_boot HOST UNIT...: start HOST's units in order, as its boot would (output in logs/boot-HOST.log)
 pl_boot() {
@@ -106,6 +125,16 @@ power_loss_recover() {
   [[ "$how_a" != FAIL* && "$how_b" != FAIL* ]] || ok=0
   pl_history A db1 "$PL_UUID_A" || ok=0
   pl_history B dba1 "$PL_UUID_B" || ok=0
+  # site B: dba2 (ahead) bootstrapped, and what it alone committed reached dba1
+  local b1 b2 booted_b=""
+  for h in dba1 dba2; do
+    if [[ " ${booted[*]:-} " == *" $h "* ]]; then booted_b+="${booted_b:+ }$h"; fi
+  done
+  b1="$(lab_sqlc dba1 "SELECT COUNT(*) FROM labcheck.power_b" 2>/dev/null || echo none)"
+  b2="$(lab_sqlc dba2 "SELECT COUNT(*) FROM labcheck.power_b" 2>/dev/null || echo none)"
+  lab_check power-loss.most_advanced_b "$([[ "$booted_b" == dba2 && "$PL_B_ROWS" -gt 0 && "$b1" == "$PL_B_ROWS" && "$b2" == "$PL_B_ROWS" ]] && echo 1 || echo 0)" \
+    "site B: bootstrapped by --recover: ${booted_b:-none} (must be dba2, ahead of dba1 by $PL_B_ROWS rows); rows on dba1 $b1, on dba2 $b2"
+  [[ "$booted_b" == dba2 && "$b1" == "$PL_B_ROWS" && "$b2" == "$PL_B_ROWS" ]] || ok=0
   PL_DETAIL="site A: $how_a; site B: $how_b; bootstrapped by --recover: ${booted[*]:-none}"
   lab_result faults_detail.power-loss.paths "\"$PL_DETAIL\""
   echo "  $PL_DETAIL"
