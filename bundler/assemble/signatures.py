@@ -29,7 +29,7 @@ from ..core.errors import FetchError, InputError, SignatureError
 from ..core.neterrors import network_reason
 from ..core.run import CommandFailed, run
 from ..lock import Lock, Package, nevra_of
-from ..resolve.manifest import pin_matches
+from ..resolve.manifest import pin_label, pin_matches
 
 log = logging.getLogger("wcbundle")
 
@@ -199,7 +199,7 @@ def pinned_keys(owner: str, urls: list[str], pins: list[str]) -> list[PinnedKey]
             keep = [(f, u) for f, u in found if pin_matches(f, pins)]
             if not keep:
                 actual = "; ".join(f"{f} ({u})" for f, u in found)
-                expected = ", ".join((p if len(p) == 40 else f"key id {p}") for p in pins) if pins \
+                expected = ", ".join(pin_label(p) for p in pins) if pins \
                     else "none (nothing is pinned)"
                 raise SignatureError(
                     f"the GPG key of {owner} at {url} is not pinned: expected fingerprint {expected}; "

@@ -59,6 +59,20 @@ def pin_matches(fpr: str, pins: list[str]) -> bool:
     return any(fpr == p or (len(p) == 16 and fpr.endswith(p)) for p in pins)
 
 
+def pin_label(pin: str, spaced: bool = False) -> str:
+    """A pin as messages print it: the fingerprint, or 'key id ...' for a 16-hex id (64 bits only)."""
+    text = " ".join(pin[i:i + 4] for i in range(0, len(pin), 4)) if spaced else pin
+    return text if len(pin) == 40 else f"key id {text}"
+
+
+def metadata_keys_of(src) -> tuple[list[str], list[str]]:
+    """(key URLs, pins) that a repo's repomd.xml.asc is checked against: its metadata-gpgkeys/-pins
+    when given, else its package keys (`src`: a RepoConf or a sources.Source)."""
+    if src.metadata_gpgkeys:
+        return list(src.metadata_gpgkeys), list(src.metadata_pins)
+    return list(src.gpgkeys), list(src.fingerprints)
+
+
 @dataclass
 class RepoConf:
     id: str
@@ -109,11 +123,7 @@ class RepoConf:
             raise ValueError(f"repo '{self.id}' has metadata-gpgkeys but not repo-gpgcheck: true")
 
     def metadata_keys(self) -> tuple[list[str], list[str]]:
-        """(key URLs, pins) that repomd.xml.asc is checked against: metadata-gpgkeys/-pins when
-        given, else the package keys."""
-        if self.metadata_gpgkeys:
-            return list(self.metadata_gpgkeys), list(self.metadata_pins)
-        return list(self.gpgkeys), list(self.fingerprints)
+        return metadata_keys_of(self)
 
     def admits(self, name: str) -> bool:
         """includepkgs/excludepkgs as yum/dnf apply them to this repo."""

@@ -538,7 +538,7 @@ def check_repomd_signature(repo_id: str, base: str, data: bytes, cache: Path, pi
     import tempfile
 
     from ..core.run import run
-    from .manifest import pin_matches
+    from .manifest import pin_label, pin_matches
     sha = hashlib.sha256(data).hexdigest()
     record = cache / "repomd.sig.json"
     try:
@@ -568,7 +568,7 @@ def check_repomd_signature(repo_id: str, base: str, data: bytes, cache: Path, pi
                         ("BADSIG", "ERRSIG", "NO_PUBKEY", "EXPKEYSIG", "REVKEYSIG", "VALIDSIG")) \
             or (res.stderr.strip().splitlines() or ["no signature found"])[-1]
         raise FetchError(f"repo '{repo_id}': the signature {url} does not verify repomd.xml with the pinned "
-                         f"key(s) {', '.join(p if len(p) == 40 else 'key id ' + p for p in pins) or '(none)'}: {why}.",
+                         f"key(s) {', '.join(pin_label(p) for p in pins) or '(none)'}: {why}.",
                          hint="The mirror serves metadata its vendor did not sign (stale, altered or "
                               "half-synced): use another mirror, or re-sync this one.")
     cache_write(record, json.dumps({"sha256": sha, "fingerprint": signer}).encode())

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core.errors import EXIT_FETCH, EXIT_OK, EXIT_SIGNATURE, FetchError, SignatureError
-from .manifest import Manifest
+from .manifest import Manifest, metadata_keys_of, pin_label
 
 log = logging.getLogger("wcbundle")
 
@@ -54,9 +54,7 @@ class Source:
     metadata_pins: list[str] = field(default_factory=list)   # full fingerprints or 16-hex key ids
 
     def metadata_keys(self) -> tuple[list[str], list[str]]:
-        if self.metadata_gpgkeys:
-            return list(self.metadata_gpgkeys), list(self.metadata_pins)
-        return list(self.gpgkeys), list(self.fingerprints)
+        return metadata_keys_of(self)
 
 
 @dataclass
@@ -96,7 +94,7 @@ def spaced(fpr: str) -> str:
 
 def pin_text(pin: str) -> str:
     """A pin as printed: a spaced fingerprint, or a key id said to be one (64 bits, not a fingerprint)."""
-    return spaced(pin) if len(pin) == 40 else f"key id {spaced(pin)} (64-bit id only, no full fingerprint)"
+    return pin_label(pin, spaced=True) + ("" if len(pin) == 40 else " (64-bit id only, no full fingerprint)")
 
 
 # -- probing --------------------------------------------------------------------------------
@@ -169,19 +167,14 @@ def _check_keys(p: Probe, key_cache) -> None:
     if not src.gpgkeys:
         p.fail("key-mismatch", "no gpgkey: nothing could vouch for its packages")
         return
-    for url in src.gpgkeys:
+    checks = [("key", f"{src.kind} '{src.id}'", url, src.fingerprints) for url in src.gpgkeys]
+    checks += [("metadata key", f"{src.kind} '{src.id}' (its metadata key)", url, src.metadata_pins)
+               for url in src.metadata_gpgkeys]
+    for what, owner, url, pins in checks:
         try:
-            keys = pinned_keys(f"{src.kind} '{src.id}'", [url], src.fingerprints)
-            p.notes.append(f"key {url}: {', '.join(spaced(k.fingerprint) for k in keys)} matches its pin")
-        except SignatureError as exc:
-            p.fail("key-mismatch", exc.message)
-        except FetchError as exc:
-            p.fail("unreachable", exc.message)
-    for url in src.metadata_gpgkeys:
-        try:
-            keys = pinned_keys(f"{src.kind} '{src.id}' (its metadata key)", [url], src.metadata_pins)
-            p.notes.append(f"metadata key {url}: {', '.join(spaced(k.fingerprint) for k in keys)} matches its pin"
-                           + ("" if all(len(x) == 40 for x in src.metadata_pins) else " (by 64-bit key id)"))
+            keys = pinned_keys(owner, [url], pins)
+            p.notes.append(f"{what} {url}: {', '.join(spaced(k.fingerprint) for k in keys)} matches its pin"
+                           + ("" if all(len(x) == 40 for x in pins) else " (by 64-bit key id)"))
         except SignatureError as exc:
             p.fail("key-mismatch", exc.message)
         except FetchError as exc:
