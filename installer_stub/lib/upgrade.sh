@@ -28,10 +28,14 @@ wcb_upgrade_marker() {
 # installer's to manage (the cluster lab runs Debian's binaries; there is no rpm database), so --upgrade
 # skips its package steps too: the plan's rpm/dnf queries and the dnf transaction, each said so. The
 # node then counts as pending while installed.tsv does not record this bundle (a restart-only roll);
-# the gates, drain, stop, start, the wait for Synced, revive and --finalize stay real.
-# usage: wcb_upgrade_pkgs_skipped   true when the seam skips --upgrade's package steps
+# the gates, drain, stop, start, the wait for Synced, revive and --finalize stay real. On a systemd host
+# (a real server) the seam is refused: there a patch day that installs nothing must not report success.
+# usage: wcb_upgrade_pkgs_skipped   true when the seam skips --upgrade's package steps (exit 1 under systemd)
 wcb_upgrade_pkgs_skipped() {
-    wcb_skipped packages
+    wcb_skipped packages || return 1
+    if [[ "$(wcb_service_backend 2>/dev/null || true)" == systemd ]]; then
+        wcb_die 1 "WCB_SKIP_PHASES names packages, a lab seam that makes --upgrade a restart only; on a systemd host --upgrade installs the update's packages. Unset WCB_SKIP_PHASES and run it again."
+    fi
 }
 
 # usage: wcb_upgrade_has ROLE   true when ROLE is selected on this node

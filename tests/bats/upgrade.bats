@@ -500,6 +500,19 @@ mq_healthy() {
     [ ! -s "$DNF_LOG" ]
 }
 
+@test "--upgrade refuses the lab seam on a systemd host (exit 1): a patch day that installs nothing never reports success" {
+    running mariadb
+    db_healthy
+    pending "MariaDB-server.x86_64 10.11.11-1.el7 wcbundle-$ID"
+    : >"$DNF_LOG"
+    WCB_SERVICE_BACKEND=systemd RPM_INSTALLED="" WCB_SKIP_PHASES="repo packages health" run "$B/install.sh" --upgrade --yes --node wc-db1
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"WCB_SKIP_PHASES names packages, a lab seam that makes --upgrade a restart only; on a systemd host"* ]]
+    [ ! -s "$WCB_STUB_LOG" ]
+    [ ! -s "$DNF_LOG" ]
+    if grep -qs "$ID" "$WCB_ROOT/var/lib/wcbundle/installed.tsv"; then false; fi
+}
+
 @test "--upgrade --finalize under the lab seam: the version this node runs is the one every mq node must run" {
     running rabbitmq-server workcenter
     mq_status '"rabbit@wc-app1","rabbit@wc-app2"' '[]' '"rabbit@wc-app1":{"rabbitmq_version":"3.10.8"},"rabbit@wc-app2":{"rabbitmq_version":"3.10.7"}'
