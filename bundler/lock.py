@@ -40,6 +40,7 @@ class Package:
     replaces: list[str] = field(default_factory=list)   # baseline packages it replaces through Obsoletes
     roles: list[str] = field(default_factory=list)
     why: list[str] = field(default_factory=list)
+    joint: list[str] = field(default_factory=list)      # the joint jobs (Lock.joint keys) whose closure has it
 
     @property
     def nevra(self) -> str:
@@ -71,6 +72,9 @@ class Lock:
     roles: dict[str, RoleResult]
     packages: list[Package]
     modules: dict[str, str] = field(default_factory=dict)
+    # role sets one host holds together ("a+b", sorted) -> their one joint solve; the bundle carries the
+    # union of these closures and the per-role ones, so that the roles install together (docs/design.md)
+    joint: dict[str, RoleResult] = field(default_factory=dict)
     lock_version: int = LOCK_VERSION
 
     def to_dict(self) -> dict:
@@ -83,9 +87,12 @@ class Lock:
             "repos": self.repos,
             # dict(vars(...)) rather than asdict(): same fields, without asdict's deep copies
             "roles": {name: {k: list(v) for k, v in vars(r).items()} for name, r in sorted(self.roles.items())},
-            "packages": [{k: (list(v) if isinstance(v, list) else v) for k, v in vars(p).items()}
+            "packages": [{k: (list(v) if isinstance(v, list) else v) for k, v in vars(p).items()
+                          if k != "joint" or v}   # written only when a joint job has it
                          for p in sorted(self.packages, key=lambda p: (p.name, p.arch))],
             "modules": self.modules,
+            **({"joint": {name: {k: list(v) for k, v in vars(r).items()} for name, r in sorted(self.joint.items())}}
+               if self.joint else {}),
         }
 
     @classmethod
@@ -95,8 +102,9 @@ class Lock:
                 raise InputError(f"unsupported lock_version {d.get('lock_version')!r} (this tool reads {LOCK_VERSION})")
             pkgs = [Package(**p) for p in d["packages"]]
             roles = {k: RoleResult(**v) for k, v in d["roles"].items()}
+            joint = {k: RoleResult(**v) for k, v in d.get("joint", {}).items()}
             return cls(el=int(d["el"]), arch=d["arch"], baseline=d["baseline"], manifest=d["manifest"],
-                       repos=d["repos"], roles=roles, packages=pkgs, modules=d.get("modules", {}))
+                       repos=d["repos"], roles=roles, packages=pkgs, modules=d.get("modules", {}), joint=joint)
         except InputError:
             raise
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -107,7 +115,12 @@ class Lock:
         return next((p for p in self.packages if p.nevra == nevra_str), None)
 
     def total_size(self, role: str | None = None) -> int:
-        return sum(p.size for p in self.packages if role is None or role in p.roles)
+        return sum(p.size for p in self.packages if role is None or role in p.roles or role in p.joint)
+
+
+def joint_key(roles) -> str:
+    """The name of the joint job of a set of roles: sorted, joined by '+' (a role name has no '+')."""
+    return "+".join(sorted(set(roles)))
 
 
 def nevra(name: str, epoch: int | str, version: str, release: str, arch: str) -> str:

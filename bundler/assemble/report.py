@@ -278,7 +278,7 @@ def _host_does(site: Any, node: Any) -> str:
                     "arbitrator": "garbd joins the Galera cluster",
                     "mq-node": "RabbitMQ forms the cluster" if node.name == first["mq-node"]
                     else "RabbitMQ joins the cluster",
-                    "app-node": "starts WorkCenter"}[role])
+                    "app-node": "starts WorkCenter"}.get(role, roles.BY_NAME[role].summary))  # control-node: Ansible
     return "; ".join(out)
 
 
@@ -338,6 +338,15 @@ def _packages(lock: dict, licenses: dict[str, str]) -> str:
         out.append(f"<details open><summary>{e(role)}: {len(mine)} packages</summary>"
                    + _table(["Package", "Version", "Repo", "Why (requested → … → this)", "License", "Size"],
                             rows, num_cols=(5,)) + "</details>")
+    joint_rows = []
+    for key in sorted(lock.get("joint") or {}):   # role sets one host holds, solved as one job
+        mine = [p for p in pkgs if key in p.get("joint", [])]
+        extra = [f"{p['name']}-{p['version']}-{p['release']}.{p['arch']}" for p in mine if not p.get("roles")]
+        joint_rows.append([key.replace("+", " + "), str(len(mine)), " ".join(extra) or "none"])
+    if joint_rows:
+        out.append("<h3>Roles installed together / 함께 설치되는 역할</h3>"
+                   + _table(["Roles (one host)", "Packages", "Only for this combination"], joint_rows,
+                            num_cols=(1,)))
     by_repo: dict[str, list[int]] = {}
     for p in pkgs:
         by_repo.setdefault(p.get("repo", "?"), []).append(int(p.get("size") or 0))

@@ -134,9 +134,11 @@ def diff_locks(old: dict, new: dict) -> dict[str, Any]:
     """Per role: added, removed, upgraded, downgraded and rebuilt (same EVR, other bytes) packages with
     their sizes; then what an update from `old` to `new` carries."""
     roles_out: dict[str, Any] = {}
-    for role in sorted(set(old.get("roles", {})) | set(new.get("roles", {}))):
-        a = {(p["name"], p["arch"]): p for p in old["packages"] if role in p.get("roles", [])}
-        b = {(p["name"], p["arch"]): p for p in new["packages"] if role in p.get("roles", [])}
+    # then the joint jobs ("a+b": roles one host holds, solved together; docs/design.md "resolve")
+    joint = sorted(set(old.get("joint") or {}) | set(new.get("joint") or {}))
+    for role in sorted(set(old.get("roles", {})) | set(new.get("roles", {}))) + joint:
+        a = {(p["name"], p["arch"]): p for p in old["packages"] if role in p.get("roles", []) + p.get("joint", [])}
+        b = {(p["name"], p["arch"]): p for p in new["packages"] if role in p.get("roles", []) + p.get("joint", [])}
         r: dict[str, list] = {"added": [], "removed": [], "upgraded": [], "downgraded": [], "rebuilt": []}
         for key in sorted(set(a) | set(b)):
             pa, pb = a.get(key), b.get(key)

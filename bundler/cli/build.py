@@ -72,6 +72,8 @@ def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
     if site_path is not None:  # validated before anything is downloaded
         from ..site.model import load_site
         site = load_site(site_path)
+        # the role sets the site's hosts hold, each solved as one job (docs/design.md, "resolve")
+        sel.joint = [list(n.roles) for n in site.nodes]
     if sign_key:  # a missing signing key fails now, not after the downloads
         from ..carry.sign import fingerprint_of
         fingerprint_of(sign_key)

@@ -210,7 +210,7 @@ def resolve(as_json: bool, output: Path | None, **kwargs) -> None:
 def why(package: str, as_json: bool, **kwargs) -> None:
     """Show why PACKAGE is in the closure: the chain from a requested package to it."""
     lock = _run_resolve(kwargs)
-    found = {role: p.why for p in lock.packages if p.name == package for role in p.roles}
+    found = {role: p.why for p in lock.packages if p.name == package for role in p.roles + p.joint}
     if not found:
         raise _not_in_closure(package, lock, kwargs)
     if as_json:

@@ -21,3 +21,7 @@ class Selection:
     baseline: str = "minimal"
     cache_dir: Path = Path(".")
     refresh: bool = False
+    # role sets that share a host, each solved as one more job (docs/design.md, "resolve"): None = the
+    # union of the selected roles (no site: any co-residence must install); from a site, each distinct
+    # set of roles a node holds
+    joint: list[list[str]] | None = None

@@ -24,7 +24,7 @@ from pathlib import Path
 import solv
 
 from ..core.errors import ResolveError
-from ..lock import Lock, Package, RoleResult, nevra_evr
+from ..lock import Lock, Package, RoleResult, joint_key, nevra_evr
 from . import baseline as bl
 from .direct import Direct, DirectLoaded, _load_direct, fetch_direct  # noqa: F401 - re-exported
 from .manifest import Manifest, RepoConf, check_resolved_compat, load_manifest
@@ -406,6 +406,44 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
         result.replaced.sort()
         roles[role] = result
         _check_compat(man, sel.el, role, got.new)
+    joint: dict[str, RoleResult] = {}
+    for group in joint_groups(sel, list(requests)):
+        key = joint_key(group)
+        names = list(dict.fromkeys(n for role in group for n in requests[role]))
+        if progress:
+            progress(key)
+        try:
+            got = solve_role(loaded, man, key, names)   # one transaction, as dnf installs them together
+        except ResolveError as exc:
+            if sel.joint is not None:   # the site puts these roles on one host: that host could not install
+                raise ResolveError(f"roles {', '.join(group)} share a host of the site but cannot be installed "
+                                   f"together: {exc.message}",
+                                   hint="Put these roles on different hosts in site.yaml, or fix the repos or "
+                                        "the manifest (pins, modules).") from None
+            # no site: nothing says these roles share a host; each still installs on its own
+            log.warning("roles %s cannot be installed on one host (%s); each role still can. Build with --site "
+                        "to check the role sets your hosts really hold.", ", ".join(group), exc.message)
+            continue
+        result = RoleResult(requested=names, satisfied=got.satisfied)
+        for s in sorted(got.new, key=lambda x: (x.name, x.arch)):
+            kind = replace_kind(s, got.upgrade_of.get(s.id))
+            pkg = pkgs.get(s.id)
+            if pkg is None:  # only this joint closure has it (e.g. an upgrade one role's closure forces)
+                pkg = pkgs[s.id] = _package(loaded, s)
+                pkg.why = got.chains[s.id]
+                if kind in ("upgrade", "downgrade"):
+                    pkg.upgrade_of = _nevra(got.upgrade_of[s.id])
+                pkg.replaces = sorted(_nevra(o) for o in got.replaces.get(s.id, []))
+            pkg.joint.append(key)
+            getattr(result, kind).append(pkg.nevra)
+            result.replaced.extend(_nevra(o) for o in got.replaces.get(s.id, []))
+        result.replaced.sort()
+        joint[key] = result
+        _check_compat(man, sel.el, key, got.new)
+        only = sorted(_nevra(s) for s in got.new if not pkgs[s.id].roles)
+        if only:
+            log.info("roles %s together need %d package(s) no single role's closure has: %s",
+                     key, len(only), ", ".join(only))
     modules = module_texts(loaded, list(pkgs))
     repos = {c.id: {"baseurls": c.baseurls, "gpgkeys": c.gpgkeys, "module_hotfixes": c.module_hotfixes,
                     "fingerprints": list(c.fingerprints), "repo_gpgcheck": c.repo_gpgcheck}
@@ -416,7 +454,19 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
         described["format"] = base.version  # an old capture: installed packages' requires were unknown
     return Lock(el=sel.el, arch="x86_64", baseline=described,
                 manifest={"name": man.name, "sha256": man.sha256}, repos=repos, roles=roles,
-                packages=sorted(pkgs.values(), key=lambda p: (p.name, p.arch)), modules=modules)
+                packages=sorted(pkgs.values(), key=lambda p: (p.name, p.arch)), modules=modules, joint=joint)
+
+
+def joint_groups(sel: Selection, roles: list[str]) -> list[list[str]]:
+    """The role sets to solve as one job each, in the order of `roles`, each of two roles or more, once:
+    sel.joint (a site's nodes' role sets), or, without a site, all the selected roles together."""
+    wanted = [roles] if sel.joint is None else sel.joint
+    out: dict[str, list[str]] = {}
+    for group in wanted:
+        mine = [r for r in roles if r in set(group)]
+        if len(mine) >= 2:
+            out.setdefault(joint_key(mine), mine)
+    return list(out.values())
 
 
 def module_texts(loaded: Loaded, sids) -> dict[str, str]:

@@ -214,13 +214,6 @@ def test_package_phase_installs_each_role_with_real_dnf(request, tmp_path, role,
     pkgs = env_pkgs.stdout.split()
     q = subprocess.run(["rpm", "--root", root, "-q", *pkgs], capture_output=True, text=True)
     assert q.returncode == 0, q.stdout + q.stderr
-    if role == "control-node" and el == 7:
-        # Found with issue 15, left to the package phase's owner (issue 14): ansible's closure installs
-        # openssl 1:1.0.2k-12 (c7-os) while the bundle also carries openssl-libs 1:1.0.2k-26 (c7-updates,
-        # for erlang); the phase's `check-update` then offers openssl-libs alone, dnf skips it (openssl
-        # requires the same EVR: "Skipping packages with conflicts"), the phase still says "upgraded",
-        # and every re-run tries again instead of "unchanged".
-        pytest.xfail("EL7 control-node re-run: the package phase re-offers an upgrade dnf skips (openssl-libs)")
     again = install(bundle, root, "--node", node, "--role", role, skip="preflight system config services health",
                     extra_env=env)
     assert again.returncode == 0, again.stdout + again.stderr

@@ -87,9 +87,10 @@ def seed_root(tmp: Path, el: int) -> Path:
     return root
 
 
-def install_role(bundle: Path, seeded: Path, work: Path, role: str, el: int, hotfixes: bool | None = None,
+def install_role(bundle: Path, seeded: Path, work: Path, role: str | list[str], el: int, hotfixes: bool | None = None,
                  repo: Path | None = None, check: bool = True) -> tuple[Path, str]:
-    """Copy the seeded root and install the role from the bundle's repo alone; (root, dnf output).
+    """Copy the seeded root and install the role (or several roles, as one host holding them: one dnf
+    transaction) from the bundle's repo alone; (root, dnf output).
     hotfixes defaults to install.sh's choice (module_hotfixes=1 on EL8/9)."""
     root = work / "root"
     shutil.copytree(seeded, root, symlinks=True)
@@ -98,7 +99,8 @@ def install_role(bundle: Path, seeded: Path, work: Path, role: str, el: int, hot
     reposdir = work / "repos.d"
     hotfixes = el >= 8 if hotfixes is None else hotfixes
     _write_repo(reposdir, env["WCB_REPO_ID"], (repo or bundle / "repo").as_uri() + "/", keys, hotfixes)
-    pkgs = env[f"WCB_ROLE_PACKAGES_{role.replace('-', '_')}"].split()
+    roles = [role] if isinstance(role, str) else role
+    pkgs = [p for r in roles for p in env[f"WCB_ROLE_PACKAGES_{r.replace('-', '_')}"].split()]
     res = run(_dnf(root, el, reposdir, f"--enablerepo={env['WCB_REPO_ID']}", "install", *pkgs), check=False)
     out = res.stdout + res.stderr
     assert res.returncode == 0 or not check, f"dnf could not install role {role} from the bundle alone:\n{out[-3000:]}"
@@ -240,3 +242,70 @@ def test_el7_bundle_built_from_a_capture_installs_on_that_target(seeded7, tmp_pa
     bundle = build_bundle(tmp_path / "b", 7, "--role", "db-node", "--baseline", str(capture))
     root, _ = install_role(bundle, seeded7, tmp_path / "w", "db-node", 7)
     _assert_role_installed(bundle, root, "db-node")
+
+
+# ------------------------------------------------------------------ roles that share a host (joint solve)
+
+def _site_with(tmp: Path, node: str, roles: list[str]) -> Path:
+    """The example site with `node` holding `roles` (README: control-node next to a host's other roles)."""
+    text = (Path(__file__).resolve().parents[2] / "manifests" / "site.example.yaml").read_text()
+    old = f"  - name: {node}\n    ip: 10.10.0.11\n    roles: [app-node, mq-node]\n"
+    assert old in text, "the example site changed: adapt this test"
+    site = tmp / "site.yaml"
+    site.write_text(text.replace(old, f"  - name: {node}\n    ip: 10.10.0.11\n    roles: [{', '.join(roles)}]\n"))
+    return site
+
+
+@pytest.fixture(scope="session")
+def el7_shared(tmp_path_factory):
+    """{form: extracted bundle} for mq-node + control-node on one host: selected alone (no site: every
+    selected role is solved together too) and through a site whose node wc-app1 holds both."""
+    tmp = tmp_path_factory.mktemp("b7j")
+    site = _site_with(tmp, "wc-app1", ["app-node", "mq-node", "control-node"])
+    return {"roles": build_bundle(tmp / "r", 7, "--role", "mq-node", "--role", "control-node"),
+            "site": build_bundle(tmp / "s", 7, "--site", str(site))}
+
+
+def _evr(root: Path, name: str) -> str:
+    res = run(["rpm", "--root", root, "-q", name, "--qf", "%{EPOCH}:%{VERSION}-%{RELEASE}\n"], check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout.strip()
+
+
+@pytest.mark.parametrize("form", ["roles", "site"])
+def test_el7_roles_sharing_a_host_install_together(el7_shared, seeded7, tmp_path, form):
+    """The review's defect: each role's closure alone takes another openssl (control-node: c7-os's -12,
+    the baseline's; mq-node: openssl-libs -26 for erlang), so a union of per-role closures cannot install
+    both roles on one host. The joint solve adds what they need together; dnf (gpgcheck on) installs
+    them in one transaction from the bundle alone."""
+    from bundler.lock import load
+    bundle = el7_shared[form]
+    lock = load(bundle / "bundle.json")
+    roles = ["mq-node", "control-node"] + (["app-node"] if form == "site" else [])
+    key = "+".join(sorted(roles))
+    want = {key} | ({"app-node+mq-node"} if form == "site" else set())   # wc-app2 holds app-node + mq-node
+    assert set(lock.joint) == want, f"joint jobs {sorted(lock.joint)}, expected {sorted(want)}"
+    assert sorted(lock.joint[key].requested) == sorted({n for r in roles for n in lock.roles[r].requested})
+    root, _ = install_role(bundle, seeded7, tmp_path, roles, 7)
+    for role in roles:
+        _assert_role_installed(bundle, root, role)
+    assert _evr(root, "openssl") == _evr(root, "openssl-libs")   # openssl requires its libs' exact EVR
+
+
+def test_el7_per_role_union_alone_cannot_install_both(el7_shared, seeded7, tmp_path):
+    """Control: the same bundle's RPMs without those only the joint job brought (the per-role union, the
+    lock before this fix), indexed by createrepo_c: dnf refuses mq-node + control-node together."""
+    from bundler.assemble.localrepo import create_repo
+    from bundler.lock import load
+    bundle = el7_shared["roles"]
+    lock = load(bundle / "bundle.json")
+    joint_only = {p.filename for p in lock.packages if not p.roles}
+    assert joint_only, "the joint job added nothing: the per-role closures agree, so this control proves nothing"
+    bare = tmp_path / "bare"
+    (bare / "Packages").mkdir(parents=True)
+    for rpm in (bundle / "repo" / "Packages").iterdir():
+        if rpm.name not in joint_only:
+            shutil.copy2(rpm, bare / "Packages" / rpm.name)
+    create_repo(bare, 7)
+    _, out = install_role(bundle, seeded7, tmp_path / "w", ["mq-node", "control-node"], 7, repo=bare, check=False)
+    assert "openssl" in out and ("conflict" in out.lower() or "cannot install" in out.lower()), out[-3000:]
