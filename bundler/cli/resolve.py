@@ -196,6 +196,10 @@ def resolve(as_json: bool, output: Path | None, **kwargs) -> None:
                    f"{human_size(lock.total_size(name)):>10}  {' '.join(role.requested)}")
     click.echo(f"{'total':<14} {len(lock.packages):>7} {'':>7} {'':>8} {human_size(lock.total_size()):>10}  "
                "(distinct packages, shared by roles)")
+    for key, r in lock.joint.items():   # roles solved together (one host): what only the combination needs
+        only = sorted(p.nevra for p in lock.packages if key in p.joint and not p.roles)
+        click.echo(f"together {key.replace('+', ' + ')}: {len(r.install) + len(r.upgrade)} packages"
+                   + (f", {len(only)} only for this combination: {' '.join(only)}" if only else ""))
     for name, ch in changes.items():  # REPLACES counts baseline packages another one obsoletes
         for nevra, old in ch.replace:
             click.echo(f"{name}: {nevra} replaces {old} (Obsoletes)")
