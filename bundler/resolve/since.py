@@ -1,7 +1,8 @@
 """`wcbundle build --since OLD`: the new state, solved on a target that already runs OLD (issue 14).
 
-Each role is solved as `dnf install <the role's packages>` plus `dnf upgrade` of OLD's packages on
-a target whose installed system is the target baseline with OLD's packages of that role installed
+Each role (and each set of roles one host holds, solved together as resolve() does: `joint`) is
+solved as `dnf install <the role's packages>` plus `dnf upgrade` of OLD's packages on a target whose
+installed system is the target baseline with OLD's packages of that role (or joint job) installed
 over it (what the node holds after installing OLD): the installed repo of bundler.resolve.baseline,
 built from whole records as for any baseline. The records of OLD's packages come from the repos
 of this run, found by their sha256 (OLD's lock records each one's checksum); a repo that no longer
@@ -24,16 +25,25 @@ from pathlib import Path
 import solv
 
 from ..changes import evr_cmp
-from ..core.errors import InputError
+from ..core.errors import InputError, ResolveError
 from ..core.fileutil import atomic_write
-from ..lock import Lock, Package, RoleResult, nevra_of
+from ..lock import Lock, Package, RoleResult, joint_key, nevra_of
 from . import baseline as bl
 from .direct import fetch_direct
 from .manifest import load_manifest
 from .metadata import close_session
 from .pool import NeedFilelists
 from .selection import Selection
-from .solve import _check_compat, _nevra, _package, consider, load_pool, module_texts, solve_role
+from .solve import (
+    _check_compat,
+    _nevra,
+    _package,
+    consider,
+    joint_groups,
+    load_pool,
+    module_texts,
+    solve_role,
+)
 
 log = logging.getLogger("wcbundle")
 
@@ -105,9 +115,15 @@ def _since(sel, man, requests, confs, direct, filelists, capture, old, progress)
     described: dict = {}
     pkgs: dict[str, Package] = {}        # sha256 -> package of the new lock
     roles: dict[str, RoleResult] = {}
+    joint: dict[str, RoleResult] = {}
     modules: dict[str, str] = {}
     repos: dict = {}
-    for role, names in requests.items():
+    # each role, then each set of roles one host holds (solve.joint_groups), solved on the node after OLD
+    units = [(role, [role], names) for role, names in requests.items()]
+    units += [(joint_key(g), g, list(dict.fromkeys(n for r in g for n in requests[r])))
+              for g in joint_groups(sel, list(requests))]
+    for role, members, names in units:
+        is_joint = len(members) > 1
         if progress:
             progress(role)
         loaded = load_pool(man, sel, confs, filelists=filelists, direct=direct)
@@ -116,13 +132,17 @@ def _since(sel, man, requests, confs, direct, filelists, capture, old, progress)
                 target = _Target(sel, man, loaded, capture)
                 described = target.base.describe()
             base_records = target.packages
-            mine = [p for p in old_pkgs if role in p.get("roles", [])]
+            if is_joint:   # OLD's joint closure of these roles (an older OLD without one: their roles')
+                mine = [p for p in old_pkgs if role in p.get("joint", [])] if role in (old.get("joint") or {}) \
+                    else [p for p in old_pkgs if set(members) & set(p.get("roles", []))]
+            else:
+                mine = [p for p in old_pkgs if role in p.get("roles", [])]
             index = _by_sha(loaded)
             missing = [p for p in mine if _sha(p) not in index]
             if missing:
                 raise InputError(
                     f"the repos of this run no longer carry {len(missing)} package(s) of the earlier bundle's "
-                    f"role {role}: {', '.join(_nevra_of(p) for p in missing[:6])}"
+                    f"role{'s' if is_joint else ''} {role}: {', '.join(_nevra_of(p) for p in missing[:6])}"
                     + (" ..." if len(missing) > 6 else "") + "; their records are needed to solve the upgrade.",
                     hint="Serve the earlier bundle's repo/ directory as one more repo "
                          "(--repo old=file:///path/to/extracted/bundle/repo/ --gpgkey old=...), or point "
@@ -148,12 +168,24 @@ def _since(sel, man, requests, confs, direct, filelists, capture, old, progress)
                 inst = installed.get((s.name, s.arch, s.evr))
                 if inst is not None:   # `dnf upgrade` of each package the earlier bundle installed
                     upgrade_jobs.append(loaded.pool.Job(solv.Job.SOLVER_UPDATE | solv.Job.SOLVER_SOLVABLE, inst.id))
-            got = solve_role(loaded, man, role, names, upgrade_jobs)
+            try:
+                got = solve_role(loaded, man, role, names, upgrade_jobs)
+            except ResolveError as exc:
+                if not is_joint:
+                    raise
+                if sel.joint is not None:   # as solve.py: a site's host holds these roles
+                    raise ResolveError(f"roles {', '.join(members)} share a host of the site but cannot be "
+                                       f"installed together: {exc.message}",
+                                       hint="Put these roles on different hosts in site.yaml, or fix the repos "
+                                            "or the manifest (pins, modules).") from None
+                log.warning("roles %s cannot be installed on one host (%s); each role still can.",
+                            ", ".join(members), exc.message)
+                continue
             gone = {o.id for o in got.upgrade_of.values()} | {o.id for os_ in got.replaces.values() for o in os_}
             kept = [p for p, s in zip(mine, olds)
                     if (inst := installed.get((s.name, s.arch, s.evr))) is None or inst.id not in gone]
             result = RoleResult(requested=list(names))
-            old_role = old["roles"].get(role, {})
+            old_role = ((old.get("joint") or {}) if is_joint else old["roles"]).get(role, {})
             result.satisfied = [r for r in got.satisfied
                                 if r in old_role.get("satisfied", []) or r not in old_role.get("requested", [])]
             by_name = {(b.name, b.arch): b for b in base_records}
@@ -161,7 +193,7 @@ def _since(sel, man, requests, confs, direct, filelists, capture, old, progress)
             for p in kept:
                 sha = _sha(p)
                 if sha not in pkgs:
-                    pkgs[sha] = Package(**{**p, "roles": []})
+                    pkgs[sha] = Package(**{**p, "roles": [], "joint": []})
                 entries.append(pkgs[sha])
             old_replaces = {p["name"]: p.get("replaces", []) for p in mine}
             for s in sorted(got.new, key=lambda x: (x.name, x.arch)):
@@ -181,11 +213,11 @@ def _since(sel, man, requests, confs, direct, filelists, capture, old, progress)
                             modules[rid] = modules.get(rid, "") + text
                 entries.append(pkgs[sha])
             for pkg in sorted(entries, key=lambda x: (x.name, x.arch)):
-                pkg.roles.append(role)
+                (pkg.joint if is_joint else pkg.roles).append(role)
                 getattr(result, _kind(pkg, by_name)).append(pkg.nevra)
                 result.replaced.extend(pkg.replaces)
             result.replaced = sorted(set(result.replaced))
-            roles[role] = result
+            (joint if is_joint else roles)[role] = result
             _check_compat(man, sel.el, role, got.new)
             repos.update({c.id: {"baseurls": c.baseurls, "gpgkeys": c.gpgkeys, "module_hotfixes": c.module_hotfixes,
                                  "fingerprints": list(c.fingerprints), "repo_gpgcheck": c.repo_gpgcheck}
@@ -202,7 +234,7 @@ def _since(sel, man, requests, confs, direct, filelists, capture, old, progress)
     described["count"] = len(target.packages) if target is not None else 0
     return Lock(el=sel.el, arch="x86_64", baseline=described,
                 manifest={"name": man.name, "sha256": man.sha256}, repos=repos, roles=roles,
-                packages=sorted(pkgs.values(), key=lambda p: (p.name, p.arch)), modules=modules)
+                packages=sorted(pkgs.values(), key=lambda p: (p.name, p.arch)), modules=modules, joint=joint)
 
 
 def _nevra_of(p: dict) -> str:

@@ -7,6 +7,7 @@ Reads one JSON job on stdin:
             "includepkgs": [...]}},
   "releasever": "7", "platform": "platform:el9" | null,
    "weak": false, "exclude": ["*.i686"], "group": "core" | null,
+   "dbpath": "/var/lib/rpm",       the rpmdb inside the root (default /var/lib/rpm)
    "modules": {"mariadb": "disabled" | "enabled:10.11"},   module states, as `dnf module` leaves them
    "sets": [["name", ...], ...]}
 and prints one JSON list, one entry per set (or, with "group", one entry for `group install`):
@@ -66,7 +67,9 @@ def main():
     if job.get("platform"):
         c.module_platform_id = job["platform"]
     base.read_all_repos()
-    rpm.addMacro("_dbpath", "/var/lib/rpm")   # the roots' rpmdb (after dnf.Base(), which reads rpm's config)
+    # the roots' rpmdb (after dnf.Base(), which reads rpm's config); "dbpath": a root dnf itself filled on
+    # this host, where rpm's own default applies (Debian: ~/.rpmdb)
+    rpm.addMacro("_dbpath", job.get("dbpath") or "/var/lib/rpm")
     base.fill_sack(load_system_repo=True)
     out = []
     if job.get("group"):

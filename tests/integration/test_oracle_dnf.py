@@ -221,3 +221,52 @@ def test_capture_of_the_rpmdb_is_whole(roots, tmp_path):
     assert any(p.prereqs for p in base.packages) and any(p.obsoletes for p in base.packages)
     assert any(p.conflicts for p in base.packages)
     assert not any(d.startswith("rpmlib(") for p in base.packages for d in p.requires + p.prereqs)
+
+
+@pytest.mark.installroot
+def test_joint_job_agrees_with_dnf_on_the_fixture_world(tmp_path):
+    """A joint job (roles one host holds, solved as one transaction) is dnf's answer to installing all
+    their requests at once: the EL7 fixture world, mq-node + control-node (whose closures alone disagree
+    on openssl), on a real rpmdb of @core (dnf `group install core` from the world's base repo) and its
+    capture as the baseline; the manifest's repo filters given to dnf as the same repo options."""
+    from bundler.cli.resolve import selection_from
+    from bundler.core.run import run
+    from bundler.resolve.baseline import CAPTURE_FORMAT
+    from bundler.resolve.manifest import load_manifest
+    from bundler.resolve.solve import resolve
+    from scripts.world import ensure
+    from tests.integration.test_installroot import seed_root
+    world = ensure(7)
+    root = seed_root(tmp_path / "seed", 7)
+    capture = tmp_path / "baseline.txt"
+    capture.write_text(run(["rpm", "--root", root, "-qa", "--qf", CAPTURE_FORMAT]).stdout)
+    args = world.repo_args(world.root.as_uri())
+    opt = {flag: [args[i + 1] for i in range(0, len(args), 2) if args[i] == flag]
+           for flag in ("--repo", "--gpgkey", "--key-fingerprint")}
+    sel = selection_from(el=7, repos=opt["--repo"], gpgkeys=opt["--gpgkey"], key_fingerprints=opt["--key-fingerprint"],
+                         roles=["mq-node", "control-node"], baseline=str(capture), cache_dir=tmp_path / "cache")
+    lock = resolve(sel)
+    assert set(lock.joint) == {"control-node+mq-node"}
+    joint = lock.joint["control-node+mq-node"]
+    man = load_manifest(sel.manifest_path)
+    confs = man.effective_repos(sel)
+    assert all(c.priority == 99 for c in confs), "a repo priority: the dnf job below would not say it"
+    repos = {c.id: {"url": c.baseurls[0], "includepkgs": c.includepkgs, "excludepkgs": c.excludepkgs,
+                    "module_hotfixes": c.module_hotfixes} for c in confs}
+    sets = [joint.requested] + [lock.roles[r].requested for r in ("mq-node", "control-node")]
+    dbpath = run(["rpm", "--eval", "%_dbpath"]).stdout.strip()   # where seed_root's dnf put the rpmdb
+    theirs = oracle.dnf_solve({"el": 7, "root": str(root), "work": str(tmp_path / "dnf"), "repos": repos,
+                               "weak": man.weak_deps, "sets": sets, "dbpath": dbpath})
+    assert all(t.get("ok") for t in theirs), theirs
+    assert not any(n.startswith(("bash-", "glibc-")) for t in theirs for n in t["install"]), \
+        "dnf did not see the root's rpmdb (it installs @core again)"
+    for label, r, t in zip(("joint", "mq-node", "control-node"),
+                           [joint, lock.roles["mq-node"], lock.roles["control-node"]], theirs):
+        mine = {"ok": True, "install": sorted(r.install), "upgrade": sorted(r.upgrade),
+                "reinstall": sorted(r.reinstall), "downgrade": sorted(r.downgrade),
+                "obsoleted": sorted(set(r.replaced))}
+        assert t["ok"] and _same(mine, t), f"{label}: wcbundle {json.dumps(mine)} vs dnf {json.dumps(t)}"
+    # the per-role answers disagree on openssl; the joint one takes a single openssl EVR, as dnf does
+    picked = {n.rsplit("-", 2)[0]: n for n in theirs[0]["install"] + theirs[0]["upgrade"] if n.startswith("openssl")}
+    assert {"openssl", "openssl-libs"} <= set(picked), picked
+    assert picked["openssl"].split("-", 1)[1].rsplit(".", 1)[0] == picked["openssl-libs"].split("-", 2)[2].rsplit(".", 1)[0]
