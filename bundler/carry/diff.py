@@ -135,7 +135,7 @@ def diff_locks(old: dict, new: dict) -> dict[str, Any]:
     their sizes; then what an update from `old` to `new` carries."""
     roles_out: dict[str, Any] = {}
     # then the joint jobs ("a+b": roles one host holds, solved together; docs/design.md section 3) both
-    # locks have (an update's lock, solved per role by resolve/since.py, has none: no "removed" noise)
+    # locks have (a lock from before joint jobs, or of another site, has other ones: no "removed" noise)
     joint = sorted(set(old.get("joint") or {}) & set(new.get("joint") or {}))
     for role in sorted(set(old.get("roles", {})) | set(new.get("roles", {}))) + joint:
         a = {(p["name"], p["arch"]): p for p in old["packages"] if role in p.get("roles", []) + p.get("joint", [])}
