@@ -121,7 +121,7 @@ def _resolve(ctx: BuildContext, progress: Progress) -> str:
         import dataclasses
 
         from .assemble.update import make_update
-        ctx.update = upd = make_update(ctx.since, lock.to_dict())
+        ctx.update = upd = make_update(ctx.since, lock.to_dict(), ctx.site)
         ctx.carry = dataclasses.replace(lock, packages=[p for p in lock.packages
                                                         if p.checksum.partition(":")[2] not in upd.old_shas])
         note += (f"; update of {ctx.since.bundle_id}: {len(ctx.carry.packages)} changed, "

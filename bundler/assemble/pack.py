@@ -223,12 +223,13 @@ def _keys(tree: Path, keys: dict[str, Any]) -> list[str]:
     return rels
 
 
-def _site(tree: Path, site: Any) -> None:
+def _site(tree: Path, site: Any, update: Any = None) -> None:
     from ..site.flows import write_flows_tsv
     write_flows_tsv(tree / "site" / "flows.tsv")
     if site is not None:
         from ..site.model import write_site_files
-        write_site_files(site, tree / "site", tree)
+        # an update (build --since) carries its base's secrets.env byte for byte (assemble/update.py)
+        write_site_files(site, tree / "site", tree, secrets_env=update.secrets if update is not None else None)
         # the site as an Ansible inventory + playbooks (issue 15); the tree's name is the bundle id
         from ..site.fleet import write_ansible
         write_ansible(site, tree / "site" / "ansible", bundle_id=tree.name)
@@ -376,7 +377,7 @@ def _fill_tree(inp: PackInput, st: Staging) -> dict:
     if inp.sign_key:  # the signer's public key ships inside (keys/wcbundle-signer.gpg); trust is the fpr
         from ..carry.sign import SIGNER_KEY, export_public_key
         signer_fpr = export_public_key(inp.sign_key, tree / SIGNER_KEY)
-    _site(tree, inp.site)
+    _site(tree, inp.site, inp.update)
     build = _build_info(inp, d, when, signer_fpr, top)
     site_summary = inp.site.summary() if inp.site is not None else None
     doc: dict[str, Any] = {"lock": d, "build": build, "site": site_summary}

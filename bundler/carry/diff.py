@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,11 @@ class BundleDoc:
     doc: dict
     bundle_id: str          # the top directory name (bundle.env's WCB_BUNDLE_ID)
     label: str              # what the operator gave, for messages
+    # site/secrets.env's bytes (a .tar or parts: checked against MANIFEST.sha256; a directory: against
+    # its MANIFEST.sha256 line when it has one); None when the bundle has none or the form cannot carry
+    # it (a bare bundle.json: form "json"). Never printed: an update copies it (assemble/update.py).
+    secrets: bytes | None = field(default=None, repr=False)
+    form: str = "json"      # json | dir | tar | parts
 
     @property
     def lock(self) -> dict:
@@ -59,7 +64,7 @@ def read_bundle_doc(path: Path, what: str = "bundle") -> BundleDoc:
     path = Path(path)
     label = f"{what} {path}"
     try:
-        raw, top = _raw(path)
+        raw, top, secrets, form = _raw(path)
     except InputError as exc:
         raise InputError(f"{what} {exc.message}", hint=exc.hint) from None
     except WcbundleError as exc:   # an integrity or usage failure of OLD is bad input to this command
@@ -84,10 +89,32 @@ def read_bundle_doc(path: Path, what: str = "bundle") -> BundleDoc:
     if not top:
         raise InputError(f"{label}: bundle.json does not name its bundle id and has no bundle.env beside it.",
                          hint="Give the bundle's .tar or its extracted directory instead.")
-    return BundleDoc(doc, top, label)
+    return BundleDoc(doc, top, label, secrets, form)
 
 
-def _raw(path: Path) -> tuple[bytes, str | None]:
+SECRETS = "site/secrets.env"
+
+
+def _dir_secrets(top: Path) -> bytes | None:
+    """An extracted bundle's site/secrets.env, checked against its MANIFEST.sha256 line when listed."""
+    from .verify import MANIFEST
+    f = top / SECRETS
+    if not f.is_file():
+        return None
+    data = f.read_bytes()
+    man = top / MANIFEST
+    if man.is_file():
+        for line in man.read_text(encoding="utf-8", errors="replace").splitlines():
+            words = line.split()
+            if len(words) == 2 and words[1].lstrip("*") == SECRETS and \
+                    words[0] != hashlib.sha256(data).hexdigest():
+                raise InputError(f"{f} does not match its line in {man} (the file was changed after the "
+                                 "build).", hint="Give the earlier bundle's .tar, or restore the secrets.env "
+                                 "the site runs with.")
+    return data
+
+
+def _raw(path: Path) -> tuple[bytes, str | None, bytes | None, str]:
     from . import split
     from .verify import _check_manifest, _locate, scan_archive
     if path.is_file() and path.name.endswith(".json") and not path.name.endswith(split.INDEX_SUFFIX):
@@ -97,7 +124,7 @@ def _raw(path: Path) -> tuple[bytes, str | None]:
             for line in env.read_text(encoding="utf-8", errors="replace").splitlines():
                 if line.startswith("WCB_BUNDLE_ID="):
                     top = line.split("=", 1)[1].strip("'")
-        return path.read_bytes(), top
+        return path.read_bytes(), top, None, "json"
     if not path.exists() and not split.index_path(path).is_file():
         raise InputError(f"{path}: no such file or directory.", hint=HINT)
     kind, path = _locate(path)
@@ -107,13 +134,13 @@ def _raw(path: Path) -> tuple[bytes, str | None]:
         if top is None:
             raise InputError(f"{path}: no bundle.json in this directory or the one below it; not a bundle.",
                              hint=HINT)
-        return _raw(top / "bundle.json")[0], top.name
+        return _raw(top / "bundle.json")[0], top.name, _dir_secrets(top), "dir"
     scan, name, _size = scan_archive(kind, path)
     _check_manifest(scan)              # every member, bundle.json included, matches MANIFEST.sha256
     raw = scan.small.get("bundle.json")
     if raw is None:
         raise InputError(f"{name}: {scan.top}/bundle.json is missing; this is not a wcbundle bundle.", hint=HINT)
-    return raw, scan.top
+    return raw, scan.top, scan.small.get(SECRETS), kind
 
 
 # -- the diff --------------------------------------------------------------------

@@ -94,7 +94,7 @@ class _Scan:
         self.files: dict[str, str] = {}      # path below top -> sha256
         self.sizes: dict[str, int] = {}
         self.dirs: set[str] = set()
-        self.small: dict[str, bytes] = {}    # MANIFEST.sha256, its .asc, bundle.json, signer key
+        self.small: dict[str, bytes] = {}    # MANIFEST.sha256, its .asc, bundle.json, signer key, secrets.env
 
     def member(self, name: str, is_dir: bool) -> str | None:
         parts = check_name(name, self.label)
@@ -119,7 +119,8 @@ class _Scan:
     def add_file(self, rel: str, stream) -> None:
         h = hashlib.sha256()
         size = 0
-        keep = rel in (MANIFEST, MANIFEST_SIG, "bundle.json", sign.SIGNER_KEY)
+        # site/secrets.env: an update built --since this bundle carries it (carry/diff.py, never printed)
+        keep = rel in (MANIFEST, MANIFEST_SIG, "bundle.json", sign.SIGNER_KEY, "site/secrets.env")
         kept = []
         first = True
         for buf in iter(lambda: stream.read(CHUNK), b""):

@@ -44,7 +44,8 @@ def _module_disable(sel) -> list[str]:
               help="Also cut the tar into parts of SIZE (e.g. 3900M) with an index and join.sh.")
 @click.option("--since", "since", metavar="OLD", type=click.Path(path_type=Path),
               help="Build an update of the bundle OLD (its .tar, .parts.json, extracted directory or "
-                   "bundle.json): solved on top of OLD's packages, carrying only the RPMs OLD does not have.")
+                   "bundle.json): solved on top of OLD's packages, carrying only the RPMs OLD does not have, "
+                   "and OLD's site/secrets.env as it is (with --site, OLD must hold it: not a bundle.json alone).")
 @click.pass_context
 def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
           fmt: str, allow_unsigned: tuple[str, ...], sign_key: str | None, split_size: str | None,
@@ -79,10 +80,11 @@ def build(ctx: click.Context, site_path: Path | None, out_dir: Path, jobs: int,
         fingerprint_of(sign_key)
     old = None
     if since is not None:  # OLD is read and checked before anything is downloaded (exit 3 if wrong)
-        from ..assemble.update import check_base
+        from ..assemble.update import base_secrets, check_base
         from ..carry.diff import read_bundle_doc
         old = read_bundle_doc(since, "--since")
         check_base(old, sel.el, "x86_64", site.name if site is not None else None)
+        base_secrets(old, site)   # the update carries OLD's secrets.env: refused now when it cannot
     from ..pipeline import BuildContext
     from ..pipeline import build as run_pipeline
     t_start = time.monotonic()

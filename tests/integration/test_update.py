@@ -234,6 +234,151 @@ def test_bad_old_exits_3_naming_the_problem(el7_only, worlds, built, tmp_path, c
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
+# -- an update carries its base's secrets (site/secrets.env) ------------------------------------------
+
+MANIFESTS = Path(__file__).resolve().parents[2] / "manifests"
+
+
+def _site_yaml(tmp: Path, name: str = "site.yaml", secrets: dict[str, str] | None = None) -> Path:
+    text = (MANIFESTS / "site.example.yaml").read_text()
+    if secrets:
+        text += "secrets:\n" + "".join(f"  {k}: {v}\n" for k, v in secrets.items())
+    path = tmp / name
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def _digest(raw: bytes) -> str:
+    import hashlib
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _secret_values(raw: bytes) -> dict[str, str]:
+    from bundler.site.model import parse_site_env
+    return parse_site_env(raw.decode())
+
+
+@pytest.fixture(scope="module")
+def built_site(worlds, tmp_path_factory):
+    """(tmp, site.yaml, v1 tar built --site, extracted v1): EL-independent, so EL7 only."""
+    from bundler.carry.verify import extract_bundle
+    v1, _ = worlds
+    if v1.el != 7:
+        pytest.skip("EL-independent: checked on EL7")
+    tmp = tmp_path_factory.mktemp("upd-site")
+    site = _site_yaml(tmp)
+    assert _build(v1, tmp, "o1", "--site", str(site)) == 0
+    (old,) = (tmp / "o1").glob("*.tar")
+    return tmp, site, old, extract_bundle(old, tmp / "x1")
+
+
+def test_update_carries_its_base_secrets_byte_for_byte(worlds, built_site, tmp_path, capfd):
+    """v1 built --site, then the update --since v1.tar --site: the update's site/secrets.env is v1's,
+    byte for byte and 0600 in the tar; no secret value appears in the build's output or in any other
+    file of the update. A second full build of the same site.yaml gets fresh secrets (what an update
+    did before), so the equality is the carrying, not chance."""
+    import tarfile
+
+    from bundler.carry.verify import extract_bundle
+    _, v2 = worlds
+    tmp, site, old, x1 = built_site
+    old_raw = (x1 / "site/secrets.env").read_bytes()
+    values = _secret_values(old_raw)
+    assert len(values) == 6 and all(len(v) >= 16 for v in values.values())
+    capfd.readouterr()
+    assert main(["build", "--el", str(v2.el), *v2.repo_args(v2.root.as_uri()), "--cache", str(tmp / "cache"),
+                 "--out", str(tmp_path / "o2"), *STACK, "--site", str(site), "--since", str(old)]) == 0
+    out = capfd.readouterr()
+    (upd,) = (tmp_path / "o2").glob("*.tar")
+    with tarfile.open(upd) as tf:
+        member = next(m for m in tf.getmembers() if m.name.endswith("/site/secrets.env"))
+        assert member.mode & 0o777 == 0o600
+        # compared by digest: a failing assert must not print the secrets either
+        assert _digest(tf.extractfile(member).read()) == _digest(old_raw)
+    x2 = extract_bundle(upd, tmp_path / "x2")
+    assert _digest((x2 / "site/secrets.env").read_bytes()) == _digest(old_raw)
+    assert (x2 / "site/secrets.env").stat().st_mode & 0o777 == 0o600
+    leaks = [(k, str(f.relative_to(x2))) for f in x2.rglob("*") if f.is_file() and f != x2 / "site/secrets.env"
+             for k, v in values.items() if v.encode() in f.read_bytes()]
+    assert leaks == []
+    assert [k for k, v in values.items() if v in out.out or v in out.err] == []   # keys only, if it fails
+    # the control: a full build of the same site.yaml generates other secrets
+    assert _build(v2, tmp_path, "o3", "--site", str(site)) == 0
+    x3 = extract_bundle(next((tmp_path / "o3").glob("*.tar")), tmp_path / "x3")
+    fresh = _secret_values((x3 / "site/secrets.env").read_bytes())
+    assert fresh.keys() == values.keys()
+    assert [k for k in values if fresh[k] == values[k]] == []
+
+
+def test_old_forms_carry_the_same_secrets(built_site, tmp_path):
+    """.tar, parts index and extracted dir all yield v1's secrets.env; bundle.json alone yields none;
+    an extracted dir whose secrets.env no longer matches its MANIFEST.sha256 is refused (exit 3)."""
+    from bundler.carry.split import split_bundle
+    from bundler.core.errors import InputError
+    _, _, old, x1 = built_site
+    copy = tmp_path / old.name
+    shutil.copy(old, copy)
+    shutil.copy(old.with_name(old.name + ".sha256"), tmp_path)
+    parts = split_bundle(copy, 4 << 20)
+    copy.unlink()
+    index = next(p for p in parts if p.name.endswith(".parts.json"))
+    raw = (x1 / "site/secrets.env").read_bytes()
+    got = {str(f): read_bundle_doc(f) for f in (old, index, x1, x1.parent)}
+    assert {_digest(d.secrets or b"") for d in got.values()} == {_digest(raw)}, {k: d.form for k, d in got.items()}
+    assert {d.form for d in got.values()} == {"tar", "parts", "dir"}
+    bare = read_bundle_doc(x1 / "bundle.json")
+    assert bare.form == "json" and bare.secrets is None
+    edited = tmp_path / "edited" / x1.name
+    shutil.copytree(x1, edited)
+    (edited / "site/secrets.env").write_bytes(raw.replace(b"WCB_ERLANG_COOKIE=", b"WCB_ERLANG_COOKIE=X"))
+    with pytest.raises(InputError) as exc:
+        read_bundle_doc(edited)
+    assert "does not match its line" in exc.value.message
+
+
+@pytest.mark.parametrize("case", ["bare-json", "other-cookie"])
+def test_update_without_its_base_secrets_is_refused(worlds, built_site, tmp_path, capfd, case):
+    """--since a bundle.json alone with --site, or a site.yaml fixing a secret to another value than
+    the base's: exit 3 before any download, naming what to pass or the key, never a secret's value."""
+    _, v2 = worlds
+    tmp, site, old, x1 = built_site
+    values = _secret_values((x1 / "site/secrets.env").read_bytes())
+    since = str(old)
+    if case == "bare-json":
+        since, needle = str(x1 / "bundle.json"), "is a bundle.json alone"
+    else:
+        other = "Q" * 40
+        assert other != values["WCB_ERLANG_COOKIE"]
+        site = _site_yaml(tmp_path, secrets={"erlang-cookie": other, "db-root-password": values["WCB_DB_ROOT_PASSWORD"]})
+        needle = "fixes WCB_ERLANG_COOKIE (secrets:) to a value other than"
+    capfd.readouterr()
+    rc = main(["build", "--el", str(v2.el), *v2.repo_args(v2.root.as_uri()), "--cache", str(tmp_path / "cache"),
+               "--out", str(tmp_path / "o"), *STACK, "--site", str(site), "--since", since])
+    out = capfd.readouterr()
+    assert rc == 3, out.err
+    assert needle in out.err and "Traceback" not in out.err, out.err
+    assert "WCB_DB_ROOT_PASSWORD" not in out.err   # an equal fixed secret is no problem
+    assert [k for k, v in values.items() if v in out.out or v in out.err] == []   # keys only, if it fails
+    assert "Q" * 40 not in out.err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+    assert not list(tmp_path.rglob("*.rpm"))   # refused before anything was fetched
+
+
+def test_a_fixed_secret_equal_to_the_base_is_accepted(built_site, tmp_path):
+    """The rule in one place (assemble/update.py base_secrets): equal fixed secrets pass and the
+    base's bytes are returned as they are; a build without --site needs none."""
+    from bundler.assemble.update import base_secrets
+    from bundler.site.model import load_site
+    _, _, old, x1 = built_site
+    doc = read_bundle_doc(old)
+    values = _secret_values(doc.secrets)
+    same = load_site(_site_yaml(tmp_path, secrets={"erlang-cookie": values["WCB_ERLANG_COOKIE"],
+                                                   "mq-app-password": values["WCB_MQ_APP_PASSWORD"]}))
+    assert _digest(base_secrets(doc, same) or b"") == _digest(doc.secrets)
+    assert base_secrets(read_bundle_doc(x1 / "bundle.json"), None) is None
+
+
 # -- the upgrade proof: real dnf, gpgcheck on -------------------------------------------------
 
 def _repo(reposdir: Path, repo_id: str, top: Path, el: int) -> None:
