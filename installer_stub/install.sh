@@ -127,6 +127,7 @@ Phases (each prints a one-line result; log in /var/log/wcbundle/):
                repo (file://, gpgcheck=1, module_hotfixes=1)
   4 packages   yum/dnf --disablerepo='*' --enablerepo=wcbundle-<id>... install the
                missing packages, upgrade older ones; /var/lib/wcbundle/installed.tsv
+               and secrets.sha256 (salted fingerprints, never the secrets)
   5 system     /etc/hosts block, firewalld rules from site/flows.tsv, SELinux ports
   6 config     galera.cnf, /etc/sysconfig/garb, RabbitMQ files and cookie,
                WorkCenter-app.yml, jar and unit (old files backed up)

@@ -171,9 +171,104 @@ wcb_state_persist() {
     done
 }
 
+# ---------------------------------------------------------------- the site secrets this host runs with
+# /var/lib/wcbundle/secrets.sha256 (0600 root, data: read field by field, never sourced) holds a random
+# per-host salt and, per secrets.env key, sha256(salt LF key LF value): fingerprints, never the values.
+# It is written with installed.tsv (wcb_state_record). Before anything is written, wcb_secrets_check
+# compares site/secrets.env with it: an --upgrade run or an update bundle whose secrets differ is refused
+# (exit 3, naming the keys, never a value), since the running peers keep the old passwords and cookie;
+# a full bundle's plain install that changes one rotates it on this node and says so (a warning).
+
+declare -gA WCB_SECRETS_FPR=()
+WCB_SECRETS_SALT=""
+
+# usage: wcb_secrets_file   print the path of the secrets' fingerprint record
+wcb_secrets_file() {
+    printf '%s/secrets.sha256\n' "$WCB_P_STATE_DIR"
+}
+
+# usage: wcb_secret_keys   print the schema's secrets.env keys, sorted
+wcb_secret_keys() {
+    local k
+    for k in "${!WCB_SCHEMA_FILE[@]}"; do
+        if [[ "${WCB_SCHEMA_FILE[$k]}" == secrets.env ]]; then
+            printf '%s\n' "$k"
+        fi
+    done | LC_ALL=C sort
+}
+
+# usage: wcb_secret_fpr SALT KEY   print the salted sha256 of secret KEY's value (through a pipe, never argv)
+wcb_secret_fpr() {
+    printf '%s\n%s\n%s' "$1" "$2" "${!2:-}" | sha256sum | cut -d' ' -f1
+}
+
+# usage: wcb_secrets_recorded   WCB_SECRETS_SALT and WCB_SECRETS_FPR from the record (empty when absent; exit 4 when unsafe or malformed)
+wcb_secrets_recorded() {
+    local f k v n=0
+    WCB_SECRETS_SALT=""
+    WCB_SECRETS_FPR=()
+    [[ -e "$WCB_P_STATE_DIR" || -L "$WCB_P_STATE_DIR" ]] || return 0
+    wcb_state_dir_ok "$WCB_P_STATE_DIR"
+    f="$(wcb_secrets_file)"
+    [[ -e "$f" || -L "$f" ]] || return 0
+    [[ -f "$f" && ! -L "$f" ]] || wcb_die 4 "refusing to read $f: it is a symlink or not a regular file; remove it and run again"
+    while IFS=$'\t' read -r k v || [[ -n "$k" ]]; do
+        n=$((n + 1))
+        [[ -z "$k" || "$k" == \#* ]] && continue
+        if [[ "$k" == salt && "$v" =~ ^[0-9a-f]{32}$ ]]; then
+            WCB_SECRETS_SALT="$v"
+        elif [[ "$k" =~ ^WCB_[A-Z0-9_]+$ && "$v" =~ ^[0-9a-f]{64}$ ]]; then
+            WCB_SECRETS_FPR[$k]="$v"
+        else
+            wcb_die 4 "$f line $n is not 'salt<TAB>32 hex' or 'KEY<TAB>sha256': install.sh writes this file; remove it (the next install records the secrets again) and run again"
+        fi
+    done <"$f"
+    [[ -n "$WCB_SECRETS_SALT" || "${#WCB_SECRETS_FPR[@]}" -eq 0 ]] ||
+        wcb_die 4 "$f has no salt line: remove it (the next install records the secrets again) and run again"
+}
+
+# usage: wcb_secrets_check   exit 3 (--upgrade, an update bundle) when site/secrets.env differs from the host's record
+wcb_secrets_check() {
+    local k how
+    local -a differ=()
+    wcb_secrets_recorded
+    [[ -n "$WCB_SECRETS_SALT" ]] || return 0
+    while IFS= read -r k; do
+        [[ -n "${WCB_SECRETS_FPR[$k]:-}" ]] || continue
+        [[ "$(wcb_secret_fpr "$WCB_SECRETS_SALT" "$k")" == "${WCB_SECRETS_FPR[$k]}" ]] || differ+=("$k")
+    done < <(wcb_secret_keys)
+    [[ "${#differ[@]}" -eq 0 ]] && return 0
+    if [[ "$WCB_MODE" == upgrade || "$(wcb_bundle_kind)" == update ]]; then
+        how="an update bundle"
+        [[ "$WCB_MODE" == upgrade ]] && how="--upgrade"
+        wcb_die 3 "site/secrets.env sets ${differ[*]} to another value than the one $WCB_NODE was installed with (fingerprints in $(wcb_secrets_file), never the values): $how never changes a running site's secrets, or this node would log in to its peers with passwords they refuse; nothing was changed. Build the update with 'wcbundle build --since <the bundle this site runs> --site site.yaml' (it carries that bundle's secrets.env), or put the site's installed secrets.env (mode 0600) into $WCB_BUNDLE/site/"
+    fi
+    wcb_warn "site/secrets.env changes ${differ[*]} on $WCB_NODE (not the values $(wcb_secrets_file) records): this install rotates them on this node; every node of the site must get the same secrets.env"
+}
+
+# usage: wcb_secrets_record   record the fingerprints of site/secrets.env (the host's salt kept; nothing in a dry-run)
+wcb_secrets_record() {
+    local k tmp
+    [[ "$WCB_DRY_RUN" == 1 ]] && return 0
+    wcb_state_mkdir "$WCB_P_STATE_DIR"
+    wcb_secrets_recorded
+    [[ -n "$WCB_SECRETS_SALT" ]] || WCB_SECRETS_SALT="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+    [[ "$WCB_SECRETS_SALT" =~ ^[0-9a-f]{32}$ ]] || wcb_die 4 "cannot read 16 random bytes from /dev/urandom"
+    wcb_tmpfile tmp
+    {
+        printf '# wcbundle: salted sha256 of the site secrets this host runs with (never the values; install.sh writes it)\n'
+        printf 'salt\t%s\n' "$WCB_SECRETS_SALT"
+        while IFS= read -r k; do
+            printf '%s\t%s\n' "$k" "$(wcb_secret_fpr "$WCB_SECRETS_SALT" "$k")"
+        done < <(wcb_secret_keys)
+    } >"$tmp"
+    wcb_put_file "$tmp" "$(wcb_secrets_file)" 600 root:root
+}
+
 # usage: wcb_state_record   append this bundle to installed.tsv (nothing when it is recorded already)
 wcb_state_record() {
     local f tmp
+    wcb_secrets_record
     [[ -n "$(wcb_state_lookup "$WCB_BUNDLE_ID")" ]] && return 0
     f="$(wcb_state_file)"
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
@@ -265,6 +360,7 @@ wcb_repo_file_write() {
 wcb_phase_repo() {
     local before="$WCB_CHANGES" n
     wcb_state_base_check
+    wcb_secrets_check
     wcb_state_persist
     wcb_repo_file_write
     n="$(wcb_repo_ids | wc -l)"

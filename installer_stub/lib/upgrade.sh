@@ -174,6 +174,7 @@ wcb_phase_upgrade_plan() {
     local r u p old new words=""
     local -a missing=()
     WCB_UPGRADE_ROLL=0
+    wcb_secrets_check # again here: the repo phase may be skipped (the lab seam); never a change of secrets
     if wcb_upgrade_pkgs_skipped; then
         WCB_UPGRADE_PENDING=()
         [[ -z "$(wcb_state_lookup "$WCB_BUNDLE_ID")" ]] && WCB_UPGRADE_ROLL=1

@@ -245,6 +245,81 @@ upgrade_run() {
     refute grep -q ' upgrade ' "$DNF_LOG"
 }
 
+# usage: set_secret DIR KEY VALUE   change one secret of bundle DIR's site/secrets.env (and re-manifest it)
+set_secret() {
+    sed -i "s/^$2=.*/$2=$3/" "$1/site/secrets.env"
+    make_manifest "$1"
+}
+
+# usage: no_secret_in TEXT   fail when TEXT holds any value of the fixture's secrets.env (or the changed ones)
+no_secret_in() {
+    local v
+    for v in $(grep -v '^#' "$FIXTURES/bundle/site/secrets.env" | cut -d= -f2) SstPwChangedChangedChanged0123 ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ; do
+        if [[ "$1" == *"$v"* ]]; then
+            echo "a secret value leaked (${v:0:3}...)"
+            return 1
+        fi
+    done
+}
+
+@test "secrets: recorded as salted fingerprints (0600, never the values); --upgrade with another secret is refused (exit 3, key named, nothing stopped)" {
+    install_pkgs "$B"
+    [ "$status" -eq 0 ]
+    f="$WCB_ROOT/var/lib/wcbundle/secrets.sha256"
+    [ "$(stat -c %a "$f")" = 600 ]
+    [ "$(grep -c $'^salt\t[0-9a-f]\{32\}$' "$f")" -eq 1 ]
+    [ "$(grep -c $'^WCB_[A-Z_]*\t[0-9a-f]\{64\}$' "$f")" -eq 6 ]
+    no_secret_in "$(cat "$f")"
+    # salted: not the plain sha256 of the value
+    refute grep -q "$(printf '%s' ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMN | sha256sum | cut -d' ' -f1)" "$f"
+    running mariadb
+    db_healthy
+    pending "MariaDB-server.x86_64 10.11.11-1.el7 wcbundle-$ID"
+    set_secret "$B" WCB_DB_SST_PASSWORD SstPwChangedChangedChanged0123
+    before="$(snapshot "$WCB_ROOT/var/lib/wcbundle")"
+    : >"$DNF_LOG"
+    upgrade_run wc-db1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"site/secrets.env sets WCB_DB_SST_PASSWORD to another value than the one wc-db1 was installed with"*"--upgrade never changes a running site's secrets"*"nothing was changed"*"wcbundle build --since"* ]]
+    refute grep -q ERLANG <<<"$output"
+    no_secret_in "$output"
+    no_secret_in "$(cat "$WCB_ROOT"/var/log/wcbundle/* 2>/dev/null)"
+    [ ! -s "$WCB_STUB_LOG" ]
+    refute grep -q ' upgrade ' "$DNF_LOG"
+    [ "$(snapshot "$WCB_ROOT/var/lib/wcbundle")" = "$before" ]
+    # the installed secrets again: the same upgrade passes
+    cp "$FIXTURES/bundle/site/secrets.env" "$B/site/secrets.env"
+    make_manifest "$B"
+    upgrade_run wc-db1
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[gates] ok: db: 3 of 3 voters Synced and Primary"* ]]
+}
+
+@test "secrets: an update bundle with other secrets is refused on a plain install; a full bundle's rotation is said and recorded" {
+    install_pkgs "$B"
+    [ "$status" -eq 0 ]
+    other_bundle upd workcenter-update-el7-x86_64-20261201 update "$(printf '2%.0s' {1..64})" "$ID" "$LOCK1"
+    U="$BATS_TEST_TMPDIR/upd"
+    set_secret "$U" WCB_ERLANG_COOKIE ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ
+    install_pkgs "$U"
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"site/secrets.env sets WCB_ERLANG_COOKIE to another value"*"an update bundle never changes"* ]]
+    no_secret_in "$output"
+    [ ! -e "$WCB_ROOT/var/lib/wcbundle/repos/workcenter-update-el7-x86_64-20261201" ]
+    f="$WCB_ROOT/var/lib/wcbundle/secrets.sha256"
+    old="$(grep '^WCB_ERLANG_COOKIE' "$f")"
+    # a full bundle's plain install: a deliberate rotation, said (key only) and recorded
+    set_secret "$B" WCB_ERLANG_COOKIE ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ
+    install_pkgs "$B"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"Warning: site/secrets.env changes WCB_ERLANG_COOKIE on wc-db1"* ]]
+    no_secret_in "$output"
+    [ "$(grep '^WCB_ERLANG_COOKIE' "$f")" != "$old" ]
+    install_pkgs "$B"
+    [ "$status" -eq 0 ]
+    refute grep -q "changes WCB_ERLANG_COOKIE" <<<"$output"
+}
+
 @test "--upgrade: a second db node is refused while the first is still rejoining (Joiner), and nothing is stopped" {
     install_pkgs "$B" wc-db2
     running mariadb
