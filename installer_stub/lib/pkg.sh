@@ -381,7 +381,9 @@ wcb_pkg_pending() {
     out="$("${argv[@]}" -q check-update 2>>"${WCB_LOG_FILE:-/dev/null}")" || rc=$?
     case "$rc" in
         0) return 0 ;;
-        100) awk 'NF >= 3 && $1 ~ /^[^ ]+\.[A-Za-z0-9_]+$/ && $2 ~ /^[0-9]/ { print $1, $2 }' <<<"$out" ;;
+        # an indented line is the installed package the line above obsoletes ("Obsoleting Packages"):
+        # never an upgrade of its own (upgrading the obsoleting one replaces it)
+        100) awk 'NF >= 3 && $0 !~ /^[ \t]/ && $1 ~ /^[^ ]+\.[A-Za-z0-9_]+$/ && $2 ~ /^[0-9]/ && !seen[$1]++ { print $1, $2 }' <<<"$out" ;;
         *) return 1 ;;
     esac
 }
@@ -425,6 +427,18 @@ wcb_pkg_running_units() {
             printf '%s\n' "$u"
         fi
     done
+}
+
+# EVR as check-update prints it: [epoch:]version-release, no epoch when it is 0.
+# usage: wcb_pkg_has_evr NAME.ARCH EVR   true when rpm has NAME.ARCH installed at EVR
+wcb_pkg_has_evr() {
+    local evr
+    while IFS= read -r evr; do
+        evr="${evr#(none):}"
+        evr="${evr#0:}"
+        [[ "$evr" == "$2" ]] && return 0
+    done < <(wcb_rpm -q --qf '%{EPOCH}:%{VERSION}-%{RELEASE}\n' "$1" 2>/dev/null)
+    return 1
 }
 
 # usage: wcb_pkg_upgrade PENDING...   upgrade these "name.arch" packages from the bundle repos alone
@@ -481,7 +495,20 @@ wcb_phase_packages() {
             wcb_die 3 "the bundle repos upgrade ${#pending[@]} installed package(s) (${pending[*]%% *}) while ${running% } run(s) on $WCB_NODE: a running cluster node is upgraded one node at a time, behind the quorum gates: run ./install.sh --upgrade on this node (then on the next)"
         fi
         wcb_pkg_upgrade "${pending[@]%% *}"
-        done_words+="${done_words:+; }upgraded: ${pending[*]%% *}"
+        local -a upgraded=() skipped=()
+        local line
+        for line in "${pending[@]}"; do   # dnf may skip one and still exit 0 (e.g. "Skipping packages with conflicts")
+            if wcb_pkg_has_evr "${line%% *}" "${line#* }"; then
+                upgraded+=("${line%% *}")
+            else
+                skipped+=("${line%% *}")
+            fi
+        done
+        [[ "${#upgraded[@]}" -eq 0 ]] || done_words+="${done_words:+; }upgraded: ${upgraded[*]}"
+        if [[ "${#skipped[@]}" -gt 0 ]]; then
+            wcb_warn "$(wcb_pkg_manager) did not upgrade ${skipped[*]} (still older than the bundle repos'; see the log in $(wcb_path /var/log/wcbundle))"
+            done_words+="${done_words:+; }not upgraded (skipped by $(wcb_pkg_manager)): ${skipped[*]}"
+        fi
     fi
     wcb_state_record
     if [[ -z "$done_words" ]]; then

@@ -202,6 +202,36 @@ pending() {
     [[ "$output" == *"[packages] unchanged"* ]]
 }
 
+@test "packages: an upgrade dnf skips (exit 0) is reported as not upgraded, checked with rpm -q; a re-run offers it again" {
+    pending "MariaDB-server.x86_64 10.11.11-1.el7 wcbundle-$ID" "galera-4.x86_64 26.4.21-1.el7 wcbundle-$ID"
+    echo galera-4.x86_64 >"$UPG_DIR/skip"
+    install_pkgs "$B"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[packages] upgraded: MariaDB-server.x86_64; not upgraded (skipped by dnf): galera-4.x86_64"* ]]
+    [[ "$output" == *"dnf did not upgrade galera-4.x86_64"* ]]
+    [[ "$output" != *"upgraded: MariaDB-server.x86_64 galera-4.x86_64"* ]]
+    grep -q -- "upgrade MariaDB-server.x86_64 galera-4.x86_64" "$DNF_LOG"
+    # dnf still offers it: the next run tries again and says so, never "unchanged"
+    install_pkgs "$B"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[packages] not upgraded (skipped by dnf): galera-4.x86_64"* ]]
+    [[ "$output" != *"[packages] unchanged"* ]]
+    # once dnf takes it, the phase says upgraded
+    rm "$UPG_DIR/skip"
+    install_pkgs "$B"
+    [[ "$output" == *"[packages] upgraded: galera-4.x86_64"* ]]
+}
+
+@test "packages: check-update's obsoleted line (indented, the installed package) is no upgrade of its own" {
+    pending "galera-4.x86_64 26.4.21-1.el7 wcbundle-$ID" "Obsoleting Packages" \
+        "MariaDB-compat.x86_64 10.11.11-1.el7 wcbundle-$ID" "    mariadb-libs.x86_64 1:5.5.56-2.el7 @System"
+    install_pkgs "$B"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[packages] upgraded: galera-4.x86_64 MariaDB-compat.x86_64"* ]]
+    [[ "$output" != *"mariadb-libs"* ]]
+    grep -q -- "upgrade galera-4.x86_64 MariaDB-compat.x86_64\$" "$DNF_LOG"
+}
+
 @test "packages: an install run does not upgrade a running cluster node: exit 3 pointing to --upgrade" {
     running mariadb
     pending "MariaDB-server.x86_64 10.11.11-1.el7 wcbundle-$ID"

@@ -205,6 +205,8 @@ def test_package_phase_installs_each_role_with_real_dnf(request, tmp_path, role,
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     assert "[packages] installed:" in out
+    # an upgrade the phase reports is one rpm -q confirms (lib/pkg.sh wcb_pkg_has_evr): none skipped here
+    assert "not upgraded" not in out, out[-3000:]
     repo = (root / "etc/yum.repos.d/wcbundle.repo").read_text()
     # the repo is kept on the host (issue 14): the .repo file points there, never into the extracted bundle
     assert "gpgcheck=1" in repo and f"baseurl=file://{root}/var/lib/wcbundle/repos/" in repo
