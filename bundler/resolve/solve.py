@@ -319,6 +319,24 @@ def solve_role(loaded: Loaded, man: Manifest, role: str, names: list[str], extra
 
 # -- the lock --------------------------------------------------------------------
 
+def _merge_solved(loaded: Loaded, got, pkgs: dict, result: RoleResult):
+    """Add one solve's new packages to the lock's packages (each created once, by the first solve that
+    needs it) and to `result` by kind; yield each package for the caller to mark (its role or joint job)."""
+    for s in sorted(got.new, key=lambda x: (x.name, x.arch)):
+        kind = replace_kind(s, got.upgrade_of.get(s.id))
+        pkg = pkgs.get(s.id)
+        if pkg is None:
+            pkg = pkgs[s.id] = _package(loaded, s)
+            pkg.why = got.chains[s.id]
+            if kind in ("upgrade", "downgrade"):
+                pkg.upgrade_of = _nevra(got.upgrade_of[s.id])
+            pkg.replaces = sorted(_nevra(o) for o in got.replaces.get(s.id, []))
+        yield pkg
+        getattr(result, kind).append(pkg.nevra)
+        result.replaced.extend(_nevra(o) for o in got.replaces.get(s.id, []))
+    result.replaced.sort()
+
+
 def _package(loaded: Loaded, s) -> Package:
     epoch, version, release = bl.split_evr(s.evr)
     ref = loaded.module_of.get(s.id)
@@ -391,19 +409,8 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
             progress(role)
         got = solve_role(loaded, man, role, names)
         result = RoleResult(requested=list(names), satisfied=got.satisfied)
-        for s in sorted(got.new, key=lambda x: (x.name, x.arch)):
-            kind = replace_kind(s, got.upgrade_of.get(s.id))
-            pkg = pkgs.get(s.id)
-            if pkg is None:
-                pkg = pkgs[s.id] = _package(loaded, s)
-                pkg.why = got.chains[s.id]
-                if kind in ("upgrade", "downgrade"):
-                    pkg.upgrade_of = _nevra(got.upgrade_of[s.id])
-                pkg.replaces = sorted(_nevra(o) for o in got.replaces.get(s.id, []))
+        for pkg in _merge_solved(loaded, got, pkgs, result):
             pkg.roles.append(role)
-            getattr(result, kind).append(pkg.nevra)
-            result.replaced.extend(pkg.replaces)
-        result.replaced.sort()
         roles[role] = result
         _check_compat(man, sel.el, role, got.new)
     joint: dict[str, RoleResult] = {}
@@ -425,19 +432,9 @@ def _resolve_loaded(sel: Selection, man: Manifest, requests: dict, confs: list, 
                         "to check the role sets your hosts really hold.", ", ".join(group), exc.message)
             continue
         result = RoleResult(requested=names, satisfied=got.satisfied)
-        for s in sorted(got.new, key=lambda x: (x.name, x.arch)):
-            kind = replace_kind(s, got.upgrade_of.get(s.id))
-            pkg = pkgs.get(s.id)
-            if pkg is None:  # only this joint closure has it (e.g. an upgrade one role's closure forces)
-                pkg = pkgs[s.id] = _package(loaded, s)
-                pkg.why = got.chains[s.id]
-                if kind in ("upgrade", "downgrade"):
-                    pkg.upgrade_of = _nevra(got.upgrade_of[s.id])
-                pkg.replaces = sorted(_nevra(o) for o in got.replaces.get(s.id, []))
+        # a package only this joint closure has (e.g. an upgrade one role's closure forces) is added here
+        for pkg in _merge_solved(loaded, got, pkgs, result):
             pkg.joint.append(key)
-            getattr(result, kind).append(pkg.nevra)
-            result.replaced.extend(_nevra(o) for o in got.replaces.get(s.id, []))
-        result.replaced.sort()
         joint[key] = result
         _check_compat(man, sel.el, key, got.new)
         only = sorted(_nevra(s) for s in got.new if not pkgs[s.id].roles)
