@@ -72,28 +72,7 @@ wcb_service_start() {
 
 # usage: wcb_service_stop UNIT   stop UNIT (direct: SIGTERM by pid, then wait until it is gone)
 wcb_service_stop() {
-    local backend pid
-    wcb_service__unit_ok "$1" || return 1
-    backend="$(wcb_service_backend)" || return 1
-    case "$backend" in
-        stub)
-            wcb_service__stub stop "$1"
-            return
-            ;;
-        systemd)
-            systemctl stop "$1"
-            return
-            ;;
-    esac
-    pid="$(wcb_service__pid "$1")"
-    if [[ -n "$pid" ]] && wcb_service__alive "$pid"; then
-        kill -TERM "$pid"
-        wcb_service__wait_gone "$pid" "$(wcb_service__timeout)" || {
-            printf 'Error: %s (pid %s) did not stop within %s s\n' "$1" "$pid" "$(wcb_service__timeout)" >&2
-            return 1
-        }
-    fi
-    rm -f "$(wcb_service__pidfile "$1")"
+    wcb_service__end "$1" stop TERM "$(wcb_service__timeout)"
 }
 
 # For a process that has accepted no work only: a mariadbd still waiting for its Primary Component ignores
@@ -101,25 +80,30 @@ wcb_service_stop() {
 # then `systemctl stop` to settle the unit's state.
 # usage: wcb_service_kill UNIT   stop UNIT with SIGKILL, then wait (30 s) until it is gone
 wcb_service_kill() {
+    wcb_service__end "$1" kill KILL 30
+}
+
+# usage: wcb_service__end UNIT ACTION SIGNAL SECONDS   stop (ACTION stop) or kill UNIT: SIGNAL by pid, bounded wait
+wcb_service__end() {
     local backend pid
     wcb_service__unit_ok "$1" || return 1
     backend="$(wcb_service_backend)" || return 1
     case "$backend" in
         stub)
-            wcb_service__stub kill "$1"
+            wcb_service__stub "$2" "$1"
             return
             ;;
         systemd)
-            systemctl kill --signal=SIGKILL "$1"
+            [[ "$2" == kill ]] && systemctl kill --signal="SIG$3" "$1"
             systemctl stop "$1"
             return
             ;;
     esac
     pid="$(wcb_service__pid "$1")"
     if [[ -n "$pid" ]] && wcb_service__alive "$pid"; then
-        kill -KILL "$pid"
-        wcb_service__wait_gone "$pid" 30 || {
-            printf 'Error: %s (pid %s) did not end within 30 s of SIGKILL\n' "$1" "$pid" >&2
+        kill "-$3" "$pid"
+        wcb_service__wait_gone "$pid" "$4" || {
+            printf 'Error: %s (pid %s) did not end within %s s of SIG%s\n' "$1" "$pid" "$4" "$3" >&2
             return 1
         }
     fi

@@ -179,7 +179,7 @@ db_lib() {
     printf '%s\n' "$pid" >"$(wcb_service__pidfile mariadb)"
     run wcb_service_stop mariadb
     [ "$status" -eq 1 ]
-    [[ "$output" == *"mariadb (pid $pid) did not stop within 1 s"* ]]
+    [[ "$output" == *"mariadb (pid $pid) did not end within 1 s of SIGTERM"* ]]
     wcb_service__alive "$pid"
     run wcb_service_kill mariadb
     [ "$status" -eq 0 ]
