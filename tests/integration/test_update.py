@@ -160,15 +160,21 @@ def test_update_verifies_inspects_and_splits(built, tmp_path, capsys):
     assert main(["-q", "verify", str(index)]) == 0
 
 
-def test_old_in_every_form_reads_the_same(el7_only, built, tmp_path):
-    old, _, x1, _ = built
+def _parts_index(bundle, tmp_path):
+    """Split a copy of `bundle` (with its .sha256) into 4 MiB parts in tmp_path; return the parts' index
+    (the copy itself is removed: only the parts remain)."""
     from bundler.carry.split import split_bundle
-    copy = tmp_path / old.name
-    shutil.copy(old, copy)
-    shutil.copy(old.with_name(old.name + ".sha256"), tmp_path)
+    copy = tmp_path / bundle.name
+    shutil.copy(bundle, copy)
+    shutil.copy(bundle.with_name(bundle.name + ".sha256"), tmp_path)
     parts = split_bundle(copy, 4 << 20)
     copy.unlink()
-    index = next(p for p in parts if p.name.endswith(".parts.json"))
+    return next(p for p in parts if p.name.endswith(".parts.json"))
+
+
+def test_old_in_every_form_reads_the_same(el7_only, built, tmp_path):
+    old, _, x1, _ = built
+    index = _parts_index(old, tmp_path)
     forms = [old, x1, x1.parent, x1 / "bundle.json", index]
     docs = [read_bundle_doc(f) for f in forms]
     assert {d.bundle_id for d in docs} == {x1.name}
@@ -314,15 +320,9 @@ def test_update_carries_its_base_secrets_byte_for_byte(worlds, built_site, tmp_p
 def test_old_forms_carry_the_same_secrets(built_site, tmp_path):
     """.tar, parts index and extracted dir all yield v1's secrets.env; bundle.json alone yields none;
     an extracted dir whose secrets.env no longer matches its MANIFEST.sha256 is refused (exit 3)."""
-    from bundler.carry.split import split_bundle
     from bundler.core.errors import InputError
     _, _, old, x1 = built_site
-    copy = tmp_path / old.name
-    shutil.copy(old, copy)
-    shutil.copy(old.with_name(old.name + ".sha256"), tmp_path)
-    parts = split_bundle(copy, 4 << 20)
-    copy.unlink()
-    index = next(p for p in parts if p.name.endswith(".parts.json"))
+    index = _parts_index(old, tmp_path)
     raw = (x1 / "site/secrets.env").read_bytes()
     got = {str(f): read_bundle_doc(f) for f in (old, index, x1, x1.parent)}
     assert {_digest(d.secrets or b"") for d in got.values()} == {_digest(raw)}, {k: d.form for k, d in got.items()}
