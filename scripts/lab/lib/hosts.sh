@@ -79,7 +79,8 @@ lab_running_nodes() {
 
 # lab_pid_of HOST UNIT: the pid the service seam recorded for UNIT on HOST
 lab_pid_of() {
-  tr -cd '0-9' <"$(lab_root "$1")/run/wcbundle/$2.pid" 2>/dev/null || true
+  # the braces: a missing pid file's error comes from the < redirection, before a 2> on tr applies
+  { tr -cd '0-9' <"$(lab_root "$1")/run/wcbundle/$2.pid"; } 2>/dev/null || true
 }
 
 # lab_wait SECONDS CMD...: run CMD once a second until it succeeds: at most SECONDS tries, and no
