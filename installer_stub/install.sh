@@ -112,6 +112,9 @@ Options:
                            start/rejoin; a re-run resumes an interrupted node
   --finalize               with --upgrade on an mq node: enable all RabbitMQ
                            feature flags once every mq node runs the new version
+  --rotate-secrets         install a full bundle whose site/secrets.env differs from
+                           the secrets this host was installed with (without it: exit
+                           3); rotates them on this node: run it on every node
   --prune                  remove kept bundle repos (/var/lib/wcbundle/repos) except
                            the current and the previous state's
   --list                   list the bundle's files and exit
@@ -137,7 +140,8 @@ Phases (each prints a one-line result; log in /var/log/wcbundle/):
 Exit codes:
   0 ok   1 usage   2 integrity failure   3 preflight failure (or an --upgrade
   gate, a RabbitMQ or MariaDB jump the vendor does not support in place, an
-  update whose base this host does not have)
+  update whose base this host does not have, site secrets other than this
+  host's without --rotate-secrets)
   4 install/config failure   5 health check failed
 USAGE
 }
@@ -154,6 +158,7 @@ WCB_DRY_RUN=0
 WCB_ACCEPT_SITE_EDITS=0
 WCB_OPT_FORCE_FROM=""
 WCB_OPT_FINALIZE=0
+WCB_OPT_ROTATE_SECRETS=0
 
 # usage: wcb_set_mode MODE   select the one action mode (--check, --status, ...)
 wcb_set_mode() {
@@ -181,6 +186,7 @@ while [[ $# -gt 0 ]]; do
         --check) wcb_set_mode check && shift ;;
         --upgrade) wcb_set_mode upgrade && shift ;;
         --finalize) WCB_OPT_FINALIZE=1 && shift ;;
+        --rotate-secrets) WCB_OPT_ROTATE_SECRETS=1 && shift ;;
         --prune) wcb_set_mode prune && shift ;;
         --check-site) wcb_set_mode check-site && shift ;;
         --status) wcb_set_mode status && shift ;;
@@ -210,6 +216,8 @@ export WCB_DRY_RUN
     wcb_usage_error "--bootstrap and --recover cannot be combined: --recover bootstraps only the most advanced db node itself"
 
 [[ "$WCB_OPT_FINALIZE" == 1 && "$WCB_MODE" != upgrade ]] && wcb_usage_error "--finalize goes with --upgrade"
+[[ "$WCB_OPT_ROTATE_SECRETS" == 1 && "$WCB_MODE" != install && "$WCB_MODE" != dry-run ]] &&
+    wcb_usage_error "--rotate-secrets goes with a full bundle's install run (or --dry-run), not --$WCB_MODE: --upgrade and update bundles never change a running site's secrets"
 [[ "$WCB_ACCEPT_SITE_EDITS" == 1 && -z "$WCB_REQUIRE_SIGNATURE" ]] &&
     wcb_usage_error "--accept-site-edits goes with --require-signature (without it, an edited site.env is reported and checked anyway)"
 

@@ -177,7 +177,8 @@ wcb_state_persist() {
 # It is written with installed.tsv (wcb_state_record). Before anything is written, wcb_secrets_check
 # compares site/secrets.env with it: an --upgrade run or an update bundle whose secrets differ is refused
 # (exit 3, naming the keys, never a value), since the running peers keep the old passwords and cookie;
-# a full bundle's plain install that changes one rotates it on this node and says so (a warning).
+# so is a full bundle's plain install (a dry-run says it would be), unless --rotate-secrets asks for the
+# rotation: then it rotates them on this node, says so (a warning) and records the new fingerprints.
 
 declare -gA WCB_SECRETS_FPR=()
 WCB_SECRETS_SALT=""
@@ -227,9 +228,9 @@ wcb_secrets_recorded() {
         wcb_die 4 "$f has no salt line: remove it (the next install records the secrets again) and run again"
 }
 
-# usage: wcb_secrets_check   exit 3 (--upgrade, an update bundle) when site/secrets.env differs from the host's record
+# usage: wcb_secrets_check   exit 3 when site/secrets.env differs from the host's record (a full bundle's install: unless --rotate-secrets)
 wcb_secrets_check() {
-    local k how
+    local k how msg
     local -a differ=()
     wcb_secrets_recorded
     [[ -n "$WCB_SECRETS_SALT" ]] || return 0
@@ -243,7 +244,18 @@ wcb_secrets_check() {
         [[ "$WCB_MODE" == upgrade ]] && how="--upgrade"
         wcb_die 3 "site/secrets.env sets ${differ[*]} to another value than the one $WCB_NODE was installed with (fingerprints in $(wcb_secrets_file), never the values): $how never changes a running site's secrets, or this node would log in to its peers with passwords they refuse; nothing was changed. Build the update with 'wcbundle build --since <the bundle this site runs> --site site.yaml' (it carries that bundle's secrets.env), or put the site's installed secrets.env (mode 0600) into $WCB_BUNDLE/site/"
     fi
-    wcb_warn "site/secrets.env changes ${differ[*]} on $WCB_NODE (not the values $(wcb_secrets_file) records): this install rotates them on this node; every node of the site must get the same secrets.env"
+    if [[ "${WCB_OPT_ROTATE_SECRETS:-0}" == 1 ]]; then
+        wcb_warn "--rotate-secrets: site/secrets.env changes ${differ[*]} on $WCB_NODE (not the values $(wcb_secrets_file) records): this install rotates them on this node and records the new fingerprints; every other node of the site must get the same secrets.env (./install.sh --rotate-secrets there too), or its peers refuse this node"
+        return 0
+    fi
+    msg="site/secrets.env sets ${differ[*]} to another value than the one $WCB_NODE was installed with (fingerprints in $(wcb_secrets_file), never the values): installing this bundle would rewrite this node's passwords and Erlang cookie while the other nodes of the site keep the old ones (this node could not rejoin RabbitMQ; the database passwords would diverge). A bundle built again with 'wcbundle build --site' gets new secrets: build it with 'wcbundle build --since <the bundle this site runs> --site site.yaml' (it carries that bundle's secrets.env), or set these secrets in site.yaml to the installed values and build again. To rotate them on purpose, run ./install.sh --rotate-secrets on every node of the site"
+    if [[ "$WCB_DRY_RUN" == 1 ]]; then
+        printf 'Error (dry-run: a real run would refuse here, exit 3): %s\n' "$msg" >&2
+        wcb_log "WOULD REFUSE(3): $msg"
+        wcb_dry_run_fail 3
+        return 0
+    fi
+    wcb_die 3 "$msg; nothing was changed"
 }
 
 # usage: wcb_secrets_record   record the fingerprints of site/secrets.env (the host's salt kept; nothing in a dry-run)

@@ -42,6 +42,27 @@ sign_bundle() {
     gpg --batch --yes -a --detach-sign -o "$B/MANIFEST.sha256.asc" "$B/MANIFEST.sha256"
 }
 
+# usage: install_recorded ARG...   an install run whose package phase runs (fixtures/stubs-upgrade: every
+# package installed, none pending), so the host records its bundle and its secrets' fingerprints
+install_recorded() {
+    export UPG_DIR="$BATS_TEST_TMPDIR/upg" DNF_LOG="$BATS_TEST_TMPDIR/upg/dnf.log"
+    mkdir -p "$UPG_DIR" "$WCB_ROOT/var/lib/rpm"
+    PATH="$FIXTURES/stubs-upgrade:$PATH" \
+        RPM_INSTALLED="MariaDB-server MariaDB-client MariaDB-backup galera-4 rsync socat lsof erlang rabbitmq-server logrotate java-1.8.0-openjdk-headless" \
+        WCB_SKIP_PHASES="preflight services health" run "$B/install.sh" --yes "$@"
+}
+
+# usage: no_value_in TEXT   fail when TEXT holds a value of the fixture's secrets.env or one of the test's new ones
+no_value_in() {
+    local v
+    for v in $(grep -v '^#' "$FIXTURES/bundle/site/secrets.env" | cut -d= -f2) NewSstPwNewSstPwNewSst0123 ZYXWVUTSRQPONMLKJIHGFEDCBAZYXWVUTSRQPONM; do
+        if [[ "$1" == *"$v"* ]]; then
+            echo "a secret value leaked (${v:0:3}...)"
+            return 1
+        fi
+    done
+}
+
 # ------------------------------------------------------------------ point 2: data files vs installer variables
 
 @test "site.env cannot point the log at a file outside the bundle (WCB_LOG_FILE): refused, exit 3, nothing written" {
@@ -331,8 +352,10 @@ SHIM
 
 @test "a rewrite keeps the old file as a hard-linked backup and never follows a planted backup name" {
     hostile_rabbitmq_home
-    run "$B/install.sh" --yes --node wc-app2 --role mq-node
-    [ "$status" -eq 0 ]
+    # the package phase runs (stubs): the host records its secrets, so the new cookie needs --rotate-secrets
+    install_recorded --node wc-app2 --role mq-node
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    grep -q $'^WCB_ERLANG_COOKIE\t' "$WCB_ROOT/var/lib/wcbundle/secrets.sha256"
     sed -i 's/^WCB_ERLANG_COOKIE=.*/WCB_ERLANG_COOKIE=ZYXWVUTSRQPONMLKJIHGFEDCBAZYXWVUTSRQPONM/' "$B/site/secrets.env"
     make_manifest "$B"
     # the backup name is <file>.wcbundle-bak.<UTC second>: plant it for the next 20 seconds
@@ -341,8 +364,9 @@ SHIM
     for i in $(seq 0 20); do
         as_nobody ln -s "$VICTIM" "$RMQ/.erlang.cookie.wcbundle-bak.$(date -u -d "@$((now + i))" +%Y%m%dT%H%M%SZ)"
     done
-    run "$B/install.sh" --yes --node wc-app2 --role mq-node
-    [ "$status" -eq 0 ]
+    install_recorded --node wc-app2 --role mq-node --rotate-secrets
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ "$output" == *"Warning: --rotate-secrets: site/secrets.env changes WCB_ERLANG_COOKIE on wc-app2"* ]]
     [ "$(cat "$RMQ/.erlang.cookie")" = ZYXWVUTSRQPONMLKJIHGFEDCBAZYXWVUTSRQPONM ]
     victim_untouched
     local kept
@@ -350,6 +374,85 @@ SHIM
     [ "$(wc -l <<<"$kept")" -eq 1 ]
     [ "$(cat "$kept")" = ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMN ]
     [ "$(find "$RMQ" -name '.erlang.cookie.wcbundle-bak.*' -type l | wc -l)" -eq 21 ]
+}
+
+# ------------------------------------------------------------------ site secrets other than the host's
+
+@test "secrets: a full bundle whose secrets differ from the host's is refused without --rotate-secrets (exit 3, keys named, no value, nothing written); --dry-run says it would refuse" {
+    f="$WCB_ROOT/var/lib/wcbundle/secrets.sha256"
+    [ ! -e "$f" ]
+    # a first install (no record yet) proceeds and records the fingerprints
+    install_recorded --node wc-db1
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [ "$(grep -c $'^WCB_[A-Z_]*\t[0-9a-f]\{64\}$' "$f")" -eq 6 ]
+    # the operator rebuilt the full bundle with fresh secrets (wcbundle build --site without --since)
+    sed -i 's/^WCB_DB_SST_PASSWORD=.*/WCB_DB_SST_PASSWORD=NewSstPwNewSstPwNewSst0123/; s/^WCB_ERLANG_COOKIE=.*/WCB_ERLANG_COOKIE=ZYXWVUTSRQPONMLKJIHGFEDCBAZYXWVUTSRQPONM/' "$B/site/secrets.env"
+    make_manifest "$B"
+    etc_before="$(snapshot "$WCB_ROOT/etc")"
+    state_before="$(snapshot "$WCB_ROOT/var/lib/wcbundle")"
+    : >"$DNF_LOG"
+    install_recorded --node wc-db1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"site/secrets.env sets WCB_DB_SST_PASSWORD WCB_ERLANG_COOKIE to another value than the one wc-db1 was installed with"* ]]
+    [[ "$output" == *"while the other nodes of the site keep the old ones"* ]]
+    [[ "$output" == *"wcbundle build --since <the bundle this site runs> --site site.yaml"* ]]
+    [[ "$output" == *"set these secrets in site.yaml to the installed values"* ]]
+    [[ "$output" == *"./install.sh --rotate-secrets on every node of the site; nothing was changed"* ]]
+    refute grep -q 'WCB_DB_ROOT_PASSWORD\|WCB_MQ_APP_PASSWORD' <<<"$output"
+    no_value_in "$output"
+    no_value_in "$(cat "$WCB_ROOT"/var/log/wcbundle/*)"
+    [ "$(snapshot "$WCB_ROOT/etc")" = "$etc_before" ]
+    [ "$(snapshot "$WCB_ROOT/var/lib/wcbundle")" = "$state_before" ]
+    [ ! -s "$DNF_LOG" ]
+    # under the lab's seam (no repo or package phase) the config phase checks before it writes
+    WCB_SKIP_PHASES="preflight repo packages services health" run "$B/install.sh" --yes --node wc-db1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"site/secrets.env sets WCB_DB_SST_PASSWORD WCB_ERLANG_COOKIE to another value"* ]]
+    [ "$(snapshot "$WCB_ROOT/etc")" = "$etc_before" ]
+    # --dry-run: says a real run would refuse, shows the rest, exits 3, writes nothing
+    install_recorded --dry-run --node wc-db1
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"Error (dry-run: a real run would refuse here, exit 3): site/secrets.env sets WCB_DB_SST_PASSWORD WCB_ERLANG_COOKIE to another value"* ]]
+    [[ "$output" == *"DRY RUN complete"* ]]
+    no_value_in "$output"
+    [ "$(snapshot "$WCB_ROOT/etc")" = "$etc_before" ]
+    [ "$(snapshot "$WCB_ROOT/var/lib/wcbundle")" = "$state_before" ]
+}
+
+@test "secrets: --rotate-secrets rotates them on purpose (a warning naming the keys, the files rewritten, new fingerprints); a re-run then needs no option" {
+    f="$WCB_ROOT/var/lib/wcbundle/secrets.sha256"
+    install_recorded --node wc-db1
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    old="$(grep '^WCB_DB_SST_PASSWORD' "$f")"
+    sed -i 's/^WCB_DB_SST_PASSWORD=.*/WCB_DB_SST_PASSWORD=NewSstPwNewSstPwNewSst0123/' "$B/site/secrets.env"
+    make_manifest "$B"
+    # the dry-run of the rotation: exit 0, the warning, nothing written
+    state_before="$(snapshot "$WCB_ROOT/var/lib/wcbundle")"
+    install_recorded --dry-run --node wc-db1 --rotate-secrets
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ "$output" == *"Warning: --rotate-secrets: site/secrets.env changes WCB_DB_SST_PASSWORD on wc-db1"* ]]
+    [ "$(snapshot "$WCB_ROOT/var/lib/wcbundle")" = "$state_before" ]
+    refute grep -q NewSstPw "$WCB_ROOT/etc/my.cnf.d/galera.cnf"
+    install_recorded --node wc-db1 --rotate-secrets
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    [[ "$output" == *"Warning: --rotate-secrets: site/secrets.env changes WCB_DB_SST_PASSWORD on wc-db1"*"every other node of the site must get the same secrets.env"* ]]
+    refute grep -q WCB_ERLANG_COOKIE <<<"$output"
+    no_value_in "$output"
+    no_value_in "$(cat "$WCB_ROOT"/var/log/wcbundle/*)"
+    grep -q 'NewSstPwNewSstPwNewSst0123' "$WCB_ROOT/etc/my.cnf.d/galera.cnf"
+    [ "$(stat -c %a "$f")" = 600 ]
+    [ "$(grep '^WCB_DB_SST_PASSWORD' "$f")" != "$old" ]
+    # recorded: the same bundle again passes without the option and warns no more
+    install_recorded --node wc-db1
+    [ "$status" -eq 0 ] || { echo "$output"; false; }
+    refute grep -q 'rotate' <<<"$output"
+}
+
+@test "secrets: --rotate-secrets goes with an install run only (usage error, exit 1)" {
+    run "$B/install.sh" --status --rotate-secrets
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"--rotate-secrets goes with a full bundle's install run (or --dry-run), not --status"* ]]
+    nothing_written
 }
 
 # ------------------------------------------------------------------ point 6: no temp file left behind

@@ -46,9 +46,9 @@ other_bundle() {
     B="$keep"
 }
 
-# usage: install_pkgs DIR [NODE]   an install run of bundle DIR up to its package phase (state recorded)
+# usage: install_pkgs DIR [NODE [ARG...]]   an install run of bundle DIR up to its package phase (state recorded)
 install_pkgs() {
-    WCB_SKIP_PHASES="preflight system config services health" run "$1/install.sh" --yes --node "${2:-wc-db1}"
+    WCB_SKIP_PHASES="preflight system config services health" run "$1/install.sh" --yes --node "${2:-wc-db1}" "${@:3}"
 }
 
 # usage: running UNIT...   the stub backend's units that run now
@@ -317,6 +317,11 @@ no_secret_in() {
     [ ! -s "$WCB_STUB_LOG" ]
     refute grep -q ' upgrade ' "$DNF_LOG"
     [ "$(snapshot "$WCB_ROOT/var/lib/wcbundle")" = "$before" ]
+    # --rotate-secrets is no way around it: a usage error with --upgrade
+    upgrade_run wc-db1 --rotate-secrets
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"--rotate-secrets goes with a full bundle's install run"*"not --upgrade"* ]]
+    [ "$(snapshot "$WCB_ROOT/var/lib/wcbundle")" = "$before" ]
     # the installed secrets again: the same upgrade passes
     cp "$FIXTURES/bundle/site/secrets.env" "$B/site/secrets.env"
     make_manifest "$B"
@@ -325,7 +330,7 @@ no_secret_in() {
     [[ "$output" == *"[gates] ok: db: 3 of 3 voters Synced and Primary"* ]]
 }
 
-@test "secrets: an update bundle with other secrets is refused on a plain install; a full bundle's rotation is said and recorded" {
+@test "secrets: an update bundle with other secrets is refused (even with --rotate-secrets); a full bundle's only with --rotate-secrets, then said and recorded" {
     install_pkgs "$B"
     [ "$status" -eq 0 ]
     other_bundle upd workcenter-update-el7-x86_64-20261201 update "$(printf '2%.0s' {1..64})" "$ID" "$LOCK1"
@@ -338,11 +343,21 @@ no_secret_in() {
     [ ! -e "$WCB_ROOT/var/lib/wcbundle/repos/workcenter-update-el7-x86_64-20261201" ]
     f="$WCB_ROOT/var/lib/wcbundle/secrets.sha256"
     old="$(grep '^WCB_ERLANG_COOKIE' "$f")"
-    # a full bundle's plain install: a deliberate rotation, said (key only) and recorded
+    # even with --rotate-secrets: an update bundle never rotates
+    install_pkgs "$U" wc-db1 --rotate-secrets
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"an update bundle never changes"* ]]
+    [ "$(grep '^WCB_ERLANG_COOKIE' "$f")" = "$old" ]
+    # a full bundle's plain install is refused too (the other nodes keep the old cookie) ...
     set_secret "$B" WCB_ERLANG_COOKIE ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ
     install_pkgs "$B"
+    [ "$status" -eq 3 ]
+    [[ "$output" == *"site/secrets.env sets WCB_ERLANG_COOKIE to another value"*"--rotate-secrets"* ]]
+    [ "$(grep '^WCB_ERLANG_COOKIE' "$f")" = "$old" ]
+    # ... but with --rotate-secrets: a deliberate rotation, said (key only) and recorded
+    install_pkgs "$B" wc-db1 --rotate-secrets
     [ "$status" -eq 0 ]
-    [[ "$output" == *"Warning: site/secrets.env changes WCB_ERLANG_COOKIE on wc-db1"* ]]
+    [[ "$output" == *"Warning: --rotate-secrets: site/secrets.env changes WCB_ERLANG_COOKIE on wc-db1"* ]]
     no_secret_in "$output"
     [ "$(grep '^WCB_ERLANG_COOKIE' "$f")" != "$old" ]
     install_pkgs "$B"
