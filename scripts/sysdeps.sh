@@ -14,6 +14,7 @@ PKGS=(
   firewalld nftables                       # the lab's real firewall: firewalld per host namespace, nftables backend
   openjdk-17-jdk-headless                  # javac + jar for the lab's stand-in WorkCenter jar
   openssh-client                           # ansible-playbook's ssh connection (tests/unit/test_fleet.py)
+  openssh-server                           # the lab's sshd in each host namespace (scripts/lab/lib/ansible.sh)
 )
 
 missing=()

@@ -8,6 +8,7 @@ binaries are Debian's, and install.sh runs with WCB_SKIP_PHASES="repo packages")
 - site/flows.tsv: bundler.site.flows.write_flows_tsv;
 - bundle.env: bundler.assemble.pack.render_bundle_env over a package-less lock whose versions are the
   Debian packages actually installed here (rabbitmq-server decides ha-all vs quorum);
+- site/ansible/: bundler.site.fleet.write_ansible (the inventory and playbooks the lab's control node runs);
 - MANIFEST.sha256: bundler.assemble.pack.write_manifest, so install.sh's verify phase runs for real.
 The site YAML is copied next to the jar first, because its `app.jar` is relative to the site file.
 
@@ -30,6 +31,7 @@ from pathlib import Path
 from bundler.assemble.pack import render_bundle_env, write_manifest
 from bundler.carry.diff import lock_sha256
 from bundler.core import paths
+from bundler.site.fleet import write_ansible
 from bundler.site.flows import write_flows_tsv
 from bundler.site.model import load_site, write_site_files
 
@@ -100,6 +102,9 @@ def main(argv: list[str]) -> int:
         old_env = read_env(old / "bundle.env")
         base = {"bundle_id": old_env["WCB_BUNDLE_ID"], "lock_sha256": old_env.get("WCB_LOCK_SHA256", "")}
         top = f"workcenter-update-el9-x86_64-lab-{site.name}"
+    # issue 15: the site's Ansible inventory and playbooks, as pack writes them; the bundle's directory
+    # name is what its tar (scripts/lab/lib/ansible.sh) holds, so the playbooks' default tar name follows it
+    write_ansible(site, out / "site" / "ansible", bundle_id=out.name)
     (out / "bundle.env").write_text(render_bundle_env(lock, top, build, [], [], base))
     write_manifest(out, {})
     return 0

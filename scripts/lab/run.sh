@@ -35,6 +35,8 @@ source "$LAB_SCRIPTS/lib/faults.sh"
 source "$LAB_SCRIPTS/lib/power_loss.sh"
 # shellcheck source=scripts/lab/lib/rolling.sh
 source "$LAB_SCRIPTS/lib/rolling.sh"
+# shellcheck source=scripts/lab/lib/ansible.sh
+source "$LAB_SCRIPTS/lib/ansible.sh"
 
 die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
 [[ "$(id -u)" == 0 ]] || die "run it as root (network namespaces, bridge, daemons as mysql/rabbitmq)"
@@ -214,12 +216,19 @@ lab_check firewall.running "$([[ "$fw_up" == "${#SITE_HOSTS[@]}" && "$fw_ns" == 
 echo "  ${#LAB_HOSTS[@]} namespaces: ${LAB_HOSTS[*]} (outsider: no role, no firewall, a client only)"
 
 # ------------------------------------------------------------------------------------------
-step "install.sh on site A: db1 db2 db3 (first bootstraps, others join by mariabackup SST), mq1-3, app1-2"
+site_a_by="install.sh host by host"
+[[ "${LAB_ANSIBLE:-1}" == 1 ]] && site_a_by="ansible-playbook install.yml from a control namespace over ssh (lib/ansible.sh)"
+step "install.sh on site A: db1 db2 db3 (first bootstraps, others join by mariabackup SST), mq1-3, app1-2; $site_a_by"
 db_marks="$(marks_of db1)"
-for h in db1 db2 db3 mq1 mq2 mq3 app1 app2; do
-  install_ok "$h" "$B3" || die "installing $h failed"
-  [[ "$h" == db2 ]] && first_sst="$(transfer_kind db2 "$db_marks")"
-done
+if [[ "${LAB_ANSIBLE:-1}" == 1 ]]; then   # issue 15; LAB_ANSIBLE=0: install.sh host by host, as before
+  lab_ansible_install "$B3" db1 db2 db3 mq1 mq2 mq3 app1 app2 || die "ansible-playbook install.yml failed"
+  first_sst="$(transfer_kind db2 "$db_marks")"
+else
+  for h in db1 db2 db3 mq1 mq2 mq3 app1 app2; do
+    install_ok "$h" "$B3" || die "installing $h failed"
+    [[ "$h" == db2 ]] && first_sst="$(transfer_kind db2 "$db_marks")"
+  done
+fi
 one_boot=0
 grep -q 'bootstrapping a new Galera cluster' "$LAB_DIR"/logs/01-db1-install.log &&
   ! grep -q 'bootstrapping' "$LAB_DIR"/logs/0[23]-db*-install.log && one_boot=1
@@ -715,6 +724,11 @@ snapshot() {
     [[ -f "$p" ]] && printf '%s %s\n' "$p" "$(cat "$p")"
   done
 }
+
+if [[ "${LAB_ANSIBLE:-1}" == 1 ]]; then   # issue 15: the rolling upgrade by ansible-playbook upgrade.yml
+  step "site A upgraded by ansible-playbook upgrade.yml (install.sh --upgrade one host at a time, --finalize) under load"
+  lab_ansible_upgrade db1 db2 db3
+fi
 
 for f in db-kill db-orderly-restart mq-kill db-partition mq-partition db-pause db-replace mq-replace rerun power-loss; do
   if fault_wanted "$f"; then
