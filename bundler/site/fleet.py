@@ -21,7 +21,7 @@ through the inventory, as plain YAML scalars that `_inert()` restricts to names 
 no site value can carry Jinja (`{{`, `{%`) or YAML syntax into what Ansible templates. The site
 schema (model.py) already refuses such values; `_inert()` is the second wall for a Site built in code.
 
-The lab's seams reach install.sh through the `wcb_env` extra variable (a dict, the plays'
+The lab's seams reach install.sh through the `wcb_env` variable (a dict, extra or per host; the plays'
 `environment:`); `wcb_install_args` (a list) is appended to every install.sh call (e.g.
 `--require-signature=FPR`); `wcb_remote_dir` (default /root/wcb, a directory only root can write)
 is where each host keeps the tar and the extracted bundle.
