@@ -134,8 +134,9 @@ def _check_play(need_tar: bool) -> dict[str, Any]:
 def _stage_play(purpose: str) -> dict[str, Any]:
     """Copy the tar + .sha256 to every host, check it there, extract it (README's runbook, by Ansible)."""
     tasks = [
-        {"name": "{{ wcb_dir }}: a directory only root can write",
-         "ansible.builtin.file": {"path": "{{ wcb_dir }}", "state": "directory", "mode": "0700"}},
+        {"name": "{{ wcb_dir }}: a directory only root can write (owned by root, never through a symlink)",
+         "ansible.builtin.file": {"path": "{{ wcb_dir }}", "state": "directory", "mode": "0700",
+                                  "owner": "root", "group": "root", "follow": False}},
         {"name": "copy the bundle tar and its .sha256",
          "ansible.builtin.copy": {"src": "{{ item }}", "dest": "{{ wcb_dir }}/", "mode": "0600"},
          "loop": ["{{ wcb_tar }}", "{{ wcb_tar }}.sha256"]},
@@ -143,9 +144,20 @@ def _stage_play(purpose: str) -> dict[str, Any]:
          "ansible.builtin.command": {"argv": ["sha256sum", "-c", "{{ wcb_top }}.tar.sha256"],
                                      "chdir": "{{ wcb_dir }}"},
          "changed_when": False},
+        # extracted aside, then renamed into place: an interrupted extraction never passes for a bundle
+        {"name": "clear what an interrupted extraction left",
+         "ansible.builtin.file": {"path": "{{ wcb_dir }}/.partial", "state": "absent"}},
+        {"name": "a fresh directory to extract into",
+         "ansible.builtin.file": {"path": "{{ wcb_dir }}/.partial", "state": "directory", "mode": "0700",
+                                  "owner": "root", "group": "root"}},
         {"name": "extract the bundle (install.sh verifies every file again)",
-         "ansible.builtin.command": {"argv": ["tar", "-x", "--no-same-owner", "-f", "{{ wcb_top }}.tar"],
-                                     "chdir": "{{ wcb_dir }}", "creates": "{{ wcb_dir }}/{{ wcb_top }}/install.sh"}},
+         "ansible.builtin.command": {"argv": ["tar", "-x", "--no-same-owner", "-f", "../{{ wcb_top }}.tar"],
+                                     "chdir": "{{ wcb_dir }}/.partial",
+                                     "creates": "{{ wcb_dir }}/{{ wcb_top }}/install.sh"}},
+        {"name": "move the complete bundle into place",
+         "ansible.builtin.command": {"argv": ["mv", "-T", "{{ wcb_dir }}/.partial/{{ wcb_top }}",
+                                              "{{ wcb_dir }}/{{ wcb_top }}"],
+                                     "creates": "{{ wcb_dir }}/{{ wcb_top }}/install.sh"}},
     ]
     return _play(f"stage the bundle on every host ({purpose})", "all", tasks, **STRICT)
 

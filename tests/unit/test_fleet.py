@@ -236,6 +236,28 @@ def test_a_tampered_tar_stops_before_any_install(tmp_path, env, fake_bundle):
     assert not any((tmp_path / "hosts" / n / "wcb" / TOP).exists() for n in ("wc-db1", "wc-app2"))
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="chowns the staging directory to another user: needs root (CI is root)")
+def test_an_interrupted_extraction_is_redone_and_a_staging_dir_of_another_user_is_taken_back(tmp_path, env, fake_bundle):
+    """What a killed earlier run left (a half-extracted .partial) is cleared and extracted afresh; the
+    staging directory, created by another user beforehand, ends owned by root and 0700."""
+    marker = tmp_path / "marker"
+    for n in ("wc-db1", "wc-app2"):
+        partial = tmp_path / "hosts" / n / "wcb" / ".partial" / TOP
+        partial.mkdir(parents=True)
+        (partial / "install.sh").write_text("#!/bin/sh\necho half-extracted; exit 9\n")
+    os.chown(tmp_path / "hosts" / "wc-db1" / "wcb", 65534, 65534)
+    os.chmod(tmp_path / "hosts" / "wc-db1" / "wcb", 0o777)
+    proc = play("install.yml", local_inventory(tmp_path), fake_bundle, env, marker)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "half-extracted" not in proc.stdout
+    for n in ("wc-db1", "wc-app2"):
+        wcb_dir = tmp_path / "hosts" / n / "wcb"
+        assert (wcb_dir / TOP / "install.sh").read_text() == FAKE_INSTALL
+        assert not (wcb_dir / ".partial" / TOP).exists()
+        st = wcb_dir.stat()
+        assert (st.st_uid, st.st_gid, oct(st.st_mode & 0o777)) == (0, 0, "0o700")
+
+
 def test_an_unreachable_host_fails_clearly_and_no_host_is_installed(tmp_path, env, fake_bundle):
     """wc-app2 (a later host: mq, app) cannot be reached: the run stops in the staging play, before
     install.sh runs anywhere, and names the host."""
