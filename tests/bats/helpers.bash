@@ -103,3 +103,15 @@ stop_listener() {
 snapshot() {
     (cd "$1" && find . -printf '%p %m %s\n' | LC_ALL=C sort && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum)
 }
+
+# usage: no_secret_in TEXT [VALUE...]   fail when TEXT holds a value of the fixture's secrets.env or one of VALUE...
+no_secret_in() {
+    local text="$1" v
+    shift
+    for v in $(grep -v '^#' "$FIXTURES/bundle/site/secrets.env" | cut -d= -f2) "$@"; do
+        if [[ "$text" == *"$v"* ]]; then
+            echo "a secret value leaked (${v:0:3}...)"
+            return 1
+        fi
+    done
+}

@@ -281,15 +281,9 @@ set_secret() {
     make_manifest "$1"
 }
 
-# usage: no_secret_in TEXT   fail when TEXT holds any value of the fixture's secrets.env (or the changed ones)
-no_secret_in() {
-    local v
-    for v in $(grep -v '^#' "$FIXTURES/bundle/site/secrets.env" | cut -d= -f2) SstPwChangedChangedChanged0123 ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ; do
-        if [[ "$1" == *"$v"* ]]; then
-            echo "a secret value leaked (${v:0:3}...)"
-            return 1
-        fi
-    done
+# usage: no_changed_secret_in TEXT   fail when TEXT holds any value of the fixture's secrets.env (or the changed ones)
+no_changed_secret_in() {
+    no_secret_in "$1" SstPwChangedChangedChanged0123 ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ
 }
 
 @test "secrets: recorded as salted fingerprints (0600, never the values); --upgrade with another secret is refused (exit 3, key named, nothing stopped)" {
@@ -299,7 +293,7 @@ no_secret_in() {
     [ "$(stat -c %a "$f")" = 600 ]
     [ "$(grep -c $'^salt\t[0-9a-f]\{32\}$' "$f")" -eq 1 ]
     [ "$(grep -c $'^WCB_[A-Z_]*\t[0-9a-f]\{64\}$' "$f")" -eq 6 ]
-    no_secret_in "$(cat "$f")"
+    no_changed_secret_in "$(cat "$f")"
     # salted: not the plain sha256 of the value
     refute grep -q "$(printf '%s' ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMN | sha256sum | cut -d' ' -f1)" "$f"
     running mariadb
@@ -312,8 +306,8 @@ no_secret_in() {
     [ "$status" -eq 3 ]
     [[ "$output" == *"site/secrets.env sets WCB_DB_SST_PASSWORD to another value than the one wc-db1 was installed with"*"--upgrade never changes a running site's secrets"*"nothing was changed"*"wcbundle build --since"* ]]
     refute grep -q ERLANG <<<"$output"
-    no_secret_in "$output"
-    no_secret_in "$(cat "$WCB_ROOT"/var/log/wcbundle/* 2>/dev/null)"
+    no_changed_secret_in "$output"
+    no_changed_secret_in "$(cat "$WCB_ROOT"/var/log/wcbundle/* 2>/dev/null)"
     [ ! -s "$WCB_STUB_LOG" ]
     refute grep -q ' upgrade ' "$DNF_LOG"
     [ "$(snapshot "$WCB_ROOT/var/lib/wcbundle")" = "$before" ]
@@ -339,7 +333,7 @@ no_secret_in() {
     install_pkgs "$U"
     [ "$status" -eq 3 ]
     [[ "$output" == *"site/secrets.env sets WCB_ERLANG_COOKIE to another value"*"an update bundle never changes"* ]]
-    no_secret_in "$output"
+    no_changed_secret_in "$output"
     [ ! -e "$WCB_ROOT/var/lib/wcbundle/repos/workcenter-update-el7-x86_64-20261201" ]
     f="$WCB_ROOT/var/lib/wcbundle/secrets.sha256"
     old="$(grep '^WCB_ERLANG_COOKIE' "$f")"
@@ -358,7 +352,7 @@ no_secret_in() {
     install_pkgs "$B" wc-db1 --rotate-secrets
     [ "$status" -eq 0 ]
     [[ "$output" == *"Warning: --rotate-secrets: site/secrets.env changes WCB_ERLANG_COOKIE on wc-db1"* ]]
-    no_secret_in "$output"
+    no_changed_secret_in "$output"
     [ "$(grep '^WCB_ERLANG_COOKIE' "$f")" != "$old" ]
     install_pkgs "$B"
     [ "$status" -eq 0 ]
