@@ -63,16 +63,23 @@ crashed_here() {
     printf '2026-11-29 19:00:00 0 [Note] WSREP: Recovered position: %s:%s\n' "$U" "$1" >"$WCB_ROOT/run/wcbundle/mariadb.recovered"
 }
 
-# a mariadb client stand-in: answers the wsrep status of a Synced 3-member cluster once the stub runs mariadb
+# a mariadb client stand-in: answers the wsrep status of a Synced 3-member cluster once the stub runs mariadb;
+# with BEFORE, a running server the installer did not start yet answers wsrep_cluster_status BEFORE
+# usage: fake_client [BEFORE]
 fake_client() {
     mkdir -p "$BATS_TEST_TMPDIR/bin"
     cat >"$BATS_TEST_TMPDIR/bin/mariadb" <<EOF
 #!/usr/bin/env bash
 # the server answers once the installer started it (a booted one that waits for its Primary Component does not)
-[[ -f "$WCB_ROOT/run/wcbundle/mariadb.active" ]] && grep -qx 'start mariadb\|bootstrap mariadb' "$WCB_STUB_LOG" || exit 1
+[[ -f "$WCB_ROOT/run/wcbundle/mariadb.active" ]] || exit 1
+status=Primary
+if ! grep -qx 'start mariadb\|bootstrap mariadb' "$WCB_STUB_LOG" 2>/dev/null; then
+    [[ -n "${1:-}" ]] || exit 1
+    status="${1:-}"
+fi
 case "\$*" in
     *wsrep_cluster_size*) echo "wsrep_cluster_size 3" ;;
-    *wsrep_cluster_status*) echo "wsrep_cluster_status Primary" ;;
+    *wsrep_cluster_status*) echo "wsrep_cluster_status \$status" ;;
     *wsrep_local_state_comment*) echo "wsrep_local_state_comment Synced" ;;
     *wsrep_ready*) echo "wsrep_ready ON" ;;
     *wsrep_incoming_addresses*) echo "wsrep_incoming_addresses 127.10.0.21:3306,127.10.0.22:3306" ;;
@@ -213,22 +220,8 @@ EOF
     crashed_here 1200
     : >"$WCB_ROOT/run/wcbundle/mariadb.active"
     peer_serves "wcb-recover 1 wc-db2 $U 1234 1 bootstrapped"
-    fake_client
     # before the installer touched it the server answers non-Primary; once it started it, Primary
-    cat >"$BATS_TEST_TMPDIR/bin/mariadb" <<EOF
-#!/usr/bin/env bash
-[[ -f "$WCB_ROOT/run/wcbundle/mariadb.active" ]] || exit 1
-status=non-Primary
-grep -qx 'start mariadb' "$WCB_STUB_LOG" 2>/dev/null && status=Primary
-case "\$*" in
-    *wsrep_cluster_size*) echo "wsrep_cluster_size 3" ;;
-    *wsrep_cluster_status*) echo "wsrep_cluster_status \$status" ;;
-    *wsrep_local_state_comment*) echo "wsrep_local_state_comment Synced" ;;
-    *wsrep_ready*) echo "wsrep_ready ON" ;;
-    *wsrep_incoming_addresses*) echo "wsrep_incoming_addresses 127.10.0.21:3306,127.10.0.22:3306" ;;
-esac
-exit 0
-EOF
+    fake_client non-Primary
     WCB_RECOVER_WAIT=4 run "$B/install.sh" --recover --yes --node wc-db1 --role db-node
     echo "$output"
     [ "$status" -eq 0 ]

@@ -392,17 +392,25 @@ def _repo(reposdir: Path, repo_id: str, top: Path, el: int) -> None:
 
 
 @pytest.mark.installroot
-@pytest.mark.slow
-def test_v1_root_upgrades_to_v2_through_the_update_repo(worlds, built, tmp_path):
-    from tests.integration.test_installroot import _dnf, _write_repo, bundle_env, rpm_q
-    v1, _ = worlds
+def _core_root(v1, tmp_path):
+    """A dnf installroot holding v1's @core from its base repo (real dnf); returns (root, reposdir)."""
+    from tests.integration.test_installroot import _dnf, _write_repo
     el, base = v1.el, v1.base_repo
-    _, _, x1, x2 = built
     root, reposdir = tmp_path / "root", tmp_path / "repos.d"
     root.mkdir()
     _write_repo(reposdir, base, v1.repos[base].as_uri() + "/", [v1.keys[base].as_uri()], False)
     res = run(_dnf(root, el, reposdir, f"--enablerepo={base}", "group", "install", "core", weak=True), check=False)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    return root, reposdir
+
+
+@pytest.mark.slow
+def test_v1_root_upgrades_to_v2_through_the_update_repo(worlds, built, tmp_path):
+    from tests.integration.test_installroot import _dnf, bundle_env, rpm_q
+    v1, _ = worlds
+    el, base = v1.el, v1.base_repo
+    _, _, x1, x2 = built
+    root, reposdir = _core_root(v1, tmp_path)
     (reposdir / f"{base}.repo").unlink()
     bare = tmp_path / "bare"   # @core only: no vendor key imported yet (the gpgcheck control below)
     shutil.copytree(root, bare, symlinks=True)
@@ -454,15 +462,10 @@ def test_install_sh_upgrades_a_v1_root_through_the_update(worlds, built, tmp_pat
     services through the stub backend) is accepted on that base only, adds its repo beside v1's and
     upgrades what v2 changed from those two repos alone; a re-run changes nothing."""
     from tests.integration.test_installer import DNF_WRAPPER, FIXTURES, install
-    from tests.integration.test_installroot import _dnf, _write_repo, bundle_env
+    from tests.integration.test_installroot import bundle_env
     v1, _ = worlds
-    el, base = v1.el, v1.base_repo
     _, _, x1, x2 = built
-    root, reposdir = tmp_path / "root", tmp_path / "repos.d"
-    root.mkdir()
-    _write_repo(reposdir, base, v1.repos[base].as_uri() + "/", [v1.keys[base].as_uri()], False)
-    res = run(_dnf(root, el, reposdir, f"--enablerepo={base}", "group", "install", "core", weak=True), check=False)
-    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    root, reposdir = _core_root(v1, tmp_path)
     fresh = tmp_path / "fresh"
     shutil.copytree(root, fresh, symlinks=True)
     bundles = {}
