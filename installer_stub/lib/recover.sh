@@ -227,6 +227,27 @@ wcb_recover_members_all() {
     wcb_db_synced && [[ -z "$(wcb_db_missing_members)" ]]
 }
 
+# The peers that ran --recover alongside this node (a known position in TABLE) join the same node at
+# about the same time: the health check waits for them (until DEADLINE, in SECONDS) instead of failing
+# on a peer that is still joining. A peer whose position stayed unknown is not waited for.
+# usage: wcb_recover_wait_joiners TABLE DEADLINE   wait for the peers with a known position to be members
+wcb_recover_wait_joiners() {
+    local coming missing p late
+    coming="$(awk -v me="$WCB_NODE" '$1 != me && $5 != "unknown" && $3 >= 0 { print $1 }' "$1")"
+    [[ -n "$coming" ]] || return 0
+    wcb_note "waiting up to $(($2 - SECONDS)) s for the peers that ran --recover too to join: $(tr '\n' ' ' <<<"$coming")"
+    while :; do
+        missing=" $(wcb_db_missing_members) "
+        late=""
+        for p in $coming; do
+            [[ "$missing" == *" $p "* ]] && late+=" $p"
+        done
+        [[ -n "$late" && SECONDS -lt $2 ]] || break
+        sleep 2
+    done
+    [[ -z "$late" ]] || wcb_note "not members yet after the wait:$late (the health check below says so)"
+}
+
 # usage: wcb_recover_db   --recover on a db node: position, exchange, table, bootstrap-or-join (exit 4 on refusal)
 wcb_recover_db() {
     local uuid seqno safe state=waiting status table decision shown="" force="${WCB_OPT_FORCE_FROM:-}" wait deadline
@@ -297,6 +318,7 @@ wcb_recover_db() {
                 wcb_note "mariadb: joining ${decision#join } (the node the cluster was recovered on)"
                 wcb_svc start mariadb || wcb_die 4 "starting mariadb (join ${decision#join }) failed; see $WCB_P_DB_LOG"
                 wcb_wait_until 90 2 wcb_db_ready || wcb_die 4 "mariadb on $WCB_NODE did not reach wsrep_ready=ON within 180 s; see $WCB_P_DB_LOG"
+                wcb_recover_wait_joiners "$table" "$deadline"
                 break
                 ;;
             wait\ * | pending\ *)

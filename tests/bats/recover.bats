@@ -177,6 +177,43 @@ EOF
     [[ "$output" == *"[recover] db-node: done"* && "$output" == *"[health] ok on wc-db1"* ]]
 }
 
+# usage: joiners_wait DEADLINE_IN LATE_CALLS LINE...   wcb_recover_wait_joiners as db1 on a table of LINEs;
+# db3 is missing from the component for the first LATE_CALLS looks, then a member; prints the notes and the looks
+joiners_wait() {
+    local in="$1" absent="$2" t="$BATS_TEST_TMPDIR/table"
+    shift 2
+    printf '%s\n' "$@" >"$t"
+    # shellcheck source=/dev/null
+    source "$B/lib/common.sh"
+    # shellcheck source=/dev/null
+    source "$B/lib/recover.sh"
+    set +u
+    WCB_NODE=db1
+    : >"$BATS_TEST_TMPDIR/looks"
+    # it runs in a command substitution: the looks are counted in a file
+    wcb_db_missing_members() {
+        echo look >>"$BATS_TEST_TMPDIR/looks"
+        if (($(wc -l <"$BATS_TEST_TMPDIR/looks") <= absent)); then echo db3; fi
+    }
+    sleep() { :; }
+    wcb_recover_wait_joiners "$t" $((SECONDS + in))
+    echo "looks $(wc -l <"$BATS_TEST_TMPDIR/looks")"
+}
+
+@test "--recover: a joiner waits for the peers that ran --recover with it (a known position), not for an unknown one" {
+    # db3 still joins when db1 has joined db2: db1's health check waits for it instead of failing on a split
+    run joiners_wait 30 3 "db1 $U 800 0 waiting" "db2 $U 900 1 bootstrapped" "db3 $U 800 0 waiting"
+    [[ "$output" == *"for the peers that ran --recover too to join: db2 db3"* ]]
+    [[ "$output" == *"looks 4"* ]]
+    refute grep -q "not members yet" <<<"$output"
+    # a peer whose position stayed unknown (no --recover there) is not waited for
+    run joiners_wait 30 99 "db1 $U 800 0 waiting" "db2 $U 900 1 bootstrapped" "db3 - -1 0 unknown"
+    [[ "$output" == *"looks 1"* ]]
+    # the wait ends at the deadline and says who is late; the health check then tells the operator
+    run joiners_wait 0 99 "db1 $U 800 0 waiting" "db2 $U 900 1 bootstrapped" "db3 $U 800 0 waiting"
+    [[ "$output" == *"not members yet after the wait: db3"* ]]
+}
+
 @test "--recover: a peer's position unknown: refused naming it and --force-from; --force-from this node bootstraps" {
     crashed_here 1300
     fake_client
