@@ -242,7 +242,9 @@ wcb_recover_wait_joiners() {
         for p in $coming; do
             [[ "$missing" == *" $p "* ]] && late+=" $p"
         done
-        [[ -n "$late" && SECONDS -lt $2 ]] || break
+        if [[ -z "$late" ]] || ((SECONDS >= $2)); then
+            break
+        fi
         sleep 2
     done
     [[ -z "$late" ]] || wcb_note "not members yet after the wait:$late (the health check below says so)"
