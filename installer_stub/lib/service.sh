@@ -107,7 +107,7 @@ wcb_service__end() {
             return 1
         }
     fi
-    rm -f "$(wcb_service__pidfile "$1")"
+    wcb_service__forget "$1"
 }
 
 # usage: wcb_service_restart UNIT   stop then start UNIT
@@ -250,12 +250,34 @@ wcb_service__pidfile() {
     printf '%s/%s.pid\n' "$(wcb_service__rundir)" "$1"
 }
 
-# usage: wcb_service__pid UNIT   print the recorded pid of UNIT (empty when none)
+# usage: wcb_service__starttime PID   print PID's start time (clock ticks after boot, /proc/PID/stat field 22)
+wcb_service__starttime() {
+    local s
+    s="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
+    # the command name (field 2) may hold spaces and parentheses: count from its closing one
+    awk '{ print $20 }' <<<"${s##*) }"
+}
+
+# A pid is reused once its process is gone: a process killed without its pid file removed (kill -9, a
+# power cut) leaves a pid that another process may hold at the next start. The start time recorded
+# beside the pid tells them apart: with another start time, UNIT's process is gone (never signalled).
+# usage: wcb_service__pid UNIT   print the recorded pid of UNIT while that very process runs (else empty)
 wcb_service__pid() {
-    local f
+    local f pid
     f="$(wcb_service__pidfile "$1")"
     [[ -f "$f" ]] || return 0
-    tr -cd '0-9' <"$f"
+    pid="$(tr -cd '0-9' <"$f")"
+    if [[ -n "$pid" && -f "$f.start" && "$(wcb_service__starttime "$pid")" != "$(tr -cd '0-9' <"$f.start")" ]]; then
+        return 0
+    fi
+    printf '%s\n' "$pid"
+}
+
+# usage: wcb_service__forget UNIT   remove UNIT's pid file and its start time
+wcb_service__forget() {
+    local f
+    f="$(wcb_service__pidfile "$1")"
+    rm -f "$f" "$f.start"
 }
 
 # usage: wcb_service__alive PID   true when PID runs (a zombie counts as gone)
@@ -293,6 +315,7 @@ wcb_service__spawn() {
     ) &
     pid=$!
     printf '%s\n' "$pid" >"$(wcb_service__pidfile "$unit")"
+    wcb_service__starttime "$pid" >"$(wcb_service__pidfile "$unit").start"
     printf 'service: started %s (pid %s), output in %s\n' "$unit" "$pid" "$log"
 }
 
@@ -307,7 +330,7 @@ wcb_service__wait_ready() {
     for ((i = 0; i < limit && SECONDS < deadline; i++)); do
         if ! wcb_service__alive "$pid"; then
             printf 'Error: %s (pid %s) exited during start-up\n' "$unit" "$pid" >&2
-            rm -f "$(wcb_service__pidfile "$unit")"
+            wcb_service__forget "$unit"
             return 1
         fi
         if "$@" >/dev/null 2>&1; then

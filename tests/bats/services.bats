@@ -186,3 +186,30 @@ db_lib() {
     if wcb_service__alive "$pid"; then false; fi
     [ ! -e "$(wcb_service__pidfile mariadb)" ]
 }
+
+@test "direct backend: a pid left by a killed unit and reused by another process is not the unit: not active (start starts it anew), never signalled" {
+    source "$B/lib/service.sh"
+    export WCB_SERVICE_BACKEND=direct WCB_SERVICE_TIMEOUT=5
+    # the unit as the seam starts it: its pid and start time recorded
+    wcb_service__spawn garb "$BATS_TEST_TMPDIR/garb.out" / sleep 60 >/dev/null
+    local unit_pid
+    unit_pid="$(wcb_service__pid garb)"
+    [ -n "$unit_pid" ]
+    [ "$(cat "$(wcb_service__pidfile garb).start")" = "$(wcb_service__starttime "$unit_pid")" ]
+    wcb_service_is_active garb
+    # a power cut: the unit dies by SIGKILL, its pid file stays; another process now holds a recorded pid
+    kill -KILL "$unit_pid"
+    wcb_service__wait_gone "$unit_pid" 5
+    setsid sleep 60 </dev/null >/dev/null 2>&1 &
+    local other=$!
+    printf '%s\n' "$other" >"$(wcb_service__pidfile garb)"
+    [ -z "$(wcb_service__pid garb)" ]
+    run wcb_service_is_active garb
+    [ "$status" -eq 1 ]
+    # stop leaves the other process alone and forgets the stale pid
+    run wcb_service_stop garb
+    [ "$status" -eq 0 ]
+    wcb_service__alive "$other"
+    [ ! -e "$(wcb_service__pidfile garb)" ] && [ ! -e "$(wcb_service__pidfile garb).start" ]
+    kill "$other"
+}

@@ -77,10 +77,18 @@ lab_running_nodes() {
     python3 -c 'import json,sys; print("\n".join(sorted(json.load(sys.stdin).get("running_nodes", []))))' 2>/dev/null || true
 }
 
-# lab_pid_of HOST UNIT: the pid the service seam recorded for UNIT on HOST
+# lab_pid_of HOST UNIT: the pid the service seam recorded for UNIT on HOST, empty when that process is
+# gone (the seam records its start time beside the pid: a reused pid is another process, never signalled)
 lab_pid_of() {
+  local f p stat
+  f="$(lab_root "$1")/run/wcbundle/$2.pid"
   # the braces: a missing pid file's error comes from the < redirection, before a 2> on tr applies
-  { tr -cd '0-9' <"$(lab_root "$1")/run/wcbundle/$2.pid"; } 2>/dev/null || true
+  p="$({ tr -cd '0-9' <"$f"; } 2>/dev/null || true)"
+  stat="$(cat "/proc/${p:-0}/stat" 2>/dev/null || true)"
+  if [[ -n "$p" && -f "$f.start" && "$(awk '{ print $20 }' <<<"${stat##*) }")" != "$(cat "$f.start")" ]]; then
+    p=""
+  fi
+  printf '%s\n' "$p"
 }
 
 # lab_wait SECONDS CMD...: run CMD once a second until it succeeds: at most SECONDS tries, and no
