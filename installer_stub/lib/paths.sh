@@ -29,6 +29,8 @@ wcb_paths_init() {
     export WCB_P_MQ_COOKIE="$r/var/lib/rabbitmq/.erlang.cookie"
     export WCB_P_MQ_MNESIA_BASE="$r/var/lib/rabbitmq/mnesia"
     export WCB_P_MQ_LOG_BASE="$r/var/log/rabbitmq"
+    export WCB_P_MQ_DROPIN_DIR="$r/etc/systemd/system/rabbitmq-server.service.d"
+    export WCB_P_MQ_DROPIN="$r/etc/systemd/system/rabbitmq-server.service.d/wcbundle.conf"
     # app-node
     export WCB_P_APP_DIR="$r/opt/workcenter"
     export WCB_P_APP_JARFILE="$r/opt/workcenter/WorkCenter.jar"

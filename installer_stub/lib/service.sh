@@ -481,6 +481,24 @@ wcb_service__rabbitmq_env() {
     printf '%s\n' "HOME=${WCB_P_MQ_HOME:-${WCB_ROOT:-}/var/lib/rabbitmq}" \
         "RABBITMQ_CONF_ENV_FILE=${WCB_P_MQ_ENV:-${WCB_ROOT:-}/etc/rabbitmq/rabbitmq-env.conf}" \
         "ERL_INETRC=$inetrc"
+    wcb_service__rabbitmq_dropin Environment
+}
+
+# The installer's drop-in for rabbitmq-server.service, as systemd applies it: Environment= (only
+# ERL_CRASH_DUMP, an absolute path, rooted here) joins the broker's environment, UMask= is its umask.
+# Anything else in it is ignored: its lines are matched, never run.
+# usage: wcb_service__rabbitmq_dropin Environment|UMask   print the drop-in's ERL_CRASH_DUMP=PATH or umask (else nothing)
+wcb_service__rabbitmq_dropin() {
+    local f v
+    f="${WCB_P_MQ_DROPIN:-${WCB_ROOT:-}/etc/systemd/system/rabbitmq-server.service.d/wcbundle.conf}"
+    [[ -f "$f" ]] || return 0
+    v="$(wcb_service__conf_get "$f" "$1")"
+    if [[ "$1" == UMask && "$v" =~ ^0?[0-7]{3}$ ]]; then
+        printf '%s\n' "$v"
+    elif [[ "$1" == Environment && "$v" =~ ^ERL_CRASH_DUMP=(/[A-Za-z0-9._/-]+)$ ]]; then
+        v="${BASH_REMATCH[1]}"
+        printf 'ERL_CRASH_DUMP=%s/%s\n' "$(wcb_service__rooted "${v%/*}")" "${v##*/}"
+    fi
 }
 
 # usage: wcb_service__rabbitmq_nodename   print NODENAME from rabbitmq-env.conf (rabbit@<hostname -s> when unset)
@@ -502,12 +520,18 @@ wcb_service__rabbitmq_ready() {
 # usage: wcb_service__rabbitmq_start   start rabbitmq-server as the rabbitmq user
 wcb_service__rabbitmq_start() {
     local -a argv env
+    local mask
     mapfile -t env < <(wcb_service__rabbitmq_env)
     mapfile -t argv < <(wcb_service__as rabbitmq)
     argv+=(env "${env[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server)
-    # Debian's and EL's wrappers run the broker in its home, /var/lib/rabbitmq (rooted here)
-    wcb_service__spawn rabbitmq-server "${WCB_ROOT:-}/var/log/wcbundle/rabbitmq-server.out" \
-        "${WCB_P_MQ_HOME:-${WCB_ROOT:-}/var/lib/rabbitmq}" "${argv[@]}"
+    mask="$(wcb_service__rabbitmq_dropin UMask)"
+    # Debian's and EL's wrappers run the broker in its home, /var/lib/rabbitmq (rooted here); the
+    # drop-in's umask in a subshell, as systemd sets the unit's
+    (
+        if [[ -n "$mask" ]]; then umask "$mask"; fi
+        wcb_service__spawn rabbitmq-server "${WCB_ROOT:-}/var/log/wcbundle/rabbitmq-server.out" \
+            "${WCB_P_MQ_HOME:-${WCB_ROOT:-}/var/lib/rabbitmq}" "${argv[@]}"
+    )
     wcb_service__wait_ready rabbitmq-server wcb_service__rabbitmq_ready
 }
 

@@ -33,6 +33,12 @@ wcb_role_mq_node_config() {
     wcb_render_to "$WCB_BUNDLE/templates/rabbitmq-env.conf" "$WCB_P_MQ_ENV" 644 root:root rabbitmq-server
     wcb_render_to "$WCB_BUNDLE/templates/rabbitmq.conf" "$WCB_P_MQ_CONF" 644 root:root rabbitmq-server
     wcb_render_to "$WCB_BUNDLE/templates/enabled_plugins" "$WCB_P_MQ_PLUGINS" 644 root:root rabbitmq-server
+    # the crash dump (it holds the cookie) beside the cookie, 0600: the unit's environment and umask
+    wcb_mkdir "$WCB_P_MQ_DROPIN_DIR" 0755 root:root
+    wcb_render_to "$WCB_BUNDLE/templates/rabbitmq-server.dropin.conf" "$WCB_P_MQ_DROPIN" 644 root:root rabbitmq-server
+    if wcb_changed; then
+        wcb_mark_dirty rabbitmq-unit
+    fi
     wcb_note "rabbitmq: node rabbit@$WCB_NODE, classic_config peers: $(wcb_role_field mq-node NAME ', '), queue mode $(wcb_mq_queue_mode) for $(wcb_mq_version_words), partition handling: $(wcb_mq_partition_words)"
 }
 
@@ -43,6 +49,9 @@ wcb_mq_up() {
 
 # usage: wcb_role_mq_node_services   phase 7 for mq-node: start, form the cluster, users, policy
 wcb_role_mq_node_services() {
+    if wcb_is_dirty rabbitmq-unit; then
+        wcb_svc daemon_reload
+    fi
     wcb_unit_ensure rabbitmq-server
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
         wcb_say "    would join the cluster of $(wcb_role_field mq-node NAME | awk '{ print $1 }') if this node is not in it (stop_app; reset; join_cluster; start_app)"

@@ -760,27 +760,29 @@ step "secrets: no generated secret appears in any install.sh output, installer l
 leaks=0
 searched=0
 # An Erlang crash dump (erl_crash.dump, RabbitMQ's VM memory at a boot failure) holds the cookie by
-# nature: it is no log. It is checked apart below (its owner and mode), and reported.
+# nature: the installer's drop-in for rabbitmq-server puts it beside the cookie, never under var/log
+# (checked apart below, with its owner and mode). One found under var/log is a leak here.
 for b in "$B3" "$BA"; do
   while IFS='=' read -r key val; do
     [[ "$key" == WCB_* && -n "$val" ]] || continue
     searched=$((searched + 1))
-    if grep -rqF --exclude=erl_crash.dump -- "$val" "$LAB_DIR/logs" "$LAB_DIR"/*/root/var/log 2>/dev/null; then
+    if grep -rqF -- "$val" "$LAB_DIR/logs" "$LAB_DIR"/*/root/var/log 2>/dev/null; then
       leaks=$((leaks + 1))
       echo "  $key of $(basename "$b") appears in a log"
     fi
   done <"$b/site/secrets.env"
 done
-lab_check secrets.not_logged "$([[ "$leaks" == 0 && "$searched" -ge 12 ]] && echo 1 || echo 0)" "$searched secrets searched in $LAB_DIR/logs and every host's var/log (crash dumps apart): $leaks found"
-# every crash dump: rabbitmq's, not readable by others (the cookie file itself is rabbitmq's, 0400)
+lab_check secrets.not_logged "$([[ "$leaks" == 0 && "$searched" -ge 12 ]] && echo 1 || echo 0)" "$searched secrets searched in $LAB_DIR/logs and every host's var/log: $leaks found"
+# every crash dump: var/lib/rabbitmq/erl_crash.dump (the drop-in's ERL_CRASH_DUMP), rabbitmq's, 0600
+# (the drop-in's UMask; the cookie itself is rabbitmq's, 0400)
 dumps=""
 dumps_ok=1
 while IFS= read -r d; do
   [[ -n "$d" ]] || continue
   dumps+="${dumps:+, }${d#"$LAB_DIR"/} ($(stat -c '%U %a' "$d"))"
-  [[ "$(stat -c %U "$d")" == rabbitmq && $((8#$(stat -c %a "$d") & 8#007)) == 0 ]] || dumps_ok=0
+  [[ "$d" == "$LAB_DIR"/*/root/var/lib/rabbitmq/erl_crash.dump && "$(stat -c '%U %a' "$d")" == "rabbitmq 600" ]] || dumps_ok=0
 done < <(find "$LAB_DIR"/*/root/var/log "$LAB_DIR"/*/root/var/lib/rabbitmq -name erl_crash.dump 2>/dev/null)
-lab_check secrets.crash_dumps "$dumps_ok" "Erlang crash dumps (they hold the cookie): ${dumps:-none}; each rabbitmq's and not readable by others"
+lab_check secrets.crash_dumps "$dumps_ok" "Erlang crash dumps (they hold the cookie): ${dumps:-none}; each at var/lib/rabbitmq/erl_crash.dump, rabbitmq's, 0600 (none under var/log)"
 
 step "teardown"
 teardown

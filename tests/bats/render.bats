@@ -146,6 +146,10 @@ render_lib() {
         'cluster_formation.classic_config.nodes.1 = rabbit@wc-app1' \
         'cluster_formation.classic_config.nodes.2 = rabbit@wc-app2'
     grep -qx '\[rabbitmq_management\].' "$WCB_ROOT/etc/rabbitmq/enabled_plugins"
+    # the unit's drop-in: a crash dump (it holds the cookie) beside the cookie, 0600
+    d="$WCB_ROOT/etc/systemd/system/rabbitmq-server.service.d/wcbundle.conf"
+    [ "$(grep -v '^#' "$d")" = "$(printf '[Service]\nEnvironment=ERL_CRASH_DUMP=/var/lib/rabbitmq/erl_crash.dump\nUMask=0077')" ]
+    [ "$(stat -c %a "$d")" = 644 ]
     # 2 mq nodes: pause_minority would pause both halves; the first node keeps serving (issue 13)
     assert_lines "$f" \
         'cluster_partition_handling = pause_if_all_down' \

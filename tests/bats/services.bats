@@ -213,3 +213,23 @@ db_lib() {
     [ ! -e "$(wcb_service__pidfile garb)" ] && [ ! -e "$(wcb_service__pidfile garb).start" ]
     kill "$other"
 }
+
+@test "direct backend: rabbitmq-server gets the drop-in's ERL_CRASH_DUMP (rooted) and UMask; nothing else from it" {
+    source "$B/lib/service.sh"
+    export WCB_SERVICE_BACKEND=direct
+    local d="$WCB_ROOT/etc/systemd/system/rabbitmq-server.service.d"
+    mkdir -p "$d" "$WCB_ROOT/var/lib/rabbitmq"
+    printf '[Service]\nEnvironment=ERL_CRASH_DUMP=/var/lib/rabbitmq/erl_crash.dump\nUMask=0077\n' >"$d/wcbundle.conf"
+    [ "$(wcb_service__rabbitmq_dropin UMask)" = 0077 ]
+    [ "$(wcb_service__rabbitmq_dropin Environment)" = "ERL_CRASH_DUMP=$WCB_ROOT/var/lib/rabbitmq/erl_crash.dump" ]
+    wcb_service__rabbitmq_env | grep -qx "ERL_CRASH_DUMP=$WCB_ROOT/var/lib/rabbitmq/erl_crash.dump"
+    # any other variable, a relative or odd path, a bad umask: ignored, never passed on
+    printf '[Service]\nEnvironment=LD_PRELOAD=/tmp/x.so\nUMask=u=rwx\n' >"$d/wcbundle.conf"
+    [ -z "$(wcb_service__rabbitmq_dropin UMask)" ]
+    [ -z "$(wcb_service__rabbitmq_dropin Environment)" ]
+    refute grep -q LD_PRELOAD <<<"$(wcb_service__rabbitmq_env)"
+    printf '[Service]\nEnvironment=ERL_CRASH_DUMP=dump;rm -rf /\n' >"$d/wcbundle.conf"
+    [ -z "$(wcb_service__rabbitmq_dropin Environment)" ]
+    rm "$d/wcbundle.conf"
+    [ -z "$(wcb_service__rabbitmq_dropin UMask)$(wcb_service__rabbitmq_dropin Environment)" ]
+}

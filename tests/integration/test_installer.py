@@ -20,6 +20,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -392,6 +393,23 @@ def test_install_sh_configures_a_real_rabbitmq_node():
                    if line.startswith("WCB_")]
         logs = "".join(p.read_text(errors="replace") for p in (root / "var/log").rglob("*") if p.is_file())
         assert not any(s in logs + res.stdout + again.stdout + fixed.stdout for s in secrets)
+        # a crash dump holds the VM's memory, the cookie included: the drop-in the installer wrote puts
+        # it beside the cookie, 0600 (the broker crashes here on purpose: erlang:halt with a slogan)
+        dropin = root / "etc/systemd/system/rabbitmq-server.service.d/wcbundle.conf"
+        assert "Environment=ERL_CRASH_DUMP=/var/lib/rabbitmq/erl_crash.dump\nUMask=0077\n" in dropin.read_text()
+        subprocess.run(["bash", "-c", 'source "$1/lib/common.sh"; source "$1/lib/paths.sh"; source "$1/lib/mq.sh"; '
+                        'wcb_paths_init; WCB_NODE=wc-app1; wcb_rabbitmqctl eval \'erlang:halt("wcbundle test: crash dump").\'',
+                        "_", str(bundle)], env=dict(os.environ, WCB_ROOT=str(root)), capture_output=True, timeout=60)
+        dump = root / "var/lib/rabbitmq/erl_crash.dump"
+        for _ in range(120):   # bounded: 60 s for the dump to be complete
+            if dump.exists() and "=end" in dump.read_text(errors="replace")[-200:]:
+                break
+            time.sleep(0.5)
+        text = dump.read_text(errors="replace")
+        assert "Slogan: wcbundle test: crash dump" in text
+        assert (root / "var/lib/rabbitmq/.erlang.cookie").read_text() in text
+        assert dump.stat().st_mode & 0o777 == 0o600
+        assert not list((root / "var/log").rglob("erl_crash.dump"))
     finally:
         subprocess.run(["bash", "-c", 'source "$1/lib/common.sh"; source "$1/lib/paths.sh"; wcb_paths_init; '
                         'source "$1/lib/service.sh"; wcb_service_stop rabbitmq-server', "_", str(bundle)],
