@@ -282,3 +282,35 @@ def test_appcheck_file_checks_and_the_standin_refusals(tmp_path):
     assert bad["site_values_wrong"] == ["workcenter.swagger.tokenUrl"]
     appcheck.refusal_checks(text, str(jar), "198.18.0.31", result)
     assert result["refusals"] == {"enable_false": "refused", "no_other_node": "refused", "no_this_node": "refused"}
+
+
+DONOR = ("2026-11-30  0:40:34 0 [Note] WSREP: Running: 'wsrep_sst_mariabackup --role 'donor' --address "
+         "'198.18.0.12:4444/xtrabackup_sst//1' --local-port 3306 --progress 0 --gtid '{uuid}:10' --gtid-domain-id 0{extra} "
+         "--mysqld-args --user=mysql'\n")
+UUID = "a138c78d-ec56-11f1-8ad8-6e26166b0c20"
+# an older SST, before the marks: never counted
+BEFORE = "2026-11-30  0:30:00 0 [Note] WSREP: Running: 'wsrep_sst_rsync --role 'donor' --address 'x'\n"
+
+
+@pytest.mark.parametrize(("donor_extra", "joiner_log", "kind"), [
+    # a full copy: the donor runs the SST script (no --bypass)
+    ("", "WSREP: SST received\n", "SST mariabackup"),
+    # an IST: the donor runs the script with --bypass, the joiner applies the write-sets (lines of a lab run)
+    (" --bypass", "WSREP_SST: [INFO] 'xtrabackup_ist' received from donor: Running IST\n"
+                  f"2026-11-30  0:42:42 2 [Note] WSREP: IST received: {UUID}:187\n", "IST"),
+    # no transfer at all since the marks
+    (None, "", "none"),
+])
+def test_transfer_kind_tells_ist_from_sst_on_real_log_lines(tmp_path, donor_extra, joiner_log, kind):
+    """The lab's transfer_kind (scripts/lab/lib/faults.sh): with mariabackup a donor runs its SST
+    script for an IST too (--bypass); only a run without --bypass is an SST."""
+    for host, text in (("db1", "" if donor_extra is None else DONOR.format(uuid=UUID, extra=donor_extra)),
+                       ("db2", joiner_log)):
+        log = tmp_path / host / "root/var/log/mariadb/mariadb.log"
+        log.parent.mkdir(parents=True)
+        log.write_text(BEFORE + text)
+    mark = len(BEFORE)
+    body = (f'lab_root() {{ printf "%s/%s/root" "{tmp_path}" "$1"; }}\nsource {LAB}/lib/faults.sh\n'
+            f'transfer_kind db2 "db1:{mark} db2:{mark}"')
+    res = subprocess.run(["bash", "-c", body], capture_output=True, text=True, timeout=30)
+    assert res.stdout.strip() == kind, res.stderr

@@ -138,7 +138,10 @@ transfer_kind() {
   for m in $2; do
     h="${m%%:*}"
     [[ "$h" == "$joiner" ]] && continue
-    method="$(log_since "$(db_log "$h")" "${m#*:}" | sed -n "s/.*Running: 'wsrep_sst_\([a-z]*\) --role 'donor'.*/\1/p" | head -n1)"
+    # a donor runs its SST script for an IST too, with --bypass (mariabackup's joiner then logs "Running
+    # IST"): only a run without --bypass is a state snapshot transfer
+    method="$(log_since "$(db_log "$h")" "${m#*:}" | grep -v -e '--bypass' |
+      sed -n "s/.*Running: 'wsrep_sst_\([a-z]*\) --role 'donor'.*/\1/p" | head -n1)"
     [[ -n "$method" ]] && donor="$method"
   done
   if [[ -n "$donor" ]]; then

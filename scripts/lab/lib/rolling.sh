@@ -38,21 +38,6 @@ roll_pids() {
   printf '%s\n' "${out% }"
 }
 
-# roll_rejoin_kind HOST MARKS: "IST" when HOST's MariaDB log since MARKS shows an incremental transfer
-# (with mariabackup the SST script runs in its IST mode: "Running IST"), else transfer_kind's answer
-roll_rejoin_kind() {
-  local m
-  for m in $2; do
-    [[ "${m%%:*}" == "$1" ]] || continue
-    if log_since "$(db_log "$1")" "${m#*:}" | grep -q "Running IST\|IST completed on joiner" &&
-      log_since "$(db_log "$1")" "${m#*:}" | grep -q 'IST received'; then
-      printf 'IST\n'
-      return 0
-    fi
-  done
-  transfer_kind "$1" "$2"
-}
-
 # roll_installer_log HOST: the newest installer log under HOST's root (it names every command run)
 roll_installer_log() {
   local f newest=""
@@ -91,7 +76,7 @@ roll_node_check() {
   roll_restarted "$before" "$after" || ok=0
   case "$h" in
     db*)
-      kind="$(roll_rejoin_kind "$h" "$marks")"
+      kind="$(transfer_kind "$h" "$marks")"
       [[ "$kind" == IST ]] || ok=0
       galera_synced 3 db1 db2 db3 || ok=0
       state="galera: $(lab_wsrep "$h" wsrep_local_state_comment), size $(lab_wsrep "$h" wsrep_cluster_size), rejoined by $kind"
