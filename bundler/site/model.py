@@ -355,9 +355,9 @@ def _app_pattern(f: AppField) -> str:
 NODE_KEY = re.compile(r"WCB_NODE_([1-9][0-9]?)_(NAME|IP|ROLES)")
 MAX_NODES = 99
 
-# Every key bundle.env may hold (WCB_ROLE_PACKAGES_<role> aside): install.sh refuses any other
-# (lib/env.sh, through lib/site_schema.sh, which carries this list). Add a new key here
-# (pack.render_bundle_env writes them).
+# Every key bundle.env may hold (WCB_ROLE_PACKAGES_<role> and WCB_ROLE_CLOSURE_<role> aside: lib/env.sh
+# allows those two prefixes by pattern): install.sh refuses any other (lib/env.sh, through
+# lib/site_schema.sh, which carries this list). Add a new key here (pack.render_bundle_env writes them).
 BUNDLE_ENV_KEYS = ("WCB_BUNDLE_NAME", "WCB_BUNDLE_ID", "WCB_TOOL_VERSION", "WCB_BUILD_TIME", "WCB_EL", "WCB_ARCH",
                    "WCB_PKG_MANAGER", "WCB_REPO_ID", "WCB_GPG_KEYS", "WCB_ROLES", "WCB_MODULE_DISABLE",
                    "WCB_RABBITMQ_VERSION", "WCB_ERLANG_VERSION", "WCB_MARIADB_VERSION", "WCB_REQUIRED_KB",

@@ -95,7 +95,7 @@ wcb_env_key_problem() {
     local kind="$1" key="$2" rule
     if [[ "$kind" == bundle.env ]]; then
         wcb_in_list "$key" "${WCB_SCHEMA_BUNDLE_KEYS[@]}" && return 1
-        [[ "$key" =~ ^WCB_ROLE_PACKAGES_[a-z_]{1,40}$ ]] && return 1
+        [[ "$key" =~ ^WCB_ROLE_(PACKAGES|CLOSURE)_[a-z_]{1,40}$ ]] && return 1
     elif rule="$(wcb_schema_key "$key")"; then
         [[ "${WCB_SCHEMA_FILE[$rule]}" == "$kind" ]] && return 1
         printf '%s belongs in %s, not in %s\n' "$key" "${WCB_SCHEMA_FILE[$rule]}" "$kind"

@@ -400,17 +400,73 @@ wcb_pkg_pending() {
     esac
 }
 
-# usage: wcb_pkg_pending_list ARRAY   set ARRAY to the pending upgrades ("name.arch evr"); exit 4 when the query fails
+# The bundle repo is one repo for every role, so check-update offers what any role's closure has newer
+# (EL7: MariaDB-compat, db-node's, obsoletes @core's mariadb-libs). A host takes only the upgrades of its
+# own roles' transactions: the builder's per-role libsolv solve against the target baseline, written as
+# bundle.env's WCB_ROLE_CLOSURE_<role> (the names of the role's lock entries). A bundle of an older
+# wcbundle has no such key: every pending upgrade is kept (the behaviour it was built for), and the log
+# says so.
+WCB_PKG_NAME_RE='^[A-Za-z0-9._+-]+$'
+WCB_PKG_PENDING=()      # the upgrades this host takes ("name.arch evr"), set by wcb_pkg_closure_split
+WCB_PKG_LEFT_ALONE=()   # the pending upgrades outside its roles' closures ("name.arch")
+WCB_PKG_CLOSURE_KNOWN=0 # 1: bundle.env has the selected roles' closures; 0: an older bundle, nothing filtered
+
+# usage: wcb_pkg_closure_split LINE...   split pending "name.arch evr" lines into WCB_PKG_PENDING and WCB_PKG_LEFT_ALONE by the selected roles' closures
+wcb_pkg_closure_split() {
+    local r v w line na
+    local -a words=()
+    local -A names=()
+    WCB_PKG_PENDING=()
+    WCB_PKG_LEFT_ALONE=()
+    WCB_PKG_CLOSURE_KNOWN=1
+    for r in "${WCB_SELECTED_ROLES[@]}"; do
+        v="WCB_ROLE_CLOSURE_${r//-/_}"
+        if [[ -z "${!v+set}" ]]; then
+            WCB_PKG_CLOSURE_KNOWN=0
+            break
+        fi
+        read -r -a words <<<"${!v}"
+        for w in ${words[@]+"${words[@]}"}; do
+            [[ "$w" =~ $WCB_PKG_NAME_RE ]] ||
+                wcb_die 4 "bundle.env's $v holds '$w', which is not a package name (letters, digits, '.', '_', '+', '-'): the bundle is not one wcbundle wrote; rebuild it"
+            names[$w]=1
+        done
+    done
+    for line in "$@"; do
+        na="${line%% *}"
+        if [[ "$WCB_PKG_CLOSURE_KNOWN" == 0 || -n "${names[${na%.*}]+set}" ]]; then
+            WCB_PKG_PENDING+=("$line")
+        else
+            WCB_PKG_LEFT_ALONE+=("$na")
+        fi
+    done
+}
+
+# usage: wcb_pkg_left_alone_words   print the phrase naming the upgrades left alone (empty when none)
+wcb_pkg_left_alone_words() {
+    [[ "${#WCB_PKG_LEFT_ALONE[@]}" -gt 0 ]] || return 0
+    printf "left alone: %d package(s) newer in the bundle repos outside this host's roles' closures: %s\n" \
+        "${#WCB_PKG_LEFT_ALONE[@]}" "${WCB_PKG_LEFT_ALONE[*]}"
+}
+
+# usage: wcb_pkg_pending_list   set WCB_PKG_PENDING (the upgrades of this host's roles) and WCB_PKG_LEFT_ALONE; exit 4 when the query fails
 wcb_pkg_pending_list() {
-    local out
-    local -n wcb__pending_out="$1"
+    local out kept left
+    local -a all=()
     out="$(wcb_pkg_pending)" ||
         wcb_die 4 "asking $(wcb_pkg_manager) which installed packages the bundle repos upgrade (check-update) failed; see the log in $(wcb_path /var/log/wcbundle)"
-    # shellcheck disable=SC2034  # a nameref: the caller's array
-    wcb__pending_out=()
     if [[ -n "$out" ]]; then
-        # shellcheck disable=SC2034  # a nameref: the caller's array
-        mapfile -t wcb__pending_out <<<"$out"
+        mapfile -t all <<<"$out"
+    fi
+    wcb_pkg_closure_split ${all[@]+"${all[@]}"}
+    if [[ "$WCB_PKG_CLOSURE_KNOWN" == 0 ]]; then
+        wcb_log "packages: bundle.env has no WCB_ROLE_CLOSURE_* for roles ${WCB_SELECTED_ROLES[*]} (a bundle built by an older wcbundle): every installed package the bundle repos have newer is upgraded, whatever role's closure it is in (${#all[@]} pending)"
+    else
+        # (an empty array's [*] is "unbound" under set -u on bash 4.2, EL7's: each is read only when set)
+        kept=none left=none
+        [[ "${#WCB_PKG_PENDING[@]}" -eq 0 ]] || kept="${WCB_PKG_PENDING[*]%% *}"
+        [[ "${#WCB_PKG_LEFT_ALONE[@]}" -eq 0 ]] || left="${WCB_PKG_LEFT_ALONE[*]}"
+        wcb_log "packages: ${#all[@]} pending upgrade(s); ${#WCB_PKG_PENDING[@]} in the closures of roles ${WCB_SELECTED_ROLES[*]} (bundle.env WCB_ROLE_CLOSURE_*): $kept; ${#WCB_PKG_LEFT_ALONE[@]} left alone: $left"
     fi
 }
 
@@ -461,10 +517,11 @@ wcb_pkg_upgrade() {
         wcb_die 4 "upgrading $* from the bundle repos failed; see the log in $(wcb_path /var/log/wcbundle)"
 }
 
-# Installed packages the bundle repos have newer are upgraded too; then the bundle is recorded.
+# Installed packages the bundle repos have newer are upgraded too, those in the closures of the host's
+# roles (wcb_pkg_closure_split); then the bundle is recorded.
 # usage: wcb_phase_packages   phase 4: module disable (EL8), install the missing packages, upgrade older ones
 wcb_phase_packages() {
-    local p running done_words=""
+    local p running left done_words=""
     local -a want=() argv=() missing=() pending=()
     mapfile -t want < <(wcb_pkg_selected)
     if [[ "${#want[@]}" -eq 0 ]]; then
@@ -495,12 +552,14 @@ wcb_phase_packages() {
     fi
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
         [[ -n "$done_words" ]] || done_words="unchanged: ${#want[@]} packages already installed"
-        wcb_result packages "$done_words (installed packages the bundle repos have newer are upgraded on a real run)"
+        wcb_result packages "$done_words (installed packages the bundle repos have newer are upgraded on a real run, those in the closures of roles ${WCB_SELECTED_ROLES[*]})"
         wcb_state_record
         return 0
     fi
-    # an installed package at an older EVR is upgraded from the bundle repos alone (never by name only)
-    wcb_pkg_pending_list pending
+    # an installed package at an older EVR is upgraded from the bundle repos alone (never by name only),
+    # when it is in the closure of a role this host holds
+    wcb_pkg_pending_list
+    pending=(${WCB_PKG_PENDING[@]+"${WCB_PKG_PENDING[@]}"})
     if [[ "${#pending[@]}" -gt 0 ]]; then
         running="$(wcb_pkg_running_units | tr '\n' ' ')"
         if [[ -n "${running// /}" && "$WCB_MODE" != upgrade ]]; then
@@ -523,9 +582,12 @@ wcb_phase_packages() {
         fi
     fi
     wcb_state_record
-    if [[ -z "$done_words" ]]; then
-        wcb_result packages "unchanged: ${#want[@]} packages already installed, none older than the bundle repos'"
+    left="$(wcb_pkg_left_alone_words)"
+    if [[ -n "$done_words" ]]; then
+        wcb_result packages "$done_words${left:+; $left}"
+    elif [[ -n "$left" ]]; then
+        wcb_result packages "unchanged: ${#want[@]} packages already installed; $left"
     else
-        wcb_result packages "$done_words"
+        wcb_result packages "unchanged: ${#want[@]} packages already installed, none older than the bundle repos'"
     fi
 }

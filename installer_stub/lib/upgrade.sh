@@ -171,7 +171,7 @@ wcb_db_jump_check() {
 
 # usage: wcb_phase_upgrade_plan   what this node needs: pending upgrades, services down, an interrupted run
 wcb_phase_upgrade_plan() {
-    local r u p old new words=""
+    local r u p old new left words=""
     local -a missing=()
     WCB_UPGRADE_ROLL=0
     wcb_secrets_check # again here: the repo phase may be skipped (the lab seam); never a change of secrets
@@ -185,7 +185,8 @@ wcb_phase_upgrade_plan() {
         if [[ "${#missing[@]}" -gt 0 ]]; then
             wcb_die 3 "--upgrade upgrades installed roles, but ${missing[*]} of roles ${WCB_SELECTED_ROLES[*]} are not installed on $WCB_NODE: install the node first (./install.sh without --upgrade)"
         fi
-        wcb_pkg_pending_list WCB_UPGRADE_PENDING
+        wcb_pkg_pending_list   # the closures of this node's roles only, as in the package phase
+        WCB_UPGRADE_PENDING=(${WCB_PKG_PENDING[@]+"${WCB_PKG_PENDING[@]}"})
     fi
     WCB_UPGRADE_DOWN=()
     for r in "${WCB_SELECTED_ROLES[@]}"; do
@@ -216,7 +217,12 @@ wcb_phase_upgrade_plan() {
         if wcb_upgrade_pkgs_skipped; then
             wcb_result plan "nothing to do: $WCB_NODE already records $WCB_BUNDLE_ID and ${WCB_SELECTED_ROLES[*]} run (package steps skipped: WCB_SKIP_PHASES names packages)"
         else
-            wcb_result plan "nothing to do: $WCB_NODE has no package older than the bundle repos' and ${WCB_SELECTED_ROLES[*]} run"
+            left="$(wcb_pkg_left_alone_words)"
+            if [[ -n "$left" ]]; then
+                wcb_result plan "nothing to do: $WCB_NODE has no package of its roles' closures older than the bundle repos' and ${WCB_SELECTED_ROLES[*]} run; $left"
+            else
+                wcb_result plan "nothing to do: $WCB_NODE has no package older than the bundle repos' and ${WCB_SELECTED_ROLES[*]} run"
+            fi
         fi
         return 0
     fi
@@ -226,7 +232,8 @@ wcb_phase_upgrade_plan() {
         words="restart only to $WCB_BUNDLE_ID (package steps skipped: WCB_SKIP_PHASES names packages)"
     [[ "${#WCB_UPGRADE_DOWN[@]}" -gt 0 ]] && words+="${words:+; }down now: ${WCB_UPGRADE_DOWN[*]}"
     [[ "$WCB_UPGRADE_RESUME" == 1 ]] && words+="${words:+; }resuming the upgrade interrupted on this node"
-    wcb_result plan "$WCB_NODE: $words"
+    left="$(wcb_pkg_left_alone_words)"
+    wcb_result plan "$WCB_NODE: $words${left:+; $left}"
 }
 
 # ---------------------------------------------------------------- the gates

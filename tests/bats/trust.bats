@@ -163,6 +163,23 @@ no_value_in() {
     nothing_written
 }
 
+@test "bundle.env's per-role keys are allowed by their pattern alone: WCB_ROLE_CLOSURE_<role> passes, a look-alike is refused" {
+    printf "WCB_ROLE_CLOSURE_mq_node='erlang rabbitmq-server'\n" >>"$B/bundle.env"
+    make_manifest "$B"
+    run "$B/install.sh" --check
+    [ "$status" -eq 0 ]
+    for bad in WCB_ROLE_CLOSURE_MQ WCB_ROLE_CLOSURES_mq_node WCB_ROLE_CLOSURE_; do
+        cp "$B/bundle.env" "$BATS_TEST_TMPDIR/env.keep"
+        printf '%s=erlang\n' "$bad" >>"$B/bundle.env"
+        make_manifest "$B"
+        run "$B/install.sh" --check
+        [ "$status" -eq 2 ]
+        [[ "$output" == *"bundle.env: $bad is not a bundle.env key (unknown key)"* ]]
+        cp "$BATS_TEST_TMPDIR/env.keep" "$B/bundle.env"
+    done
+    nothing_written
+}
+
 # ------------------------------------------------------------------ point 4: signed bundles and site edits
 
 @test "--require-signature: an unedited signed bundle passes; an edited site.env is refused (exit 2) and names the keys" {

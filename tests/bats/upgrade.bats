@@ -232,6 +232,106 @@ pending() {
     grep -q -- "upgrade galera-4.x86_64 MariaDB-compat.x86_64\$" "$DNF_LOG"
 }
 
+# ---------------------------------------------------------------- the upgrades of the host's roles' closures only
+
+# The EL7 case: MariaDB-compat (db-node's closure) obsoletes @core's mariadb-libs; openssl-libs is in two
+# closures; the names are as the builder writes them (bundle.env WCB_ROLE_CLOSURE_<role>: sorted lock names).
+CLOSURE_DB="MariaDB-client MariaDB-common MariaDB-compat MariaDB-server galera-4 openssl-libs"
+CLOSURE_MQ="erlang logrotate openssl-libs rabbitmq-server socat"
+CLOSURE_APP="java-1.8.0-openjdk-headless tzdata-java"
+
+# usage: with_closures DIR   give DIR's bundle.env every role's WCB_ROLE_CLOSURE_* (as wcbundle writes it) and re-manifest it
+with_closures() {
+    printf "WCB_ROLE_CLOSURE_db_node='%s'\nWCB_ROLE_CLOSURE_mq_node='%s'\nWCB_ROLE_CLOSURE_app_node='%s'\nWCB_ROLE_CLOSURE_arbitrator=galera-4\n" \
+        "$CLOSURE_DB" "$CLOSURE_MQ" "$CLOSURE_APP" >>"$1/bundle.env"
+    make_manifest "$1"
+}
+
+# usage: split_pending ROLES LINE...   source the libs, select ROLES (comma-separated), run wcb_pkg_closure_split; print "kept: ...|left: ...|known: N"
+split_pending() {
+    # shellcheck source=/dev/null
+    for f in common pkg; do source "$B/lib/$f.sh"; done
+    IFS=, read -r -a WCB_SELECTED_ROLES <<<"$1"
+    shift
+    wcb_pkg_closure_split "$@"
+    printf 'kept: %s|left: %s|known: %s\n' "${WCB_PKG_PENDING[*]%% *}" "${WCB_PKG_LEFT_ALONE[*]}" "$WCB_PKG_CLOSURE_KNOWN"
+}
+
+PENDING_ALL=("erlang.x86_64 23.3.4.20-1.el7" "galera-4.x86_64 26.4.21-1.el7" "MariaDB-compat.x86_64 10.11.11-1.el7.centos"
+    "openssl-libs.x86_64 1:1.0.2k-26.el7_9" "java-1.8.0-openjdk-headless.x86_64 1:1.8.0.432.b06-2.el7_9"
+    "rabbitmq-server.noarch 3.9.29-1.el7")
+
+@test "closure filter: pending upgrades are kept when the name (of name.arch) is in a selected role's closure, else left alone" {
+    WCB_ROLE_CLOSURE_db_node="$CLOSURE_DB" WCB_ROLE_CLOSURE_mq_node="$CLOSURE_MQ" WCB_ROLE_CLOSURE_app_node="$CLOSURE_APP"
+    WCB_ROLE_CLOSURE_arbitrator=galera-4
+    [ "$(split_pending mq-node "${PENDING_ALL[@]}")" = \
+        "kept: erlang.x86_64 openssl-libs.x86_64 rabbitmq-server.noarch|left: galera-4.x86_64 MariaDB-compat.x86_64 java-1.8.0-openjdk-headless.x86_64|known: 1" ]
+    # the union of the host's roles; a dotted name (java-1.8.0-...) is matched whole, never by a prefix
+    [ "$(split_pending mq-node,app-node "${PENDING_ALL[@]}")" = \
+        "kept: erlang.x86_64 openssl-libs.x86_64 java-1.8.0-openjdk-headless.x86_64 rabbitmq-server.noarch|left: galera-4.x86_64 MariaDB-compat.x86_64|known: 1" ]
+    [ "$(split_pending db-node "${PENDING_ALL[@]}")" = \
+        "kept: galera-4.x86_64 MariaDB-compat.x86_64 openssl-libs.x86_64|left: erlang.x86_64 java-1.8.0-openjdk-headless.x86_64 rabbitmq-server.noarch|known: 1" ]
+    [ "$(split_pending arbitrator "${PENDING_ALL[@]}")" = \
+        "kept: galera-4.x86_64|left: erlang.x86_64 MariaDB-compat.x86_64 openssl-libs.x86_64 java-1.8.0-openjdk-headless.x86_64 rabbitmq-server.noarch|known: 1" ]
+    WCB_ROLE_CLOSURE_app_node="java-1.8.0"   # a name that is a prefix of another is not that one
+    [ "$(split_pending app-node "java-1.8.0-openjdk-headless.x86_64 1:1.8.0.432.b06-2.el7_9")" = \
+        "kept: |left: java-1.8.0-openjdk-headless.x86_64|known: 1" ]
+    # a role whose closure is empty (the baseline has all it needs) takes no upgrade; nothing pending: nothing
+    WCB_ROLE_CLOSURE_control_node=""
+    [ "$(split_pending control-node "${PENDING_ALL[@]:0:2}")" = "kept: |left: erlang.x86_64 galera-4.x86_64|known: 1" ]
+    [ "$(split_pending mq-node)" = "kept: |left: |known: 1" ]
+}
+
+@test "closure filter: a bundle without WCB_ROLE_CLOSURE_* (an older wcbundle) keeps every pending upgrade; so does a selected role without one" {
+    [ "$(split_pending mq-node,app-node "${PENDING_ALL[@]}")" = \
+        "kept: erlang.x86_64 galera-4.x86_64 MariaDB-compat.x86_64 openssl-libs.x86_64 java-1.8.0-openjdk-headless.x86_64 rabbitmq-server.noarch|left: |known: 0" ]
+    WCB_ROLE_CLOSURE_mq_node="$CLOSURE_MQ"
+    [ "$(split_pending mq-node,app-node "${PENDING_ALL[@]:1:2}")" = "kept: galera-4.x86_64 MariaDB-compat.x86_64|left: |known: 0" ]
+}
+
+@test "closure filter: a closure word that is no package name is refused (exit 4), never used as a pattern" {
+    WCB_ROLE_CLOSURE_mq_node='erlang *'
+    run split_pending mq-node "galera-4.x86_64 26.4.21-1.el7"
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"bundle.env's WCB_ROLE_CLOSURE_mq_node holds '*', which is not a package name"* ]]
+}
+
+@test "packages: only the host's roles' closures are upgraded (mq-node leaves db-node's MariaDB-compat alone, even running); db-node takes it" {
+    with_closures "$B"
+    pending "erlang.x86_64 23.3.4.20-1.el7 wcbundle-$ID" "galera-4.x86_64 26.4.21-1.el7 wcbundle-$ID" "Obsoleting Packages" \
+        "MariaDB-compat.x86_64 10.11.11-1.el7.centos wcbundle-$ID" "    mariadb-libs.x86_64 1:5.5.56-2.el7 @System"
+    install_pkgs "$B" wc-app1 --role mq-node
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[packages] upgraded: erlang.x86_64; left alone: 2 package(s) newer in the bundle repos outside this host's roles' closures: galera-4.x86_64 MariaDB-compat.x86_64"* ]]
+    [ "$(grep -c 'left alone' <<<"$output")" -eq 1 ]
+    grep -qx -- "-y --disablerepo=\* --enablerepo=wcbundle-$ID --installroot=$WCB_ROOT --releasever=7 --setopt=reposdir=$WCB_ROOT/etc/yum.repos.d upgrade erlang.x86_64" "$DNF_LOG"
+    [ "$(grep -c ' upgrade ' "$DNF_LOG")" -eq 1 ]
+    grep -q "packages: 3 pending upgrade(s); 1 in the closures of roles mq-node (bundle.env WCB_ROLE_CLOSURE_\*): erlang.x86_64; 2 left alone: galera-4.x86_64 MariaDB-compat.x86_64" "$WCB_ROOT"/var/log/wcbundle/install-*.log
+    # a running broker is no reason to refuse: what is left pending is not this node's to upgrade
+    running rabbitmq-server workcenter
+    : >"$DNF_LOG"
+    install_pkgs "$B" wc-app1 --role mq-node
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[packages] unchanged: 3 packages already installed; left alone: 2 package(s) newer in the bundle repos outside this host's roles' closures: galera-4.x86_64 MariaDB-compat.x86_64"* ]]
+    refute grep -q ' upgrade ' "$DNF_LOG"
+    # the db node's closure has both
+    rm -f "$WCB_ROOT"/run/wcbundle/*.active
+    install_pkgs "$B" wc-db1
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[packages] upgraded: galera-4.x86_64 MariaDB-compat.x86_64"* ]]
+    [[ "$output" != *"left alone"* ]]
+    grep -q -- " upgrade galera-4.x86_64 MariaDB-compat.x86_64\$" "$DNF_LOG"
+}
+
+@test "packages: a bundle without WCB_ROLE_CLOSURE_* upgrades every pending package, as before, and the log says why" {
+    pending "erlang.x86_64 23.3.4.20-1.el7 wcbundle-$ID" "MariaDB-compat.x86_64 10.11.11-1.el7.centos wcbundle-$ID"
+    install_pkgs "$B" wc-app1 --role mq-node
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[packages] upgraded: erlang.x86_64 MariaDB-compat.x86_64"* ]]
+    [[ "$output" != *"left alone"* ]]
+    grep -q "bundle.env has no WCB_ROLE_CLOSURE_\* for roles mq-node (a bundle built by an older wcbundle): every installed package the bundle repos have newer is upgraded" "$WCB_ROOT"/var/log/wcbundle/install-*.log
+}
+
 @test "packages: an install run does not upgrade a running cluster node: exit 3 pointing to --upgrade" {
     running mariadb
     pending "MariaDB-server.x86_64 10.11.11-1.el7 wcbundle-$ID"
@@ -513,6 +613,24 @@ mq_healthy() {
     grep -q ' upgrade erlang.x86_64 rabbitmq-server.noarch$' "$DNF_LOG"
     [ "$(grep -E 'drain|revive|enable_feature_flag' "$UPG_DIR/mq.log" | tr '\n' ' ')" = "rabbitmq-upgrade -n rabbit@wc-app1 drain rabbitmq-upgrade -n rabbit@wc-app1 revive " ]
     [[ "$output" == *"--upgrade --finalize on one of them"* ]]
+}
+
+@test "--upgrade mq-node: the plan and the transaction keep to the node's roles' closures; the rest is left alone, said in the plan" {
+    with_closures "$B"
+    install_pkgs "$B" wc-app1
+    running rabbitmq-server workcenter
+    mq_healthy
+    pending "erlang.x86_64 23.3.4.20-1.el7 wcbundle-$ID" "galera-4.x86_64 26.4.21-1.el7 wcbundle-$ID" \
+        "rabbitmq-server.noarch 3.9.29-1.el7 wcbundle-$ID"
+    : >"$DNF_LOG"
+    upgrade_run wc-app1
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[plan] wc-app1: upgrade erlang.x86_64 rabbitmq-server.noarch; left alone: 1 package(s) newer in the bundle repos outside this host's roles' closures: galera-4.x86_64"* ]]
+    grep -q ' upgrade erlang.x86_64 rabbitmq-server.noarch$' "$DNF_LOG"
+    refute grep -q 'upgrade.*galera-4' "$DNF_LOG"
+    upgrade_run wc-app1
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"[plan] nothing to do: wc-app1 has no package of its roles' closures older than the bundle repos' and mq-node app-node run; left alone: 1 package(s) newer in the bundle repos outside this host's roles' closures: galera-4.x86_64"* ]]
 }
 
 @test "--upgrade mq gate: a node not running, an alarm, a partition, a quorum-critical node are each named; nothing stopped" {

@@ -25,7 +25,8 @@ pytestmark = [pytest.mark.integration]
 ENV_KEYS = ["WCB_BUNDLE_NAME", "WCB_BUNDLE_ID", "WCB_TOOL_VERSION", "WCB_BUILD_TIME", "WCB_EL", "WCB_ARCH",
             "WCB_PKG_MANAGER", "WCB_REPO_ID", "WCB_GPG_KEYS", "WCB_ROLES", "WCB_ROLE_PACKAGES_db_node",
             "WCB_ROLE_PACKAGES_mq_node", "WCB_ROLE_PACKAGES_app_node", "WCB_ROLE_PACKAGES_arbitrator",
-            "WCB_ROLE_PACKAGES_control_node",
+            "WCB_ROLE_PACKAGES_control_node", "WCB_ROLE_CLOSURE_db_node", "WCB_ROLE_CLOSURE_mq_node",
+            "WCB_ROLE_CLOSURE_app_node", "WCB_ROLE_CLOSURE_arbitrator", "WCB_ROLE_CLOSURE_control_node",
             "WCB_MODULE_DISABLE", "WCB_RABBITMQ_VERSION", "WCB_ERLANG_VERSION", "WCB_MARIADB_VERSION",
             "WCB_REQUIRED_KB", "WCB_SIGNED", "WCB_SIGNER_FPR",
             "WCB_LOCK_SHA256", "WCB_BUNDLE_KIND", "WCB_BASE_BUNDLE_ID", "WCB_BASE_LOCK_SHA256"]
@@ -185,6 +186,17 @@ def test_bundle_shape(full_bundle, tmp_path):
     assert env["WCB_MARIADB_VERSION"].startswith("10.11.")
     assert all((tree / k).is_file() for k in env["WCB_GPG_KEYS"].split())
     assert env["WCB_SIGNED"] == "0" and env["WCB_SIGNER_FPR"] == ""
+    # each role's closure: the names of its lock entries (what its own solve installs or upgrades), which
+    # install.sh keeps the host's upgrades to; never the whole repo
+    for role in bj["lock"]["roles"]:
+        names = sorted({p["name"] for p in bj["lock"]["packages"] if role in p["roles"]})
+        assert names, role
+        assert env[f"WCB_ROLE_CLOSURE_{role.replace('-', '_')}"] == " ".join(names), role
+    assert "MariaDB-compat" in env["WCB_ROLE_CLOSURE_db_node"].split()   # it replaces @core's mariadb-libs
+    for role in ("mq_node", "app_node", "control_node"):
+        assert "MariaDB-compat" not in env[f"WCB_ROLE_CLOSURE_{role}"].split(), role
+    every = {p["name"] for p in bj["lock"]["packages"]}
+    assert all(set(env[f"WCB_ROLE_CLOSURE_{r}"].split()) < every for r in ("mq_node", "app_node", "db_node"))
     # EL7 repodata is gzip only (EL7 yum cannot read zstd)
     assert all(p.name == "repomd.xml" or p.name.endswith(".gz") for p in (tree / "repo/repodata").iterdir())
 

@@ -180,12 +180,9 @@ def el9_built(tmp_path_factory):
     return build_bundle(tmp / "b", 9), seed_root(tmp / "s", 9)
 
 
-@pytest.mark.installroot
-@pytest.mark.slow
-@pytest.mark.parametrize("el", [7, 9])
-@pytest.mark.parametrize("role", ["db-node", "mq-node", "app-node", "arbitrator", "control-node"])
-def test_package_phase_installs_each_role_with_real_dnf(request, tmp_path, role, el):
-    bundle, seeded = request.getfixturevalue(f"el{el}_built")
+def _package_phase(bundle: Path, seeded: Path, tmp_path: Path, role: str):
+    """install.sh up to its repo + packages phases for ROLE (on its fixture-site node), on a copy of the
+    seeded root, through real dnf; returns (root, node, env, result)."""
     root = tmp_path / "root"
     shutil.copytree(seeded, root, symlinks=True)
     site = bundle / "site"
@@ -203,6 +200,16 @@ def test_package_phase_installs_each_role_with_real_dnf(request, tmp_path, role,
     env = {"PATH": f"{DNF_WRAPPER}:{os.environ['PATH']}", "WCB_DNF_CACHE": str(tmp_path / "cache")}
     res = install(bundle, root, "--node", node, "--role", role, skip="preflight system config services health",
                   extra_env=env)
+    return root, node, env, res
+
+
+@pytest.mark.installroot
+@pytest.mark.slow
+@pytest.mark.parametrize("el", [7, 9])
+@pytest.mark.parametrize("role", ["db-node", "mq-node", "app-node", "arbitrator", "control-node"])
+def test_package_phase_installs_each_role_with_real_dnf(request, tmp_path, role, el):
+    bundle, seeded = request.getfixturevalue(f"el{el}_built")
+    root, node, env, res = _package_phase(bundle, seeded, tmp_path, role)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
     assert "[packages] installed:" in out
@@ -222,6 +229,54 @@ def test_package_phase_installs_each_role_with_real_dnf(request, tmp_path, role,
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"[packages] unchanged: {len(pkgs)} packages already installed" in again.stdout
     assert "Nothing changed" in again.stdout
+
+
+def _rpm_q(root: Path, *names: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["rpm", "--root", root, "-q", *names], capture_output=True, text=True)
+
+
+@pytest.mark.installroot
+@pytest.mark.slow
+@pytest.mark.parametrize("role", ["mq-node", "app-node", "db-node"])
+def test_package_phase_upgrades_only_the_roles_closure_el7(el7_built, tmp_path, role):
+    """The bundle repo is one for every role: on EL7 it offers db-node's MariaDB-compat, which obsoletes
+    @core's mariadb-libs, to every host (check-update). install.sh's package phase (real dnf, gpgcheck on)
+    on the @core root: mq-node and app-node, whose closures (the lock's per-role solve, bundle.env
+    WCB_ROLE_CLOSURE_*) do not hold MariaDB-compat, keep mariadb-libs and say what they left alone;
+    db-node, whose closure replaces mariadb-libs with it, does replace it."""
+    from bundler.lock import load
+    from tests.integration.test_installroot import bundle_env
+    bundle, seeded = el7_built
+    lock = load(bundle / "bundle.json")
+    (compat,) = [p for p in lock.packages if p.name == "MariaDB-compat"]
+    assert any(r.startswith("mariadb-libs-") for r in compat.replaces), compat.replaces
+    assert "db-node" in compat.roles and "mq-node" not in compat.roles and "app-node" not in compat.roles
+    closure = bundle_env(bundle)[f"WCB_ROLE_CLOSURE_{role.replace('-', '_')}"].split()
+    assert closure == sorted({p.name for p in lock.packages if role in p.roles})
+    assert _rpm_q(seeded, "mariadb-libs").returncode == 0, "the @core root should hold mariadb-libs"
+    assert _rpm_q(seeded, "MariaDB-compat").returncode != 0
+    root, _, _, res = _package_phase(bundle, seeded, tmp_path, role)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "[packages] installed:" in out
+    result = next(line for line in res.stdout.splitlines() if line.startswith("[packages] "))
+    if role == "db-node":
+        q = _rpm_q(root, "mariadb-libs")
+        assert q.returncode != 0 and "not installed" in q.stdout, q.stdout
+        assert _rpm_q(root, "MariaDB-compat").returncode == 0
+        assert "MariaDB-compat" not in result.partition("left alone")[2], result
+    else:
+        assert _rpm_q(root, "mariadb-libs").returncode == 0, f"{role} replaced mariadb-libs:\n{out[-3000:]}"
+        assert _rpm_q(root, "MariaDB-compat").returncode != 0, out[-3000:]
+        assert "left alone: " in result and "MariaDB-compat.x86_64" in result.split("left alone: ", 1)[1], result
+        left = result.split("closures: ", 1)[1].split()
+        assert all(na.rsplit(".", 1)[0] not in closure for na in left), (left, closure)
+    # whatever the phase upgraded is in the role's closure
+    installed = subprocess.run(["rpm", "--root", root, "-qa", "--qf", "%{NAME}\n"], capture_output=True,
+                               text=True, check=True).stdout.split()
+    seeded_names = subprocess.run(["rpm", "--root", seeded, "-qa", "--qf", "%{NAME}\n"], capture_output=True,
+                                  text=True, check=True).stdout.split()
+    assert set(installed) - set(seeded_names) <= set(closure), set(installed) - set(seeded_names) - set(closure)
 
 
 # ------------------------------------------------------------------ a real bundle (wcbundle build --site --sign-key)

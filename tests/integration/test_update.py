@@ -100,6 +100,15 @@ def test_update_records_its_base(built):
     assert env2["WCB_BASE_BUNDLE_ID"] == x1.name
     assert env2["WCB_BASE_LOCK_SHA256"] == env1["WCB_LOCK_SHA256"] == lock_sha256(a["lock"])
     assert env2["WCB_BUNDLE_ID"] == x2.name != x1.name
+    # the update's role closures are the roles' whole closures in the new lock, not only what it carries
+    carried = set(b["update"]["carried"])
+    for role in b["lock"]["roles"]:
+        mine = [p for p in b["lock"]["packages"] if role in p["roles"]]
+        assert env2[f"WCB_ROLE_CLOSURE_{role.replace('-', '_')}"] == " ".join(sorted({p["name"] for p in mine}))
+        assert env1[f"WCB_ROLE_CLOSURE_{role.replace('-', '_')}"] == \
+            " ".join(sorted({p["name"] for p in a["lock"]["packages"] if role in p["roles"]}))
+    from bundler.lock import nevra_of
+    assert any(nevra_of(p) not in carried for p in b["lock"]["packages"] if "db-node" in p["roles"])
     assert "update" in (x2 / "report.html").read_text() and x1.name in (x2 / "report.html").read_text()
 
 

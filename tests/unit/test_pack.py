@@ -50,10 +50,13 @@ def test_env_value_quoting():
 
 def _mini_lock(el: int) -> dict:
     pk = {"name": "rabbitmq-server", "version": "3.9.16", "size": 2048, "checksum": "sha256:" + "a" * 64,
-          "location": "r.rpm"}
+          "location": "r.rpm", "roles": ["mq-node"]}
+    more = [{"name": n, "version": "1", "size": 1, "checksum": "sha256:" + c * 64, "location": f"{n}.rpm",
+             "roles": r} for n, c, r in (("erlang", "b", ["mq-node"]), ("openssl-libs", "c", ["mq-node", "db-node"]),
+                                         ("openssl", "d", []))]   # openssl: a joint job's only
     return {"el": el, "arch": "x86_64", "manifest": {"name": "wc", "sha256": "0" * 64},
             "roles": {"mq-node": {"requested": ["erlang", "rabbitmq-server"]}, "db-node": {"requested": []}},
-            "packages": [pk]}
+            "packages": [more[0], more[1], pk, more[2]]}
 
 
 @pytest.mark.parametrize("el", [7, 8])
@@ -67,6 +70,9 @@ def test_bundle_env_is_sourceable_and_complete(tmp_path, el):
     env = dict(kv.split("=", 1) for kv in res.stdout.split("\0") if kv.startswith("WCB_"))
     assert env["WCB_ROLE_PACKAGES_mq_node"] == "erlang rabbitmq-server"
     assert env["WCB_ROLE_PACKAGES_db_node"] == ""
+    # the closures: each role's lock entries by name, sorted (install.sh keeps upgrades to them)
+    assert env["WCB_ROLE_CLOSURE_mq_node"] == "erlang openssl-libs rabbitmq-server"
+    assert env["WCB_ROLE_CLOSURE_db_node"] == "openssl-libs"
     assert env["WCB_ROLES"] == "db-node mq-node"
     assert env["WCB_PKG_MANAGER"] == ("yum" if el == 7 else "dnf")
     assert env["WCB_MODULE_DISABLE"] == ("" if el == 7 else "mariadb mysql")
@@ -74,6 +80,13 @@ def test_bundle_env_is_sourceable_and_complete(tmp_path, el):
     assert env["WCB_RABBITMQ_VERSION"] == "3.9.16" and env["WCB_MARIADB_VERSION"] == ""
     assert env["WCB_SIGNED"] == "1" and env["WCB_SIGNER_FPR"] == "AB" * 20
     assert int(env["WCB_REQUIRED_KB"]) >= 6
+
+
+def test_bundle_env_refuses_a_closure_word_that_is_no_package_name():
+    d = _mini_lock(7)
+    d["packages"][0]["name"] = "erlang x"
+    with pytest.raises(IntegrityError, match="role mq-node's closure holds 'erlang x', not a package name"):
+        render_bundle_env(d, "wc-el7-x86_64-20261126", {"time": "t"}, [], [])
 
 
 def _tree(tmp_path: Path) -> Path:
