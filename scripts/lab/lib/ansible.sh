@@ -80,9 +80,7 @@ lab_ansible_setup() {
   done
   lab_check ansible.sshd "$([[ "$up" == "$#" ]] && echo 1 || echo 0)" \
     "sshd on $up/$# site-A hosts (lab addresses only, port 22, root by the lab key, host keys checked from control)"
-  # the USB stick: the bundle as a tar and its sidecar, as wcbundle build writes them
-  tar -C "$(dirname "$bundle")" -cf "$LAB_DIR/usb/$(basename "$bundle").tar" "$(basename "$bundle")"
-  (cd "$LAB_DIR/usb" && sha256sum "$(basename "$bundle").tar" >"$(basename "$bundle").tar.sha256")
+  lab_ansible_usb "$bundle"
   cp "$bundle"/site/ansible/*.yml "$LAB_DIR/ansible/"
   "$LAB_ANSIBLE_BIN/python" - "$bundle/site/ansible/inventory.yml" "$LAB_DIR" "$LAB_DIR/ansible/inventory.yml" \
     "$@" <<'PY'
@@ -109,6 +107,16 @@ yaml.safe_dump(inv, open(dest, "w"), sort_keys=False)
 PY
 }
 
+LAB_ANSIBLE_TAR=""
+
+# lab_ansible_usb BUNDLE: the USB stick: BUNDLE as a tar and its sidecar, as wcbundle build writes them;
+# the playbooks name it (LAB_ANSIBLE_TAR)
+lab_ansible_usb() {
+  LAB_ANSIBLE_TAR="$LAB_DIR/usb/$(basename "$1").tar"
+  tar -C "$(dirname "$1")" -cf "$LAB_ANSIBLE_TAR" "$(basename "$1")"
+  (cd "$LAB_DIR/usb" && sha256sum "$(basename "$1").tar" >"$(basename "$1").tar.sha256")
+}
+
 # lab_ansible_node_index BUNDLE HOST: HOST's index n in site.env (WCB_NODE_<n>_NAME)
 lab_ansible_node_index() {
   sed -n "s/^WCB_NODE_\([0-9]*\)_NAME=$2\$/\1/p" "$1/site/site.env"
@@ -122,13 +130,12 @@ lab_ansible_node_ip() {
 # lab_ansible_play PLAYBOOK LOG [ARG...]: ansible-playbook PLAYBOOK in the control namespace against the lab
 # inventory, the bundle tar named; output in LOG; returns its exit code
 lab_ansible_play() {
-  local pb="$1" log="$2" rc=0 tar
+  local pb="$1" log="$2" rc=0
   local -a envs=()
   shift 2
-  tar="$(find "$LAB_DIR/usb" -maxdepth 1 -name '*.tar' | head -n1)"
   mapfile -t envs < <(lab_ansible_env)
   lab_exec control env "${envs[@]}" timeout 3600 "$LAB_ANSIBLE_BIN/ansible-playbook" \
-    -i "$LAB_DIR/ansible/inventory.yml" "$LAB_DIR/ansible/$pb" -e "wcb_bundle=$tar" "$@" >"$log" 2>&1 || rc=$?
+    -i "$LAB_DIR/ansible/inventory.yml" "$LAB_DIR/ansible/$pb" -e "wcb_bundle=$LAB_ANSIBLE_TAR" "$@" >"$log" 2>&1 || rc=$?
   return "$rc"
 }
 
@@ -185,16 +192,27 @@ lab_ansible_install() {
 # the first mq node. Under the lab's seam (no packages: installed.tsv lacks the bundle, so every node is
 # pending) each node goes through the real gates, drain, stop, start, Synced wait and revive.
 lab_ansible_upgrade() {
-  local t0 rc=0 log="$LAB_DIR/logs/ansible-upgrade.log" ok=0 nodes
+  local t0 rc=0 log="$LAB_DIR/logs/ansible-upgrade.log" ok=0 nodes upd="$LAB_DIR/bundle-3db-update" carried h staged
+  # patch day: the update bundle (lib/rolling.sh built it with --since) on the USB stick, its upgrade.yml
+  if [[ -f "$upd/bundle.json" ]]; then
+    lab_ansible_usb "$upd"
+    cp "$upd/site/ansible/upgrade.yml" "$LAB_DIR/ansible/upgrade.yml"
+  fi
+  carried="$(basename "$LAB_ANSIBLE_TAR")"
   load_start ansible-upgrade
   t0=$SECONDS
   lab_ansible_play upgrade.yml "$log" || rc=$?
   ANSIBLE_UPGRADE_S=$((SECONDS - t0))
   load_stop_check "$@"
   nodes="$(grep -c '^ok: \[.*\]\|^changed: \[.*\]' "$log" || true)"
-  [[ "$rc" == 0 ]] && lab_ansible_recap "$log" "${LAB_ANSIBLE_HOSTS[@]}" && [[ "$F_DATA_OK" == 1 ]] && ok=1
+  staged=0
+  for h in "${LAB_ANSIBLE_HOSTS[@]}"; do   # upgrade.yml staged the carried bundle on every host (wcb_remote_dir)
+    [[ -f "$LAB_DIR/$h/wcb/${carried%.tar}/install.sh" ]] && staged=$((staged + 1))
+  done
+  [[ "$rc" == 0 && "$staged" == "${#LAB_ANSIBLE_HOSTS[@]}" ]] && lab_ansible_recap "$log" "${LAB_ANSIBLE_HOSTS[@]}" &&
+    [[ "$F_DATA_OK" == 1 ]] && ok=1
   lab_check ansible.upgrade "$ok" \
-    "ansible-playbook upgrade.yml: exit $rc in $ANSIBLE_UPGRADE_S s ($nodes task results), one host at a time, --finalize on the first mq node; $F_DATA_DETAIL (log $log)"
+    "ansible-playbook upgrade.yml -e wcb_bundle=usb/$carried (staged on $staged/${#LAB_ANSIBLE_HOSTS[@]} hosts): exit $rc in $ANSIBLE_UPGRADE_S s ($nodes task results), one host at a time, --finalize on the first mq node; $F_DATA_DETAIL (log $log)"
   [[ "$ok" == 1 ]] || tail -n 40 "$log" | sed 's/^/        | /'
   [[ "$ok" == 1 && "$ANSIBLE_OK" == 1 ]] && ANSIBLE_OK=1 || ANSIBLE_OK=0
   lab_result ansible.upgrade_wall_s "$ANSIBLE_UPGRADE_S"
