@@ -227,22 +227,37 @@ wcb_recover_members_all() {
     wcb_db_synced && [[ -z "$(wcb_db_missing_members)" ]]
 }
 
-# The peers that ran --recover alongside this node (a known position in TABLE) join the same node at
-# about the same time: the health check waits for them (until DEADLINE, in SECONDS) instead of failing
-# on a peer that is still joining. A peer whose position stayed unknown is not waited for.
-# usage: wcb_recover_wait_joiners TABLE DEADLINE   wait for the peers with a known position to be members
+# The peers that ran --recover alongside this node join the same node at about the same time: a
+# joiner's health check waits for them instead of failing on a peer still joining (a split). They are
+# the peers seen "waiting" with a known position in ANY look at the table: a peer that decided to join
+# first stops serving its line (its SST port is needed), so a later look shows it unknown.
+WCB_RECOVER_JOINERS=""
+
+# usage: wcb_recover_note_joiners TABLE   add TABLE's waiting peers with a known position to WCB_RECOVER_JOINERS
+wcb_recover_note_joiners() {
+    local p
+    while read -r p; do
+        [[ -z "$p" || " $WCB_RECOVER_JOINERS " == *" $p "* ]] || WCB_RECOVER_JOINERS+="${WCB_RECOVER_JOINERS:+ }$p"
+    done < <(awk -v me="$WCB_NODE" '$1 != me && $5 == "waiting" && $3 >= 0 { print $1 }' "$1")
+}
+
+# A peer whose position stayed unknown is not waited for; one that refused is, until DEADLINE.
+# usage: wcb_recover_wait_joiners DEADLINE   wait (until DEADLINE, in SECONDS) for WCB_RECOVER_JOINERS to be members
 wcb_recover_wait_joiners() {
-    local coming missing p late
-    coming="$(awk -v me="$WCB_NODE" '$1 != me && $5 != "unknown" && $3 >= 0 { print $1 }' "$1")"
-    [[ -n "$coming" ]] || return 0
-    wcb_note "waiting up to $(($2 - SECONDS)) s for the peers that ran --recover too to join: $(tr '\n' ' ' <<<"$coming")"
+    local missing p late
+    [[ -n "$WCB_RECOVER_JOINERS" ]] || return 0
+    wcb_note "waiting up to $(($1 > SECONDS ? $1 - SECONDS : 0)) s for the peers that ran --recover too to join: $WCB_RECOVER_JOINERS"
     while :; do
-        missing=" $(wcb_db_missing_members) "
         late=""
-        for p in $coming; do
-            [[ "$missing" == *" $p "* ]] && late+=" $p"
-        done
-        if [[ -z "$late" ]] || ((SECONDS >= $2)); then
+        if [[ -z "$(wcb_wsrep wsrep_incoming_addresses)" ]]; then
+            late=" $WCB_RECOVER_JOINERS"   # no answer: nobody counts as a member yet
+        else
+            missing=" $(wcb_db_missing_members) "
+            for p in $WCB_RECOVER_JOINERS; do
+                [[ "$missing" == *" $p "* ]] && late+=" $p"
+            done
+        fi
+        if [[ -z "$late" ]] || ((SECONDS >= $1)); then
             break
         fi
         sleep 2
@@ -292,6 +307,7 @@ wcb_recover_db() {
     while :; do
         wcb_recover_table "wcb-recover 1 $WCB_NODE $uuid $seqno $safe $state" >"$table"
         decision="$(wcb_recover_decide "$WCB_NODE" "$force" "$table")"
+        wcb_recover_note_joiners "$table"
         if [[ "$(cat "$table")" != "$shown" ]]; then
             shown="$(cat "$table")"
             wcb_say "    positions (seen at $(date -u +%H:%M:%S)):"
@@ -320,7 +336,7 @@ wcb_recover_db() {
                 wcb_note "mariadb: joining ${decision#join } (the node the cluster was recovered on)"
                 wcb_svc start mariadb || wcb_die 4 "starting mariadb (join ${decision#join }) failed; see $WCB_P_DB_LOG"
                 wcb_wait_until 90 2 wcb_db_ready || wcb_die 4 "mariadb on $WCB_NODE did not reach wsrep_ready=ON within 180 s; see $WCB_P_DB_LOG"
-                wcb_recover_wait_joiners "$table" "$deadline"
+                wcb_recover_wait_joiners "$deadline"
                 break
                 ;;
             wait\ * | pending\ *)

@@ -211,6 +211,14 @@ wcb_service_wsrep_recover() {
     return "$rc"
 }
 
+# A unit file or drop-in written by a run that stopped before its services phase is not re-read by
+# systemd until a daemon-reload: the next run sees the file unchanged, systemd still says so.
+# usage: wcb_service_needs_reload UNIT   true when systemd says UNIT's files changed since it read them
+wcb_service_needs_reload() {
+    [[ "$(wcb_service_backend 2>/dev/null)" == systemd ]] || return 1
+    [[ "$(systemctl show -p NeedDaemonReload "$1" 2>/dev/null)" == NeedDaemonReload=yes ]]
+}
+
 # usage: wcb_service_daemon_reload   make systemd re-read unit files (direct: nothing to do)
 wcb_service_daemon_reload() {
     local backend

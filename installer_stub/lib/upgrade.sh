@@ -422,6 +422,12 @@ wcb_phase_upgrade_node() {
         wcb_pkg_upgrade "${WCB_UPGRADE_PENDING[@]%% *}"
         wcb_note "upgraded from the bundle repos: ${WCB_UPGRADE_PENDING[*]}"
     fi
+    # this bundle's configuration, written while the services are down (a newer installer may bring
+    # changed templates): the starts below read it
+    wcb_each_role config
+    if wcb_is_dirty workcenter-unit || wcb_is_dirty rabbitmq-unit; then
+        wcb_svc daemon_reload || wcb_die 4 "systemctl daemon-reload failed; see the log (run ./install.sh --upgrade again to resume)"
+    fi
     for u in "${units[@]}"; do
         wcb_svc start "$u" || wcb_die 4 "starting $u after the upgrade failed; see the log (run ./install.sh --upgrade again to resume)"
         case "$u" in

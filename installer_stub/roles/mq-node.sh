@@ -49,8 +49,8 @@ wcb_mq_up() {
 
 # usage: wcb_role_mq_node_services   phase 7 for mq-node: start, form the cluster, users, policy
 wcb_role_mq_node_services() {
-    if wcb_is_dirty rabbitmq-unit; then
-        wcb_svc daemon_reload
+    if wcb_is_dirty rabbitmq-unit || wcb_service_needs_reload rabbitmq-server; then
+        wcb_svc daemon_reload || wcb_die 4 "systemctl daemon-reload failed: systemd would start rabbitmq-server without its drop-in ($WCB_P_MQ_DROPIN); see the log"
     fi
     wcb_unit_ensure rabbitmq-server
     if [[ "$WCB_DRY_RUN" == 1 ]]; then

@@ -591,6 +591,7 @@ fault_db_pause() {
   load_start db-pause
   local pid t0 sz2 st1 ok=0 rec before after kind marks
   pid="$(lab_pid_of db1 mariadb)"
+  [[ -n "$pid" && "$(cat "/proc/$pid/comm" 2>/dev/null)" == mariadbd ]] || die "db1's mariadbd pid not found"
   marks="$(marks_of db1 db2 db3)"
   t0=$SECONDS
   kill -STOP "$pid"
@@ -616,6 +617,7 @@ fault_db_replace() {
   load_start db-replace
   local pid t0 marks kind ok=0 rec
   pid="$(lab_pid_of db1 mariadb)"
+  [[ -n "$pid" && "$(cat "/proc/$pid/comm" 2>/dev/null)" == mariadbd ]] || die "db1's mariadbd pid not found"
   marks="$(marks_of db1 db2 db3)"
   t0=$SECONDS
   kill -9 "$pid"

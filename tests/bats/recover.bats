@@ -177,40 +177,53 @@ EOF
     [[ "$output" == *"[recover] db-node: done"* && "$output" == *"[health] ok on wc-db1"* ]]
 }
 
-# usage: joiners_wait DEADLINE_IN LATE_CALLS LINE...   wcb_recover_wait_joiners as db1 on a table of LINEs;
-# db3 is missing from the component for the first LATE_CALLS looks, then a member; prints the notes and the looks
+# usage: joiners_wait DEADLINE_IN ABSENT TABLE...   wcb_recover_note_joiners as db1 on each TABLE (lines joined
+# by ';', one look each), then wcb_recover_wait_joiners; db3 is missing from the component for the first ABSENT
+# looks, then a member; prints the notes and the number of looks
 joiners_wait() {
-    local in="$1" absent="$2" t="$BATS_TEST_TMPDIR/table"
+    local in="$1" absent="$2" t="$BATS_TEST_TMPDIR/table" look
     shift 2
-    printf '%s\n' "$@" >"$t"
     # shellcheck source=/dev/null
     source "$B/lib/common.sh"
     # shellcheck source=/dev/null
     source "$B/lib/recover.sh"
     set +u
     WCB_NODE=db1
+    for look in "$@"; do
+        tr ';' '\n' <<<"$look" >"$t"
+        wcb_recover_note_joiners "$t"
+    done
     : >"$BATS_TEST_TMPDIR/looks"
     # it runs in a command substitution: the looks are counted in a file
     wcb_db_missing_members() {
         echo look >>"$BATS_TEST_TMPDIR/looks"
         if (($(wc -l <"$BATS_TEST_TMPDIR/looks") <= absent)); then echo db3; fi
     }
+    wcb_wsrep() { [[ "${NO_ANSWER:-0}" == 1 ]] || echo "127.0.0.1:3306"; }
     sleep() { :; }
-    wcb_recover_wait_joiners "$t" $((SECONDS + in))
+    wcb_recover_wait_joiners $((SECONDS + in))
     echo "looks $(wc -l <"$BATS_TEST_TMPDIR/looks")"
 }
 
-@test "--recover: a joiner waits for the peers that ran --recover with it (a known position), not for an unknown one" {
+@test "--recover: a joiner waits for the peers seen running --recover with it (even gone quiet since), not for unknown ones" {
     # db3 still joins when db1 has joined db2: db1's health check waits for it instead of failing on a split
-    run joiners_wait 30 3 "db1 $U 800 0 waiting" "db2 $U 900 1 bootstrapped" "db3 $U 800 0 waiting"
-    [[ "$output" == *"for the peers that ran --recover too to join: db2 db3"* ]]
+    run joiners_wait 30 3 "db1 $U 800 0 waiting;db2 $U 900 1 bootstrapped;db3 $U 800 0 waiting"
+    [[ "$output" == *"for the peers that ran --recover too to join: db3"* ]]
     [[ "$output" == *"looks 4"* ]]
     refute grep -q "not members yet" <<<"$output"
+    # db3 decided first and stopped serving its line: unknown in the last look, still waited for
+    run joiners_wait 30 3 "db1 $U 800 0 waiting;db2 - -1 0 unknown;db3 $U 800 0 waiting" \
+        "db1 $U 800 0 waiting;db2 $U 900 1 bootstrapped;db3 - -1 0 unknown"
+    [[ "$output" == *"to join: db3"* && "$output" == *"looks 4"* ]]
     # a peer whose position stayed unknown (no --recover there) is not waited for
-    run joiners_wait 30 99 "db1 $U 800 0 waiting" "db2 $U 900 1 bootstrapped" "db3 - -1 0 unknown"
-    [[ "$output" == *"looks 1"* ]]
+    run joiners_wait 30 99 "db1 $U 800 0 waiting;db2 $U 900 1 bootstrapped;db3 - -1 0 unknown"
+    [[ "$output" == *"looks 0"* ]]
+    refute grep -q "waiting up to" <<<"$output"
     # the wait ends at the deadline and says who is late; the health check then tells the operator
-    run joiners_wait 0 99 "db1 $U 800 0 waiting" "db2 $U 900 1 bootstrapped" "db3 $U 800 0 waiting"
+    run joiners_wait 0 99 "db1 $U 800 0 waiting;db2 $U 900 1 bootstrapped;db3 $U 800 0 waiting"
+    [[ "$output" == *"waiting up to 0 s"* && "$output" == *"not members yet after the wait: db3"* ]]
+    # this server not answering yet: nobody counts as a member
+    NO_ANSWER=1 run joiners_wait 0 0 "db1 $U 800 0 waiting;db3 $U 800 0 waiting"
     [[ "$output" == *"not members yet after the wait: db3"* ]]
 }
 

@@ -233,3 +233,17 @@ db_lib() {
     rm "$d/wcbundle.conf"
     [ -z "$(wcb_service__rabbitmq_dropin UMask)$(wcb_service__rabbitmq_dropin Environment)" ]
 }
+
+@test "systemd: a unit whose files changed since systemd read them needs a daemon-reload (a run that stopped early wrote them)" {
+    source "$B/lib/service.sh"
+    mkdir -p "$BATS_TEST_TMPDIR/bin"
+    # systemctl cannot run here: a stand-in answers `show -p NeedDaemonReload UNIT` as systemd does
+    printf '#!/bin/sh\n[ "$1 $2 $3" = "show -p NeedDaemonReload" ] && echo "NeedDaemonReload=$ANSWER"\n' >"$BATS_TEST_TMPDIR/bin/systemctl"
+    chmod +x "$BATS_TEST_TMPDIR/bin/systemctl"
+    PATH="$BATS_TEST_TMPDIR/bin:$PATH" WCB_SERVICE_BACKEND=systemd ANSWER=yes wcb_service_needs_reload rabbitmq-server
+    run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" WCB_SERVICE_BACKEND=systemd ANSWER=no bash -c "source '$B/lib/service.sh'; wcb_service_needs_reload rabbitmq-server"
+    [ "$status" -eq 1 ]
+    # the direct backend has no unit files to re-read
+    run env PATH="$BATS_TEST_TMPDIR/bin:$PATH" WCB_SERVICE_BACKEND=direct ANSWER=yes bash -c "source '$B/lib/service.sh'; wcb_service_needs_reload rabbitmq-server"
+    [ "$status" -eq 1 ]
+}

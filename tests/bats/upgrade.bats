@@ -609,7 +609,11 @@ mq_healthy() {
     upgrade_run wc-app1
     [ "$status" -eq 0 ]
     [[ "$output" == *"[gates] ok: mq: 2 nodes running, no alarm, no partition, not quorum-critical, no mirror-sync-critical queue"* ]]
-    [ "$(cat "$WCB_STUB_LOG")" = "$(printf 'stop workcenter\nstop rabbitmq-server\nstart rabbitmq-server\nstart workcenter')" ]
+    # this bundle's configuration is written while both are down (here for the first time: the units'
+    # files are new, so systemd re-reads them), then the broker and the app start on it
+    [ "$(cat "$WCB_STUB_LOG")" = "$(printf 'stop workcenter\nstop rabbitmq-server\ndaemon_reload\nstart rabbitmq-server\nstart workcenter')" ]
+    grep -qx 'UMask=0077' "$WCB_ROOT/etc/systemd/system/rabbitmq-server.service.d/wcbundle.conf"
+    [ -f "$WCB_ROOT/etc/systemd/system/workcenter.service" ]
     grep -q ' upgrade erlang.x86_64 rabbitmq-server.noarch$' "$DNF_LOG"
     [ "$(grep -E 'drain|revive|enable_feature_flag' "$UPG_DIR/mq.log" | tr '\n' ' ')" = "rabbitmq-upgrade -n rabbit@wc-app1 drain rabbitmq-upgrade -n rabbit@wc-app1 revive " ]
     [[ "$output" == *"--upgrade --finalize on one of them"* ]]

@@ -193,12 +193,17 @@ lab_ansible_install() {
 # pending) each node goes through the real gates, drain, stop, start, Synced wait and revive.
 lab_ansible_upgrade() {
   local t0 rc=0 log="$LAB_DIR/logs/ansible-upgrade.log" ok=0 nodes upd="$LAB_DIR/bundle-3db-update" carried h staged
-  # patch day: the update bundle (lib/rolling.sh built it with --since) on the USB stick, its upgrade.yml
+  # patch day: the update bundle (build --since; lib/rolling.sh built it, else it is built here) on the
+  # USB stick, its own upgrade.yml
+  [[ -f "$upd/bundle.json" ]] || upd="$(roll_bundle)" || upd=""
   if [[ -f "$upd/bundle.json" ]]; then
     lab_ansible_usb "$upd"
     cp "$upd/site/ansible/upgrade.yml" "$LAB_DIR/ansible/upgrade.yml"
   fi
   carried="$(basename "$LAB_ANSIBLE_TAR")"
+  for h in "${LAB_ANSIBLE_HOSTS[@]}"; do   # "staged" below proves this play staged it
+    rm -rf -- "${LAB_DIR:?}/$h/wcb/${carried%.tar}"
+  done
   load_start ansible-upgrade
   t0=$SECONDS
   lab_ansible_play upgrade.yml "$log" || rc=$?
@@ -209,7 +214,7 @@ lab_ansible_upgrade() {
   for h in "${LAB_ANSIBLE_HOSTS[@]}"; do   # upgrade.yml staged the carried bundle on every host (wcb_remote_dir)
     [[ -f "$LAB_DIR/$h/wcb/${carried%.tar}/install.sh" ]] && staged=$((staged + 1))
   done
-  [[ "$rc" == 0 && "$staged" == "${#LAB_ANSIBLE_HOSTS[@]}" ]] && lab_ansible_recap "$log" "${LAB_ANSIBLE_HOSTS[@]}" &&
+  [[ "$rc" == 0 && "$staged" == "${#LAB_ANSIBLE_HOSTS[@]}" && "$carried" == bundle-3db-update.tar ]] && lab_ansible_recap "$log" "${LAB_ANSIBLE_HOSTS[@]}" &&
     [[ "$F_DATA_OK" == 1 ]] && ok=1
   lab_check ansible.upgrade "$ok" \
     "ansible-playbook upgrade.yml -e wcb_bundle=usb/$carried (staged on $staged/${#LAB_ANSIBLE_HOSTS[@]} hosts): exit $rc in $ANSIBLE_UPGRADE_S s ($nodes task results), one host at a time, --finalize on the first mq node; $F_DATA_DETAIL (log $log)"
