@@ -27,6 +27,7 @@ world: setup                   ## build (or reuse) the fixture world
 lint: setup
 	$(BIN)/ruff check bundler scripts tests
 	scripts/shellcheck.sh
+	python3 scripts/bash42_lint.py installer_stub/install.sh installer_stub/lib/*.sh installer_stub/roles/*.sh
 
 unit: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q tests/unit

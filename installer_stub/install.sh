@@ -73,7 +73,7 @@ Run it as root on each node; a second run changes nothing and exits 0.
 
 Roles, in install order (default: this node's roles in site/site.env):
 USAGE
-    for r in "${WCB_ROLE_ORDER[@]}"; do
+    for r in ${WCB_ROLE_ORDER[@]+"${WCB_ROLE_ORDER[@]}"}; do
         printf '  %-12s %s\n' "$r" "${WCB_ROLE_SUMMARY[$r]}"
     done
     cat <<'USAGE'

@@ -100,7 +100,9 @@ def render_registry_sh() -> str:
            f"WCB_ROLE_ORDER=({words(INSTALL_ORDER)})",
            f"WCB_ROLE_REQUIRED=({words(REQUIRED)})",
            f"WCB_ROLE_GALERA_VOTERS=({words(GALERA_VOTERS)})",
-           "declare -gA WCB_ROLE_SCRIPT=() WCB_ROLE_SUMMARY=() WCB_ROLE_UNIT=() WCB_ROLE_HOOKS=()"]
+           "# declared, then assigned: bash 4.2 (EL7) drops `declare -gA X=(...)` made inside a function (a sourcing one)",
+           "declare -gA WCB_ROLE_SCRIPT WCB_ROLE_SUMMARY WCB_ROLE_UNIT WCB_ROLE_HOOKS",
+           "WCB_ROLE_SCRIPT=() WCB_ROLE_SUMMARY=() WCB_ROLE_UNIT=() WCB_ROLE_HOOKS=()"]
     for name in INSTALL_ORDER:
         r = BY_NAME[name]
         out += [f"WCB_ROLE_SCRIPT[{r.name}]={r.script}", f"WCB_ROLE_SUMMARY[{r.name}]='{r.summary}'",

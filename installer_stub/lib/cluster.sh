@@ -71,7 +71,7 @@ wcb_health_degraded() {
 wcb_health_verdict() {
     local reasons
     if [[ "${#WCB_HEALTH_DEGRADED[@]}" -gt 0 ]]; then
-        reasons="$(printf '%s; ' "${WCB_HEALTH_DEGRADED[@]}")"
+        reasons="$(printf '%s; ' ${WCB_HEALTH_DEGRADED[@]+"${WCB_HEALTH_DEGRADED[@]}"})"
         printf 'degraded but serving on %s: %s\n' "$WCB_NODE" "${reasons%; }"
     else
         printf 'ok on %s\n' "$WCB_NODE"
@@ -88,7 +88,7 @@ wcb_health_table() {
     local row
     local c e s r
     printf '    %-6s %-30s %-10s %s\n' RESULT CHECK EXPECTED SEEN
-    for row in "${WCB_HEALTH_ROWS[@]}"; do
+    for row in ${WCB_HEALTH_ROWS[@]+"${WCB_HEALTH_ROWS[@]}"}; do
         IFS=$'\t' read -r c e s r <<<"$row"
         printf '    %-6s %-30s %-10s %s\n' "$r" "$c" "$e" "$s"
     done

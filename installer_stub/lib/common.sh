@@ -54,7 +54,7 @@ wcb_log_open() {
     WCB_LOG_FILE="$dir/install-$(date -u +%Y%m%dT%H%M%SZ)-$$.log"
     (umask 077 && : >"$WCB_LOG_FILE")
     if [[ "${#WCB_LOG_BUFFER[@]}" -gt 0 ]]; then
-        printf '%s\n' "${WCB_LOG_BUFFER[@]}" >>"$WCB_LOG_FILE"
+        printf '%s\n' ${WCB_LOG_BUFFER[@]+"${WCB_LOG_BUFFER[@]}"} >>"$WCB_LOG_FILE"
     fi
     WCB_LOG_BUFFER=()
 }
@@ -336,7 +336,8 @@ wcb_tmpfile() {
 # usage: wcb_cleanup   remove the run's temp directory (EXIT trap; only in the shell that made it)
 wcb_cleanup() {
     local pid
-    for pid in "${WCB_CLEANUP_PIDS[@]}"; do
+    # ${A[@]+...}: bash 4.2 (EL7) takes an empty array for an unset variable under set -u
+    for pid in ${WCB_CLEANUP_PIDS[@]+"${WCB_CLEANUP_PIDS[@]}"}; do
         kill "$pid" 2>/dev/null || true
     done
     if [[ -n "$WCB_TMPDIR" && "$BASHPID" == "$$" && -d "$WCB_TMPDIR" && ! -L "$WCB_TMPDIR" ]]; then
@@ -348,13 +349,13 @@ wcb_cleanup() {
 wcb_mark_dirty() {
     local unit="${1:-}"
     [[ -z "$unit" ]] && return 0
-    wcb_in_list "$unit" "${WCB_DIRTY_UNITS[@]}" || WCB_DIRTY_UNITS+=("$unit")
+    wcb_in_list "$unit" ${WCB_DIRTY_UNITS[@]+"${WCB_DIRTY_UNITS[@]}"} || WCB_DIRTY_UNITS+=("$unit")
 }
 WCB_DIRTY_UNITS=("-")
 
 # usage: wcb_is_dirty UNIT   true when UNIT's configuration changed in this run
 wcb_is_dirty() {
-    wcb_in_list "$1" "${WCB_DIRTY_UNITS[@]}"
+    wcb_in_list "$1" ${WCB_DIRTY_UNITS[@]+"${WCB_DIRTY_UNITS[@]}"}
 }
 
 # usage: wcb_tcp_open IP PORT [SECONDS]   true when a TCP connect to IP:PORT succeeds within SECONDS (default 2)

@@ -10,7 +10,9 @@ set -euo pipefail
 # shellcheck disable=SC2034  # read by wcb_env_key_problem
 WCB_ENV_SEAMS=(WCB_ROOT WCB_SKIP_PHASES WCB_SERVICE_BACKEND WCB_FIREWALL_BACKEND WCB_TEST_ARCH WCB_TEST_LOCAL_IPS
     WCB_APP_WAIT_TRIES WCB_SERVICE_TIMEOUT WCB_STUB_LOG)
-declare -gA WCB_ENV=()
+# declared, then assigned: bash 4.2 (EL7) drops `declare -gA X=(...)` made inside a function (a sourcing one)
+declare -gA WCB_ENV
+WCB_ENV=()
 WCB_ENV_KEYS=()
 WCB_ENV_ERROR=""
 
@@ -94,14 +96,14 @@ wcb_schema_check() {
 wcb_env_key_problem() {
     local kind="$1" key="$2" rule
     if [[ "$kind" == bundle.env ]]; then
-        wcb_in_list "$key" "${WCB_SCHEMA_BUNDLE_KEYS[@]}" && return 1
+        wcb_in_list "$key" ${WCB_SCHEMA_BUNDLE_KEYS[@]+"${WCB_SCHEMA_BUNDLE_KEYS[@]}"} && return 1
         [[ "$key" =~ ^WCB_ROLE_(PACKAGES|CLOSURE)_[a-z_]{1,40}$ ]] && return 1
     elif rule="$(wcb_schema_key "$key")"; then
         [[ "${WCB_SCHEMA_FILE[$rule]}" == "$kind" ]] && return 1
         printf '%s belongs in %s, not in %s\n' "$key" "${WCB_SCHEMA_FILE[$rule]}" "$kind"
         return 0
     fi
-    if [[ -n "${!key+set}" ]] || wcb_in_list "$key" "${WCB_ENV_SEAMS[@]}"; then
+    if [[ -n "${!key+set}" ]] || wcb_in_list "$key" ${WCB_ENV_SEAMS[@]+"${WCB_ENV_SEAMS[@]}"}; then
         printf '%s is an installer variable, not a %s key: a data file cannot set it\n' "$key" "$kind"
     else
         printf '%s is not a %s key (unknown key)\n' "$key" "$kind"

@@ -12,7 +12,7 @@ wcb_rabbitmqctl() {
     if [[ -f "$WCB_P_RUN_DIR/erl_inetrc" ]]; then
         env+=("ERL_INETRC=$WCB_P_RUN_DIR/erl_inetrc")
     fi
-    env "${env[@]}" timeout 60 "$ctl" -n "rabbit@$WCB_NODE" "$@"
+    env ${env[@]+"${env[@]}"} timeout 60 "$ctl" -n "rabbit@$WCB_NODE" "$@"
 }
 
 # usage: wcb_mq_installed_version   print the rabbitmq-server version installed on this host (empty when none)

@@ -9,7 +9,9 @@ set -euo pipefail
 
 # The modes. Setup phases (load, site, node, start) print nothing; the others print a one-line result.
 # shellcheck disable=SC2034  # read by wcb_run_mode and the bats tests
-declare -gA WCB_MODE_PHASES=(
+# declared, then assigned: bash 4.2 (EL7) drops `declare -gA X=(...)` made inside a function (a sourcing one)
+declare -gA WCB_MODE_PHASES
+WCB_MODE_PHASES=(
     [list]="list"
     [info]="info"
     [capture-baseline]="capture_baseline"
@@ -34,7 +36,7 @@ wcb_usage_error() {
 
 # usage: wcb_skipped PHASE   true when PHASE may be skipped and WCB_SKIP_PHASES (test/lab seam) names it
 wcb_skipped() {
-    wcb_in_list "$1" "${WCB_PHASES_SKIPPABLE[@]}" && [[ " ${WCB_SKIP_PHASES:-} " == *" $1 "* ]]
+    wcb_in_list "$1" ${WCB_PHASES_SKIPPABLE[@]+"${WCB_PHASES_SKIPPABLE[@]}"} && [[ " ${WCB_SKIP_PHASES:-} " == *" $1 "* ]]
 }
 
 # usage: wcb_mode_end   a phase ends its mode here: wcb_run_mode runs no further phase (exit 0)
@@ -47,8 +49,8 @@ wcb_run_mode() {
     local p
     [[ -n "${WCB_MODE_PHASES[$1]+set}" ]] || wcb_die 1 "no such mode '$1' (modes: ${!WCB_MODE_PHASES[*]})"
     for p in ${WCB_SKIP_PHASES:-}; do
-        wcb_in_list "$p" "${WCB_PHASES_SKIPPABLE[@]}" ||
-            printf 'Warning: WCB_SKIP_PHASES names %s, which always runs (skippable: %s)\n' "$p" "${WCB_PHASES_SKIPPABLE[*]}" >&2
+        wcb_in_list "$p" ${WCB_PHASES_SKIPPABLE[@]+"${WCB_PHASES_SKIPPABLE[@]}"} ||
+            printf 'Warning: WCB_SKIP_PHASES names %s, which always runs (skippable: %s)\n' "$p" "${WCB_PHASES_SKIPPABLE[*]+${WCB_PHASES_SKIPPABLE[*]}}" >&2
     done
     WCB_MODE_ENDED=0
     for p in ${WCB_MODE_PHASES[$1]}; do
@@ -86,7 +88,7 @@ wcb_role_unit() {
 # usage: wcb_roles_load   boot-check and source every registry role's file; exit 2 when one lacks a declared hook
 wcb_roles_load() {
     local r h fn f
-    for r in "${WCB_ROLE_ORDER[@]}"; do
+    for r in ${WCB_ROLE_ORDER[@]+"${WCB_ROLE_ORDER[@]}"}; do
         f="${WCB_ROLE_SCRIPT[$r]:-}"
         [[ "$r" =~ ^[a-z][a-z0-9]*(-[a-z0-9]+)*$ && "$f" == "roles/$r.sh" ]] ||
             wcb_die 2 "bundle integrity: lib/roles_registry.sh names role '$r' with the file '$f', not roles/<role>.sh: rebuild the bundle"
@@ -104,8 +106,8 @@ wcb_roles_load() {
 # usage: wcb_each_role HOOK   run wcb_role_<role>_HOOK for every selected role that declares HOOK (install order)
 wcb_each_role() {
     local r
-    for r in "${WCB_SELECTED_ROLES[@]}"; do
-        wcb_role_known "$r" || wcb_die 4 "role '$r' is not in the role registry (lib/roles_registry.sh: ${WCB_ROLE_ORDER[*]})"
+    for r in ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"}; do
+        wcb_role_known "$r" || wcb_die 4 "role '$r' is not in the role registry (lib/roles_registry.sh: ${WCB_ROLE_ORDER[*]+${WCB_ROLE_ORDER[*]}})"
         [[ " ${WCB_ROLE_HOOKS[$r]} " == *" $1 "* ]] || continue
         "$(wcb_role_hook_fn "$r" "$1")"
     done
@@ -142,13 +144,13 @@ wcb_check_role_names() {
     read -r -a bundle_roles <<<"${WCB_ROLES:-}"
     IFS=',' read -r -a names <<<"$WCB_OPT_ROLES"
     [[ "${#names[@]}" -gt 0 ]] || wcb_usage_error "--role '$WCB_OPT_ROLES' names no role"
-    for r in "${names[@]}"; do
+    for r in ${names[@]+"${names[@]}"}; do
         [[ -n "$r" ]] || wcb_usage_error "--role '$WCB_OPT_ROLES' has an empty role name (use --role db-node,mq-node)"
-        wcb_in_list "$r" "${bundle_roles[@]}" && continue
+        wcb_in_list "$r" ${bundle_roles[@]+"${bundle_roles[@]}"} && continue
         if wcb_role_known "$r"; then
             wcb_die 3 "this bundle has no packages for role '$r' (its roles: ${WCB_ROLES:-none}): use a bundle built with that role"
         fi
-        close="$(wcb_close_names "$r" "${bundle_roles[@]}" | sed ':a;N;$!ba;s/\n/ or /g')"
+        close="$(wcb_close_names "$r" ${bundle_roles[@]+"${bundle_roles[@]}"} | sed ':a;N;$!ba;s/\n/ or /g')"
         wcb_usage_error "unknown role '$r'${close:+ (did you mean $close?)}; this bundle's roles: ${WCB_ROLES:-none}"
     done
 }
@@ -208,7 +210,7 @@ wcb_phase_capture_baseline() {
     wcb_tmpfile tmp
     # the format of bundler/resolve/baseline.py (CAPTURE_FORMAT): NEVRA, then TAB-separated P:<provide>,
     # R:<deptype>:<requirement>, C:<conflict>, O:<obsolete> and F:<file> fields
-    "${rpm_argv[@]}" -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\tP:%{PROVIDENEVRS}][\tR:%{REQUIREFLAGS:deptype}:%{REQUIRENEVRS}][\tC:%{CONFLICTNEVRS}][\tO:%{OBSOLETENEVRS}][\tF:%{FILENAMES}]\n' >"$tmp" ||
+    ${rpm_argv[@]+"${rpm_argv[@]}"} -qa --qf '%{NAME}-%{EPOCHNUM}:%{VERSION}-%{RELEASE}.%{ARCH}[\tP:%{PROVIDENEVRS}][\tR:%{REQUIREFLAGS:deptype}:%{REQUIRENEVRS}][\tC:%{CONFLICTNEVRS}][\tO:%{OBSOLETENEVRS}][\tF:%{FILENAMES}]\n' >"$tmp" ||
         wcb_die 4 "rpm -qa failed; $out was not written"
     wcb_put_file "$tmp" "$out" 644 root:root
     printf 'captured %s packages in %s (use: wcbundle build --baseline %s)\n' \
@@ -321,15 +323,15 @@ wcb_phase_node() {
     WCB_SELECTED_ROLES=()
     if [[ -n "$WCB_OPT_ROLES" ]]; then
         IFS=',' read -r -a WCB_SELECTED_ROLES <<<"$WCB_OPT_ROLES"
-        for r in "${WCB_SELECTED_ROLES[@]}"; do
-            wcb_role_known "$r" || wcb_usage_error "unknown role '$r' (known: ${WCB_ROLE_ORDER[*]})"
+        for r in ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"}; do
+            wcb_role_known "$r" || wcb_usage_error "unknown role '$r' (known: ${WCB_ROLE_ORDER[*]+${WCB_ROLE_ORDER[*]}})"
         done
     else
         read -r -a WCB_SELECTED_ROLES <<<"$(wcb_node_field "$WCB_NODE_INDEX" ROLES)"
     fi
     # services go up in the registry's order, whatever order --role named them
-    for r in "${WCB_ROLE_ORDER[@]}"; do
-        wcb_in_list "$r" "${WCB_SELECTED_ROLES[@]}" && ordered+=("$r")
+    for r in ${WCB_ROLE_ORDER[@]+"${WCB_ROLE_ORDER[@]}"}; do
+        wcb_in_list "$r" ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"} && ordered+=("$r")
     done
     WCB_SELECTED_ROLES=(${ordered[@]+"${ordered[@]}"})
 }
@@ -346,14 +348,14 @@ wcb_phase_start() {
     local answer
     if [[ "$WCB_DRY_RUN" != 1 && "$WCB_OPT_YES" != 1 ]]; then
         [[ -t 0 ]] || wcb_usage_error "not a terminal: pass --yes to install without a question"
-        read -r -p "$([[ "${WCB_MODE:-install}" == recover ]] && echo Recover || echo Install) roles ${WCB_SELECTED_ROLES[*]} on $WCB_NODE ($WCB_NODE_IP)? [y/N] " answer
+        read -r -p "$([[ "${WCB_MODE:-install}" == recover ]] && echo Recover || echo Install) roles ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}} on $WCB_NODE ($WCB_NODE_IP)? [y/N] " answer
         if [[ "$answer" != [yY]* ]]; then
             printf 'Nothing done.\n'
             exit 0
         fi
     fi
     wcb_log_open
-    wcb_log "install.sh ${WCB_BUNDLE_ID:-}: mode $WCB_MODE node $WCB_NODE roles ${WCB_SELECTED_ROLES[*]} dry-run=$WCB_DRY_RUN"
+    wcb_log "install.sh ${WCB_BUNDLE_ID:-}: mode $WCB_MODE node $WCB_NODE roles ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}} dry-run=$WCB_DRY_RUN"
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
         wcb_say "DRY RUN: nothing is changed on this host"
     fi
@@ -373,27 +375,27 @@ wcb_phase_config() {
         wcb_secrets_check
     fi
     wcb_each_role config
-    wcb_result config "${WCB_SELECTED_ROLES[*]}: $(wcb_changes_since "$before")"
+    wcb_result config "${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}}: $(wcb_changes_since "$before")"
 }
 
 # usage: wcb_phase_services   phase 7: each selected role's services hook, in install order
 wcb_phase_services() {
     local before="$WCB_CHANGES"
     wcb_each_role services
-    wcb_result services "${WCB_SELECTED_ROLES[*]}: $(wcb_changes_since "$before")"
+    wcb_result services "${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}}: $(wcb_changes_since "$before")"
 }
 
 # usage: wcb_phase_recover   --recover: each selected role's recover hook, in install order (db nodes first)
 wcb_phase_recover() {
     local before="$WCB_CHANGES"
     wcb_each_role recover
-    wcb_result recover "${WCB_SELECTED_ROLES[*]}: $(wcb_changes_since "$before")"
+    wcb_result recover "${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}}: $(wcb_changes_since "$before")"
 }
 
 # usage: wcb_phase_health   phase 8: each selected role's health hook and the table; exit 5 when a check fails
 wcb_phase_health() {
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
-        wcb_result health "would check: wsrep status / rabbitmqctl cluster_status / app port for ${WCB_SELECTED_ROLES[*]}"
+        wcb_result health "would check: wsrep status / rabbitmqctl cluster_status / app port for ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}}"
         return 0
     fi
     wcb_health_reset

@@ -180,7 +180,9 @@ wcb_state_persist() {
 # so is a full bundle's plain install (a dry-run says it would be), unless --rotate-secrets asks for the
 # rotation: then it rotates them on this node, says so (a warning) and records the new fingerprints.
 
-declare -gA WCB_SECRETS_FPR=()
+# declared, then assigned: bash 4.2 (EL7) drops `declare -gA X=(...)` made inside a function (a sourcing one)
+declare -gA WCB_SECRETS_FPR
+WCB_SECRETS_FPR=()
 WCB_SECRETS_SALT=""
 
 # usage: wcb_secrets_file   print the path of the secrets' fingerprint record
@@ -242,13 +244,13 @@ wcb_secrets_check() {
     if [[ "$WCB_MODE" == upgrade || "$(wcb_bundle_kind)" == update ]]; then
         how="an update bundle"
         [[ "$WCB_MODE" == upgrade ]] && how="--upgrade"
-        wcb_die 3 "site/secrets.env sets ${differ[*]} to another value than the one $WCB_NODE was installed with (fingerprints in $(wcb_secrets_file), never the values): $how never changes a running site's secrets, or this node would log in to its peers with passwords they refuse; nothing was changed. Build the update with 'wcbundle build --since <the bundle this site runs> --site site.yaml' (it carries that bundle's secrets.env), or put the site's installed secrets.env (mode 0600) into $WCB_BUNDLE/site/"
+        wcb_die 3 "site/secrets.env sets ${differ[*]+${differ[*]}} to another value than the one $WCB_NODE was installed with (fingerprints in $(wcb_secrets_file), never the values): $how never changes a running site's secrets, or this node would log in to its peers with passwords they refuse; nothing was changed. Build the update with 'wcbundle build --since <the bundle this site runs> --site site.yaml' (it carries that bundle's secrets.env), or put the site's installed secrets.env (mode 0600) into $WCB_BUNDLE/site/"
     fi
     if [[ "${WCB_OPT_ROTATE_SECRETS:-0}" == 1 ]]; then
-        wcb_warn "--rotate-secrets: site/secrets.env changes ${differ[*]} on $WCB_NODE (not the values $(wcb_secrets_file) records): this install rotates them on this node and records the new fingerprints; every other node of the site must get the same secrets.env (./install.sh --rotate-secrets there too), or its peers refuse this node"
+        wcb_warn "--rotate-secrets: site/secrets.env changes ${differ[*]+${differ[*]}} on $WCB_NODE (not the values $(wcb_secrets_file) records): this install rotates them on this node and records the new fingerprints; every other node of the site must get the same secrets.env (./install.sh --rotate-secrets there too), or its peers refuse this node"
         return 0
     fi
-    msg="site/secrets.env sets ${differ[*]} to another value than the one $WCB_NODE was installed with (fingerprints in $(wcb_secrets_file), never the values): installing this bundle would rewrite this node's passwords and Erlang cookie while the other nodes of the site keep the old ones (this node could not rejoin RabbitMQ; the database passwords would diverge). A bundle built again with 'wcbundle build --site' gets new secrets: build it with 'wcbundle build --since <the bundle this site runs> --site site.yaml' (it carries that bundle's secrets.env), or set these secrets in site.yaml to the installed values and build again. To rotate them on purpose, run ./install.sh --rotate-secrets on every node of the site"
+    msg="site/secrets.env sets ${differ[*]+${differ[*]}} to another value than the one $WCB_NODE was installed with (fingerprints in $(wcb_secrets_file), never the values): installing this bundle would rewrite this node's passwords and Erlang cookie while the other nodes of the site keep the old ones (this node could not rejoin RabbitMQ; the database passwords would diverge). A bundle built again with 'wcbundle build --site' gets new secrets: build it with 'wcbundle build --since <the bundle this site runs> --site site.yaml' (it carries that bundle's secrets.env), or set these secrets in site.yaml to the installed values and build again. To rotate them on purpose, run ./install.sh --rotate-secrets on every node of the site"
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
         printf 'Error (dry-run: a real run would refuse here, exit 3): %s\n' "$msg" >&2
         wcb_log "WOULD REFUSE(3): $msg"
@@ -390,7 +392,7 @@ wcb_pkg_pending() {
     local out rc=0
     local -a argv=()
     mapfile -t argv < <(wcb_pkg_argv)
-    out="$("${argv[@]}" -q check-update 2>>"${WCB_LOG_FILE:-/dev/null}")" || rc=$?
+    out="$(${argv[@]+"${argv[@]}"} -q check-update 2>>"${WCB_LOG_FILE:-/dev/null}")" || rc=$?
     case "$rc" in
         0) return 0 ;;
         # an indented line is the installed package the line above obsoletes ("Obsoleting Packages"):
@@ -419,7 +421,7 @@ wcb_pkg_closure_split() {
     WCB_PKG_PENDING=()
     WCB_PKG_LEFT_ALONE=()
     WCB_PKG_CLOSURE_KNOWN=1
-    for r in "${WCB_SELECTED_ROLES[@]}"; do
+    for r in ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"}; do
         v="WCB_ROLE_CLOSURE_${r//-/_}"
         if [[ -z "${!v+set}" ]]; then
             WCB_PKG_CLOSURE_KNOWN=0
@@ -446,7 +448,7 @@ wcb_pkg_closure_split() {
 wcb_pkg_left_alone_words() {
     [[ "${#WCB_PKG_LEFT_ALONE[@]}" -gt 0 ]] || return 0
     printf "left alone: %d package(s) newer in the bundle repos outside this host's roles' closures: %s\n" \
-        "${#WCB_PKG_LEFT_ALONE[@]}" "${WCB_PKG_LEFT_ALONE[*]}"
+        "${#WCB_PKG_LEFT_ALONE[@]}" "${WCB_PKG_LEFT_ALONE[*]+${WCB_PKG_LEFT_ALONE[*]}}"
 }
 
 # usage: wcb_pkg_pending_list   set WCB_PKG_PENDING (the upgrades of this host's roles) and WCB_PKG_LEFT_ALONE; exit 4 when the query fails
@@ -460,13 +462,13 @@ wcb_pkg_pending_list() {
     fi
     wcb_pkg_closure_split ${all[@]+"${all[@]}"}
     if [[ "$WCB_PKG_CLOSURE_KNOWN" == 0 ]]; then
-        wcb_log "packages: bundle.env has no WCB_ROLE_CLOSURE_* for roles ${WCB_SELECTED_ROLES[*]} (a bundle built by an older wcbundle): every installed package the bundle repos have newer is upgraded, whatever role's closure it is in (${#all[@]} pending)"
+        wcb_log "packages: bundle.env has no WCB_ROLE_CLOSURE_* for roles ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}} (a bundle built by an older wcbundle): every installed package the bundle repos have newer is upgraded, whatever role's closure it is in (${#all[@]} pending)"
     else
         # (an empty array's [*] is "unbound" under set -u on bash 4.2, EL7's: each is read only when set)
         kept=none left=none
-        [[ "${#WCB_PKG_PENDING[@]}" -eq 0 ]] || kept="${WCB_PKG_PENDING[*]%% *}"
-        [[ "${#WCB_PKG_LEFT_ALONE[@]}" -eq 0 ]] || left="${WCB_PKG_LEFT_ALONE[*]}"
-        wcb_log "packages: ${#all[@]} pending upgrade(s); ${#WCB_PKG_PENDING[@]} in the closures of roles ${WCB_SELECTED_ROLES[*]} (bundle.env WCB_ROLE_CLOSURE_*): $kept; ${#WCB_PKG_LEFT_ALONE[@]} left alone: $left"
+        [[ "${#WCB_PKG_PENDING[@]}" -eq 0 ]] || kept="${WCB_PKG_PENDING[*]+${WCB_PKG_PENDING[*]%% *}}"
+        [[ "${#WCB_PKG_LEFT_ALONE[@]}" -eq 0 ]] || left="${WCB_PKG_LEFT_ALONE[*]+${WCB_PKG_LEFT_ALONE[*]}}"
+        wcb_log "packages: ${#all[@]} pending upgrade(s); ${#WCB_PKG_PENDING[@]} in the closures of roles ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}} (bundle.env WCB_ROLE_CLOSURE_*): $kept; ${#WCB_PKG_LEFT_ALONE[@]} left alone: $left"
     fi
 }
 
@@ -479,7 +481,7 @@ wcb_role_packages() {
 # usage: wcb_pkg_selected   print the requested packages of the selected roles, once each
 wcb_pkg_selected() {
     local r p
-    for r in "${WCB_SELECTED_ROLES[@]}"; do
+    for r in ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"}; do
         for p in $(wcb_role_packages "$r"); do
             printf '%s\n' "$p"
         done
@@ -489,7 +491,7 @@ wcb_pkg_selected() {
 # usage: wcb_pkg_running_units   print the selected roles' units that run now
 wcb_pkg_running_units() {
     local r u
-    for r in "${WCB_SELECTED_ROLES[@]}"; do
+    for r in ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"}; do
         u="$(wcb_role_unit "$r")"
         if [[ -n "$u" ]] && wcb_unit_active "$u"; then
             printf '%s\n' "$u"
@@ -513,7 +515,7 @@ wcb_pkg_has_evr() {
 wcb_pkg_upgrade() {
     local -a argv=()
     mapfile -t argv < <(wcb_pkg_argv)
-    wcb_run "${argv[@]}" upgrade "$@" ||
+    wcb_run ${argv[@]+"${argv[@]}"} upgrade "$@" ||
         wcb_die 4 "upgrading $* from the bundle repos failed; see the log in $(wcb_path /var/log/wcbundle)"
 }
 
@@ -525,16 +527,16 @@ wcb_phase_packages() {
     local -a want=() argv=() missing=() pending=()
     mapfile -t want < <(wcb_pkg_selected)
     if [[ "${#want[@]}" -eq 0 ]]; then
-        wcb_result packages "no packages for roles ${WCB_SELECTED_ROLES[*]}"
+        wcb_result packages "no packages for roles ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}}"
         wcb_state_record
         return 0
     fi
-    for p in "${want[@]}"; do
+    for p in ${want[@]+"${want[@]}"}; do
         wcb_rpm -q --whatprovides "$p" >/dev/null 2>&1 || missing+=("$p")
     done
     mapfile -t argv < <(wcb_pkg_argv)
     if [[ "$WCB_DRY_RUN" != 1 ]] && ! wcb_has "${argv[0]}"; then
-        wcb_die 4 "neither yum nor dnf is installed: cannot install or upgrade ${want[*]}"
+        wcb_die 4 "neither yum nor dnf is installed: cannot install or upgrade ${want[*]+${want[*]}}"
     fi
     if [[ "${#missing[@]}" -gt 0 ]]; then
         if [[ "$WCB_EL" == 8 && -n "${WCB_MODULE_DISABLE:-}" ]]; then
@@ -542,17 +544,17 @@ wcb_phase_packages() {
             read -r -a mods <<<"$WCB_MODULE_DISABLE"
             # not fatal: with only the bundle repo enabled dnf may not know a module it ships no metadata for,
             # and the repo's module_hotfixes=1 already keeps the vendor packages visible
-            wcb_run "${argv[@]}" module disable "${mods[@]}" ||
-                wcb_warn "'module disable ${mods[*]}' failed (see the log in $(wcb_path /var/log/wcbundle)); relying on module_hotfixes=1"
+            wcb_run ${argv[@]+"${argv[@]}"} module disable ${mods[@]+"${mods[@]}"} ||
+                wcb_warn "'module disable ${mods[*]+${mods[*]}}' failed (see the log in $(wcb_path /var/log/wcbundle)); relying on module_hotfixes=1"
         fi
-        wcb_run "${argv[@]}" install "${missing[@]}" ||
-            wcb_die 4 "installing ${missing[*]} from the bundle repo failed; see the log in $(wcb_path /var/log/wcbundle)"
-        done_words="installed: ${missing[*]}"
-        [[ "$WCB_DRY_RUN" == 1 ]] && done_words="would install: ${missing[*]}"
+        wcb_run ${argv[@]+"${argv[@]}"} install ${missing[@]+"${missing[@]}"} ||
+            wcb_die 4 "installing ${missing[*]+${missing[*]}} from the bundle repo failed; see the log in $(wcb_path /var/log/wcbundle)"
+        done_words="installed: ${missing[*]+${missing[*]}}"
+        [[ "$WCB_DRY_RUN" == 1 ]] && done_words="would install: ${missing[*]+${missing[*]}}"
     fi
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
         [[ -n "$done_words" ]] || done_words="unchanged: ${#want[@]} packages already installed"
-        wcb_result packages "$done_words (installed packages the bundle repos have newer are upgraded on a real run, those in the closures of roles ${WCB_SELECTED_ROLES[*]})"
+        wcb_result packages "$done_words (installed packages the bundle repos have newer are upgraded on a real run, those in the closures of roles ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}})"
         wcb_state_record
         return 0
     fi
@@ -563,22 +565,22 @@ wcb_phase_packages() {
     if [[ "${#pending[@]}" -gt 0 ]]; then
         running="$(wcb_pkg_running_units | tr '\n' ' ')"
         if [[ -n "${running// /}" && "$WCB_MODE" != upgrade ]]; then
-            wcb_die 3 "the bundle repos upgrade ${#pending[@]} installed package(s) (${pending[*]%% *}) while ${running% } run(s) on $WCB_NODE: a running cluster node is upgraded one node at a time, behind the quorum gates: run ./install.sh --upgrade on this node (then on the next)"
+            wcb_die 3 "the bundle repos upgrade ${#pending[@]} installed package(s) (${pending[*]+${pending[*]%% *}}) while ${running% } run(s) on $WCB_NODE: a running cluster node is upgraded one node at a time, behind the quorum gates: run ./install.sh --upgrade on this node (then on the next)"
         fi
-        wcb_pkg_upgrade "${pending[@]%% *}"
+        wcb_pkg_upgrade ${pending[@]+"${pending[@]%% *}"}
         local -a upgraded=() skipped=()
         local line
-        for line in "${pending[@]}"; do   # dnf may skip one and still exit 0 (e.g. "Skipping packages with conflicts")
+        for line in ${pending[@]+"${pending[@]}"}; do   # dnf may skip one and still exit 0 (e.g. "Skipping packages with conflicts")
             if wcb_pkg_has_evr "${line%% *}" "${line#* }"; then
                 upgraded+=("${line%% *}")
             else
                 skipped+=("${line%% *}")
             fi
         done
-        [[ "${#upgraded[@]}" -eq 0 ]] || done_words+="${done_words:+; }upgraded: ${upgraded[*]}"
+        [[ "${#upgraded[@]}" -eq 0 ]] || done_words+="${done_words:+; }upgraded: ${upgraded[*]+${upgraded[*]}}"
         if [[ "${#skipped[@]}" -gt 0 ]]; then
-            wcb_warn "$(wcb_pkg_manager) did not upgrade ${skipped[*]} (still older than the bundle repos'; see the log in $(wcb_path /var/log/wcbundle))"
-            done_words+="${done_words:+; }not upgraded (skipped by $(wcb_pkg_manager)): ${skipped[*]}"
+            wcb_warn "$(wcb_pkg_manager) did not upgrade ${skipped[*]+${skipped[*]}} (still older than the bundle repos'; see the log in $(wcb_path /var/log/wcbundle))"
+            done_words+="${done_words:+; }not upgraded (skipped by $(wcb_pkg_manager)): ${skipped[*]+${skipped[*]}}"
         fi
     fi
     wcb_state_record

@@ -115,14 +115,14 @@ wcb_phase_preflight() {
         fi
         wcb_die 3 "preflight failed: ${WCB_PREFLIGHT_FAILS[0]}${WCB_PREFLIGHT_FAILS[1]:+ (and $((${#WCB_PREFLIGHT_FAILS[@]} - 1)) more above)}"
     fi
-    wcb_result preflight "ok: $WCB_NODE ($WCB_NODE_IP), EL$WCB_EL $WCB_ARCH, roles ${WCB_SELECTED_ROLES[*]}"
+    wcb_result preflight "ok: $WCB_NODE ($WCB_NODE_IP), EL$WCB_EL $WCB_ARCH, roles ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}}"
 }
 
 # usage: wcb_preflight_roles   the selected roles must be this node's roles in site.env and in the bundle
 wcb_preflight_roles() {
     local r idx
     idx="$(wcb_node_index "$WCB_NODE")"
-    for r in "${WCB_SELECTED_ROLES[@]}"; do
+    for r in ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"}; do
         wcb_node_has_role "$idx" "$r" ||
             wcb_pf_fail "site.env gives $WCB_NODE the roles '$(wcb_node_field "$idx" ROLES)', not $r: fix --role or WCB_NODE_${idx}_ROLES in site/site.env"
         [[ " ${WCB_ROLES:-} " == *" $r "* ]] ||

@@ -22,7 +22,7 @@ WCB_TPL_ALLOWED=(
 
 # usage: wcb_tpl NAME VALUE   set the template variable NAME (must be allow-listed)
 wcb_tpl() {
-    wcb_in_list "$1" "${WCB_TPL_ALLOWED[@]}" || wcb_die 4 "internal: template variable $1 is not allow-listed"
+    wcb_in_list "$1" ${WCB_TPL_ALLOWED[@]+"${WCB_TPL_ALLOWED[@]}"} || wcb_die 4 "internal: template variable $1 is not allow-listed"
     printf -v "$1" '%s' "$2"
 }
 
@@ -45,6 +45,8 @@ wcb_tpl_port() {
 wcb_render() {
     local tmpl="$1" line n=0 res pre after name label val item yaml=0
     local re_list='^( *)- '"'"'\{\{([A-Za-z0-9_]+)\[\]\}\}'"'"' *$'
+    # ' doubled through variables: bash 4.2 (EL7) keeps the backslashes of \' in a replacement
+    local sq="'" sq2="''" indent
     local -a items
     [[ -f "$tmpl" ]] || wcb_die 4 "template $tmpl is missing"
     label="${tmpl##*/}"
@@ -52,12 +54,13 @@ wcb_render() {
     while IFS= read -r line || [[ -n "$line" ]]; do
         n=$((n + 1))
         if ((yaml)) && [[ "$line" =~ $re_list ]]; then
+            indent="${BASH_REMATCH[1]}"
             name="${BASH_REMATCH[2]}"
             wcb_tpl_check "$label" "$n" "$name"
             read -r -a items <<<"${!name}"
-            for item in "${items[@]}"; do
+            for item in ${items[@]+"${items[@]}"}; do
                 wcb_yaml_ok "$label" "$n" "$name" "$item"
-                printf "%s- '%s'\n" "${BASH_REMATCH[1]}" "${item//\'/\'\'}"
+                printf "%s- '%s'\n" "$indent" "${item//$sq/$sq2}"
             done
             continue
         fi
@@ -72,7 +75,7 @@ wcb_render() {
             val="${!name}"
             if ((yaml)); then
                 wcb_yaml_ok "$label" "$n" "$name" "$val"
-                val="${val//\'/\'\'}"
+                val="${val//$sq/$sq2}"
             fi
             res+="$pre$val"
         done
@@ -82,7 +85,7 @@ wcb_render() {
 
 # usage: wcb_tpl_check LABEL LINE NAME   exit 4 unless NAME is allow-listed and set
 wcb_tpl_check() {
-    wcb_in_list "$3" "${WCB_TPL_ALLOWED[@]}" ||
+    wcb_in_list "$3" ${WCB_TPL_ALLOWED[@]+"${WCB_TPL_ALLOWED[@]}"} ||
         wcb_die 4 "$1:$2: unknown template variable {{$3}}"
     [[ -n "${!3+set}" ]] ||
         wcb_die 4 "$1:$2: template variable {{$3}} is not set"

@@ -10,7 +10,9 @@ set -euo pipefail
 WCB_ROLE_ORDER=(db-node arbitrator mq-node app-node control-node)
 WCB_ROLE_REQUIRED=(db-node mq-node app-node)
 WCB_ROLE_GALERA_VOTERS=(db-node arbitrator)
-declare -gA WCB_ROLE_SCRIPT=() WCB_ROLE_SUMMARY=() WCB_ROLE_UNIT=() WCB_ROLE_HOOKS=()
+# declared, then assigned: bash 4.2 (EL7) drops `declare -gA X=(...)` made inside a function (a sourcing one)
+declare -gA WCB_ROLE_SCRIPT WCB_ROLE_SUMMARY WCB_ROLE_UNIT WCB_ROLE_HOOKS
+WCB_ROLE_SCRIPT=() WCB_ROLE_SUMMARY=() WCB_ROLE_UNIT=() WCB_ROLE_HOOKS=()
 WCB_ROLE_SCRIPT[db-node]=roles/db-node.sh
 WCB_ROLE_SUMMARY[db-node]='MariaDB Galera'
 WCB_ROLE_UNIT[db-node]=mariadb

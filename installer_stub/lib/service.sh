@@ -461,7 +461,7 @@ wcb_service__garb_start() {
     argv+=("$bin" -a "gcomm://$addr" -g "$group")
     [[ -n "$opts" ]] && argv+=(-o "$opts")
     [[ -n "$logf" ]] && argv+=(-l "$(wcb_service__rooted "$logf")")
-    wcb_service__spawn garb "${WCB_ROOT:-}/var/log/wcbundle/garb.out" / "${argv[@]}"
+    wcb_service__spawn garb "${WCB_ROOT:-}/var/log/wcbundle/garb.out" / ${argv[@]+"${argv[@]}"}
     if [[ -n "$port" ]]; then
         wcb_service__wait_ready garb wcb_service__listening "$port" || return 1
     fi
@@ -521,7 +521,7 @@ wcb_service__rabbitmq_nodename() {
 wcb_service__rabbitmq_ready() {
     local -a env
     mapfile -t env < <(wcb_service__rabbitmq_env)
-    env "${env[@]}" timeout 20 /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "$(wcb_service__rabbitmq_nodename)" \
+    env ${env[@]+"${env[@]}"} timeout 20 /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "$(wcb_service__rabbitmq_nodename)" \
         await_startup --timeout 15
 }
 
@@ -531,14 +531,14 @@ wcb_service__rabbitmq_start() {
     local mask
     mapfile -t env < <(wcb_service__rabbitmq_env)
     mapfile -t argv < <(wcb_service__as rabbitmq)
-    argv+=(env "${env[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server)
+    argv+=(env ${env[@]+"${env[@]}"} /usr/lib/rabbitmq/bin/rabbitmq-server)
     mask="$(wcb_service__rabbitmq_dropin UMask)"
     # Debian's and EL's wrappers run the broker in its home, /var/lib/rabbitmq (rooted here); the
     # drop-in's umask in a subshell, as systemd sets the unit's
     (
         if [[ -n "$mask" ]]; then umask "$mask"; fi
         wcb_service__spawn rabbitmq-server "${WCB_ROOT:-}/var/log/wcbundle/rabbitmq-server.out" \
-            "${WCB_P_MQ_HOME:-${WCB_ROOT:-}/var/lib/rabbitmq}" "${argv[@]}"
+            "${WCB_P_MQ_HOME:-${WCB_ROOT:-}/var/lib/rabbitmq}" ${argv[@]+"${argv[@]}"}
     )
     wcb_service__wait_ready rabbitmq-server wcb_service__rabbitmq_ready
 }
@@ -568,7 +568,7 @@ wcb_service__workcenter_start() {
     done
     dir="$(wcb_service__rooted "${dir:-/}")"
     [[ -d "$dir" ]] || { printf 'Error: workcenter: WorkingDirectory %s does not exist\n' "$dir" >&2; return 1; }
-    wcb_service__spawn workcenter "${WCB_ROOT:-}/var/log/wcbundle/workcenter.out" "$dir" "${argv[@]}"
+    wcb_service__spawn workcenter "${WCB_ROOT:-}/var/log/wcbundle/workcenter.out" "$dir" ${argv[@]+"${argv[@]}"}
     sleep 1
     wcb_service__alive "$(wcb_service__pid workcenter)" || { printf 'Error: workcenter exited at start-up\n' >&2; return 1; }
 }

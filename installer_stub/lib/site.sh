@@ -10,7 +10,9 @@ wcb_var() {
 
 # site/flows.tsv (docs/design.md section 6) is the one home of port knowledge: no installer file
 # names a port number; it asks for a service's port by its key (column 7), e.g. wcb_port galera.
-declare -gA WCB_PORTS=()
+# declared, then assigned: bash 4.2 (EL7) drops `declare -gA X=(...)` made inside a function (a sourcing one)
+declare -gA WCB_PORTS
+WCB_PORTS=()
 WCB_PORTS_LOADED=0
 # The keys the installer looks up. wcb_ports_load checks them all up front, in the main shell, so
 # that a lookup inside $(...) (where exit 4 would end only the subshell) cannot fail.
@@ -30,7 +32,7 @@ wcb_ports_load() {
             wcb_die 4 "site/flows.tsv: key '$key' names two ports (${WCB_PORTS[$key]} and $port)"
         WCB_PORTS[$key]="$port"
     done <"$f"
-    for key in "${WCB_PORT_KEYS[@]}"; do
+    for key in ${WCB_PORT_KEYS[@]+"${WCB_PORT_KEYS[@]}"}; do
         [[ -n "${WCB_PORTS[$key]+set}" ]] || wcb_die 4 "site/flows.tsv has no flow with key '$key' (keys: ${!WCB_PORTS[*]})"
     done
     WCB_PORTS_LOADED=1
@@ -130,7 +132,7 @@ wcb_local_ips() {
     if [[ -n "${WCB_TEST_LOCAL_IPS:-}" ]]; then
         local -a fake
         read -r -a fake <<<"$WCB_TEST_LOCAL_IPS"
-        printf '%s\n' "${fake[@]}"
+        printf '%s\n' ${fake[@]+"${fake[@]}"}
         return 0
     fi
     if wcb_has ip; then
@@ -169,7 +171,7 @@ wcb_detect_node() {
 wcb_site_validate() {
     local -a p=()
     local i k v r name ip rule seen_names=" " seen_ips=" " voters roles_seen
-    for k in "${WCB_SCHEMA_REQUIRED[@]}"; do
+    for k in ${WCB_SCHEMA_REQUIRED[@]+"${WCB_SCHEMA_REQUIRED[@]}"}; do
         [[ -n "${!k+set}" ]] || p+=("$k (${WCB_SCHEMA_FILE[$k]}): missing")
     done
     for k in ${WCB_SITE_KEYS[@]+"${WCB_SITE_KEYS[@]}"}; do
@@ -219,11 +221,11 @@ wcb_site_validate() {
             fi
         done
         # every role a site needs (lib/roles_registry.sh, the role registry)
-        for r in "${WCB_ROLE_REQUIRED[@]}"; do
+        for r in ${WCB_ROLE_REQUIRED[@]+"${WCB_ROLE_REQUIRED[@]}"}; do
             [[ -n "$(wcb_role_nodes "$r")" ]] || p+=("no node has role $r")
         done
         voters=0
-        for r in "${WCB_ROLE_GALERA_VOTERS[@]}"; do
+        for r in ${WCB_ROLE_GALERA_VOTERS[@]+"${WCB_ROLE_GALERA_VOTERS[@]}"}; do
             voters=$((voters + $(wcb_role_nodes "$r" | wc -l)))
         done
         if ((voters < 3 || voters % 2 == 0)); then
@@ -237,7 +239,7 @@ wcb_site_validate() {
         [[ "$v" == guest ]] && p+=("WCB_MQ_*_USER: 'guest' cannot be a site user (install.sh deletes it)")
     done
     if [[ "${#p[@]}" -gt 0 ]]; then
-        printf '%s\n' "${p[@]}"
+        printf '%s\n' ${p[@]+"${p[@]}"}
         return 1
     fi
 }

@@ -6,7 +6,9 @@
 # shellcheck disable=SC2034  # the tables are read by lib/env.sh
 set -euo pipefail
 
-declare -gA WCB_SCHEMA_FILE=() WCB_SCHEMA_RE=() WCB_SCHEMA_MAX=() WCB_SCHEMA_MIN=() WCB_SCHEMA_RULE=()
+# declared, then assigned: bash 4.2 (EL7) drops `declare -gA X=(...)` made inside a function (a sourcing one)
+declare -gA WCB_SCHEMA_FILE WCB_SCHEMA_RE WCB_SCHEMA_MAX WCB_SCHEMA_MIN WCB_SCHEMA_RULE
+WCB_SCHEMA_FILE=() WCB_SCHEMA_RE=() WCB_SCHEMA_MAX=() WCB_SCHEMA_MIN=() WCB_SCHEMA_RULE=()
 WCB_SCHEMA_REQUIRED=()
 WCB_SCHEMA_FILE[WCB_SITE_NAME]=site.env
 WCB_SCHEMA_RE[WCB_SITE_NAME]=$'^([a-z][a-z0-9_-]{0,39})$'

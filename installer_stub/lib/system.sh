@@ -67,7 +67,7 @@ wcb_flow_rows() {
     local port proto src dst scope purpose key
     while IFS=$'\t' read -r port proto src dst scope purpose key; do
         [[ -z "$port" || "$port" == \#* ]] && continue
-        wcb_in_list "$dst" "${WCB_SELECTED_ROLES[@]}" || continue
+        wcb_in_list "$dst" ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"} || continue
         printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$port" "$proto" "$src" "$dst" "$scope" "$purpose" "$key"
     done <"$WCB_BUNDLE/site/flows.tsv"
 }
@@ -98,7 +98,7 @@ wcb_firewall_rules() {
         esac
     done < <(wcb_flow_rows)
     if [[ "${#out[@]}" -gt 0 ]]; then
-        printf '%s\n' "${out[@]}" | awk '!seen[$0]++'
+        printf '%s\n' ${out[@]+"${out[@]}"} | awk '!seen[$0]++'
     fi
 }
 
@@ -153,7 +153,7 @@ wcb_system_firewall() {
     total="${#rules[@]}"
     case "$backend" in
         none)
-            wcb_firewall_print "${rules[@]}"
+            wcb_firewall_print ${rules[@]+"${rules[@]}"}
             wcb_note "firewall backend 'none': $total rules printed, none applied"
             return 0
             ;;
@@ -161,7 +161,7 @@ wcb_system_firewall() {
         *) wcb_die 1 "WCB_FIREWALL_BACKEND must be firewalld or none, not '$backend'" ;;
     esac
     if ! wcb_has firewall-cmd; then
-        wcb_firewall_print "${rules[@]}"
+        wcb_firewall_print ${rules[@]+"${rules[@]}"}
         if [[ "$WCB_DRY_RUN" == 1 ]]; then
             wcb_warn "firewall-cmd is not installed: these $total rules would NOT be applied (install firewalld, or open the ports above in the firewall in use)"
         else
@@ -174,7 +174,7 @@ wcb_system_firewall() {
             fw=(firewall-offline-cmd)
             wcb_note "firewalld is not running: writing its permanent configuration with firewall-offline-cmd"
         else
-            wcb_firewall_print "${rules[@]}"
+            wcb_firewall_print ${rules[@]+"${rules[@]}"}
             wcb_warn "firewalld is not running: $total rules NOT applied; start firewalld and re-run, or open the ports above in the firewall in use"
             return 0
         fi
@@ -182,11 +182,11 @@ wcb_system_firewall() {
     if [[ "$WCB_DRY_RUN" == 1 ]]; then
         wcb_firewall_print_ports
     fi
-    for rule in "${rules[@]}"; do
-        if [[ "$WCB_DRY_RUN" != 1 ]] && "${fw[@]}" "$(wcb_firewall_query_arg "$rule")" >/dev/null 2>&1; then
+    for rule in ${rules[@]+"${rules[@]}"}; do
+        if [[ "$WCB_DRY_RUN" != 1 ]] && ${fw[@]+"${fw[@]}"} "$(wcb_firewall_query_arg "$rule")" >/dev/null 2>&1; then
             continue
         fi
-        wcb_run "${fw[@]}" "$rule"
+        wcb_run ${fw[@]+"${fw[@]}"} "$rule"
         added=$((added + 1))
     done
     if [[ "$added" -gt 0 && "${fw[0]}" == firewall-cmd ]]; then
@@ -202,10 +202,12 @@ wcb_system_firewall() {
 # usage: wcb_selinux_ports   print "port type" for the SELinux labels this host's roles need
 wcb_selinux_ports() {
     local port key
-    wcb_in_list db-node "${WCB_SELECTED_ROLES[@]}" || return 0
+    wcb_in_list db-node ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"} || return 0
     # mysqld binds the Galera ports: this host's flows.tsv rows keyed galera, ist and sst, each port once
     while IFS=$'\t' read -r port _ _ _ _ _ key; do
-        [[ " galera ist sst " == *" $key "* ]] && printf '%s\t%s\n' "$port" mysqld_port_t
+        if [[ " galera ist sst " == *" $key "* ]]; then
+            printf '%s\t%s\n' "$port" mysqld_port_t
+        fi
     done < <(wcb_flow_rows) | awk '!seen[$0]++'
 }
 

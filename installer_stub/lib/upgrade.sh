@@ -40,13 +40,13 @@ wcb_upgrade_pkgs_skipped() {
 
 # usage: wcb_upgrade_has ROLE   true when ROLE is selected on this node
 wcb_upgrade_has() {
-    wcb_in_list "$1" "${WCB_SELECTED_ROLES[@]}"
+    wcb_in_list "$1" ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"}
 }
 
 # usage: wcb_upgrade_pending_version NAME   print the version (no release) the bundle repos upgrade NAME to
 wcb_upgrade_pending_version() {
     local p evr
-    for p in "${WCB_UPGRADE_PENDING[@]}"; do
+    for p in ${WCB_UPGRADE_PENDING[@]+"${WCB_UPGRADE_PENDING[@]}"}; do
         if [[ "${p%% *}" == "$1".* ]]; then
             evr="${p#* }"
             evr="${evr#*:}"
@@ -75,7 +75,7 @@ wcb_mq_cli() {
     if [[ -f "$WCB_P_RUN_DIR/erl_inetrc" ]]; then
         env+=("ERL_INETRC=$WCB_P_RUN_DIR/erl_inetrc")
     fi
-    env "${env[@]}" timeout 60 "$cmd" -n "$node" "$@" </dev/null
+    env ${env[@]+"${env[@]}"} timeout 60 "$cmd" -n "$node" "$@" </dev/null
 }
 
 # usage: wcb_mq_jump_check OLD NEW   exit 3 on a RabbitMQ upgrade the vendor does not support in place
@@ -126,9 +126,9 @@ wcb_db_next_step() {
     local i s next=""
     i="$(wcb_db_series_index "$1")"
     [[ -n "$i" ]] || return 0
-    if wcb_in_list "$1" "${WCB_MARIADB_LTS[@]}"; then
+    if wcb_in_list "$1" ${WCB_MARIADB_LTS[@]+"${WCB_MARIADB_LTS[@]}"}; then
         for s in "${WCB_MARIADB_SERIES[@]:$((i + 1))}"; do
-            if wcb_in_list "$s" "${WCB_MARIADB_LTS[@]}"; then
+            if wcb_in_list "$s" ${WCB_MARIADB_LTS[@]+"${WCB_MARIADB_LTS[@]}"}; then
                 next="$s"
                 break
             fi
@@ -183,13 +183,13 @@ wcb_phase_upgrade_plan() {
             wcb_rpm -q --whatprovides "$p" >/dev/null 2>&1 || missing+=("$p")
         done
         if [[ "${#missing[@]}" -gt 0 ]]; then
-            wcb_die 3 "--upgrade upgrades installed roles, but ${missing[*]} of roles ${WCB_SELECTED_ROLES[*]} are not installed on $WCB_NODE: install the node first (./install.sh without --upgrade)"
+            wcb_die 3 "--upgrade upgrades installed roles, but ${missing[*]+${missing[*]}} of roles ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}} are not installed on $WCB_NODE: install the node first (./install.sh without --upgrade)"
         fi
         wcb_pkg_pending_list   # the closures of this node's roles only, as in the package phase
         WCB_UPGRADE_PENDING=(${WCB_PKG_PENDING[@]+"${WCB_PKG_PENDING[@]}"})
     fi
     WCB_UPGRADE_DOWN=()
-    for r in "${WCB_SELECTED_ROLES[@]}"; do
+    for r in ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"}; do
         u="$(wcb_role_unit "$r")"
         if [[ -n "$u" ]] && ! wcb_unit_active "$u"; then
             WCB_UPGRADE_DOWN+=("$u")
@@ -215,22 +215,22 @@ wcb_phase_upgrade_plan() {
         "$WCB_UPGRADE_ROLL" == 0 ]]; then
         WCB_UPGRADE_TODO=0
         if wcb_upgrade_pkgs_skipped; then
-            wcb_result plan "nothing to do: $WCB_NODE already records $WCB_BUNDLE_ID and ${WCB_SELECTED_ROLES[*]} run (package steps skipped: WCB_SKIP_PHASES names packages)"
+            wcb_result plan "nothing to do: $WCB_NODE already records $WCB_BUNDLE_ID and ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}} run (package steps skipped: WCB_SKIP_PHASES names packages)"
         else
             left="$(wcb_pkg_left_alone_words)"
             if [[ -n "$left" ]]; then
-                wcb_result plan "nothing to do: $WCB_NODE has no package of its roles' closures older than the bundle repos' and ${WCB_SELECTED_ROLES[*]} run; $left"
+                wcb_result plan "nothing to do: $WCB_NODE has no package of its roles' closures older than the bundle repos' and ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}} run; $left"
             else
-                wcb_result plan "nothing to do: $WCB_NODE has no package older than the bundle repos' and ${WCB_SELECTED_ROLES[*]} run"
+                wcb_result plan "nothing to do: $WCB_NODE has no package older than the bundle repos' and ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}} run"
             fi
         fi
         return 0
     fi
     WCB_UPGRADE_TODO=1
-    [[ "${#WCB_UPGRADE_PENDING[@]}" -gt 0 ]] && words="upgrade ${WCB_UPGRADE_PENDING[*]%% *}"
+    [[ "${#WCB_UPGRADE_PENDING[@]}" -gt 0 ]] && words="upgrade ${WCB_UPGRADE_PENDING[*]+${WCB_UPGRADE_PENDING[*]%% *}}"
     [[ "$WCB_UPGRADE_ROLL" == 1 ]] &&
         words="restart only to $WCB_BUNDLE_ID (package steps skipped: WCB_SKIP_PHASES names packages)"
-    [[ "${#WCB_UPGRADE_DOWN[@]}" -gt 0 ]] && words+="${words:+; }down now: ${WCB_UPGRADE_DOWN[*]}"
+    [[ "${#WCB_UPGRADE_DOWN[@]}" -gt 0 ]] && words+="${words:+; }down now: ${WCB_UPGRADE_DOWN[*]+${WCB_UPGRADE_DOWN[*]}}"
     [[ "$WCB_UPGRADE_RESUME" == 1 ]] && words+="${words:+; }resuming the upgrade interrupted on this node"
     left="$(wcb_pkg_left_alone_words)"
     wcb_result plan "$WCB_NODE: $words${left:+; $left}"
@@ -268,7 +268,7 @@ wcb_gate_db() {
     local want self_down=0 i u name ip got status state size expect down_words
     local -a problems=()
     want=$(($(wcb_role_nodes db-node | wc -l) + $(wcb_role_nodes arbitrator | wc -l)))
-    for u in "${WCB_UPGRADE_DOWN[@]}"; do
+    for u in ${WCB_UPGRADE_DOWN[@]+"${WCB_UPGRADE_DOWN[@]}"}; do
         [[ "$u" == mariadb || "$u" == garb ]] && self_down=1
     done
     expect=$((want - self_down))
@@ -292,7 +292,7 @@ wcb_gate_db() {
         fi
     done
     if [[ "${#problems[@]}" -gt 0 ]]; then
-        printf '    %s\n' "${problems[@]}" >&2
+        printf '    %s\n' ${problems[@]+"${problems[@]}"} >&2
         wcb_die 3 "gate db failed on $WCB_NODE: stopping it now could cost the cluster its quorum (${#problems[@]} problem(s) above); nothing was changed"
     fi
     WCB_GATE_WORDS+="${WCB_GATE_WORDS:+; }db: $expect of $want voters Synced and Primary"
@@ -309,7 +309,7 @@ wcb_mq_status_json() {
 wcb_gate_mq() {
     local self_down=0 via="" n json running absent="" out mirror_words=""
     local -a problems=()
-    wcb_in_list rabbitmq-server "${WCB_UPGRADE_DOWN[@]}" && self_down=1
+    wcb_in_list rabbitmq-server ${WCB_UPGRADE_DOWN[@]+"${WCB_UPGRADE_DOWN[@]}"} && self_down=1
     if [[ "$self_down" == 0 ]]; then
         via="rabbit@$WCB_NODE"
         json="$(wcb_mq_status_json "$via")" || json=""
@@ -352,7 +352,7 @@ wcb_gate_mq() {
         mirror_words=", no mirror-sync-critical queue"
     fi
     if [[ "${#problems[@]}" -gt 0 ]]; then
-        printf '    %s\n' "${problems[@]}" >&2
+        printf '    %s\n' ${problems[@]+"${problems[@]}"} >&2
         wcb_die 3 "gate mq failed on $WCB_NODE: (${#problems[@]} problem(s) above); nothing was changed"
     fi
     WCB_GATE_WORDS+="${WCB_GATE_WORDS:+; }mq: $(wcb_mq_expected_nodes | wc -l) nodes running, no alarm, no partition, not quorum-critical$mirror_words"
@@ -371,7 +371,7 @@ wcb_phase_gates() {
     if wcb_upgrade_has mq-node; then
         wcb_gate_mq
     fi
-    wcb_result gates "ok: ${WCB_GATE_WORDS:-no cluster gate for ${WCB_SELECTED_ROLES[*]}}"
+    wcb_result gates "ok: ${WCB_GATE_WORDS:-no cluster gate for ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}}}"
 }
 
 # ---------------------------------------------------------------- the node
@@ -396,9 +396,9 @@ wcb_phase_upgrade_node() {
     fi
     marker="$(wcb_upgrade_marker)"
     wcb_state_mkdir "$WCB_P_STATE_DIR"
-    wcb_put_content "$marker" 644 root:root <<<"$WCB_BUNDLE_ID ${WCB_SELECTED_ROLES[*]}"
+    wcb_put_content "$marker" 644 root:root <<<"$WCB_BUNDLE_ID ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}}"
     db_before="$(wcb_upgrade_db_series)"
-    for r in "${WCB_SELECTED_ROLES[@]}"; do
+    for r in ${WCB_SELECTED_ROLES[@]+"${WCB_SELECTED_ROLES[@]}"}; do
         u="$(wcb_role_unit "$r")"
         if [[ -n "$u" ]]; then # a role without a service (control-node) has no unit
             units+=("$u")
@@ -419,8 +419,8 @@ wcb_phase_upgrade_node() {
     if wcb_upgrade_pkgs_skipped; then
         wcb_note "packages: skipped (WCB_SKIP_PHASES names packages): no dnf transaction; the services restart on the binaries they have"
     elif [[ "${#WCB_UPGRADE_PENDING[@]}" -gt 0 ]]; then
-        wcb_pkg_upgrade "${WCB_UPGRADE_PENDING[@]%% *}"
-        wcb_note "upgraded from the bundle repos: ${WCB_UPGRADE_PENDING[*]}"
+        wcb_pkg_upgrade ${WCB_UPGRADE_PENDING[@]+"${WCB_UPGRADE_PENDING[@]%% *}"}
+        wcb_note "upgraded from the bundle repos: ${WCB_UPGRADE_PENDING[*]+${WCB_UPGRADE_PENDING[*]}}"
     fi
     # this bundle's configuration, written while the services are down (a newer installer may bring
     # changed templates): the starts below read it
@@ -428,7 +428,7 @@ wcb_phase_upgrade_node() {
     if wcb_is_dirty workcenter-unit || wcb_is_dirty rabbitmq-unit; then
         wcb_svc daemon_reload || wcb_die 4 "systemctl daemon-reload failed; see the log (run ./install.sh --upgrade again to resume)"
     fi
-    for u in "${units[@]}"; do
+    for u in ${units[@]+"${units[@]}"}; do
         wcb_svc start "$u" || wcb_die 4 "starting $u after the upgrade failed; see the log (run ./install.sh --upgrade again to resume)"
         case "$u" in
             mariadb)
@@ -458,7 +458,7 @@ wcb_phase_upgrade_node() {
     done
     wcb_state_record
     rm -f -- "$marker"
-    wcb_result upgrade "$WCB_NODE: ${WCB_SELECTED_ROLES[*]} upgraded and back ($(wcb_changes_since 0))"
+    wcb_result upgrade "$WCB_NODE: ${WCB_SELECTED_ROLES[*]+${WCB_SELECTED_ROLES[*]}} upgraded and back ($(wcb_changes_since 0))"
 }
 
 # usage: wcb_phase_finalize   --finalize on an mq node: enable every feature flag once all mq nodes run this version

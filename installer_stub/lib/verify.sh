@@ -75,7 +75,7 @@ wcb_verify_signature() {
     if [[ -n "${WCB_KEYRING:-}" ]]; then
         keys+=("$WCB_KEYRING")
     fi
-    wcb_dearmor_keys "$ring" "${keys[@]}"
+    wcb_dearmor_keys "$ring" ${keys[@]+"${keys[@]}"}
     status="$(gpgv --status-fd 1 --keyring "$ring" "$asc" "$b/MANIFEST.sha256" 2>/dev/null || true)"
     if grep -q '^\[GNUPG:\] BADSIG' <<<"$status"; then
         wcb_verify_fail "MANIFEST.sha256.asc: BAD signature (the manifest or its signature was altered)"
@@ -216,7 +216,7 @@ wcb_verify() {
     # 5. every listed file's checksum; site/site.env may differ (operator edit, checked below)
     out="$(cd "$b" && grep -v -E '^[0-9a-f]{64} [ *]site/site\.env$' MANIFEST.sha256 | sha256sum -c --strict - 2>&1)" || {
         mapfile -t bad < <(grep -v ': OK$' <<<"$out" | head -n 5)
-        wcb_verify_fail "checksum mismatch or unreadable file: ${bad[*]}"
+        wcb_verify_fail "checksum mismatch or unreadable file: ${bad[*]+${bad[*]}}"
     }
     if grep -q -E '^[0-9a-f]{64} [ *]site/site\.env$' "$m" && [[ ! -f "$b/site/site.env" ]]; then
         wcb_verify_fail "site/site.env is listed in MANIFEST.sha256 but missing"

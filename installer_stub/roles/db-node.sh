@@ -32,7 +32,7 @@ wcb_db_sst_tools() {
     local t
     local -a need=(rsync)
     [[ "$WCB_GALERA_SST_METHOD" == mariabackup ]] && need=(mariabackup socat)
-    for t in "${need[@]}"; do
+    for t in ${need[@]+"${need[@]}"}; do
         if ! wcb_has "$t"; then
             if [[ "$WCB_DRY_RUN" == 1 ]]; then
                 wcb_note "SST ($WCB_GALERA_SST_METHOD) needs $t: not installed yet"

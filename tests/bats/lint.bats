@@ -48,3 +48,31 @@ installer_shell_files() {
     # bats' errexit does not fire on a negated command; `if cmd; then false; fi` or `run ! cmd` does
     refute grep -nE '^[[:space:]]+! [a-z_\[]' "$WCB_REPO_TOP"/tests/bats/*.bats
 }
+
+@test "EL7's bash 4.2: no construct it lacks or runs differently (scripts/bash42_lint.py), and the check catches each" {
+    mapfile -t files < <(installer_shell_files)
+    run python3 "$WCB_REPO_TOP/scripts/bash42_lint.py" "${files[@]}"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    # each rule fires on what broke the installer under bash 4.2.45, or what 4.2 lacks
+    local bad="$BATS_TEST_TMPDIR/bad.sh"
+    cat >"$bad" <<'SH'
+for x in "${ITEMS[@]}"; do :; done
+echo "roles ${ROLES[*]}"
+declare -gA PORTS=()
+v="${v//\'/\'\'}"
+local -n out="$1"
+mapfile -d '' -t names
+echo "${v@Q}"
+wait -n
+echo "$EPOCHSECONDS"
+SH
+    run python3 "$WCB_REPO_TOP/scripts/bash42_lint.py" "$bad"
+    [ "$status" -eq 1 ]
+    [ "$(grep -c "^$bad:" <<<"$output")" -eq 9 ]
+    # the guarded forms pass
+    printf '%s\n' 'for x in ${ITEMS[@]+"${ITEMS[@]}"}; do :; done' 'echo "${ROLES[*]+${ROLES[*]}} ${K[*]:-}"' \
+        'declare -gA PORTS' 'PORTS=()' 'q="'"'"'"; v="${v//$q/$q$q}"' >"$bad"
+    run python3 "$WCB_REPO_TOP/scripts/bash42_lint.py" "$bad"
+    [ "$status" -eq 0 ]
+}

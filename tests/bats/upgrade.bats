@@ -254,7 +254,7 @@ split_pending() {
     IFS=, read -r -a WCB_SELECTED_ROLES <<<"$1"
     shift
     wcb_pkg_closure_split "$@"
-    printf 'kept: %s|left: %s|known: %s\n' "${WCB_PKG_PENDING[*]%% *}" "${WCB_PKG_LEFT_ALONE[*]}" "$WCB_PKG_CLOSURE_KNOWN"
+    printf 'kept: %s|left: %s|known: %s\n' "${WCB_PKG_PENDING[*]+${WCB_PKG_PENDING[*]%% *}}" "${WCB_PKG_LEFT_ALONE[*]+${WCB_PKG_LEFT_ALONE[*]}}" "$WCB_PKG_CLOSURE_KNOWN"
 }
 
 PENDING_ALL=("erlang.x86_64 23.3.4.20-1.el7" "galera-4.x86_64 26.4.21-1.el7" "MariaDB-compat.x86_64 10.11.11-1.el7.centos"

@@ -195,8 +195,8 @@ lab_ansible_upgrade() {
   local t0 rc=0 log="$LAB_DIR/logs/ansible-upgrade.log" ok=0 nodes upd="$LAB_DIR/bundle-3db-update" carried h staged
   # patch day: the update bundle (build --since; lib/rolling.sh built it, else it is built here) on the
   # USB stick, its own upgrade.yml
-  [[ -f "$upd/bundle.json" ]] || upd="$(roll_bundle)" || upd=""
-  if [[ -f "$upd/bundle.json" ]]; then
+  [[ -f "$upd/bundle.env" ]] || upd="$(roll_bundle)" || upd=""
+  if [[ -f "$upd/bundle.env" ]]; then
     lab_ansible_usb "$upd"
     cp "$upd/site/ansible/upgrade.yml" "$LAB_DIR/ansible/upgrade.yml"
   fi
