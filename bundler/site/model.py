@@ -466,7 +466,9 @@ def render_schema_sh() -> str:
            "# Regenerate: python -c 'from bundler.site.model import render_schema_sh; print(render_schema_sh(), end=\"\")'",
            "# shellcheck disable=SC2034  # the tables are read by lib/env.sh",
            "set -euo pipefail", "",
-           "declare -gA WCB_SCHEMA_FILE=() WCB_SCHEMA_RE=() WCB_SCHEMA_MAX=() WCB_SCHEMA_MIN=() WCB_SCHEMA_RULE=()",
+           "# declared, then assigned: bash 4.2 (EL7) drops `declare -gA X=(...)` made inside a function (a sourcing one)",
+           "declare -gA WCB_SCHEMA_FILE WCB_SCHEMA_RE WCB_SCHEMA_MAX WCB_SCHEMA_MIN WCB_SCHEMA_RULE",
+           "WCB_SCHEMA_FILE=() WCB_SCHEMA_RE=() WCB_SCHEMA_MAX=() WCB_SCHEMA_MIN=() WCB_SCHEMA_RULE=()",
            "WCB_SCHEMA_REQUIRED=()"]
     for r in SCHEMA:
         k = r.key.replace("<n>", "n")  # bash: the node keys' rules are WCB_NODE_n_NAME etc.

@@ -52,8 +52,11 @@ wcb_role_app_node_config() {
     wcb_app_user
     wcb_mkdir "$WCB_P_APP_DIR" 0755 root:root
     wcb_mkdir "$WCB_P_APP_LOG_DIR" 0750 "$WCB_APP_USER:$WCB_APP_USER"
-    if [[ -n "${WCB_APP_JAR:-}" ]]; then
-        jar="$WCB_BUNDLE/$WCB_APP_JAR"
+    jar="$WCB_BUNDLE/${WCB_APP_JAR:-}"
+    if [[ -n "${WCB_APP_JAR:-}" && ! -f "$jar" && "${WCB_MODE:-}" == upgrade ]]; then
+        # an update bundle may leave the application out: the host's jar stays (never removed here)
+        wcb_note "site.env names the jar $WCB_APP_JAR, which this bundle does not carry: $WCB_P_APP_JARFILE stays as it is"
+    elif [[ -n "${WCB_APP_JAR:-}" ]]; then
         [[ -f "$jar" ]] || wcb_die 4 "site.env names the jar $WCB_APP_JAR but it is not in the bundle"
         sum="$(sha256sum "$jar" | awk '{ print $1 }')"
         [[ "$sum" == "$WCB_APP_JAR_SHA256" ]] || wcb_die 2 "$WCB_APP_JAR: sha256 $sum, site.env says $WCB_APP_JAR_SHA256"
