@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,6 +103,9 @@ def main(argv: list[str]) -> int:
         old_env = read_env(old / "bundle.env")
         base = {"bundle_id": old_env["WCB_BUNDLE_ID"], "lock_sha256": old_env.get("WCB_LOCK_SHA256", "")}
         top = f"workcenter-update-el9-x86_64-lab-{site.name}"
+        if old_env.get("WCB_BUNDLE_KIND") == "update":   # the next patch day on top of an update: the next id
+            m = re.fullmatch(r"(.*?)(?:-(\d+))?", old_env["WCB_BUNDLE_ID"])
+            top = f"{m.group(1)}-{int(m.group(2) or 1) + 1}"
     # issue 15: the site's Ansible inventory and playbooks, as pack writes them; the bundle's directory
     # name is what its tar (scripts/lab/lib/ansible.sh) holds, so the playbooks' default tar name follows it
     write_ansible(site, out / "site" / "ansible", bundle_id=out.name)

@@ -192,10 +192,11 @@ lab_ansible_install() {
 # the first mq node. Under the lab's seam (no packages: installed.tsv lacks the bundle, so every node is
 # pending) each node goes through the real gates, drain, stop, start, Synced wait and revive.
 lab_ansible_upgrade() {
-  local t0 rc=0 log="$LAB_DIR/logs/ansible-upgrade.log" ok=0 nodes upd="$LAB_DIR/bundle-3db-update" carried h staged
-  # patch day: the update bundle (build --since; lib/rolling.sh built it, else it is built here) on the
-  # USB stick, its own upgrade.yml
-  [[ -f "$upd/bundle.env" ]] || upd="$(roll_bundle)" || upd=""
+  local t0 rc=0 log="$LAB_DIR/logs/ansible-upgrade.log" ok=0 nodes upd base="$LAB_DIR/bundle-3db-update" carried h staged
+  # the next patch day: an update (build --since) on top of what site A runs (lib/rolling.sh's update
+  # when it ran, else the install bundle) on the USB stick, and its own upgrade.yml
+  [[ -f "$base/bundle.env" ]] || base="$B3"
+  upd="$(roll_bundle "$LAB_DIR/bundle-3db-update2" "$base")" || upd=""
   if [[ -f "$upd/bundle.env" ]]; then
     lab_ansible_usb "$upd"
     cp "$upd/site/ansible/upgrade.yml" "$LAB_DIR/ansible/upgrade.yml"
@@ -214,7 +215,7 @@ lab_ansible_upgrade() {
   for h in "${LAB_ANSIBLE_HOSTS[@]}"; do   # upgrade.yml staged the carried bundle on every host (wcb_remote_dir)
     [[ -f "$LAB_DIR/$h/wcb/${carried%.tar}/install.sh" ]] && staged=$((staged + 1))
   done
-  [[ "$rc" == 0 && "$staged" == "${#LAB_ANSIBLE_HOSTS[@]}" && "$carried" == bundle-3db-update.tar ]] && lab_ansible_recap "$log" "${LAB_ANSIBLE_HOSTS[@]}" &&
+  [[ "$rc" == 0 && "$staged" == "${#LAB_ANSIBLE_HOSTS[@]}" && "$carried" == bundle-3db-update2.tar ]] && lab_ansible_recap "$log" "${LAB_ANSIBLE_HOSTS[@]}" &&
     [[ "$F_DATA_OK" == 1 ]] && ok=1
   lab_check ansible.upgrade "$ok" \
     "ansible-playbook upgrade.yml -e wcb_bundle=usb/$carried (staged on $staged/${#LAB_ANSIBLE_HOSTS[@]} hosts): exit $rc in $ANSIBLE_UPGRADE_S s ($nodes task results), one host at a time, --finalize on the first mq node; $F_DATA_DETAIL (log $log)"

@@ -56,11 +56,13 @@ roll_restarted() {
   done
 }
 
-# roll_bundle: the restart-only update of site A's bundle ($B3) in $LAB_DIR/bundle-3db-update; prints its path
+# roll_bundle OUT OLD: a restart-only update of site A's bundle OLD (an install or an update bundle) in
+# OUT; prints its path
 roll_bundle() {
-  local bu="$LAB_DIR/bundle-3db-update"
+  local bu="$1" old="$2" log
+  log="$LAB_DIR/logs/$(basename "$bu").log"
   (cd "$LAB_REPO" && python3 -m scripts.lab.make_bundle "$LAB_SCRIPTS/site-3db.yaml" "$LAB_DIR/WorkCenter.jar" \
-    "$bu" --since "$B3") >"$LAB_DIR/logs/bundle-3db-update.log" 2>&1 || { cat "$LAB_DIR/logs/bundle-3db-update.log" >&2; return 1; }
+    "$bu" --since "$old") >"$log" 2>&1 || { cat "$log" >&2; return 1; }
   chmod -R a+rX,go-w "$bu"
   chmod 0600 "$bu/site/secrets.env"
   printf '%s\n' "$bu"
@@ -108,7 +110,7 @@ rolling_upgrade() {
   step "rolling upgrade: install.sh --upgrade on db1 db2 db3 mq1 mq2 mq3 app1 app2, one at a time, under load"
   local bu h rc before marks t0 n log1 job seen="" i st rc2 log2 refused=0 gate_said db2_before t_start t_end
   local fin_rc=0 fin_ok=0 flags rerun_ok=0 rerun_before ok=0 wgap pgap wj pj
-  bu="$(roll_bundle)" || die "building the update bundle failed"
+  bu="$(roll_bundle "$LAB_DIR/bundle-3db-update" "$B3")" || die "building the update bundle failed"
   echo "  update bundle $(sed -n 's/^WCB_BUNDLE_ID=//p' "$bu/bundle.env") on base $(sed -n 's/^WCB_BASE_BUNDLE_ID=//p' "$bu/bundle.env") (no package: restart only)"
   # shellcheck disable=SC2034 # read by load_start: the roll may outlast the faults' 600 s
   F_PUB_SECONDS=1800
